@@ -1,0 +1,156 @@
+"""The `shortscience` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
+from bot.logging_setup import setup_logging
+from bot.service import StartupError, run
+from storage import migrate
+from storage.database import Database, describe_url
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+"""Bad input (arguments or config) exits 2, like argparse; an outage exits 1."""
+
+log = logging.getLogger("shortscience")
+
+
+def package_version() -> str:
+    try:
+        return version("shortscience-bot")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _common_options() -> argparse.ArgumentParser:
+    # SUPPRESS lets the options stand before or after the subcommand without clobbering.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"config file (default: ${CONFIG_ENV}, else ./config.toml)",
+    )
+    noise = common.add_mutually_exclusive_group()
+    noise.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug detail"
+    )
+    noise.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="log warnings only"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="shortscience",
+        description="Research-paper summaries: chat commands, moderation and social digests.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    commands.add_parser(
+        "run", parents=[common], help="run the service: chat front ends, scheduler, publishers"
+    )
+    commands.add_parser("version", parents=[common], help="print the version")
+
+    db = commands.add_parser("db", parents=[common], help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade", parents=[common], help="create the database or bring it to the newest schema"
+    )
+    upgrade.add_argument("revision", nargs="?", default="head", help="target (default: head)")
+    db_commands.add_parser("current", parents=[common], help="show the schema revision")
+    return parser
+
+
+def _log_level(args: argparse.Namespace, config: AppConfig | None) -> str:
+    if getattr(args, "verbose", False):
+        return "DEBUG"
+    if getattr(args, "quiet", False):
+        return "WARNING"
+    return config.settings.logging.level if config is not None else "INFO"
+
+
+def _connect(config: AppConfig) -> Database:
+    return Database.connect(
+        config.database_url, base_dir=config.base_dir, echo=config.settings.database.echo
+    )
+
+
+def cmd_version(_args: argparse.Namespace, _config: AppConfig) -> int:
+    print(f"shortscience-bot {package_version()}")
+    return EXIT_OK
+
+
+def cmd_run(_args: argparse.Namespace, config: AppConfig) -> int:
+    return run(config)
+
+
+def cmd_db(args: argparse.Namespace, config: AppConfig) -> int:
+    if args.db_command == "current":
+        db = _connect(config)
+        try:
+            current = migrate.current_revision(db)
+            head = migrate.head_revision()
+            state = "up to date" if current == head else f"newest is {head}"
+            print(f"{describe_url(db.url)}: schema {current or 'none'} ({state})")
+        finally:
+            db.dispose()
+        return EXIT_OK
+    db = _connect(config)
+    try:
+        before, after = migrate.upgrade(db, args.revision)
+    finally:
+        db.dispose()
+    if before == after:
+        print(f"{describe_url(db.url)}: schema {after} is already current")
+    else:
+        print(f"{describe_url(db.url)}: schema upgraded from {before or 'empty'} to {after}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, AppConfig], int]] = {
+    "run": cmd_run,
+    "version": cmd_version,
+    "db": cmd_db,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as error:
+        setup_logging(_log_level(args, None))
+        print(f"shortscience: config error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging(_log_level(args, config), config.secrets.revealed())
+    if config.path is None:
+        log.debug("no config file found; using built-in defaults")
+    try:
+        return COMMANDS[args.command](args, config)
+    except StartupError as error:
+        print(f"shortscience: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except SQLAlchemyError as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"shortscience: database error: {first_line}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

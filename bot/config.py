@@ -1,0 +1,388 @@
+"""Settings: config.toml for everything public, environment variables for every secret.
+
+Loaded by ``load_config`` (never at import), validated in full before anything else
+runs, so a typo stops the service with one line instead of surfacing hours later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+CONFIG_ENV = "SHORTSCIENCE_CONFIG"
+DEFAULT_CONFIG_NAME = "config.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. The message is one line naming file and key."""
+
+
+class _Section(BaseModel):
+    # strict: "5" is not 5 and 1 is not true; forbid: a misspelt key is an error.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///shortscience.db"
+    auto_upgrade: bool = True
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                'expected a database URL such as "sqlite:///shortscience.db" or '
+                '"postgresql+psycopg://user@host/dbname"'
+            ) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f'expected a sqlite or postgresql URL, got "{url.drivername}"')
+        return value
+
+
+class ArxivSettings(_Section):
+    api_url: AnyHttpUrl = AnyHttpUrl("https://export.arxiv.org/api/query")
+    refresh_after_days: Annotated[float, Field(gt=0)] = 30.0
+    request_interval_seconds: Annotated[float, Field(ge=0)] = 3.0
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    batch_size: Annotated[int, Field(ge=1, le=100)] = 50
+    batch_window_seconds: Annotated[float, Field(ge=0, le=5)] = 0.1
+
+
+class DiscordSettings(_Section):
+    guild_id: Annotated[int, Field(ge=0)] = 0
+    moderation_channel_id: Annotated[int, Field(ge=0)] = 0
+    moderator_role_ids: list[Annotated[int, Field(gt=0)]] = []
+    autolookup_channel_ids: list[Annotated[int, Field(gt=0)]] = []
+    autolookup_cooldown_minutes: Annotated[float, Field(ge=0)] = 60.0
+    shard_count: Annotated[int, Field(ge=0)] = 0
+
+
+class LimitSettings(_Section):
+    tldr_max_chars: Annotated[int, Field(ge=20, le=280)] = 280
+    body_max_chars: Annotated[int, Field(ge=500, le=100_000)] = 20_000
+    submissions_per_window: Annotated[int, Field(ge=1)] = 5
+    submission_window_minutes: Annotated[float, Field(gt=0)] = 60.0
+    search_results: Annotated[int, Field(ge=1, le=25)] = 10
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+_CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+ChannelKindName = Literal["x", "facebook", "discord", "mastodon", "bluesky", "outbox"]
+
+
+class ChannelSettings(_Section):
+    name: str
+    kind: ChannelKindName
+    schedule: str
+    timezone: str = "UTC"
+    require_approval: bool = False
+    max_items: Annotated[int, Field(ge=1, le=50)] = 5
+    api_base: AnyHttpUrl | None = None
+    categories: list[Annotated[str, Field(min_length=1, max_length=40)]] = []
+    discord_channel_id: Annotated[int, Field(gt=0)] | None = None
+    directory: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _simple_name(cls, value: str) -> str:
+        if not _CHANNEL_NAME.fullmatch(value):
+            raise ValueError(
+                "expected up to 64 lowercase letters, digits, - or _, starting with a letter "
+                f'or digit (it is typed on the command line), got "{value}"'
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'expected an IANA time zone such as "UTC" or "Europe/Berlin", got "{value}"'
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> ChannelSettings:
+        try:
+            CronTrigger.from_crontab(self.schedule, timezone=ZoneInfo(self.timezone))
+        except ValueError as error:
+            raise ValueError(
+                f'schedule: expected a 5-field cron expression such as "0 9 * * *", '
+                f'got "{self.schedule}" ({error})'
+            ) from None
+        if self.kind == "discord" and self.discord_channel_id is None:
+            raise ValueError("discord_channel_id: a channel of kind discord needs its channel id")
+        if self.directory is not None and self.kind != "outbox":
+            raise ValueError("directory: only a channel of kind outbox writes to a directory")
+        return self
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    arxiv: ArxivSettings = ArxivSettings()
+    discord: DiscordSettings = DiscordSettings()
+    limits: LimitSettings = LimitSettings()
+    logging: LoggingSettings = LoggingSettings()
+    channels: list[ChannelSettings] = []
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_names(cls, channels: list[ChannelSettings]) -> list[ChannelSettings]:
+        seen: set[str] = set()
+        for channel in channels:
+            if channel.name in seen:
+                raise ValueError(f'channel names must be unique; "{channel.name}" appears twice')
+            seen.add(channel.name)
+        return channels
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+SECRET_ENV_VARS: dict[str, str] = {
+    "database_url": "DATABASE_URL",
+    "discord_token": "DISCORD_TOKEN",
+    "x_api_key": "X_API_KEY",
+    "x_api_secret": "X_API_SECRET",
+    "x_access_token": "X_ACCESS_TOKEN",
+    "x_access_token_secret": "X_ACCESS_TOKEN_SECRET",
+    "facebook_page_token": "FACEBOOK_PAGE_TOKEN",
+    "mastodon_access_token": "MASTODON_ACCESS_TOKEN",
+    "bluesky_handle": "BLUESKY_HANDLE",
+    "bluesky_app_password": "BLUESKY_APP_PASSWORD",
+}
+"""Every secret the service reads, and the one environment variable it comes from."""
+
+_SECRET_WORDS = ("token", "secret", "password", "passwd", "api_key", "apikey", "credential")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secrets from the environment. ``SecretStr`` keeps them out of reprs and logs."""
+
+    values: Mapping[str, SecretStr]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Secrets:
+        environ = os.environ if environ is None else environ
+        found = {
+            name: SecretStr(environ[var])
+            for name, var in SECRET_ENV_VARS.items()
+            if environ.get(var, "").strip()
+        }
+        return cls(found)
+
+    def get(self, name: str) -> str | None:
+        if name not in SECRET_ENV_VARS:
+            raise KeyError(name)
+        secret = self.values.get(name)
+        return secret.get_secret_value() if secret is not None else None
+
+    def has(self, *names: str) -> bool:
+        return all(self.get(name) for name in names)
+
+    def revealed(self) -> list[str]:
+        """Every secret value, so that log output can be scrubbed of them."""
+        return [secret.get_secret_value() for secret in self.values.values()]
+
+
+def _env_var_for(table: Mapping[str, Any], path: tuple[str | int, ...]) -> str:
+    """Which variable should hold the secret found at ``path`` (inside ``table``)."""
+    key = str(path[-1]).lower()
+    prefix = table.get("kind") or next(
+        (part for part in reversed(path[:-1]) if isinstance(part, str)), ""
+    )
+    variable = SECRET_ENV_VARS.get(f"{prefix}_{key}".lower())
+    if variable:
+        return variable
+    return "its environment variable (one of " + ", ".join(SECRET_ENV_VARS.values()) + ")"
+
+
+def _find_secret(data: Any, path: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], str]:
+    """The first key that holds a secret, and the variable that should hold it instead."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = (*path, key)
+            if any(word in key.lower() for word in _SECRET_WORDS) and value not in ("", None):
+                return here, _env_var_for(data, here)
+            found = _find_secret(value, here)
+            if found[0]:
+                return found
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found = _find_secret(value, (*path, index))
+            if found[0]:
+                return found
+    return (), ""
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the service runs with: validated settings, secrets, and where they came from."""
+
+    settings: Settings
+    secrets: Secrets
+    path: Path | None
+
+    @property
+    def base_dir(self) -> Path:
+        """Where relative paths in the config (the SQLite file, the outbox) are anchored."""
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    @property
+    def database_url(self) -> str:
+        """DATABASE_URL wins over the file, so a password never has to be written down."""
+        return self.secrets.get("database_url") or self.settings.database.url
+
+
+def format_location(loc: tuple[str | int, ...]) -> str:
+    """``("channels", 0, "schedule")`` -> ``[channels][0].schedule``, as a TOML reader sees it."""
+    if len(loc) == 1:
+        return str(loc[0])
+    text = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f"[{part}]" if index == 0 else f".{part}"
+    return text
+
+
+def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        while get_origin(annotation) is not None and not (
+            isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        ):
+            args = [arg for arg in get_args(annotation) if arg is not type(None)]
+            annotation = args[0] if args else None
+        model = annotation
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """One pydantic error as a line: where in the file, what was expected, what was given."""
+    loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        known = ", ".join(model.model_fields) if model is not None else ""
+        parent = f"in [{format_location(loc[:-1])}]" if loc[:-1] else "at the top level"
+        return f'unknown key "{loc[-1]}" {parent}; expected one of: {known}'
+    message = str(error["msg"]).removeprefix("Value error, ")
+    # A check over several fields names its field first: fold it into the location.
+    field, sep, rest = message.partition(": ")
+    model = _model_at(loc)
+    if sep and model is not None and field in model.model_fields:
+        loc, message = (*loc, field), rest
+    where = format_location(loc)
+    if message.startswith("Input should be "):
+        message = "expected " + message.removeprefix("Input should be ").rstrip(".")
+        message += f", got {error.get('input')!r}"
+    elif error["type"].startswith("url_"):
+        message = f"{message.rstrip('.')}, got {error.get('input')!r}"
+    return f"{where}: {message}" if where else message
+
+
+def parse_settings(data: dict[str, Any], source: str) -> Settings:
+    """Validate raw TOML data. Raises ConfigError with one line naming source and key."""
+    secret_path, variable = _find_secret(data)
+    if secret_path:
+        raise ConfigError(
+            f"{source}: {format_location(secret_path)}: secrets are not read from the config "
+            f"file; remove it and set {variable} in the environment instead"
+        )
+    database = data.get("database")
+    if isinstance(database, dict) and isinstance(database.get("url"), str):
+        try:
+            has_password = make_url(database["url"]).password is not None
+        except ArgumentError:
+            has_password = False
+        if has_password:
+            raise ConfigError(
+                f"{source}: [database].url: holds a password; remove the url from the file "
+                "and set DATABASE_URL in the environment instead"
+            )
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ConfigError(f"{source}: {_describe(first)}") from None
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, bool]:
+    """The file to read, and whether someone asked for it by name (then it must exist)."""
+    if explicit:
+        return Path(explicit), True
+    from_env = os.environ.get(CONFIG_ENV, "").strip()
+    if from_env:
+        return Path(from_env), True
+    default = Path.cwd() / DEFAULT_CONFIG_NAME
+    return (default, False) if default.is_file() else (None, False)
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> AppConfig:
+    path, required = find_config_path(explicit)
+    secrets = Secrets.from_env(environ)
+    if path is None:
+        return AppConfig(settings=Settings(), secrets=secrets, path=None)
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(
+                f"{source}: no such file; pass --config PATH or set {CONFIG_ENV}"
+            ) from None
+        return AppConfig(settings=Settings(), secrets=secrets, path=None)
+    except OSError as error:
+        raise ConfigError(f"{source}: cannot be read ({error.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    settings = parse_settings(data, source)
+    return AppConfig(settings=settings, secrets=secrets, path=path.resolve())

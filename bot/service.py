@@ -1,0 +1,109 @@
+"""`shortscience run`: start every part that is configured and say which are not."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+from bot.config import SECRET_ENV_VARS, AppConfig
+from publishers.channels import REQUIRED_SECRETS
+from storage import migrate
+from storage.database import Database, describe_url
+
+log = logging.getLogger("shortscience.run")
+
+
+class StartupError(Exception):
+    """A part cannot start; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class PartStatus:
+    name: str
+    active: bool
+    detail: str
+
+    def line(self) -> str:
+        state = "active" if self.active else "not configured"
+        return f"{self.name}: {state} ({self.detail})"
+
+
+def open_database(config: AppConfig) -> Database:
+    """Connect, and bring the schema up to date when the config allows it."""
+    db = Database.connect(
+        config.database_url, base_dir=config.base_dir, echo=config.settings.database.echo
+    )
+    try:
+        if config.settings.database.auto_upgrade:
+            migrate.upgrade(db)
+        elif not migrate.is_up_to_date(db):
+            raise StartupError(
+                f"the database at {describe_url(db.url)} is not at the current schema; "
+                "run `shortscience db upgrade`"
+            )
+    except StartupError:
+        db.dispose()
+        raise
+    except Exception as error:
+        db.dispose()
+        raise StartupError(
+            f"cannot open the database at {describe_url(db.url)}: {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}"
+        ) from error
+    return db
+
+
+def part_statuses(config: AppConfig, db: Database) -> list[PartStatus]:
+    secrets = config.secrets
+    statuses = [
+        PartStatus(
+            "storage",
+            True,
+            f"{db.url.get_backend_name()} at {describe_url(db.url)}, "
+            f"schema {migrate.current_revision(db)}",
+        ),
+    ]
+    if secrets.has("discord_token"):
+        statuses.append(PartStatus("discord", True, "DISCORD_TOKEN is set"))
+    else:
+        statuses.append(PartStatus("discord", False, "DISCORD_TOKEN is not set"))
+    for channel in config.settings.channels:
+        needed = REQUIRED_SECRETS[channel.kind]
+        missing = [SECRET_ENV_VARS[name] for name in needed if not secrets.get(name)]
+        name = f"channel {channel.name} ({channel.kind})"
+        if missing:
+            statuses.append(PartStatus(name, False, f"{', '.join(missing)} not set"))
+        else:
+            statuses.append(
+                PartStatus(name, True, f"schedule {channel.schedule!r} {channel.timezone}")
+            )
+    return statuses
+
+
+async def serve(config: AppConfig, db: Database) -> None:
+    """Report each part, then block until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Handlers first: a signal that arrives once "running" is printed must stop us cleanly.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        for status in part_statuses(config, db):
+            log.info("%s", status.line())
+        log.info("running; stop with Ctrl-C or SIGTERM")
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def run(config: AppConfig) -> int:
+    db = open_database(config)
+    try:
+        asyncio.run(serve(config, db))
+        log.info("stopped")
+    finally:
+        db.dispose()
+    return 0

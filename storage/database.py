@@ -1,0 +1,91 @@
+"""Engines and sessions: built by a function from a URL, never at import."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite writer waits for another (the console and the scheduler may overlap)."""
+
+
+def resolve_url(url: str | URL, base_dir: Path | None = None) -> URL:
+    """Parse a database URL; a relative SQLite file is placed in ``base_dir``.
+
+    The config says ``sqlite:///shortscience.db``: that file belongs beside the config
+    file, not in whatever directory the service happened to be started from.
+    """
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.drivername == "postgresql":
+        # psycopg 3 is the driver the `postgres` extra installs.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.is_absolute() and base_dir is not None:
+            parsed = parsed.set(database=str((base_dir / path).resolve()))
+    return parsed
+
+
+def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets readers go on while one writes.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str | URL, *, base_dir: Path | None = None, echo: bool = False) -> Engine:
+    """An engine for SQLite (one file, WAL, foreign keys on) or PostgreSQL."""
+    resolved = resolve_url(url, base_dir)
+    if resolved.get_backend_name() == "sqlite":
+        if resolved.database not in (None, "", ":memory:"):
+            Path(resolved.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(resolved, echo=echo)
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    return create_engine(resolved, echo=echo, pool_pre_ping=True)
+
+
+def describe_url(url: URL) -> str:
+    """The URL as it may be shown in a log line: the password is never part of it."""
+    return url.render_as_string(hide_password=True)
+
+
+@dataclass
+class Database:
+    """The engine and its session factory, built once by the application and passed down."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @classmethod
+    def connect(
+        cls, url: str | URL, *, base_dir: Path | None = None, echo: bool = False
+    ) -> Database:
+        engine = make_engine(url, base_dir=base_dir, echo=echo)
+        return cls(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+
+    @property
+    def url(self) -> URL:
+        return self.engine.url
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commits when the block ends, rolls back if it raises."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,371 @@
+"""The database schema: typed SQLAlchemy 2.0 models.
+
+Rules that must hold whatever code writes the rows live here as constraints:
+a summary reaches a channel at most once (``uq_digest_items_channel_id_summary_id``),
+a digest item belongs to its digest's channel (a composite foreign key), a delivery
+part exists once per digest, and statuses are limited to their known values.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TLDR_MAX_CHARS = 280
+"""The hard ceiling of a TL;DR, kept by the database too: it is the length of one tweet."""
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint on both databases."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class SummaryStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class ModerationAction(enum.StrEnum):
+    SUBMITTED = "submitted"
+    EDITED = "edited"
+    WITHDRAWN = "withdrawn"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ChannelKind(enum.StrEnum):
+    X = "x"
+    FACEBOOK = "facebook"
+    DISCORD = "discord"
+    MASTODON = "mastodon"
+    BLUESKY = "bluesky"
+    OUTBOX = "outbox"
+
+
+class ChannelOrigin(enum.StrEnum):
+    CONFIG = "config"
+    DISCORD = "discord"
+
+
+class DigestStatus(enum.StrEnum):
+    DRAFT = "draft"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class User(Base):
+    """Someone who writes or moderates, known by the platform they came from."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Paper(Base):
+    """A paper: an arXiv paper first, but one known only by a DOI or another key fits too.
+
+    ``key`` is the one identity every paper has: ``arxiv:1606.04474``, ``doi:10.1145/...``
+    or a source's own key such as a Bibsonomy hash.
+    """
+
+    __tablename__ = "papers"
+    __table_args__ = (
+        CheckConstraint("arxiv_version IS NULL OR arxiv_version >= 1", name="arxiv_version"),
+        CheckConstraint("arxiv_id IS NULL OR key = 'arxiv:' || arxiv_id", name="arxiv_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    arxiv_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    arxiv_version: Mapped[int | None] = mapped_column(Integer)
+    doi: Mapped[str | None] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    primary_category: Mapped[str | None] = mapped_column(String(40))
+    venue: Mapped[str | None] = mapped_column(String(300))
+    year: Mapped[int | None] = mapped_column(Integer, index=True)
+    journal_ref: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(500))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    authors: Mapped[list[PaperAuthor]] = relationship(
+        back_populates="paper",
+        order_by="PaperAuthor.position",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+    categories: Mapped[list[PaperCategory]] = relationship(
+        back_populates="paper",
+        order_by="PaperCategory.category",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+    @property
+    def author_names(self) -> list[str]:
+        return [author.name for author in self.authors]
+
+    @property
+    def category_names(self) -> list[str]:
+        return [category.category for category in self.categories]
+
+
+class PaperAuthor(Base):
+    """One author of a paper; ``position`` keeps the order the paper gives."""
+
+    __tablename__ = "paper_authors"
+    __table_args__ = (CheckConstraint("position >= 0", name="position"),)
+
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+
+    paper: Mapped[Paper] = relationship(back_populates="authors")
+
+
+class PaperCategory(Base):
+    """An arXiv category (``cs.LG``) or a keyword of a paper, for browsing."""
+
+    __tablename__ = "paper_categories"
+
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(String(60), primary_key=True, index=True)
+
+    paper: Mapped[Paper] = relationship(back_populates="categories")
+
+
+class Summary(Base):
+    """A community member's summary of a paper.
+
+    Rows are never deleted: a withdrawn or rejected summary keeps its text, so
+    everything the service acknowledged to an author can be shown again.
+    """
+
+    __tablename__ = "summaries"
+    __table_args__ = (
+        CheckConstraint(f"length(tldr) BETWEEN 1 AND {TLDR_MAX_CHARS}", name="tldr_length"),
+        CheckConstraint("length(body) >= 1", name="body_not_empty"),
+        CheckConstraint("revision >= 1", name="revision"),
+        Index("ix_summaries_paper_id_status", "paper_id", "status"),
+        Index("ix_summaries_status_approved_at", "status", "approved_at"),
+        Index("ix_summaries_author_id_created_at", "author_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="RESTRICT"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    tldr: Mapped[str] = mapped_column(String(TLDR_MAX_CHARS))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[SummaryStatus] = mapped_column(
+        _enum(SummaryStatus, "summary_status"), default=SummaryStatus.PENDING
+    )
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    moderated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    moderation_reason: Mapped[str | None] = mapped_column(Text)
+
+    paper: Mapped[Paper] = relationship(lazy="joined")
+    author: Mapped[User] = relationship(foreign_keys=[author_id], lazy="joined")
+    moderated_by: Mapped[User | None] = relationship(foreign_keys=[moderated_by_id])
+
+
+class ModerationEvent(Base):
+    """The audit log: who did what to which summary, why and when. Append-only."""
+
+    __tablename__ = "moderation_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    summary_id: Mapped[int] = mapped_column(
+        ForeignKey("summaries.id", ondelete="RESTRICT"), index=True
+    )
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    action: Mapped[ModerationAction] = mapped_column(_enum(ModerationAction, "moderation_action"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    actor: Mapped[User] = relationship(lazy="joined")
+
+
+class Channel(Base):
+    """A publishing target: from config.toml, or a Discord channel subscribed by an admin."""
+
+    __tablename__ = "channels"
+    __table_args__ = (
+        CheckConstraint("max_items BETWEEN 1 AND 50", name="max_items"),
+        CheckConstraint(
+            "kind <> 'discord' OR origin <> 'discord' OR discord_channel_id IS NOT NULL",
+            name="discord_target",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind, "channel_kind"))
+    origin: Mapped[ChannelOrigin] = mapped_column(
+        _enum(ChannelOrigin, "channel_origin"), default=ChannelOrigin.CONFIG
+    )
+    schedule: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    require_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_items: Mapped[int] = mapped_column(Integer, default=5)
+    api_base: Mapped[str | None] = mapped_column(String(300))
+    category_filter: Mapped[str | None] = mapped_column(String(300))
+    discord_guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    discord_channel_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Digest(Base):
+    """One post's worth of summaries for one channel, on its way from draft to sent."""
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        # The target of digest_items' composite key: an item's channel is its digest's.
+        UniqueConstraint("id", "channel_id"),
+        Index("ix_digests_channel_id_status", "channel_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="RESTRICT"))
+    status: Mapped[DigestStatus] = mapped_column(
+        _enum(DigestStatus, "digest_status"), default=DigestStatus.DRAFT
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    items: Mapped[list[DigestItem]] = relationship(
+        back_populates="digest", order_by="DigestItem.position", cascade="all, delete-orphan"
+    )
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="digest", order_by="Delivery.part"
+    )
+
+
+class DigestItem(Base):
+    """A summary in a digest. The unique key on (channel, summary) forbids double posting."""
+
+    __tablename__ = "digest_items"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["digest_id", "channel_id"],
+            ["digests.id", "digests.channel_id"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("channel_id", "summary_id"),
+        UniqueConstraint("digest_id", "position"),
+        CheckConstraint("position >= 0", name="position"),
+    )
+
+    digest_id: Mapped[int] = mapped_column(primary_key=True)
+    summary_id: Mapped[int] = mapped_column(
+        ForeignKey("summaries.id", ondelete="RESTRICT"), primary_key=True
+    )
+    channel_id: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+
+    digest: Mapped[Digest] = relationship(back_populates="items")
+    summary: Mapped[Summary] = relationship()
+
+
+class Delivery(Base):
+    """One post (or one part of a thread) in the outbox, with its delivery history.
+
+    It is written before anything is sent; ``idempotency_key`` is what a network that
+    accepts one is given, so a retry after a crash cannot post twice.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("digest_id", "part"),
+        CheckConstraint("part >= 0", name="part"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id", ondelete="RESTRICT"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="RESTRICT"))
+    part: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[DeliveryState] = mapped_column(
+        _enum(DeliveryState, "delivery_state"), default=DeliveryState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    remote_id: Mapped[str | None] = mapped_column(String(200))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    digest: Mapped[Digest] = relationship(back_populates="deliveries")

@@ -1,0 +1,77 @@
+"""Shared fixtures: real databases (a SQLite file and the PostgreSQL server) for every test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from storage import migrate
+from storage.database import Database
+
+POSTGRES_URL_ENV = "SHORTSCIENCE_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_ENV = "SHORTSCIENCE_REQUIRE_POSTGRES"
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _postgres_url() -> str:
+    return os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL URL, or a visible skip; CI sets REQUIRE so a missing server fails."""
+    url = _postgres_url()
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except (OperationalError, ModuleNotFoundError) as error:
+        reason = f"PostgreSQL not reachable at {url}: {str(error).splitlines()[0]}"
+        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+            pytest.fail(f"{reason} ({REQUIRE_POSTGRES_ENV}=1 makes these tests mandatory)")
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh schema of its own on the server, so tests never see each other's rows."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(postgres_server)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind: the same test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shortscience.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database, as `shortscience db upgrade` leaves it."""
+    database = Database.connect(database_url)
+    migrate.upgrade(database)
+    try:
+        yield database
+    finally:
+        database.dispose()
