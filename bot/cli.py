@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -10,9 +11,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.app import build_context
 from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
+from bot.console.repl import chat
 from bot.logging_setup import setup_logging
-from bot.service import StartupError, run
+from bot.service import StartupError, console_actor, open_database, run
 from storage import migrate
 from storage.database import Database, describe_url
 
@@ -62,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "run", parents=[common], help="run the service: chat front ends, scheduler, publishers"
     )
+    chat = commands.add_parser(
+        "chat",
+        parents=[common],
+        help="the chat commands in the terminal, one per line (typed or piped)",
+        description="Reads /summary, /submit, /search ... from standard input, one per line, "
+        "and prints the replies. /help lists the commands.",
+    )
+    chat.add_argument("--user", metavar="NAME", help="act as this user (default: $USER)")
+    chat.add_argument(
+        "--moderator", action="store_true", help="act as a moderator (/queue, /approve, /reject)"
+    )
     commands.add_parser("version", parents=[common], help="print the version")
 
     db = commands.add_parser("db", parents=[common], help="database schema")
@@ -97,6 +111,17 @@ def cmd_run(_args: argparse.Namespace, config: AppConfig) -> int:
     return run(config)
 
 
+def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
+    db = open_database(config)
+    try:
+        ctx = build_context(config, db)
+        actor = console_actor(args.user, moderator=args.moderator)
+        asyncio.run(chat(ctx, actor, sys.stdin, sys.stdout, interactive=sys.stdin.isatty()))
+    finally:
+        db.dispose()
+    return EXIT_OK
+
+
 def cmd_db(args: argparse.Namespace, config: AppConfig) -> int:
     if args.db_command == "current":
         db = _connect(config)
@@ -122,6 +147,7 @@ def cmd_db(args: argparse.Namespace, config: AppConfig) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, AppConfig], int]] = {
     "run": cmd_run,
+    "chat": cmd_chat,
     "version": cmd_version,
     "db": cmd_db,
 }

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from dataclasses import dataclass
 
+from bot.app import build_context
+from bot.commands.context import Actor
 from bot.config import SECRET_ENV_VARS, AppConfig
+from bot.console.repl import chat
 from publishers.channels import REQUIRED_SECRETS
 from storage import migrate
 from storage.database import Database, describe_url
@@ -55,7 +60,7 @@ def open_database(config: AppConfig) -> Database:
     return db
 
 
-def part_statuses(config: AppConfig, db: Database) -> list[PartStatus]:
+def part_statuses(config: AppConfig, db: Database, *, interactive: bool) -> list[PartStatus]:
     secrets = config.secrets
     statuses = [
         PartStatus(
@@ -66,9 +71,19 @@ def part_statuses(config: AppConfig, db: Database) -> list[PartStatus]:
         ),
     ]
     if secrets.has("discord_token"):
-        statuses.append(PartStatus("discord", True, "DISCORD_TOKEN is set"))
+        statuses.append(
+            PartStatus(
+                "discord",
+                False,
+                "DISCORD_TOKEN is set, but this build has no Discord front end yet",
+            )
+        )
     else:
         statuses.append(PartStatus("discord", False, "DISCORD_TOKEN is not set"))
+    if interactive:
+        statuses.append(PartStatus("console", True, "reading commands from this terminal"))
+    else:
+        statuses.append(PartStatus("console", False, "standard input is not a terminal; headless"))
     for channel in config.settings.channels:
         needed = REQUIRED_SECRETS[channel.kind]
         missing = [SECRET_ENV_VARS[name] for name in needed if not secrets.get(name)]
@@ -82,27 +97,43 @@ def part_statuses(config: AppConfig, db: Database) -> list[PartStatus]:
     return statuses
 
 
-async def serve(config: AppConfig, db: Database) -> None:
-    """Report each part, then block until SIGTERM or SIGINT."""
+async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
+    """Report each part, then serve until SIGTERM, SIGINT or the console's end of input."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Handlers first: a signal that arrives once "running" is printed must stop us cleanly.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        for status in part_statuses(config, db):
+        for status in part_statuses(config, db, interactive=interactive):
             log.info("%s", status.line())
         log.info("running; stop with Ctrl-C or SIGTERM")
-        await stop.wait()
+        waits = [asyncio.create_task(stop.wait())]
+        if interactive:
+            ctx = build_context(config, db)
+            waits.append(
+                asyncio.create_task(
+                    chat(ctx, console_actor(), sys.stdin, sys.stdout, interactive=True)
+                )
+            )
+        _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 
 
+def console_actor(name: str | None = None, *, moderator: bool = False) -> Actor:
+    """The terminal's user: --user NAME, else the login name."""
+    name = (name or os.environ.get("USER") or "console").strip() or "console"
+    return Actor(platform="console", external_id=name, display_name=name, is_moderator=moderator)
+
+
 def run(config: AppConfig) -> int:
     db = open_database(config)
     try:
-        asyncio.run(serve(config, db))
+        asyncio.run(serve(config, db, interactive=sys.stdin.isatty()))
         log.info("stopped")
     finally:
         db.dispose()

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+WRITE_OPTION = "shortscience_write"
+"""Execution option that marks a unit of work that will write (see _begin_sqlite)."""
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for another (the console and the scheduler may overlap)."""
@@ -35,6 +38,8 @@ def resolve_url(url: str | URL, base_dir: Path | None = None) -> URL:
 
 
 def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # The driver's own deferred BEGIN is switched off so that _begin_sqlite decides.
+    dbapi_connection.isolation_level = None
     # Foreign keys are off by default in SQLite; WAL lets readers go on while one writes.
     cursor = dbapi_connection.cursor()
     try:
@@ -46,6 +51,17 @@ def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> Non
         cursor.close()
 
 
+def _begin_sqlite(connection: Connection) -> None:
+    """Writers take SQLite's write lock when they begin, not at their first write.
+
+    With a deferred BEGIN, two writers that both read first (two moderators approving
+    the same summary) meet at their writes and one fails with "database is locked"
+    whatever the busy timeout; with BEGIN IMMEDIATE the second simply waits its turn.
+    """
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def make_engine(url: str | URL, *, base_dir: Path | None = None, echo: bool = False) -> Engine:
     """An engine for SQLite (one file, WAL, foreign keys on) or PostgreSQL."""
     resolved = resolve_url(url, base_dir)
@@ -54,6 +70,7 @@ def make_engine(url: str | URL, *, base_dir: Path | None = None, echo: bool = Fa
             Path(resolved.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(resolved, echo=echo)
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
         return engine
     return create_engine(resolved, echo=echo, pool_pre_ping=True)
 
@@ -69,13 +86,19 @@ class Database:
 
     engine: Engine
     sessions: sessionmaker[Session]
+    writers: sessionmaker[Session]
 
     @classmethod
     def connect(
         cls, url: str | URL, *, base_dir: Path | None = None, echo: bool = False
     ) -> Database:
         engine = make_engine(url, base_dir=base_dir, echo=echo)
-        return cls(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+        writer = engine.execution_options(**{WRITE_OPTION: True})
+        return cls(
+            engine=engine,
+            sessions=sessionmaker(engine, expire_on_commit=False),
+            writers=sessionmaker(writer, expire_on_commit=False),
+        )
 
     @property
     def url(self) -> URL:
@@ -83,8 +106,8 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commits when the block ends, rolls back if it raises."""
-        with self.sessions.begin() as session:
+        """One unit of work that writes: commits when the block ends, rolls back if it raises."""
+        with self.writers.begin() as session:
             yield session
 
     def dispose(self) -> None:

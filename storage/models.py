@@ -369,3 +369,32 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     digest: Mapped[Digest] = relationship(back_populates="deliveries")
+
+
+class SearchDocument(Base):
+    """One searchable text: a paper's own (title + abstract) or an approved summary's.
+
+    It is a copy kept for the full-text index (``storage.search``): SQLite's FTS5 table
+    and PostgreSQL's GIN index are built over these rows by the migration, not described
+    here. ``doc_key`` (``paper:12`` / ``summary:34``) is what makes indexing idempotent and
+    gives a paper at most one document of its own; NULL never collides in a unique key.
+    """
+
+    __tablename__ = "search_documents"
+    __table_args__ = (
+        CheckConstraint(
+            "(summary_id IS NULL AND doc_key = 'paper:' || paper_id)"
+            " OR (summary_id IS NOT NULL AND doc_key = 'summary:' || summary_id)",
+            name="doc_key",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doc_key: Mapped[str] = mapped_column(String(40), unique=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
+    summary_id: Mapped[int | None] = mapped_column(
+        ForeignKey("summaries.id", ondelete="CASCADE"), unique=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+

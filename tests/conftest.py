@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from bot.commands.context import CommandContext
+from bot.config import LimitSettings
+from bot.papers.arxiv_client import ArxivClient, ArxivSettingsView, RateLimiter
+from bot.papers.lookups import PaperLookups
 from storage import migrate
 from storage.database import Database
+from tests.servers.arxiv_server import FakeArxiv
 
 POSTGRES_URL_ENV = "SHORTSCIENCE_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "SHORTSCIENCE_REQUIRE_POSTGRES"
@@ -75,3 +81,42 @@ def db(database_url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+# --- arXiv, served locally -------------------------------------------------------------------
+
+
+@pytest.fixture
+def arxiv_server() -> Iterator[FakeArxiv]:
+    """A local arXiv API replaying the recorded responses in tests/fixtures/arxiv."""
+    with FakeArxiv() as server:
+        yield server
+
+
+@pytest.fixture
+def arxiv_settings(arxiv_server: FakeArxiv) -> ArxivSettingsView:
+    # No pacing and short waits: the pace is tested on its own with an injected clock.
+    return ArxivSettingsView(
+        api_url=arxiv_server.url,
+        timeout_seconds=1.0,
+        request_interval_seconds=0.0,
+        max_retries=2,
+        batch_size=50,
+        backoff_seconds=0.01,
+    )
+
+
+@pytest.fixture
+def arxiv_client(arxiv_settings: ArxivSettingsView) -> ArxivClient:
+    return ArxivClient(arxiv_settings, limiter=RateLimiter(arxiv_settings.request_interval_seconds))
+
+
+@pytest.fixture
+def lookups(db: Database, arxiv_client: ArxivClient) -> PaperLookups:
+    return PaperLookups(db, arxiv_client, refresh_after=timedelta(days=30), batch_window=0.05)
+
+
+@pytest.fixture
+def ctx(db: Database, lookups: PaperLookups, arxiv_client: ArxivClient) -> CommandContext:
+    """The services every command gets, on a real database and the local arXiv."""
+    return CommandContext(db=db, lookups=lookups, arxiv=arxiv_client, limits=LimitSettings())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from storage.migrate import include_name
 from storage.models import Base
 
 target_metadata = Base.metadata
@@ -17,6 +18,8 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The search index's FTS5 tables and GIN index are made by raw DDL, not the models.
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -150,6 +150,7 @@ def test_run_reports_each_part_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
     assert "discord: not configured (DISCORD_TOKEN is not set)" in output
     assert "channel outbox (outbox): active" in output
     assert "channel x-main (x): not configured (X_API_KEY, X_API_SECRET" in output
+    assert "console: not configured (standard input is not a terminal; headless)" in output
     assert "stopped" in output
     assert (tmp_path / "shortscience.db").exists()
 
@@ -157,5 +158,5 @@ def test_run_reports_each_part_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
 def test_run_never_logs_a_secret(tmp_path: Path) -> None:
     token = "MTIzNDU2Nzg5.GhIjKl.this-is-a-fake-discord-token"
     output = _run_until_ready(tmp_path, _env(DISCORD_TOKEN=token, X_API_KEY=token), "--verbose")
-    assert "discord: active" in output
+    assert "discord: not configured (DISCORD_TOKEN is set" in output
     assert token not in output

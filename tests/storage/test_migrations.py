@@ -8,6 +8,7 @@ from sqlalchemy import inspect
 
 from storage import migrate
 from storage.database import Database
+from storage.migrate import include_name
 from storage.models import Base
 
 
@@ -25,7 +26,9 @@ def test_upgrade_creates_every_table(database_url: str) -> None:
 
 def test_migrated_schema_has_no_drift_from_the_models(db: Database) -> None:
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_name}
+        )
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
 

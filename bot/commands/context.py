@@ -1,0 +1,72 @@
+"""Who is asking, and the services every command may use."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.orm import Session
+
+from bot.config import LimitSettings
+from bot.papers.arxiv_client import ArxivClient
+from bot.papers.lookups import PaperLookups
+from storage.database import Database
+from storage.types import utcnow
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person as a front end knows them.
+
+    ``is_moderator`` comes from the configured moderator roles (Discord) or a flag
+    (terminal); ``is_admin`` from the server's Manage Server permission. The rules that
+    use them live in the commands.
+    """
+
+    platform: str
+    external_id: str
+    display_name: str
+    is_moderator: bool = False
+    is_admin: bool = False
+
+
+@dataclass
+class CommandContext:
+    db: Database
+    lookups: PaperLookups
+    arxiv: ArxivClient
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    clock: Callable[[], datetime] = utcnow
+
+    async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking unit of work (database, arXiv) in a thread, off the event loop."""
+        return await asyncio.to_thread(partial(function, *args, **kwargs))
+
+    async def read(
+        self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``work(session, ...)`` in a thread, in a session of its own that writes nothing."""
+
+        def unit() -> T:
+            with self.db.sessions() as session:
+                return work(session, *args, **kwargs)
+
+        return await asyncio.to_thread(unit)
+
+    async def write(
+        self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``work(session, ...)`` in a thread, as one transaction: all of it or none."""
+
+        def unit() -> T:
+            with self.db.transaction() as session:
+                return work(session, *args, **kwargs)
+
+        return await asyncio.to_thread(unit)

@@ -1,0 +1,229 @@
+"""Reading commands: a paper with its summaries, search, browse."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.orm import Session
+
+from bot.commands.context import CommandContext
+from bot.commands.replies import Action, Field, Reply, Section
+from bot.errors import UserError
+from bot.papers.arxiv_client import ArxivRejected, ArxivUnavailable
+from bot.papers.arxiv_ids import InvalidArxivId, parse_arxiv_id
+from bot.papers.lookups import Found
+from storage import papers as paper_store
+from storage import search as search_store
+from storage import summaries as summary_store
+from storage.models import Paper, Summary
+
+MAX_AUTHORS_SHOWN = 12
+_SPACES = re.compile(r"\s+")
+
+
+def paper_reference(paper: Paper) -> str:
+    """How people should type the paper back: its arXiv id, else its key."""
+    return paper.arxiv_id or paper.key
+
+
+def authors_line(paper: Paper) -> str:
+    names = paper.author_names
+    if len(names) > MAX_AUTHORS_SHOWN:
+        return ", ".join(names[:MAX_AUTHORS_SHOWN]) + f" and {len(names) - MAX_AUTHORS_SHOWN} more"
+    return ", ".join(names) or "unknown"
+
+
+def summary_section(summary: Summary) -> Section:
+    edited = f", revision {summary.revision}" if summary.revision > 1 else ""
+    when = summary.approved_at or summary.created_at
+    return Section(
+        title=f"#{summary.id} by {summary.author.display_name}: {summary.tldr}",
+        text=summary.body,
+        footer=f"approved {when:%Y-%m-%d}{edited}",
+    )
+
+
+def _paper_reply(session: Session, paper_id: int, found: Found | None) -> Reply:
+    paper = session.get(Paper, paper_id)
+    if paper is None:  # deleted between lookup and reading: nothing sensible to show
+        raise UserError("That paper is no longer stored. Please look it up again.")
+    approved = summary_store.approved_for_paper(session, paper.id)
+    fields = [Field("Authors", authors_line(paper), inline=False)]
+    if paper.arxiv_id:
+        version = f"v{paper.arxiv_version}" if paper.arxiv_version else ""
+        fields.append(Field("arXiv", f"{paper.arxiv_id}{version}"))
+    if paper.category_names:
+        fields.append(Field("Categories", ", ".join(paper.category_names)))
+    if paper.published_at:
+        fields.append(Field("Published", f"{paper.published_at:%Y-%m-%d}"))
+    elif paper.year:
+        fields.append(Field("Year", str(paper.year)))
+    if paper.venue and paper.venue != "arXiv":
+        fields.append(Field("Venue", paper.venue))
+    if paper.journal_ref:
+        fields.append(Field("Journal", paper.journal_ref, inline=False))
+    reference = paper_reference(paper)
+    if approved:
+        footer = f"{len(approved)} community summar{'y' if len(approved) == 1 else 'ies'}"
+    else:
+        footer = f"No summaries yet. Be the first: /submit {reference}"
+    return Reply(
+        title=paper.title,
+        url=paper.url or (f"https://arxiv.org/abs/{paper.arxiv_id}" if paper.arxiv_id else None),
+        text=paper.abstract,
+        fields=tuple(fields),
+        sections=tuple(summary_section(summary) for summary in approved),
+        notice=found.note if found else None,
+        footer=footer,
+        actions=(Action("Write a summary", "submit", reference),),
+    )
+
+
+def _stored_by_key(session: Session, text: str) -> int | None:
+    """Papers without an arXiv id are typed by their key, e.g. ``doi:10.1145/...``."""
+    paper = paper_store.get_by_key(session, text.strip())
+    return paper.id if paper is not None else None
+
+
+async def summary(ctx: CommandContext, reference: str) -> Reply:
+    """The paper and the community's approved summaries of it."""
+    try:
+        arxiv_id = parse_arxiv_id(reference)
+    except InvalidArxivId:
+        paper_id = await ctx.read(_stored_by_key, reference)
+        if paper_id is None:
+            raise
+        found = None
+    else:
+        found = await ctx.lookups.get(arxiv_id)
+        paper_id = found.paper_id
+    return await ctx.read(_paper_reply, paper_id, found)
+
+
+def _hits_reply(session: Session, words: str, limit: int) -> Reply | None:
+    hits = search_store.search(session, words, limit=limit)
+    if not hits:
+        return None
+    papers = paper_store.get_many(session, [hit.paper_id for hit in hits])
+    counts = paper_store.approved_counts(session, list(papers))
+    sections = []
+    for hit in hits:
+        paper = papers.get(hit.paper_id)
+        if paper is None:
+            continue
+        count = counts.get(paper.id, 0)
+        label = f"{count} summar{'y' if count == 1 else 'ies'}" if count else "no summaries yet"
+        sections.append(
+            Section(
+                title=f"{paper.title} ({paper_reference(paper)})",
+                text=hit.snippet,
+                footer=f"{label}; /summary {paper_reference(paper)}",
+                url=paper.url,
+            )
+        )
+    return Reply(
+        title=f"Search: {words}",
+        text=f"{len(sections)} stored paper{'s' if len(sections) != 1 else ''} match.",
+        sections=tuple(sections),
+    )
+
+
+def _arxiv_reply(words: str, papers: list[tuple[str, str, str | None]]) -> Reply:
+    return Reply(
+        title=f"Search: {words}",
+        text="Nothing stored here matches; arXiv has these papers:",
+        sections=tuple(
+            Section(
+                title=f"{title} ({reference})", text="", footer=f"/summary {reference}", url=url
+            )
+            for reference, title, url in papers
+        ),
+    )
+
+
+async def search(ctx: CommandContext, words: str) -> Reply:
+    """Full text over stored papers and summaries; arXiv's search when nothing matches."""
+    words = _SPACES.sub(" ", words).strip()
+    if not words:
+        raise UserError("Say what to look for, e.g. /search gradient descent")
+    if len(words) > 200:
+        raise UserError("That search is too long; use a few words (at most 200 characters).")
+    limit = ctx.limits.search_results
+    local = await ctx.read(_hits_reply, words, limit)
+    if local is not None:
+        return local
+    try:
+        found = await ctx.run(ctx.arxiv.search, words, max_results=limit)
+    except (ArxivUnavailable, ArxivRejected):
+        return Reply(
+            title=f"Search: {words}",
+            text=f"Nothing stored here matches “{words}”, and arXiv is not answering right "
+            "now to search it. Please try again in a few minutes.",
+        )
+    if not found:
+        return Reply(
+            title=f"Search: {words}",
+            text=f"Nothing matches “{words}”, here or on arXiv. Try fewer or other words.",
+        )
+    await ctx.run(ctx.lookups.store, found)
+    return _arxiv_reply(
+        words, [(paper.arxiv_id or paper.key, paper.title, paper.url) for paper in found]
+    )
+
+
+BROWSE_FACETS = ("year", "venue", "category")
+
+
+def _browse_reply(session: Session, facet: str, value: str, limit: int) -> Reply:
+    if facet == "year":
+        if not value.isdigit() or not 1900 <= int(value) <= 2100:
+            raise UserError(f"“{value}” is not a year. Try /browse year 2016")
+        rows = paper_store.browse(session, year=int(value), limit=limit)
+    elif facet == "venue":
+        rows = paper_store.browse(session, venue=value, limit=limit)
+    else:
+        rows = paper_store.browse(session, category=value, limit=limit)
+    if not rows:
+        return Reply(
+            title=f"Browse {facet} {value}",
+            text=f"No summarised papers with {facet} {value} yet.",
+        )
+    return Reply(
+        title=f"Browse {facet} {value}",
+        text=f"Papers with community summaries, newest first ({len(rows)} shown).",
+        sections=tuple(
+            Section(
+                title=f"{paper.title} ({paper_reference(paper)})",
+                text=authors_line(paper),
+                footer=f"{count} summar{'y' if count == 1 else 'ies'}; "
+                f"/summary {paper_reference(paper)}",
+                url=paper.url,
+            )
+            for paper, count in rows
+        ),
+    )
+
+
+async def browse(ctx: CommandContext, facet: str, value: str) -> Reply:
+    """Summarised papers by year, venue or arXiv category."""
+    facet, value = facet.strip().lower(), value.strip()
+    if facet not in BROWSE_FACETS or not value:
+        raise UserError(
+            "Browse by year, venue or category, e.g. /browse year 2016, "
+            "/browse category cs.LG or /browse venue NeurIPS"
+        )
+    return await ctx.read(_browse_reply, facet, value, ctx.limits.search_results)
+
+
+def _suggestions(session: Session, typed: str) -> list[tuple[str, str]]:
+    choices = []
+    for paper in paper_store.suggest(session, typed, limit=25):
+        reference = paper_reference(paper)
+        label = f"{reference} · {paper.title}"
+        choices.append((label if len(label) <= 100 else label[:99] + "…", reference[:100]))
+    return choices
+
+
+async def suggest_papers(ctx: CommandContext, typed: str) -> list[tuple[str, str]]:
+    """(label, value) pairs of stored papers for an autocomplete box; at most 25."""
+    return await ctx.read(_suggestions, typed[:100])

@@ -1,0 +1,66 @@
+"""What a command answers, before any front end turns it into an embed or plain text."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Tone(enum.StrEnum):
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: str
+    inline: bool = True
+
+
+@dataclass(frozen=True)
+class Section:
+    """A block of its own, such as one summary; front ends may page through them."""
+
+    title: str
+    text: str
+    footer: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    """A follow-up the person can take, such as a button: the command and its argument."""
+
+    label: str
+    command: str
+    argument: str = ""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for someone other than the asker, e.g. an author told of a decision.
+
+    Each front end delivers the notices addressed to its own platform (Discord: a
+    direct message) and ignores the rest.
+    """
+
+    platform: str
+    external_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    title: str | None = None
+    text: str = ""
+    url: str | None = None
+    fields: tuple[Field, ...] = ()
+    sections: tuple[Section, ...] = ()
+    notice: str | None = None
+    footer: str | None = None
+    actions: tuple[Action, ...] = ()
+    tone: Tone = Tone.INFO
+    private: bool = False
+    notices: tuple[Notice, ...] = ()

@@ -1,0 +1,1 @@
+"""The terminal front end: the chat commands, typed or piped, one per line."""

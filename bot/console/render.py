@@ -1,0 +1,39 @@
+"""Replies as plain text for a terminal or a pipe."""
+
+from __future__ import annotations
+
+from bot.commands.replies import Reply
+
+
+def render(reply: Reply) -> str:
+    lines: list[str] = []
+    if reply.title:
+        lines.append(reply.title)
+        lines.append("=" * min(len(reply.title), 78))
+    if reply.url:
+        lines.append(reply.url)
+    if reply.notice:
+        lines.append(f"Note: {reply.notice}")
+    for field in reply.fields:
+        lines.append(f"{field.name}: {field.value}")
+    if reply.text:
+        if lines:
+            lines.append("")
+        lines.append(reply.text)
+    for section in reply.sections:
+        lines.append("")
+        lines.append(f"--- {section.title}")
+        if section.url:
+            lines.append(section.url)
+        if section.text:
+            lines.append(section.text)
+        if section.footer:
+            lines.append(f"({section.footer})")
+    if reply.footer:
+        lines.append("")
+        lines.append(reply.footer)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_error(message: str) -> str:
+    return f"Error: {message}\n"

@@ -1,0 +1,189 @@
+"""Reads commands from a stream, one per line, and prints each reply.
+
+The same loop serves a person at a terminal and a script feeding a pipe: a bad line
+prints its message and the next line is read; only the end of input stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from bot.commands import moderation, papers, submissions
+from bot.commands.context import Actor, CommandContext
+from bot.commands.replies import Reply
+from bot.console.render import render, render_error
+from bot.errors import UserError
+
+log = logging.getLogger(__name__)
+
+END_OF_BODY = "."
+NOT_A_COMMAND = "Commands start with /, e.g. /summary 1606.04474. /help lists them."
+
+HELP = """Commands (one per line):
+  /summary <arXiv id>          a paper and its community summaries
+  /search <words>              stored papers and summaries; arXiv when nothing matches
+  /browse year|venue|category <value>
+  /submit <arXiv id>           then the TL;DR on the next line, then the body,
+                               ended by a line holding only "."
+  /edit <number>               the same, replacing your pending summary
+  /withdraw <number>           take back your pending summary
+  /mine                        your summaries and their status
+  /queue                       pending summaries (moderators)
+  /approve <number>            (moderators)
+  /reject <number> <reason>    (moderators)
+  /help, /quit
+"""
+
+
+class Input:
+    """Lines from a stream, read in a thread so the event loop never waits on it."""
+
+    def __init__(self, stream: TextIO, out: TextIO, *, interactive: bool) -> None:
+        self.stream = stream
+        self.out = out
+        self.interactive = interactive
+
+    async def line(self, prompt: str = "") -> str | None:
+        if self.interactive and prompt:
+            self.out.write(prompt)
+            self.out.flush()
+        text = await asyncio.to_thread(self.stream.readline)
+        if text == "":
+            return None
+        return text.rstrip("\r\n")
+
+
+@dataclass
+class Console:
+    ctx: CommandContext
+    actor: Actor
+    source: Input
+    out: TextIO
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    async def _text(self) -> tuple[str, str]:
+        """The TL;DR line, then body lines up to a line holding only "."."""
+        tldr = await self.source.line("TL;DR> ")
+        if tldr is None:
+            raise UserError("Input ended before the TL;DR; nothing was saved.")
+        body: list[str] = []
+        while True:
+            line = await self.source.line("... ")
+            if line is None:
+                raise UserError(
+                    'Input ended before the line holding only "." that ends the body; '
+                    "nothing was saved."
+                )
+            if line.strip() == END_OF_BODY:
+                return tldr, "\n".join(body)
+            body.append(line)
+
+    async def dispatch(self, line: str) -> Reply | None:
+        name, _, rest = line.strip().partition(" ")
+        name, rest = name.lower(), rest.strip()
+        handler = self._handlers().get(name)
+        if handler is None:
+            raise UserError(f"Unknown command {name[:30]!r}. Type /help for the list.")
+        return await handler(rest)
+
+    def _handlers(self) -> dict[str, Callable[[str], Awaitable[Reply | None]]]:
+        return {
+            "/summary": self._summary,
+            "/search": lambda rest: papers.search(self.ctx, rest),
+            "/browse": self._browse,
+            "/submit": self._submit,
+            "/edit": self._edit,
+            "/withdraw": lambda rest: submissions.withdraw(
+                self.ctx, self.actor, _required(rest, "/withdraw 12")
+            ),
+            "/mine": lambda _rest: submissions.mine(self.ctx, self.actor),
+            "/queue": lambda _rest: moderation.queue(self.ctx, self.actor),
+            "/approve": lambda rest: moderation.approve(
+                self.ctx, self.actor, _required(rest, "/approve 12")
+            ),
+            "/reject": self._reject,
+            "/help": self._help,
+        }
+
+    async def _help(self, _rest: str) -> Reply:
+        return Reply(text=HELP.rstrip())
+
+    async def _summary(self, rest: str) -> Reply:
+        return await papers.summary(self.ctx, _required(rest, "/summary 1606.04474"))
+
+    async def _browse(self, rest: str) -> Reply:
+        facet, _, value = rest.replace("=", " ", 1).partition(" ")
+        return await papers.browse(self.ctx, facet, value)
+
+    async def _submit(self, rest: str) -> Reply:
+        reference = _required(rest, "/submit 1606.04474")
+        tldr, body = await self._text()
+        return await submissions.submit(self.ctx, self.actor, reference, tldr, body)
+
+    async def _edit(self, rest: str) -> Reply:
+        number = _required(rest, "/edit 12")
+        tldr, body = await self._text()
+        return await submissions.edit(self.ctx, self.actor, number, tldr, body)
+
+    async def _reject(self, rest: str) -> Reply:
+        number, _, reason = rest.partition(" ")
+        if not number:
+            raise UserError("Name the summary and the reason: /reject 12 <reason>")
+        return await moderation.reject(self.ctx, self.actor, number, reason)
+
+    async def run(self) -> int:
+        """Serve lines until the input ends or /quit; returns how many lines failed."""
+        failures = 0
+        while True:
+            line = await self.source.line("shortscience> ")
+            if line is None:
+                break
+            if not line.strip():
+                continue
+            if line.strip().lower() in ("/quit", "/exit"):
+                break
+            if not line.lstrip().startswith("/"):
+                failures += 1
+                self.write(render_error(NOT_A_COMMAND))
+                continue
+            try:
+                reply = await self.dispatch(line)
+            except UserError as error:
+                failures += 1
+                self.write(render_error(str(error)))
+                continue
+            except Exception:
+                failures += 1
+                log.exception("command failed: %s", line.split(" ", 1)[0])
+                self.write(render_error("Something went wrong on our side; it has been logged."))
+                continue
+            if reply is not None:
+                self.write(render(reply))
+        return failures
+
+
+def _required(rest: str, example: str) -> str:
+    """The command's argument; a missing one gets an example of the command."""
+    if not rest.strip():
+        raise UserError(f"{example.split(' ', 1)[0]} needs an argument, e.g. {example}")
+    return rest.strip()
+
+
+async def chat(
+    ctx: CommandContext, actor: Actor, stream: TextIO, out: TextIO, *, interactive: bool
+) -> int:
+    """Run the console until the input ends; returns the number of failed lines."""
+    if interactive:
+        out.write(
+            f"shortscience chat as {actor.display_name}"
+            f"{' (moderator)' if actor.is_moderator else ''}. /help lists the commands.\n"
+        )
+    console = Console(ctx, actor, Input(stream, out, interactive=interactive), out)
+    return await console.run()

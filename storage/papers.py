@@ -1,0 +1,157 @@
+"""Papers: the read-through cache of arXiv metadata, and papers known by other keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage import search
+from storage.models import Paper, PaperAuthor, PaperCategory, Summary, SummaryStatus
+from storage.types import utcnow
+
+
+@dataclass(frozen=True)
+class PaperData:
+    """A paper's metadata as a source gives it, before it is stored."""
+
+    key: str
+    title: str
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    arxiv_id: str | None = None
+    arxiv_version: int | None = None
+    primary_category: str | None = None
+    doi: str | None = None
+    journal_ref: str | None = None
+    comment: str | None = None
+    venue: str | None = None
+    year: int | None = None
+    url: str | None = None
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def get_by_arxiv_id(session: Session, arxiv_id: str) -> Paper | None:
+    return session.scalars(select(Paper).where(Paper.arxiv_id == arxiv_id)).one_or_none()
+
+
+def get_by_arxiv_ids(session: Session, arxiv_ids: Iterable[str]) -> dict[str, Paper]:
+    ids = list(dict.fromkeys(arxiv_ids))
+    if not ids:
+        return {}
+    papers = session.scalars(select(Paper).where(Paper.arxiv_id.in_(ids))).all()
+    return {paper.arxiv_id: paper for paper in papers if paper.arxiv_id is not None}
+
+
+def get_by_key(session: Session, key: str) -> Paper | None:
+    return session.scalars(select(Paper).where(Paper.key == key)).one_or_none()
+
+
+def upsert(session: Session, data: PaperData, *, fetched_at: datetime | None = None) -> Paper:
+    """Store a paper or refresh the stored copy; authors keep the order the source gives."""
+    paper = get_by_key(session, data.key)
+    if paper is None:
+        paper = Paper(key=data.key)
+        session.add(paper)
+    paper.arxiv_id = data.arxiv_id
+    paper.arxiv_version = data.arxiv_version
+    paper.title = data.title
+    paper.abstract = data.abstract
+    paper.primary_category = data.primary_category
+    paper.doi = data.doi
+    paper.journal_ref = data.journal_ref
+    paper.comment = data.comment
+    paper.venue = data.venue
+    paper.year = data.year
+    paper.url = data.url
+    paper.published_at = data.published_at
+    paper.updated_at = data.updated_at
+    paper.fetched_at = fetched_at or utcnow()
+    if paper.author_names != data.authors:
+        paper.authors.clear()
+        session.flush()
+        paper.authors.extend(
+            PaperAuthor(position=position, name=name[:300])
+            for position, name in enumerate(data.authors)
+        )
+    wanted = list(dict.fromkeys(category[:60] for category in data.categories))
+    if sorted(paper.category_names) != sorted(wanted):
+        paper.categories.clear()
+        session.flush()
+        paper.categories.extend(PaperCategory(category=category) for category in wanted)
+    session.flush()
+    search.index_paper(session, paper)
+    return paper
+
+
+def approved_counts(session: Session, paper_ids: Sequence[int]) -> dict[int, int]:
+    """How many approved summaries each paper has (papers with none are absent)."""
+    if not paper_ids:
+        return {}
+    rows = session.execute(
+        select(Summary.paper_id, func.count())
+        .where(Summary.paper_id.in_(paper_ids), Summary.status == SummaryStatus.APPROVED)
+        .group_by(Summary.paper_id)
+    ).all()
+    return {paper_id: count for paper_id, count in rows}
+
+
+def get_many(session: Session, paper_ids: Sequence[int]) -> dict[int, Paper]:
+    if not paper_ids:
+        return {}
+    papers = session.scalars(select(Paper).where(Paper.id.in_(paper_ids))).all()
+    return {paper.id: paper for paper in papers}
+
+
+def browse(
+    session: Session,
+    *,
+    year: int | None = None,
+    venue: str | None = None,
+    category: str | None = None,
+    limit: int = 10,
+    offset: int = 0,
+) -> list[tuple[Paper, int]]:
+    """Papers with approved summaries, newest approval first, filtered by one facet or more."""
+    newest = func.max(Summary.approved_at).label("newest")
+    count = func.count(Summary.id).label("summaries")
+    query = (
+        select(Paper, count, newest)
+        .join(Summary, Summary.paper_id == Paper.id)
+        .where(Summary.status == SummaryStatus.APPROVED)
+        .group_by(Paper.id)
+        .order_by(newest.desc(), Paper.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    if year is not None:
+        query = query.where(Paper.year == year)
+    if venue is not None:
+        query = query.where(func.lower(Paper.venue) == venue.lower())
+    if category is not None:
+        query = query.where(
+            Paper.id.in_(
+                select(PaperCategory.paper_id).where(
+                    func.lower(PaperCategory.category) == category.lower()
+                )
+            )
+        )
+    return [(paper, summaries) for paper, summaries, _ in session.execute(query).all()]
+
+
+def suggest(session: Session, typed: str, limit: int = 25) -> list[Paper]:
+    """Stored papers whose id or title contains what was typed so far (autocomplete)."""
+    typed = typed.strip()
+    query = select(Paper).order_by(Paper.created_at.desc(), Paper.id.desc()).limit(limit)
+    if typed:
+        pattern = "%" + typed.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
+        query = query.where(
+            func.lower(Paper.title).like(pattern)
+            | func.lower(func.coalesce(Paper.arxiv_id, Paper.key)).like(pattern)
+        )
+    return list(session.scalars(query).all())

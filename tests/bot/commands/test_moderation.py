@@ -1,0 +1,150 @@
+"""queue, approve and reject: only moderators decide, once, and every decision is logged."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from bot.commands import moderation, papers
+from bot.commands.context import Actor, CommandContext
+from bot.errors import UserError
+from storage.database import Database
+from storage.models import ModerationAction, ModerationEvent, Summary, SummaryStatus
+from tests.bot.commands.conftest import submit
+
+
+def _summary(db: Database, number: int) -> Summary:
+    with db.sessions() as session:
+        summary = session.get(Summary, number)
+        assert summary is not None
+        return summary
+
+
+def _events(db: Database, number: int) -> list[tuple[ModerationAction, str, str | None]]:
+    with db.sessions() as session:
+        events = session.scalars(
+            select(ModerationEvent).where(ModerationEvent.summary_id == number)
+        ).all()
+        return [(event.action, event.actor.display_name, event.reason) for event in events]
+
+
+@pytest.mark.parametrize("command", ["queue", "approve", "reject"])
+async def test_only_moderators_may_moderate(
+    ctx: CommandContext, ada: Actor, bob: Actor, db: Database, command: str
+) -> None:
+    number = await submit(ctx, ada)
+    with pytest.raises(UserError, match="Only moderators can"):
+        if command == "queue":
+            await moderation.queue(ctx, bob)
+        elif command == "approve":
+            await moderation.approve(ctx, bob, str(number))
+        else:
+            await moderation.reject(ctx, bob, str(number), "no")
+    assert _summary(db, number).status is SummaryStatus.PENDING
+
+
+async def test_the_queue_lists_pending_summaries_oldest_first(
+    ctx: CommandContext, ada: Actor, bob: Actor, mod: Actor
+) -> None:
+    first = await submit(ctx, ada, paper="1606.04474")
+    second = await submit(ctx, bob, paper="1810.03292")
+    reply = await moderation.queue(ctx, mod)
+    assert [section.title.split(" · ")[0] for section in reply.sections] == [
+        f"#{first}",
+        f"#{second}",
+    ]
+    assert ("approve", str(first)) in [(a.command, a.argument) for a in reply.actions]
+    await moderation.approve(ctx, mod, str(first))
+    after = await moderation.queue(ctx, mod)
+    assert [section.title.split(" · ")[0] for section in after.sections] == [f"#{second}"]
+
+
+async def test_an_empty_queue(ctx: CommandContext, mod: Actor) -> None:
+    reply = await moderation.queue(ctx, mod)
+    assert "Nothing is waiting" in reply.text
+
+
+async def test_approval_publishes_and_is_audited(
+    ctx: CommandContext, ada: Actor, mod: Actor, db: Database
+) -> None:
+    number = await submit(ctx, ada)
+    reply = await moderation.approve(ctx, mod, f"#{number}")
+    assert reply.title == f"Summary #{number} approved"
+    summary = _summary(db, number)
+    assert summary.status is SummaryStatus.APPROVED
+    assert summary.approved_at is not None
+    assert _events(db, number) == [
+        (ModerationAction.SUBMITTED, "Ada", None),
+        (ModerationAction.APPROVED, "Mia", None),
+    ]
+    shown = await papers.summary(ctx, "1606.04474")
+    assert len(shown.sections) == 1
+
+
+async def test_rejection_needs_a_reason_and_records_it(
+    ctx: CommandContext, ada: Actor, mod: Actor, db: Database
+) -> None:
+    number = await submit(ctx, ada)
+    with pytest.raises(UserError, match="Say why"):
+        await moderation.reject(ctx, mod, str(number), "   ")
+    assert _summary(db, number).status is SummaryStatus.PENDING
+    await moderation.reject(ctx, mod, str(number), "Please  state the main result.")
+    summary = _summary(db, number)
+    assert summary.status is SummaryStatus.REJECTED
+    assert summary.moderation_reason == "Please state the main result."
+    assert _events(db, number)[-1] == (
+        ModerationAction.REJECTED,
+        "Mia",
+        "Please state the main result.",
+    )
+
+
+async def test_a_second_decision_is_refused_and_names_the_first(
+    ctx: CommandContext, ada: Actor, mod: Actor, db: Database
+) -> None:
+    other = Actor(platform="console", external_id="max", display_name="Max", is_moderator=True)
+    number = await submit(ctx, ada)
+    await moderation.approve(ctx, mod, str(number))
+    with pytest.raises(UserError, match=f"Summary #{number} is already approved by Mia"):
+        await moderation.reject(ctx, other, str(number), "too late")
+    assert _summary(db, number).status is SummaryStatus.APPROVED
+    assert len(_events(db, number)) == 2
+
+
+async def test_an_unknown_summary(ctx: CommandContext, mod: Actor) -> None:
+    with pytest.raises(UserError, match="There is no summary #999"):
+        await moderation.approve(ctx, mod, "999")
+
+
+async def test_two_moderators_at_once_give_one_decision(
+    ctx: CommandContext, ada: Actor, db: Database
+) -> None:
+    number = await submit(ctx, ada)
+    moderators = [
+        Actor(platform="console", external_id=f"m{i}", display_name=f"M{i}", is_moderator=True)
+        for i in range(4)
+    ]
+    start = threading.Barrier(len(moderators))
+
+    async def press(moderator: Actor, index: int) -> str:
+        def wait() -> None:
+            start.wait(timeout=10)
+
+        await asyncio.to_thread(wait)
+        try:
+            if index % 2:
+                await moderation.reject(ctx, moderator, str(number), "no")
+            else:
+                await moderation.approve(ctx, moderator, str(number))
+        except UserError as error:
+            return f"refused: {error}"
+        return "decided"
+
+    outcomes = await asyncio.gather(*(press(m, i) for i, m in enumerate(moderators)))
+    assert outcomes.count("decided") == 1
+    assert all("is already" in outcome for outcome in outcomes if outcome != "decided")
+    decisions = [e for e in _events(db, number) if e[0] is not ModerationAction.SUBMITTED]
+    assert len(decisions) == 1

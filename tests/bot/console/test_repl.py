@@ -1,0 +1,172 @@
+"""The terminal front end: commands one per line, typed or piped, replies as plain text."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.commands.context import Actor, CommandContext
+from bot.console.repl import chat
+from storage.database import Database
+from storage.models import Summary
+from tests.servers.arxiv_server import FakeArxiv
+
+ADA = Actor(platform="console", external_id="ada", display_name="ada")
+MIA = Actor(platform="console", external_id="mia", display_name="mia", is_moderator=True)
+
+
+async def _chat(ctx: CommandContext, text: str, actor: Actor = ADA) -> tuple[str, int]:
+    out = io.StringIO()
+    failures = await chat(ctx, actor, io.StringIO(text), out, interactive=False)
+    return out.getvalue(), failures
+
+
+async def test_summary_prints_title_authors_and_abstract(ctx: CommandContext) -> None:
+    output, failures = await _chat(ctx, "/summary 1606.04474\n")
+    assert failures == 0
+    assert output.startswith("Learning to learn by gradient descent by gradient descent\n")
+    assert "Authors: Marcin Andrychowicz, Misha Denil, Sergio Gomez" in output
+    assert "The move from hand-designed features to learned features" in output
+    assert "No summaries yet. Be the first: /submit 1606.04474" in output
+
+
+async def test_a_multi_line_submission_then_approval(ctx: CommandContext, db: Database) -> None:
+    script = (
+        "/submit 1606.04474\n"
+        "An LSTM learns to optimize.\n"
+        "# Idea\n"
+        "\n"
+        "Train the optimizer $g_\\phi$ by gradient descent.\n"
+        ".\n"
+    )
+    output, failures = await _chat(ctx, script)
+    assert failures == 0
+    with db.sessions() as session:
+        summary = session.scalars(select(Summary)).one()
+    assert f"Summary #{summary.id} received" in output
+    assert summary.tldr == "An LSTM learns to optimize."
+    assert summary.body == "# Idea\n\nTrain the optimizer $g_\\phi$ by gradient descent."
+    output, failures = await _chat(ctx, f"/queue\n/approve {summary.id}\n", actor=MIA)
+    assert failures == 0
+    assert f"Summary #{summary.id} approved" in output
+    output, _ = await _chat(ctx, "/summary 1606.04474\n")
+    assert f"--- #{summary.id} by ada: An LSTM learns to optimize." in output
+    assert "Train the optimizer $g_\\phi$ by gradient descent." in output
+
+
+async def test_bad_lines_print_a_message_and_the_console_goes_on(
+    ctx: CommandContext, db: Database
+) -> None:
+    script = (
+        "hello\n"
+        "/frobnicate\n"
+        "/summary not-an-id\n"
+        "/summary\n"
+        "/approve 1\n"
+        "/reject 1\n"
+        "/browse colour red\n"
+        "/summary 1810.03292\n"
+    )
+    output, failures = await _chat(ctx, script)
+    assert failures == 7
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert errors == [
+        "Error: Commands start with /, e.g. /summary 1606.04474. /help lists them.",
+        "Error: Unknown command '/frobnicate'. Type /help for the list.",
+        "Error: 'not-an-id' is not an arXiv id. Try one like 1606.04474, 2006.09661v3, "
+        "hep-th/9901001 or https://arxiv.org/abs/1606.04474.",
+        "Error: /summary needs an argument, e.g. /summary 1606.04474",
+        "Error: Only moderators can approve summaries. Ask one of your server's moderators.",
+        "Error: Only moderators can reject summaries. Ask one of your server's moderators.",
+        "Error: Browse by year, venue or category, e.g. /browse year 2016, "
+        "/browse category cs.LG or /browse venue NeurIPS",
+    ]
+    assert "Sanity Checks for Saliency Maps" in output
+
+
+async def test_input_ending_inside_a_submission_saves_nothing(
+    ctx: CommandContext, db: Database
+) -> None:
+    output, failures = await _chat(ctx, "/submit 1606.04474\nTL;DR\nbody without an end\n")
+    assert failures == 1
+    assert 'Input ended before the line holding only "."' in output
+    with db.sessions() as session:
+        assert session.scalars(select(Summary)).all() == []
+
+
+async def test_quit_stops_reading(ctx: CommandContext) -> None:
+    output, _ = await _chat(ctx, "/help\n/quit\n/summary 1606.04474\n")
+    assert "/summary <arXiv id>" in output
+    assert "Learning to learn" not in output
+
+
+def _config(tmp_path: Path, arxiv_url: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"[arxiv]\napi_url = '{arxiv_url}'\nrequest_interval_seconds = 0.0\n"
+        "timeout_seconds = 2.0\nmax_retries = 1\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _shortscience_chat(
+    tmp_path: Path, config: Path, stdin: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SHORTSCIENCE_CONFIG")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), "chat", *args],
+        input=stdin,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_piped_into_shortscience_chat(tmp_path: Path, arxiv_server: FakeArxiv) -> None:
+    config = _config(tmp_path, arxiv_server.url)
+    result = _shortscience_chat(tmp_path, config, "/summary 1606.04474\n")
+    assert result.returncode == 0, result.stderr
+    assert "Learning to learn by gradient descent by gradient descent" in result.stdout
+    assert "Marcin Andrychowicz" in result.stdout
+    assert "The move from hand-designed features" in result.stdout
+    assert arxiv_server.request_count == 1
+
+
+def test_a_scripted_session_with_user_and_moderator_flags(
+    tmp_path: Path, arxiv_server: FakeArxiv
+) -> None:
+    config = _config(tmp_path, arxiv_server.url)
+    submitted = _shortscience_chat(
+        tmp_path,
+        config,
+        "/submit 1810.03292\nRandomized models expose bad saliency maps.\nBody.\n.\n",
+        "--user",
+        "ada",
+    )
+    assert "Summary #1 received" in submitted.stdout
+    approved = _shortscience_chat(tmp_path, config, "/approve #1\n", "--user", "mia", "--moderator")
+    assert "Summary #1 approved" in approved.stdout
+    shown = _shortscience_chat(tmp_path, config, "/summary 1810.03292\n/mine\n", "--user", "ada")
+    assert "--- #1 by ada: Randomized models expose bad saliency maps." in shown.stdout
+    assert "#1 · approved · Sanity Checks for Saliency Maps" in shown.stdout
+    assert arxiv_server.request_count == 1  # the paper was stored by the first lookup
+
+
+def test_arxiv_down_in_a_pipe_prints_the_reason(tmp_path: Path, arxiv_server: FakeArxiv) -> None:
+    config = _config(tmp_path, arxiv_server.url)
+    arxiv_server.fail_next(10, status=503)
+    result = _shortscience_chat(tmp_path, config, "/summary 1606.04474\n")
+    assert result.returncode == 0
+    assert "Error: arXiv is not answering right now and 1606.04474 is not stored here yet" in (
+        result.stdout
+    )
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,416 @@
+"""Full-text search: the same behaviour on SQLite (FTS5) and PostgreSQL (tsvector + GIN)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage import migrate, search
+from storage.database import Database
+from storage.models import Paper, SearchDocument, Summary, SummaryStatus, User
+from storage.search import (
+    CANDIDATE_LIMIT,
+    SNIPPET_CHARS,
+    index_paper,
+    index_summary,
+    rebuild_index,
+    sqlite_match_expression,
+    unindex_summary,
+)
+
+
+def _user(session: Session, name: str = "ada") -> User:
+    user = User(platform="console", external_id=name, display_name=name)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _paper(session: Session, number: int, title: str, abstract: str = "") -> Paper:
+    paper = Paper(key=f"test:{number}", title=title, abstract=abstract)
+    session.add(paper)
+    session.flush()
+    return paper
+
+
+def _summary(
+    session: Session,
+    paper: Paper,
+    author: User,
+    tldr: str,
+    body: str = "Nothing more to say.",
+    status: SummaryStatus = SummaryStatus.APPROVED,
+) -> Summary:
+    summary = Summary(paper=paper, author=author, tldr=tldr, body=body, status=status)
+    session.add(summary)
+    session.flush()
+    return summary
+
+
+def _document_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(SearchDocument)) or 0
+
+
+@pytest.fixture
+def library(db: Database) -> dict[str, int]:
+    """Three indexed papers, one approved summary and one pending (not indexed)."""
+    with db.transaction() as session:
+        ada = _user(session)
+        attention = _paper(
+            session,
+            1,
+            "Attention is all you need",
+            "We propose the Transformer, based solely on attention mechanisms.",
+        )
+        learning = _paper(
+            session,
+            2,
+            "Learning to learn by gradient descent by gradient descent",
+            "The move from hand-designed features to learned features has been a success.",
+        )
+        graphs = _paper(session, 3, "Semi-supervised classification with graph networks")
+        for paper in (attention, learning, graphs):
+            index_paper(session, paper)
+        approved = _summary(
+            session,
+            learning,
+            ada,
+            "An LSTM learns the optimizer that trains another network.",
+            "Meta-learning: a recurrent net proposes the parameter updates. Spectacular.",
+        )
+        index_summary(session, approved)
+        pending = _summary(
+            session,
+            graphs,
+            ada,
+            "Convolutions generalised to graphs with a zebrafish example.",
+            status=SummaryStatus.PENDING,
+        )
+        return {
+            "attention": attention.id,
+            "learning": learning.id,
+            "graphs": graphs.id,
+            "approved": approved.id,
+            "pending": pending.id,
+        }
+
+
+def test_a_word_in_a_title_finds_the_paper(db: Database, library: dict[str, int]) -> None:
+    with db.transaction() as session:
+        hits = search.search(session, "transformer")
+        title_hits = search.search(session, "Attention")
+    assert [hit.paper_id for hit in hits] == [library["attention"]]
+    assert [hit.paper_id for hit in title_hits] == [library["attention"]]
+    assert title_hits[0].summary_ids == ()
+    assert title_hits[0].score > 0
+
+
+def test_a_word_only_in_an_approved_summary_finds_its_paper_and_summary(
+    db: Database, library: dict[str, int]
+) -> None:
+    with db.transaction() as session:
+        hits = search.search(session, "spectacular")
+    assert len(hits) == 1
+    assert hits[0].paper_id == library["learning"]
+    assert hits[0].summary_ids == (library["approved"],)
+    assert "spectacular" in hits[0].snippet.lower()
+
+
+def test_a_pending_summary_is_not_indexed_even_when_asked(
+    db: Database, library: dict[str, int]
+) -> None:
+    with db.transaction() as session:
+        assert search.search(session, "zebrafish") == []
+        pending = session.get(Summary, library["pending"])
+        assert pending is not None
+        index_summary(session, pending)
+        assert search.search(session, "zebrafish") == []
+        assert _document_count(session) == 4
+
+
+def test_unindex_summary_removes_its_document(db: Database, library: dict[str, int]) -> None:
+    with db.transaction() as session:
+        assert search.search(session, "spectacular") != []
+        unindex_summary(session, library["approved"])
+    with db.transaction() as session:
+        assert search.search(session, "spectacular") == []
+        assert _document_count(session) == 3
+        unindex_summary(session, library["approved"])  # already gone: nothing happens
+        assert _document_count(session) == 3
+        # The paper itself is still found by its own words.
+        assert [hit.paper_id for hit in search.search(session, "descent")] == [library["learning"]]
+
+
+def test_withdrawing_and_reindexing_removes_the_summary(
+    db: Database, library: dict[str, int]
+) -> None:
+    with db.transaction() as session:
+        summary = session.get(Summary, library["approved"])
+        assert summary is not None
+        summary.status = SummaryStatus.WITHDRAWN
+        index_summary(session, summary)
+        assert _document_count(session) == 3
+        assert search.search(session, "spectacular") == []
+
+
+def test_a_summary_no_longer_approved_is_never_returned(
+    db: Database, library: dict[str, int]
+) -> None:
+    # A caller that changes the status but forgets to unindex must not leak the text.
+    with db.transaction() as session:
+        summary = session.get(Summary, library["approved"])
+        assert summary is not None
+        summary.status = SummaryStatus.REJECTED
+        session.flush()
+        assert _document_count(session) == 4
+        assert search.search(session, "spectacular") == []
+
+
+@pytest.mark.parametrize("words", ["optimizers", "optimizing", "OPTIMIZER"])
+def test_words_are_stemmed(db: Database, library: dict[str, int], words: str) -> None:
+    with db.transaction() as session:
+        hits = search.search(session, words)
+    assert [hit.paper_id for hit in hits] == [library["learning"]]
+    assert hits[0].summary_ids == (library["approved"],)
+
+
+def test_several_words_must_all_match(db: Database, library: dict[str, int]) -> None:
+    with db.transaction() as session:
+        one = {hit.paper_id for hit in search.search(session, "learned")}
+        both = search.search(session, "learned features")
+        neither = search.search(session, "learned transformer")
+    assert one == {library["learning"]}
+    assert [hit.paper_id for hit in both] == [library["learning"]]
+    assert neither == []
+
+
+def test_words_across_title_and_body_match_together(db: Database, library: dict[str, int]) -> None:
+    with db.transaction() as session:
+        hits = search.search(session, "gradient spectacular")
+    assert [hit.paper_id for hit in hits] == [library["learning"]]
+    assert hits[0].summary_ids == (library["approved"],)
+
+
+HOSTILE = [
+    '"',
+    '""',
+    "*",
+    "graph*",
+    "NEAR(",
+    "NEAR(graph networks, 2)",
+    "a OR",
+    "OR",
+    "AND NOT",
+    "-",
+    "-graph",
+    ":",
+    "title:graph",
+    "{title body}: graph",
+    "^graph",
+    "'",
+    "'; DROP TABLE papers; --",
+    "(((",
+    '"unbalanced quote',
+    "graph\x00networks",
+    "naïve café 数据 🚀 ﷽ \u200b \u0301",
+    "x" * 1000,
+    "graph " * 200,
+    "a" * 3000,
+    "!@#$%^&*()_+=[]{}|\\;,./<>?~`",
+]
+
+
+@pytest.mark.parametrize("words", HOSTILE)
+def test_hostile_input_never_raises(db: Database, library: dict[str, int], words: str) -> None:
+    with db.transaction() as session:
+        hits = search.search(session, words)
+        # The session is still usable afterwards: nothing failed inside the transaction.
+        assert session.scalar(select(func.count()).select_from(Paper)) == 3
+    assert isinstance(hits, list)
+    assert all(isinstance(hit, search.SearchHit) for hit in hits)
+
+
+def test_quotes_and_operators_are_taken_as_words(db: Database, library: dict[str, int]) -> None:
+    with db.transaction() as session:
+        quoted = search.search(session, '"graph"')
+        starred = search.search(session, "graph*")
+        grouped = search.search(session, "(graph)")
+        prefix = search.search(session, "gra*")
+    for hits in (quoted, starred, grouped):
+        assert [hit.paper_id for hit in hits] == [library["graphs"]]
+    # "*" is not a prefix operator here: "gra*" is the word "gra", which nothing contains.
+    assert prefix == []
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(words=st.text(max_size=80))
+def test_any_text_is_a_valid_query(db: Database, words: str) -> None:
+    with db.transaction() as session:
+        assert isinstance(search.search(session, words), list)
+
+
+@pytest.mark.parametrize("words", ["", "   ", "\t\n", '"" * - : ( )', "\x00"])
+def test_a_query_without_words_returns_nothing(
+    db: Database, library: dict[str, int], words: str
+) -> None:
+    with db.transaction() as session:
+        assert search.search(session, words) == []
+
+
+def test_a_limit_below_one_returns_nothing(db: Database, library: dict[str, int]) -> None:
+    with db.transaction() as session:
+        assert search.search(session, "descent", limit=0) == []
+        assert search.search(session, "descent", limit=-3) == []
+
+
+def test_the_match_expression_quotes_every_word() -> None:
+    assert sqlite_match_expression(['say "hi"', "NEAR(", "a"]) == '"say ""hi""" "NEAR(" "a"'
+    assert sqlite_match_expression(["", "x"]) == '"x"'
+
+
+def test_the_better_document_ranks_first(db: Database) -> None:
+    filler = "a study of unrelated matters in some depth and detail"
+    with db.transaction() as session:
+        once = _paper(session, 1, "Paper one", f"kernel {filler} {filler}")
+        often = _paper(session, 2, "Paper two", f"kernel kernel kernel {filler} kernel")
+        for paper in (often, once):
+            index_paper(session, paper)
+        hits = search.search(session, "kernel")
+    assert [hit.paper_id for hit in hits] == [often.id, once.id]
+    assert hits[0].score > hits[1].score
+
+
+def test_the_snippet_is_short_plain_text_around_the_match(db: Database) -> None:
+    before = " ".join(f"before{i}" for i in range(300))
+    after = " ".join(f"after{i}" for i in range(300))
+    with db.transaction() as session:
+        paper = _paper(session, 1, "A long one", f"{before}\n\n  needle   found here\n{after}")
+        index_paper(session, paper)
+        hits = search.search(session, "needle")
+    assert len(hits) == 1
+    snippet = hits[0].snippet
+    assert "needle" in snippet
+    assert len(snippet) <= SNIPPET_CHARS
+    assert "\n" not in snippet
+    assert "<b>" not in snippet
+
+
+def test_a_word_in_more_documents_than_the_bound_gives_the_newest_papers(db: Database) -> None:
+    total = CANDIDATE_LIMIT * 3
+    with db.transaction() as session:
+        ada = _user(session)
+        papers = [_paper(session, n, f"Paper number {n}") for n in range(total // 10)]
+        summaries = [
+            Summary(
+                paper=papers[n // 10],
+                author=ada,
+                tldr=f"Common ubiquitous words, entry {n}.",
+                body="ubiquitous " + ("rare marker" if n == 0 else "filler"),
+                status=SummaryStatus.APPROVED,
+            )
+            for n in range(total)
+        ]
+        session.add_all(summaries)
+        session.flush()
+        for summary in summaries:
+            index_summary(session, summary)
+        top = search.search(session, "ubiquitous", limit=7)
+        everything = search.search(session, "ubiquitous", limit=total)
+        rare = search.search(session, "rare ubiquitous")
+        paper_of = {summary.id: summary.paper_id for summary in summaries}
+        newest = {summary.id for summary in summaries[-CANDIDATE_LIMIT:]}
+    assert len(top) == 7
+    assert len({hit.paper_id for hit in top}) == 7
+    for hit in top:
+        assert hit.summary_ids
+        assert all(paper_of[summary_id] == hit.paper_id for summary_id in hit.summary_ids)
+    # Only the CANDIDATE_LIMIT newest matching documents are ranked (the documented trade-off).
+    found = {summary_id for hit in everything for summary_id in hit.summary_ids}
+    assert found == newest
+    assert len(everything) == CANDIDATE_LIMIT // 10
+    # A rare word is found however old its document: it is among few matches.
+    assert [hit.paper_id for hit in rare] == [papers[0].id]
+    assert rare[0].summary_ids == (summaries[0].id,)
+
+
+def test_reindexing_is_idempotent_and_follows_edits(db: Database) -> None:
+    with db.transaction() as session:
+        ada = _user(session)
+        paper = _paper(session, 1, "Dropout: a simple way", "Prevent co-adaptation.")
+        summary = _summary(session, paper, ada, "Randomly drop units while training.")
+        for _ in range(3):
+            index_paper(session, paper)
+            index_summary(session, summary)
+        assert _document_count(session) == 2
+        ids_before = set(session.scalars(select(SearchDocument.id)))
+
+        summary.body = "Now it talks about ensembles."
+        paper.title = "Dropout revisited"
+        index_summary(session, summary)
+        index_paper(session, paper)
+        assert _document_count(session) == 2
+        assert set(session.scalars(select(SearchDocument.id))) == ids_before
+        assert [hit.summary_ids for hit in search.search(session, "ensembles")] == [(summary.id,)]
+        assert search.search(session, "simple") == []
+        # The summary's document carries the new title too.
+        assert search.search(session, "revisited")[0].summary_ids == (summary.id,)
+        titles = set(session.scalars(select(SearchDocument.title)))
+        assert titles == {"Dropout revisited"}
+
+
+def test_rebuild_index_recreates_every_document(db: Database) -> None:
+    with db.transaction() as session:
+        ada = _user(session)
+        first = _paper(session, 1, "Batch normalization", "Internal covariate shift.")
+        second = _paper(session, 2, "Layer normalization")
+        approved = _summary(session, first, ada, "Normalize activations per mini-batch.")
+        _summary(session, second, ada, "Pending words: quokka.", status=SummaryStatus.PENDING)
+        # A stale document of a summary that was rejected later, and nothing else indexed.
+        index_summary(session, approved)
+        approved.status = SummaryStatus.REJECTED
+        session.flush()
+        fresh = _summary(session, second, ada, "Normalize across features instead.")
+
+    with db.transaction() as session:
+        assert rebuild_index(session) == 3  # two papers and the one approved summary
+    with db.transaction() as session:
+        assert rebuild_index(session) == 3
+        keys = set(session.scalars(select(SearchDocument.doc_key)))
+        assert keys == {f"paper:{first.id}", f"paper:{second.id}", f"summary:{fresh.id}"}
+        hits = search.search(session, "across features")
+        assert [(hit.paper_id, hit.summary_ids) for hit in hits] == [(second.id, (fresh.id,))]
+        assert search.search(session, "activations") == []
+        # Stemming: "normalize" finds both titles ("normalization").
+        assert {hit.paper_id for hit in search.search(session, "normalize")} == {
+            first.id,
+            second.id,
+        }
+        assert search.search(session, "quokka") == []
+        assert [hit.paper_id for hit in search.search(session, "covariate")] == [first.id]
+
+
+def test_upgrading_an_existing_database_indexes_its_content(db: Database) -> None:
+    migrate.downgrade(db, "0001")
+    with db.engine.begin() as connection:
+        session = Session(bind=connection)
+        ada = _user(session)
+        paper = _paper(session, 1, "Deep residual learning", "Shortcut connections.")
+        _summary(session, paper, ada, "Skip connections let very deep nets train.")
+        _summary(session, paper, ada, "Pending: capybara.", status=SummaryStatus.PENDING)
+        session.flush()
+        paper_id = paper.id
+        session.close()
+    migrate.upgrade(db)
+    with db.transaction() as session:
+        assert _document_count(session) == 2
+        hits = search.search(session, "skip")
+        assert [hit.paper_id for hit in hits] == [paper_id]
+        assert len(hits[0].summary_ids) == 1
+        assert search.search(session, "capybara") == []
