@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
@@ -28,6 +26,8 @@ from pydantic import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from publishers.schedules import cron_trigger, time_zone
 
 CONFIG_ENV = "SHORTSCIENCE_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -123,23 +123,15 @@ class ChannelSettings(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f'expected an IANA time zone such as "UTC" or "Europe/Berlin", got "{value}"'
-            ) from None
+        time_zone(value)
         return value
 
     @model_validator(mode="after")
     def _valid_schedule(self) -> ChannelSettings:
         try:
-            CronTrigger.from_crontab(self.schedule, timezone=ZoneInfo(self.timezone))
+            cron_trigger(self.schedule, self.timezone)
         except ValueError as error:
-            raise ValueError(
-                f'schedule: expected a 5-field cron expression such as "0 9 * * *", '
-                f'got "{self.schedule}" ({error})'
-            ) from None
+            raise ValueError(f"schedule: {error}") from None
         if self.kind == "discord" and self.discord_channel_id is None:
             raise ValueError("discord_channel_id: a channel of kind discord needs its channel id")
         if self.directory is not None and self.kind != "outbox":

@@ -80,7 +80,9 @@ def part_statuses(config: AppConfig, db: Database, *, interactive: bool) -> list
         )
     else:
         statuses.append(PartStatus("discord", False, "DISCORD_TOKEN is not set"))
-    if interactive:
+    if secrets.has("discord_token"):
+        statuses.append(PartStatus("console", False, "Discord is the front end"))
+    elif interactive:
         statuses.append(PartStatus("console", True, "reading commands from this terminal"))
     else:
         statuses.append(PartStatus("console", False, "standard input is not a terminal; headless"))
@@ -109,19 +111,52 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
             log.info("%s", status.line())
         log.info("running; stop with Ctrl-C or SIGTERM")
         waits = [asyncio.create_task(stop.wait())]
-        if interactive:
+        token = config.secrets.get("discord_token")
+        if token:
+            waits.append(asyncio.create_task(run_discord(config, db, token, stop), name="discord"))
+        elif interactive:
             ctx = build_context(config, db)
             waits.append(
                 asyncio.create_task(
                     chat(ctx, console_actor(), sys.stdin, sys.stdout, interactive=True)
                 )
             )
-        _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
         for task in pending:
-            task.cancel()
+            # The Discord task sees `stop` and closes its connection itself.
+            if not task.get_name().startswith("discord"):
+                task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            task.result()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+async def run_discord(config: AppConfig, db: Database, token: str, stop: asyncio.Event) -> None:
+    """The Discord front end, until ``stop``; a refused token is a StartupError."""
+    import discord
+
+    from bot.commands.autolookup import enabled_channel_ids
+    from bot.discord.bot import ShortScienceBot, run_bot
+
+    ctx = build_context(config, db)
+    enabled = frozenset(await ctx.read(enabled_channel_ids))
+    bot = ShortScienceBot(ctx, config.settings.discord, autolookup_channel_ids=enabled)
+    try:
+        await run_bot(bot, token, stop)
+    except discord.LoginFailure:
+        raise StartupError(
+            "Discord refused DISCORD_TOKEN; copy the bot token again from the Developer Portal"
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise StartupError(
+            "auto-lookup needs the Message Content intent: switch it on for the bot in the "
+            "Developer Portal (Bot > Privileged Gateway Intents), or remove the auto-lookup "
+            "channels"
+        ) from None
 
 
 def console_actor(name: str | None = None, *, moderator: bool = False) -> Actor:

@@ -398,3 +398,29 @@ class SearchDocument(Base):
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
 
+
+class AutolookupChannel(Base):
+    """A Discord channel where arXiv links in conversation get a short answer.
+
+    Channels listed in config.toml need no row; these are the ones a server admin
+    switched on with ``/autolookup on``.
+    """
+
+    __tablename__ = "autolookup_channels"
+
+    discord_channel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    discord_guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    enabled_by_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AutolookupReply(Base):
+    """When the bot last answered a paper in a channel: the cooldown, shared by processes."""
+
+    __tablename__ = "autolookup_replies"
+
+    discord_channel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    replied_at: Mapped[datetime] = mapped_column(UTCDateTime())

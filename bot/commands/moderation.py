@@ -21,7 +21,8 @@ class NotAModerator(UserError):
         super().__init__(f"Only moderators can {what}. Ask one of your server's moderators.")
 
 
-def _require_moderator(actor: Actor, what: str) -> None:
+def require_moderator(actor: Actor, what: str) -> None:
+    """Refuse anyone without a moderator role, before a front end even asks for a reason."""
     if not actor.is_moderator:
         raise NotAModerator(what)
 
@@ -63,13 +64,20 @@ def _card(session: Session, number: int) -> Reply:
     if summary is None:
         raise UserError(f"There is no summary #{number}.")
     section = queue_section(summary)
-    status = summary.status.value
+    decided = None
+    if summary.status is not SummaryStatus.PENDING:
+        decided = summary.status.value.capitalize()
+        if summary.moderated_by is not None:
+            decided += f" by {summary.moderated_by.display_name}"
+        if summary.moderation_reason:
+            decided += f". Reason: {summary.moderation_reason}"
     return Reply(
         title=section.title,
         text=section.text,
         url=summary.paper.url,
         footer=section.footer,
-        notice=None if summary.status is SummaryStatus.PENDING else f"This summary is {status}.",
+        notice=decided,
+        summary_id=summary.id,
         actions=(
             Action("Approve", "approve", str(summary.id)),
             Action("Reject", "reject", str(summary.id)),
@@ -86,7 +94,7 @@ async def submission_card(ctx: CommandContext, number: int) -> Reply:
 
 async def queue(ctx: CommandContext, actor: Actor) -> Reply:
     """Pending summaries, oldest first."""
-    _require_moderator(actor, "see the moderation queue")
+    require_moderator(actor, "see the moderation queue")
     return await ctx.read(_queue)
 
 
@@ -144,18 +152,19 @@ def _decide(
         f"by {moderator.display_name}.{because}",
         tone=Tone.SUCCESS,
         notices=(Notice(author.platform, author.external_id, told),),
+        summary_id=number,
     )
 
 
 async def approve(ctx: CommandContext, actor: Actor, number: str) -> Reply:
     """Publish a pending summary: it is shown to everyone and may go out in digests."""
-    _require_moderator(actor, "approve summaries")
+    require_moderator(actor, "approve summaries")
     return await ctx.write(_decide, ctx, actor, parse_summary_number(number), True, None)
 
 
 async def reject(ctx: CommandContext, actor: Actor, number: str, reason: str) -> Reply:
     """Turn a pending summary down, with a reason the author will read."""
-    _require_moderator(actor, "reject summaries")
+    require_moderator(actor, "reject summaries")
     summary_id = parse_summary_number(number)
     reason = " ".join(reason.split())
     if not reason:

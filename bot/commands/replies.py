@@ -64,3 +64,5 @@ class Reply:
     tone: Tone = Tone.INFO
     private: bool = False
     notices: tuple[Notice, ...] = ()
+    summary_id: int | None = None
+    """The summary a submit, edit or decision was about, for front ends that follow up."""

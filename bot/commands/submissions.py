@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
@@ -102,6 +103,7 @@ def _create(
         f"It is #{summary.id}: /edit {summary.id} or /withdraw {summary.id} while it is pending.",
         tone=Tone.SUCCESS,
         private=True,
+        summary_id=summary.id,
     )
 
 
@@ -127,6 +129,7 @@ def _edit(
         text=f"Revision {summary.revision} of #{number} is waiting for a moderator.",
         tone=Tone.SUCCESS,
         private=True,
+        summary_id=number,
     )
 
 
@@ -135,6 +138,22 @@ async def edit(ctx: CommandContext, actor: Actor, number: str, tldr: str, body: 
     summary_id = parse_summary_number(number)
     tldr, body = clean_text(tldr, body, ctx.limits)
     return await ctx.write(_edit, ctx, actor, summary_id, tldr, body)
+
+
+@dataclass(frozen=True)
+class SummaryText:
+    tldr: str
+    body: str
+
+
+def _own_pending(session: Session, actor: Actor, number: int) -> SummaryText:
+    summary, _user = _own_summary(session, actor, number, "edited")
+    return SummaryText(summary.tldr, summary.body)
+
+
+async def own_pending(ctx: CommandContext, actor: Actor, number: str) -> SummaryText:
+    """The text of one's own pending summary, to edit it (refused for anyone else's)."""
+    return await ctx.write(_own_pending, actor, parse_summary_number(number))
 
 
 def _withdraw(session: Session, actor: Actor, number: int) -> Reply:

@@ -1,0 +1,111 @@
+"""The Discord bot: built from its services, thin cogs on top of the transport-free commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import discord
+from discord.ext import commands
+
+from bot.commands.context import CommandContext
+from bot.config import DiscordSettings
+from bot.discord.replies import NO_MENTIONS
+from bot.discord.tree import ShortScienceTree
+
+log = logging.getLogger(__name__)
+
+COGS = (
+    "bot.discord.cogs.papers",
+    "bot.discord.cogs.submissions",
+    "bot.discord.cogs.moderation",
+    "bot.discord.cogs.autolookup",
+    "bot.discord.cogs.digests",
+)
+
+
+def intents_for(*, autolookup: bool) -> discord.Intents:
+    """Only what the bot uses: guilds for slash commands and roles, messages for links.
+
+    Message content is privileged; it is asked for only when auto-lookup is configured
+    (in config.toml or by /autolookup on), and the README says how to allow it.
+    """
+    intents = discord.Intents.none()
+    intents.guilds = True
+    if autolookup:
+        intents.guild_messages = True
+        intents.message_content = True
+    return intents
+
+
+class ShortScienceBot(commands.AutoShardedBot):
+    """Gets everything it needs as arguments (see STYLE.md): no globals, no config at import."""
+
+    def __init__(
+        self,
+        ctx: CommandContext,
+        settings: DiscordSettings,
+        *,
+        autolookup_channel_ids: frozenset[int] = frozenset(),
+        sync_commands: bool = True,
+        **options: object,
+    ) -> None:
+        configured = frozenset(settings.autolookup_channel_ids)
+        options.setdefault(
+            "intents", intents_for(autolookup=bool(configured | autolookup_channel_ids))
+        )
+        # 0: as many shards as Discord recommends (one for a small bot).
+        options.setdefault("shard_count", settings.shard_count or None)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            tree_cls=ShortScienceTree,
+            allowed_mentions=NO_MENTIONS,
+            **options,  # type: ignore[arg-type]
+        )
+        self.ctx = ctx
+        self.settings = settings
+        self.configured_autolookup = configured
+        self.sync_commands = sync_commands
+        self.autolookup_cooldown = timedelta(minutes=settings.autolookup_cooldown_minutes)
+
+    @property
+    def moderator_role_ids(self) -> frozenset[int]:
+        return frozenset(self.settings.moderator_role_ids)
+
+    async def setup_hook(self) -> None:
+        for name in COGS:
+            await self.load_extension(name)
+        if self.sync_commands:
+            await self.sync_tree()
+
+    async def sync_tree(self) -> None:
+        """To the configured server while developing (instant), else globally."""
+        if self.settings.guild_id:
+            guild = discord.Object(id=self.settings.guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to server %s", len(synced), self.settings.guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (they may take a while to appear)", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
+
+
+async def run_bot(bot: ShortScienceBot, token: str, stop: asyncio.Event) -> None:
+    """Connect and serve until ``stop`` is set, then close the gateway cleanly."""
+    runner = asyncio.create_task(bot.start(token))
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner in done:
+            runner.result()  # a failed login surfaces here
+    finally:
+        stopper.cancel()
+        if not bot.is_closed():
+            await bot.close()
+        if not runner.done():
+            runner.cancel()

@@ -1,0 +1,131 @@
+"""Papers linked in conversation, in channels where it is switched on; /autolookup."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.commands import autolookup, papers
+from bot.discord import replies
+from bot.discord.actors import actor_from
+from bot.discord.bot import ShortScienceBot
+from bot.discord.embeds import reply_pages
+from bot.discord.tree import report
+
+log = logging.getLogger(__name__)
+
+
+class ReadMoreButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"ss:read:(?P<ref>[A-Za-z0-9./-]{1,60})"
+):
+    """Opens the paper's summaries for whoever presses it, just for them."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Read the summaries",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"ss:read:{reference}",
+            )
+        )
+        self.reference = reference
+
+    @classmethod
+    async def from_custom_id(
+        cls, _interaction: discord.Interaction, _item: discord.ui.Button, match: re.Match[str]
+    ) -> ReadMoreButton:
+        return cls(match["ref"])
+
+    async def callback(self, interaction: discord.Interaction) -> Any:
+        bot = interaction.client
+        if not isinstance(bot, ShortScienceBot):
+            return
+        try:
+            await replies.defer(interaction, private=True)
+            reply = await papers.summary(bot.ctx, self.reference)
+            await replies.send(interaction, reply, private=True)
+        except Exception as error:
+            await report(interaction, error)
+
+
+class Autolookup(commands.Cog):
+    def __init__(self, bot: ShortScienceBot) -> None:
+        self.bot = bot
+        self.enabled: set[int] = set()
+
+    async def cog_load(self) -> None:
+        self.enabled = await self.bot.ctx.read(autolookup.enabled_channel_ids)
+
+    def is_enabled(self, channel_id: int) -> bool:
+        return channel_id in self.bot.configured_autolookup or channel_id in self.enabled
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or message.webhook_id is not None:
+            return
+        if not self.is_enabled(message.channel.id) or "arxiv" not in message.content.lower():
+            return
+        try:
+            reply = await autolookup.mentioned(
+                self.bot.ctx,
+                message.channel.id,
+                message.content,
+                enabled=True,
+                cooldown=self.bot.autolookup_cooldown,
+            )
+            if reply is None:
+                return
+            view = None
+            if reply.actions:
+                view = discord.ui.View(timeout=None)
+                view.add_item(ReadMoreButton(reply.actions[0].argument))
+            kwargs: dict[str, Any] = {
+                "embeds": reply_pages(reply)[0],
+                "allowed_mentions": replies.NO_MENTIONS,
+                "mention_author": False,
+            }
+            if view is not None:
+                kwargs["view"] = view
+            await message.reply(**kwargs)
+        except Exception:
+            log.exception("auto-lookup failed in channel %s", message.channel.id)
+
+    @app_commands.command(description="Answer arXiv links posted in this channel (server admins)")
+    @app_commands.describe(state="on or off")
+    @app_commands.guild_only()
+    async def autolookup(
+        self, interaction: discord.Interaction, state: Literal["on", "off"]
+    ) -> None:
+        await replies.defer(interaction, private=True)
+        actor = actor_from(interaction, self.bot.moderator_role_ids)
+        channel_id = interaction.channel_id or 0
+        reply = await autolookup.set_channel(
+            self.bot.ctx,
+            actor,
+            interaction.guild_id,
+            channel_id,
+            state == "on",
+            configured=self.bot.configured_autolookup,
+        )
+        if state == "on":
+            self.enabled.add(channel_id)
+            if not self.bot.intents.message_content:
+                reply = replace(
+                    reply,
+                    text=reply.text + " The bot was started without the message-content "
+                    "intent: restart it so it can read links (see the README).",
+                )
+        else:
+            self.enabled.discard(channel_id)
+        await replies.send(interaction, reply)
+
+
+async def setup(bot: ShortScienceBot) -> None:
+    bot.add_dynamic_items(ReadMoreButton)
+    await bot.add_cog(Autolookup(bot))

@@ -1,0 +1,73 @@
+"""/digest subscribe, unsubscribe and list: Discord channels that receive digests."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.commands import subscriptions
+from bot.discord import replies
+from bot.discord.actors import actor_from
+from bot.discord.bot import ShortScienceBot
+
+
+@app_commands.guild_only()
+class Digest(commands.GroupCog, group_name="digest", group_description="Digest channels"):
+    def __init__(self, bot: ShortScienceBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(description="Make this channel receive digests (server admins)")
+    @app_commands.describe(
+        schedule='cron in the time zone, e.g. "0 9 * * *" for 09:00 daily',
+        timezone="IANA name, e.g. Europe/Berlin",
+        categories="only these arXiv categories, e.g. cs.LG, stat.ML",
+        max_items="summaries per digest (1-50)",
+        require_approval="a moderator approves each digest first",
+    )
+    async def subscribe(
+        self,
+        interaction: discord.Interaction,
+        schedule: str = "0 9 * * *",
+        timezone: str = "UTC",
+        categories: str = "",
+        max_items: app_commands.Range[int, 1, 50] = 5,
+        require_approval: bool = False,
+    ) -> None:
+        await replies.defer(interaction)
+        actor = actor_from(interaction, self.bot.moderator_role_ids)
+        reply = await subscriptions.subscribe(
+            self.bot.ctx,
+            actor,
+            guild_id=interaction.guild_id or 0,
+            channel_id=interaction.channel_id or 0,
+            schedule=schedule,
+            timezone=timezone,
+            categories=categories,
+            max_items=max_items,
+            require_approval=require_approval,
+        )
+        await replies.send(interaction, reply)
+
+    @app_commands.command(description="Stop digests in this channel (server admins)")
+    async def unsubscribe(self, interaction: discord.Interaction) -> None:
+        await replies.defer(interaction)
+        actor = actor_from(interaction, self.bot.moderator_role_ids)
+        reply = await subscriptions.unsubscribe(
+            self.bot.ctx, actor, channel_id=interaction.channel_id or 0
+        )
+        await replies.send(interaction, reply)
+
+    @app_commands.command(name="list", description="This server's digest channels")
+    async def list_channels(self, interaction: discord.Interaction) -> None:
+        await replies.defer(interaction, private=True)
+        actor = actor_from(interaction, self.bot.moderator_role_ids)
+        reply = await subscriptions.list_subscriptions(
+            self.bot.ctx, actor, guild_id=interaction.guild_id or 0
+        )
+        await replies.send(interaction, reply)
+
+
+async def setup(bot: ShortScienceBot) -> None:
+    await bot.add_cog(Digest(bot))

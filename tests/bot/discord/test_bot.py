@@ -1,0 +1,508 @@
+"""The Discord front end, driven through discord.py's real tree, views and modals.
+
+Interactions are gateway payloads fed to a logged-in ShortScienceBot; everything the
+bot sends goes over HTTP to the local Discord API (tests/servers/discord_server.py),
+whose recorded requests are what these tests read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import discord
+import pytest
+from sqlalchemy import select
+
+from bot.commands import moderation, submissions
+from bot.commands.context import Actor, CommandContext
+from bot.config import DiscordSettings
+from bot.discord.bot import ShortScienceBot, intents_for
+from bot.discord.embeds import MAX_TOTAL, embed_size
+from storage.database import Database
+from storage.models import Channel, ModerationAction, ModerationEvent, Summary, SummaryStatus
+from tests.bot.discord.conftest import (
+    ADA,
+    BOB,
+    GUILD,
+    LINKS_CHANNEL,
+    MAX,
+    MIA,
+    QUEUE_CHANNEL,
+    as_member,
+    start_bot,
+)
+from tests.discord_harness import (
+    autocomplete,
+    bot_message,
+    component,
+    dispatch,
+    feed,
+    modal_submit,
+    option,
+    redirect_discord_api,
+    slash_command,
+)
+from tests.servers.discord_server import CANNOT_MESSAGE_USER_50007, DiscordAPI
+
+DEFERRED = 5
+MODAL = 9
+
+
+def _discord_actor(who: dict[str, Any], *, moderator: bool = False) -> Actor:
+    return Actor("discord", who["id"], who["username"], is_moderator=moderator)
+
+
+async def _pending_summary(ctx: CommandContext, body: str = "A body.", tldr: str = "TL;DR.") -> int:
+    reply = await submissions.submit(ctx, _discord_actor(ADA), "1606.04474", tldr, body)
+    assert reply.summary_id is not None
+    return reply.summary_id
+
+
+def _status(db: Database, number: int) -> SummaryStatus:
+    with db.sessions() as session:
+        summary = session.get(Summary, number)
+        assert summary is not None
+        return summary.status
+
+
+def _answer(api: DiscordAPI) -> dict:
+    """The last followup (a new message, or the deferred "thinking" message filled in)."""
+    followups = [
+        r for r in api.requests if "/webhooks/" in r.path and r.method in ("POST", "PATCH")
+    ]
+    return followups[-1].json
+
+
+def _answer_message(api: DiscordAPI) -> dict:
+    followups = [
+        r for r in api.requests if "/webhooks/" in r.path and r.method in ("POST", "PATCH")
+    ]
+    return followups[-1].response
+
+
+def _sent_bodies(api: DiscordAPI) -> list[dict]:
+    """Every message the bot created or edited: followups, channel messages, DMs, edits."""
+    return [
+        r.json
+        for r in api.requests
+        if r.method in ("POST", "PATCH")
+        and ("/messages" in r.path or "/webhooks/" in r.path)
+        and isinstance(r.json, dict)
+    ]
+
+
+# --- set-up -----------------------------------------------------------------------------------
+
+
+def test_every_command_is_described_and_named_once(bot: ShortScienceBot) -> None:
+    names = []
+    for command in bot.tree.walk_commands():
+        names.append(command.qualified_name)
+        assert command.description, command.qualified_name
+    assert len(names) == len(set(names))
+    assert set(names) >= {
+        "summary",
+        "search",
+        "browse",
+        "submit",
+        "edit",
+        "withdraw",
+        "mine",
+        "queue",
+        "autolookup",
+        "digest",
+        "digest subscribe",
+        "digest unsubscribe",
+        "digest list",
+    }
+
+
+def test_the_tree_is_synced_to_the_development_server(
+    bot: ShortScienceBot, api: DiscordAPI
+) -> None:
+    synced = api.last(f"/guilds/{GUILD}/commands", "PUT").json
+    assert {command["name"] for command in synced} >= {"summary", "submit", "queue", "digest"}
+
+
+def test_message_content_is_asked_for_only_with_auto_lookup() -> None:
+    assert not intents_for(autolookup=False).message_content
+    assert not intents_for(autolookup=False).members
+    assert intents_for(autolookup=True).message_content
+    assert not intents_for(autolookup=True).presences
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+async def test_summary_defers_then_answers_with_a_follow_up(
+    bot: ShortScienceBot, api: DiscordAPI
+) -> None:
+    done = await dispatch(
+        bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(BOB))
+    )
+    interaction_id = done.payload["id"]
+    [callback] = api.callbacks(interaction_id)
+    assert callback.json["type"] == DEFERRED
+    followups = [r for r in api.requests if "/webhooks/" in r.path]
+    assert followups, "the answer must come as a follow-up"
+    assert all(callback.seq < followup.seq for followup in followups)
+    embed = followups[-1].json["embeds"][0]
+    assert embed["title"] == "Learning to learn by gradient descent by gradient descent"
+    assert followups[-1].json["allowed_mentions"] == {"parse": []}
+
+
+async def test_autocomplete_offers_stored_papers(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+
+    await ctx.lookups.get_many(
+        [__import__("bot.papers.arxiv_ids", fromlist=["x"]).parse_arxiv_id("1810.03292")]
+    )
+    await dispatch(
+        bot,
+        autocomplete(
+            "summary", [option("paper", "salien", focused=True)], focused="paper", **as_member(BOB)
+        ),
+    )
+    choices = api.callbacks()[-1].json["data"]["choices"]
+    assert choices[0]["value"] == "1810.03292"
+    assert "Sanity Checks for Saliency Maps" in choices[0]["name"]
+
+
+async def test_errors_are_ephemeral_and_say_what_to_do(
+    bot: ShortScienceBot, api: DiscordAPI
+) -> None:
+    await dispatch(bot, slash_command("summary", [option("paper", "1606.99999")], **as_member(BOB)))
+    error = api.last("/webhooks/", "POST").json
+    assert error["flags"] & 64  # ephemeral
+    assert "arXiv has no paper 1606.99999" in error["content"]
+    assert "Traceback" not in error["content"]
+    # The public "thinking" message was removed, so nothing public shows the failure.
+    assert api.calls("/messages/@original", "DELETE")
+
+
+async def test_several_summaries_are_paged_and_cut_to_discord_limits(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+    mod = _discord_actor(MIA, moderator=True)
+    long_body = ("Gradient descent on $\\theta$ with **meta-learned** updates. " * 180)[:10_000]
+    assert len(long_body) == 10_000
+    for author in (ADA, BOB):
+        reply = await submissions.submit(
+            ctx, _discord_actor(author), "1606.04474", "TL;DR", long_body
+        )
+        await moderation.approve(ctx, mod, str(reply.summary_id))
+    await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(MAX)))
+    body = _answer(api)
+    assert sum(embed_size_of(e) for e in body["embeds"]) <= MAX_TOTAL
+    buttons = [c["label"] for row in body["components"] for c in row["components"]]
+    assert buttons == ["Previous", "Next"]
+    # Next page: the first summary, cut cleanly with a link to read on.
+    message = _answer_message(api)
+    next_id = body["components"][0]["components"][1]["custom_id"]
+    await dispatch(bot, component(next_id, message=message, **as_member(MAX)))
+    page = api.callbacks()[-1].json["data"]
+    [embed] = page["embeds"]
+    assert len(embed["description"]) <= 4096
+    assert "…" in embed["description"]
+    assert "read more" in embed["description"]
+    assert embed_size_of(embed) <= MAX_TOTAL
+
+
+def embed_size_of(embed: dict) -> int:
+    return embed_size(discord.Embed.from_dict(embed))
+
+
+async def test_nobody_is_pinged_whatever_a_summary_says(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+    hostile = "@everyone look! <@123> <@&456> @here"
+    number = await _pending_summary(ctx, body=hostile, tldr="@everyone <@123>")
+    await moderation.approve(ctx, _discord_actor(MIA, moderator=True), str(number))
+    await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(BOB)))
+    feed(bot, "MESSAGE_CREATE", _chat_message("https://arxiv.org/abs/1606.04474", LINKS_CHANNEL))
+    await api.wait_for_requests(1, f"/channels/{LINKS_CHANNEL}/messages", method="POST")
+    bodies = _sent_bodies(api)
+    assert any("@everyone" in str(body) for body in bodies)
+    for body in bodies:
+        assert (
+            body.get("allowed_mentions") == {"parse": []}
+            or body.get("allowed_mentions", {}).get("parse") == []
+        ), body
+
+
+# --- submitting -------------------------------------------------------------------------------
+
+
+async def test_submit_opens_a_modal_and_posts_the_submission_to_the_queue(
+    bot: ShortScienceBot, api: DiscordAPI, db: Database
+) -> None:
+    await dispatch(
+        bot, slash_command("submit", [option("paper", "arXiv:1606.04474")], **as_member(ADA))
+    )
+    modal = api.callbacks()[-1]
+    assert modal.json["type"] == MODAL
+    await dispatch(
+        bot,
+        modal_submit(
+            modal=modal.data,
+            fields={"tldr": "An LSTM learns the optimizer.", "body": "**Idea**: $g_\\phi$."},
+            **as_member(ADA),
+        ),
+    )
+    with db.sessions() as session:
+        summary = session.scalars(select(Summary)).one()
+    assert summary.status is SummaryStatus.PENDING
+    assert summary.body == "**Idea**: $g_\\phi$."
+    assert f"Summary #{summary.id} received" in str(_answer(api))
+    card = api.last(f"/channels/{QUEUE_CHANNEL}/messages", "POST").json
+    custom_ids = [c["custom_id"] for row in card["components"] for c in row["components"]]
+    assert custom_ids == [f"ss:approve:{summary.id}", f"ss:reject:{summary.id}"]
+
+
+async def test_a_bad_paper_id_is_refused_before_the_modal(
+    bot: ShortScienceBot, api: DiscordAPI
+) -> None:
+    await dispatch(bot, slash_command("submit", [option("paper", "not a paper")], **as_member(ADA)))
+    callback = api.callbacks()[-1].json
+    assert callback["type"] == 4
+    assert callback["data"]["flags"] & 64
+    assert "is not an arXiv id" in callback["data"]["content"]
+
+
+# --- moderating -------------------------------------------------------------------------------
+
+
+def _card(number: int) -> dict:
+    return bot_message(
+        channel_id=QUEUE_CHANNEL,
+        components=[
+            {
+                "type": 1,
+                "components": [
+                    {
+                        "type": 2,
+                        "style": 3,
+                        "label": "Approve",
+                        "custom_id": f"ss:approve:{number}",
+                    },
+                    {"type": 2, "style": 4, "label": "Reject", "custom_id": f"ss:reject:{number}"},
+                ],
+            }
+        ],
+    )
+
+
+async def test_a_non_moderator_pressing_approve_is_refused(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    number = await _pending_summary(ctx)
+    await dispatch(
+        bot,
+        component(
+            f"ss:approve:{number}",
+            message=_card(number),
+            channel_id=QUEUE_CHANNEL,
+            **as_member(BOB),
+        ),
+    )
+    answer = api.callbacks()[-1].json
+    assert answer["data"]["flags"] & 64
+    assert "Only moderators can approve" in answer["data"]["content"]
+    await dispatch(
+        bot,
+        component(
+            f"ss:reject:{number}", message=_card(number), channel_id=QUEUE_CHANNEL, **as_member(BOB)
+        ),
+    )
+    assert MODAL not in api.callback_types()
+    assert _status(db, number) is SummaryStatus.PENDING
+
+
+async def test_buttons_posted_before_a_restart_still_work(
+    api: DiscordAPI, ctx: CommandContext, discord_settings: DiscordSettings, db: Database
+) -> None:
+    number = await _pending_summary(ctx)
+    with redirect_discord_api(api):
+        first = await start_bot(api, ctx, discord_settings)
+        await first.close()
+        # A new process: nothing of the first bot's memory survives, only the custom id.
+        second = await start_bot(api, ctx, discord_settings)
+        try:
+            await dispatch(
+                second,
+                component(
+                    f"ss:approve:{number}",
+                    message=_card(number),
+                    channel_id=QUEUE_CHANNEL,
+                    **as_member(MIA, moderator=True),
+                ),
+            )
+        finally:
+            await second.close()
+    assert _status(db, number) is SummaryStatus.APPROVED
+    edited = api.last("/messages/@original", "PATCH").json
+    assert "Approved by mia" in str(edited["embeds"])
+    assert edited["components"] == []
+    dm = api.last("/channels/", "POST").json
+    assert "was approved by mia" in dm["content"]
+
+
+async def test_reject_asks_for_a_reason_and_tells_the_author_in_the_channel_when_dms_are_shut(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    number = await _pending_summary(ctx)
+    await dispatch(
+        bot,
+        component(
+            f"ss:reject:{number}",
+            message=_card(number),
+            channel_id=QUEUE_CHANNEL,
+            **as_member(MIA, moderator=True),
+        ),
+    )
+    modal = api.callbacks()[-1]
+    assert modal.json["type"] == MODAL
+    api.fail_next("/channels/", 403, CANNOT_MESSAGE_USER_50007, method="POST")
+    api.fail_next(
+        f"/channels/{QUEUE_CHANNEL}/messages", 0, {}, method="POST", times=0
+    ) if False else None
+    await dispatch(
+        bot,
+        modal_submit(
+            modal=modal.data,
+            fields={"reason": "Please state the main result."},
+            message=_card(number),
+            channel_id=QUEUE_CHANNEL,
+            **as_member(MIA, moderator=True),
+        ),
+    )
+    assert _status(db, number) is SummaryStatus.REJECTED
+    edited = api.last("/messages/@original", "PATCH").json
+    assert "Rejected by mia. Reason: Please state the main result." in str(edited["embeds"])
+    notice = api.last(f"/channels/{QUEUE_CHANNEL}/messages", "POST").json
+    assert notice["content"].startswith(f"<@{ADA['id']}> Your summary #{number}")
+    assert notice["allowed_mentions"] == {"parse": []}
+
+
+async def test_two_moderators_pressing_at_once_give_one_decision(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    number = await _pending_summary(ctx)
+    presses = [
+        dispatch(
+            bot,
+            component(
+                f"ss:approve:{number}",
+                message=_card(number),
+                channel_id=QUEUE_CHANNEL,
+                **as_member(who, moderator=True),
+            ),
+        )
+        for who in (MIA, MAX)
+    ]
+    await asyncio.gather(*presses)
+    with db.sessions() as session:
+        decisions = session.scalars(
+            select(ModerationEvent).where(ModerationEvent.action == ModerationAction.APPROVED)
+        ).all()
+    assert len(decisions) == 1
+    refusals = [b for b in _sent_bodies(api) if "is already approved by" in str(b.get("content"))]
+    assert len(refusals) == 1
+
+
+async def test_queue_is_for_moderators(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+    number = await _pending_summary(ctx)
+    await dispatch(bot, slash_command("queue", **as_member(BOB)))
+    assert "Only moderators" in api.last("/webhooks/", "POST").json["content"]
+    await dispatch(bot, slash_command("queue", **as_member(MIA, moderator=True)))
+    shown = str(_answer(api))
+    assert "1 pending" in shown
+    assert number == 1
+
+
+# --- links in conversation --------------------------------------------------------------------
+
+
+def _chat_message(
+    content: str, channel_id: int, *, author: dict | None = None, bot: bool = False
+) -> dict:
+    message = bot_message(content, channel_id=channel_id, author=author or (BOB | {"bot": bot}))
+    message["guild_id"] = str(GUILD)
+    return message
+
+
+async def test_a_linked_paper_gets_one_answer_per_cooldown(
+    bot: ShortScienceBot, api: DiscordAPI
+) -> None:
+    feed(
+        bot,
+        "MESSAGE_CREATE",
+        _chat_message("read https://arxiv.org/abs/1810.03292 !", LINKS_CHANNEL),
+    )
+    await api.wait_for_requests(1, f"/channels/{LINKS_CHANNEL}/messages", method="POST")
+    answer = api.last(f"/channels/{LINKS_CHANNEL}/messages", "POST").json
+    assert answer["embeds"][0]["title"] == "Sanity Checks for Saliency Maps"
+    assert answer["allowed_mentions"]["parse"] == []
+    feed(
+        bot,
+        "MESSAGE_CREATE",
+        _chat_message("again https://arxiv.org/pdf/1810.03292", LINKS_CHANNEL),
+    )
+    feed(
+        bot,
+        "MESSAGE_CREATE",
+        _chat_message("https://arxiv.org/abs/1606.04474", LINKS_CHANNEL, bot=True),
+    )
+    feed(bot, "MESSAGE_CREATE", _chat_message("https://arxiv.org/abs/1606.04474", 12345))
+    await asyncio.sleep(0.3)  # give a wrong answer the time to be sent, if one were coming
+    assert len(api.calls(f"/channels/{LINKS_CHANNEL}/messages", "POST")) == 1
+    assert not api.calls("/channels/12345/messages", "POST")
+
+
+# --- digests ----------------------------------------------------------------------------------
+
+
+async def test_digest_subscribe_is_for_admins_and_is_stored(
+    bot: ShortScienceBot, api: DiscordAPI, db: Database
+) -> None:
+    await dispatch(
+        bot,
+        slash_command(
+            "digest", [option("schedule", "0 8 * * 1")], subcommand="subscribe", **as_member(BOB)
+        ),
+    )
+    assert "Only server admins" in api.last("/webhooks/", "POST").json["content"]
+    await dispatch(
+        bot,
+        slash_command(
+            "digest",
+            [option("schedule", "0 8 * * 1"), option("categories", "cs.LG")],
+            subcommand="subscribe",
+            **as_member(MIA, admin=True),
+        ),
+    )
+    with db.sessions() as session:
+        channel = session.scalars(select(Channel)).one()
+    assert (channel.schedule, channel.category_filter) == ("0 8 * * 1", "cs.LG")
+    await dispatch(bot, slash_command("digest", subcommand="list", **as_member(BOB)))
+    assert "0 8 * * 1" in str(api.calls("/webhooks/")[-1].json)
+
+
+@pytest.mark.parametrize("schedule", ["every day", "0 25 * * *"])
+async def test_a_bad_schedule_is_explained(
+    bot: ShortScienceBot, api: DiscordAPI, schedule: str
+) -> None:
+    await dispatch(
+        bot,
+        slash_command(
+            "digest",
+            [option("schedule", schedule)],
+            subcommand="subscribe",
+            **as_member(MIA, admin=True),
+        ),
+    )
+    assert "5-field cron expression" in api.last("/webhooks/", "POST").json["content"]
