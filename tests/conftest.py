@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from bot.papers.lookups import PaperLookups
 from storage import migrate
 from storage.database import Database
 from tests.servers.arxiv_server import FakeArxiv
+from tests.servers.discord_server import DiscordAPI
 
 POSTGRES_URL_ENV = "SHORTSCIENCE_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "SHORTSCIENCE_REQUIRE_POSTGRES"
@@ -81,6 +82,17 @@ def db(database_url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+# --- Discord, served locally ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[DiscordAPI]:
+    """The local Discord REST API; a test fails if the server itself went wrong."""
+    async with DiscordAPI() as server:
+        yield server
+    assert not server.server_errors
 
 
 # --- arXiv, served locally -------------------------------------------------------------------

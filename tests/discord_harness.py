@@ -482,8 +482,9 @@ def resolved(
     members: Mapping[int | str, Mapping[str, Any]] | None = None,
     roles: Sequence[Mapping[str, Any]] = (),
     channels: Sequence[Mapping[str, Any]] = (),
+    attachments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The ``resolved`` data for user/role/channel options or selects.
+    """The ``resolved`` data for user/role/channel/attachment options or selects.
 
     ``members`` maps a user id to a :func:`member` dict; as on Discord, the resolved
     member is partial (no ``user``, ``deaf``, ``mute``) and its user goes in ``users``.
@@ -504,6 +505,8 @@ def resolved(
         data["roles"] = {str(r["id"]): dict(r) for r in roles}
     if channels:
         data["channels"] = {str(c["id"]): dict(c) for c in channels}
+    if attachments:
+        data["attachments"] = {str(a["id"]): dict(a) for a in attachments}
     return data
 
 

@@ -50,13 +50,6 @@ READER_ROLE = 1_186_000_000_000_000_502
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[DiscordAPI]:
-    async with DiscordAPI() as server:
-        yield server
-    assert not server.server_errors
-
-
-@pytest.fixture
 async def client(api: DiscordAPI) -> AsyncIterator[discord.Client]:
     async with running_client(api) as real_client:
         yield real_client

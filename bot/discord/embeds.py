@@ -98,7 +98,7 @@ def clip(text: str, limit: int, *, more_url: str | None = None) -> str:
             return result
         # Closing Markdown cost room: keep that much less text and try again.
         budget = len(head) - (len(result) - limit)
-    # Unreachable in practice; a plain prefix still keeps the promise about the length.
+    # No room for text, or repairs that never fit: a plain prefix still keeps the length.
     head = text[: _cluster_boundary(text, max(0, limit - len(suffix)))].rstrip()
     return head + suffix if head else suffix.lstrip()
 
@@ -251,11 +251,23 @@ def _unclosed(text: str) -> list[tuple[int, str]]:
     """
     inline: dict[str, int] = {}
     links: list[int] = []
+    # Per kind of span: no closer before this index, and what that meant. Later openers of
+    # the same kind in that stretch reuse the answer, so stray "$" stay linear, not quadratic.
+    unclosed_until: dict[str, tuple[int, int]] = {}
     i, n = 0, len(text)
 
     def open_inline() -> list[tuple[int, str]]:
         # A bare "[" is shown as it is; only a cut inside "](url)" breaks a link.
         return sorted((start, token) for token, start in inline.items())
+
+    def span_end(kind: str, start: int, closes: Callable[[int], bool]) -> int:
+        until, known = unclosed_until.get(kind, (-1, _OPEN))
+        if start < until:
+            return known
+        end, stop = _span_end(text, start, closes)
+        if end < 0:
+            unclosed_until[kind] = (stop, end)
+        return end
 
     while i < n:
         char = text[i]
@@ -287,7 +299,8 @@ def _unclosed(text: str) -> list[tuple[int, str]]:
             continue
         if char == "`":
             run = 2 if text.startswith("``", i) else 1
-            end = _span_end(text, i + run, lambda j, run=run: text.startswith("`" * run, j))
+            ticks = "`" * run
+            end = span_end(ticks, i + run, lambda j, ticks=ticks: text.startswith(ticks, j))
             if end == _OPEN:
                 return [*open_inline(), (i, "`" * run)]
             i = (end + run) if end >= 0 else (i + run)
@@ -296,7 +309,7 @@ def _unclosed(text: str) -> list[tuple[int, str]]:
             if i + 1 < n and text[i + 1].isspace():
                 i += 1
                 continue
-            end = _span_end(text, i + 1, lambda j: _closes_math(text, j))
+            end = span_end("$", i + 1, lambda j: _closes_math(text, j))
             if end == _OPEN and not (i + 1 < n and text[i + 1].isdigit()):  # "$5": money
                 return [*open_inline(), (i, "$")]
             i = (end + 1) if end >= 0 else (i + 1)
@@ -314,7 +327,7 @@ def _unclosed(text: str) -> list[tuple[int, str]]:
             links.append(i)
         elif char == "]" and links:
             if text.startswith("(", i + 1):
-                end = _span_end(text, i + 2, lambda j: text[j] == ")")
+                end = span_end(")", i + 2, lambda j: text[j] == ")")
                 if end == _OPEN:  # a link cannot be closed, only cut
                     return [*open_inline(), (links[-1], "")]
                 links.pop()
@@ -329,28 +342,24 @@ _OPEN = -2  # the span runs to the end of the text: the cut left it open
 _LITERAL = -1  # a blank line came first: the marker was just a character
 
 
-def _span_end(text: str, start: int, closes: Callable[[int], bool]) -> int:
-    """Where the inline span starting at ``start`` closes, or ``_OPEN`` / ``_LITERAL``."""
+def _span_end(text: str, start: int, closes: Callable[[int], bool]) -> tuple[int, int]:
+    """Where the span from ``start`` closes, else ``_OPEN`` / ``_LITERAL``; and where we stopped."""
     j = start
     while j < len(text):
         if text[j] == "\\":
             j += 2
             continue
         if text[j] == "\n" and _PARAGRAPH_BREAK.match(text, j):
-            return _LITERAL
+            return _LITERAL, j
         if closes(j):
-            return j
+            return j, j
         j += 1
-    return _OPEN
+    return _OPEN, len(text)
 
 
 def _closes_math(text: str, j: int) -> bool:
-    """Pandoc's rule, so "$5 and $10" is not math: no space before, no digit after."""
-    return (
-        text[j] == "$"
-        and not text[j - 1].isspace()
-        and not (j + 1 < len(text) and text[j + 1].isdigit())
-    )
+    """Pandoc's rule, so "$5 and $10" is not math: a closing $ follows a non-space."""
+    return text[j] == "$" and not text[j - 1].isspace()
 
 
 def _toggle(text: str, i: int, marker: str, inline: dict[str, int]) -> None:

@@ -348,6 +348,7 @@ class DiscordAPI:
         self.fixtures_dir = fixtures_dir
         self.requests: list[RecordedRequest] = []
         self.messages: dict[int, dict[str, Any]] = {}
+        self.attachments: dict[int, bytes] = {}
         self.channels: dict[int, dict[str, Any]] = {}
         self.users: dict[int, dict[str, Any]] = {}
         self.global_commands: dict[str, dict[str, Any]] = {}
@@ -551,6 +552,29 @@ class DiscordAPI:
     def add_user(self, user: Mapping[str, Any]) -> None:
         self.users[int(user["id"])] = copy.deepcopy(dict(user))
 
+    def add_attachment(
+        self, filename: str, data: bytes, content_type: str = "text/markdown; charset=utf-8"
+    ) -> dict[str, Any]:
+        """Host a file as Discord's CDN would; returns the attachment object to put in
+        an interaction's ``resolved.attachments``."""
+        attachment_id = new_snowflake()
+        self.attachments[attachment_id] = data
+        url = f"{self.base_url}/attachments/{attachment_id}/{filename}"
+        return {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+        }
+
+    async def _get_attachment(self, request: web.Request) -> web.StreamResponse:
+        data = self.attachments.get(int(request.match_info["aid"]))
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
+
     def add_message(self, message: Mapping[str, Any]) -> None:
         """Seed a message (e.g. one sent in an earlier run) so it can be fetched/edited."""
         self.messages[int(message["id"])] = copy.deepcopy(dict(message))
@@ -589,6 +613,8 @@ class DiscordAPI:
         ]
         for method, path, handler in routes:
             app.router.add_route(method, p + path, handler)
+        # The CDN: attachment downloads are plain GETs of the attachment's URL.
+        app.router.add_route("GET", "/attachments/{aid}/{name}", self._get_attachment)
 
     @web.middleware
     async def _middleware(
@@ -1164,8 +1190,9 @@ def _snowflake_or_none(value: Any) -> int | None:
 
 
 def _needs_bot_token(route: str) -> bool:
-    """Interaction callbacks and webhook-token routes are authorised by their token."""
-    return not (route.startswith("/interactions/") or route.startswith("/webhooks/"))
+    """Interaction callbacks and webhook-token routes are authorised by their token, and
+    CDN downloads (attachments) by their URL alone."""
+    return not route.startswith(("/interactions/", "/webhooks/", "/attachments/"))
 
 
 def _parse_multipart(content_type: str, raw: bytes) -> tuple[Any, list[RecordedFile]]:

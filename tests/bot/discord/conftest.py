@@ -47,13 +47,6 @@ def as_member(who: dict[str, Any], *, moderator: bool = False, admin: bool = Fal
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[DiscordAPI]:
-    async with DiscordAPI() as server:
-        yield server
-    assert not server.server_errors
-
-
-@pytest.fixture
 def discord_settings() -> DiscordSettings:
     return DiscordSettings(
         guild_id=GUILD,

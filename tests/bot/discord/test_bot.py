@@ -41,6 +41,7 @@ from tests.discord_harness import (
     modal_submit,
     option,
     redirect_discord_api,
+    resolved,
     slash_command,
 )
 from tests.servers.discord_server import CANNOT_MESSAGE_USER_50007, DiscordAPI
@@ -506,3 +507,52 @@ async def test_a_bad_schedule_is_explained(
         ),
     )
     assert "5-field cron expression" in api.last("/webhooks/", "POST").json["content"]
+
+
+async def test_a_long_summary_comes_as_an_attached_markdown_file(
+    bot: ShortScienceBot, api: DiscordAPI, db: Database
+) -> None:
+    text = "# Long summary\n\n" + ("A paragraph with $\\nabla f$ and **bold** words. " * 150)
+    assert len(text) > 4000  # more than a modal field holds
+    attachment = api.add_attachment("summary.md", text.encode("utf-8"))
+    await dispatch(
+        bot,
+        slash_command(
+            "submit",
+            [option("paper", "1606.04474"), option("file", attachment["id"], type=11)],
+            resolved=resolved(attachments=[attachment]),
+            **as_member(ADA),
+        ),
+    )
+    modal = api.callbacks()[-1]
+    assert modal.json["type"] == MODAL
+    await dispatch(
+        bot,
+        modal_submit(modal=modal.data, fields={"tldr": "Learned optimizers."}, **as_member(ADA)),
+    )
+    with db.sessions() as session:
+        summary = session.scalars(select(Summary)).one()
+    assert summary.body == text.strip()
+
+
+async def test_an_attachment_that_is_not_markdown_is_refused(
+    bot: ShortScienceBot, api: DiscordAPI, db: Database
+) -> None:
+    attachment = api.add_attachment("paper.pdf", b"%PDF-1.7", content_type="application/pdf")
+    await dispatch(
+        bot,
+        slash_command(
+            "submit",
+            [option("paper", "1606.04474"), option("file", attachment["id"], type=11)],
+            resolved=resolved(attachments=[attachment]),
+            **as_member(ADA),
+        ),
+    )
+    modal = api.callbacks()[-1]
+    await dispatch(
+        bot,
+        modal_submit(modal=modal.data, fields={"tldr": "Learned optimizers."}, **as_member(ADA)),
+    )
+    assert "Attach the summary as a .md" in _answer(api)["content"]
+    with db.sessions() as session:
+        assert session.scalars(select(Summary)).all() == []

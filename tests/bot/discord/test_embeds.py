@@ -225,6 +225,20 @@ def test_three_sections_give_four_pages_with_page_footers() -> None:
     assert {page[0].author.name for page in pages[1:]} == {reply.title}, "context on each page"
 
 
+def test_a_section_page_with_every_part_at_its_longest_stays_within_every_limit() -> None:
+    reply = Reply(
+        title="Paper " * 60,
+        url=PAPER_URL,
+        sections=(Section(title="Summary " * 40, text=summary_body(4), footer="f" * 3000),),
+    )
+
+    page = reply_pages(reply)[1]
+
+    assert_within_discord_limits(page)
+    assert (page[0].description or "").endswith(READ_MORE), "the text gave way, not the rest"
+    assert (page[0].footer.text or "").endswith(" · page 2/2")
+
+
 def test_a_reply_without_sections_is_one_page_without_a_page_number() -> None:
     reply = Reply(title="Summary #3 approved", text="Thanks.", footer="moderation")
 
@@ -315,7 +329,9 @@ def test_embed_size_counts_what_discord_counts_after_trimming() -> None:
     ),
     footer=st.none() | st.text(max_size=2200),
     sections=st.lists(
-        st.tuples(st.text(max_size=300), st.text(max_size=6000), st.none() | st.text()),
+        st.tuples(
+            st.text(max_size=300), st.text(max_size=6000), st.none() | st.text(max_size=2200)
+        ),
         max_size=3,
     ),
 )
