@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
@@ -40,19 +41,44 @@ HELP = """Commands (one per line):
 
 
 class Input:
-    """Lines from a stream, read in a thread so the event loop never waits on it."""
+    """Lines from a stream, read by a daemon thread so the event loop never waits on it.
+
+    Not the default executor: a read blocked on a quiet terminal would keep
+    ``asyncio.run`` from finishing after SIGTERM. A daemon thread is simply left behind.
+    """
 
     def __init__(self, stream: TextIO, out: TextIO, *, interactive: bool) -> None:
         self.stream = stream
         self.out = out
         self.interactive = interactive
+        self._lines: asyncio.Queue[str] | None = None
+
+    def _start(self) -> asyncio.Queue[str]:
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str] = asyncio.Queue()
+
+        def pump() -> None:
+            while True:
+                text = self.stream.readline()
+                try:
+                    loop.call_soon_threadsafe(lines.put_nowait, text)
+                except RuntimeError:  # the loop is gone: nobody is listening any more
+                    return
+                if text == "":
+                    return
+
+        threading.Thread(target=pump, name="console-input", daemon=True).start()
+        return lines
 
     async def line(self, prompt: str = "") -> str | None:
+        if self._lines is None:
+            self._lines = self._start()
         if self.interactive and prompt:
             self.out.write(prompt)
             self.out.flush()
-        text = await asyncio.to_thread(self.stream.readline)
+        text = await self._lines.get()
         if text == "":
+            self._lines.put_nowait("")  # the end of input stays the end for later reads
             return None
         return text.rstrip("\r\n")
 

@@ -7,7 +7,9 @@ the module's own constants and of ``embed_size``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import discord
 import pytest
@@ -81,7 +83,7 @@ def summary_body(rotation: int, length: int = 10_000) -> str:
     return "\n\n".join(parts)
 
 
-def paper_reply(*, sections: int = 3, body: str | None = None, **changes: object) -> Reply:
+def paper_reply(*, sections: int = 3, body: str | None = None, **changes: Any) -> Reply:
     """Shaped like bot.commands.papers: abstract, four fields, one section per summary."""
     reply = Reply(
         title="Attention Is All You Need",
@@ -104,7 +106,7 @@ def paper_reply(*, sections: int = 3, body: str | None = None, **changes: object
         ),
         footer=f"{sections} community summaries",
     )
-    return Reply(**{**reply.__dict__, **changes})  # type: ignore[arg-type]
+    return dataclasses.replace(reply, **changes)
 
 
 def kept_text(clipped: str, suffix: str) -> str:
