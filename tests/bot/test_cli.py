@@ -160,3 +160,35 @@ def test_run_never_logs_a_secret(tmp_path: Path) -> None:
     output = _run_until_ready(tmp_path, _env(DISCORD_TOKEN=token, X_API_KEY=token), "--verbose")
     assert "discord: not configured (DISCORD_TOKEN is set" in output
     assert token not in output
+
+
+def test_an_interactive_run_serves_the_console_and_stops_on_sigterm(tmp_path: Path) -> None:
+    # A pseudo-terminal as standard input: `run` then serves the chat commands on it.
+    controller, terminal = os.openpty()
+    config = _config(tmp_path, "[arxiv]\napi_url = 'http://127.0.0.1:9/api/query'\n")
+    process = subprocess.Popen(
+        [*COMMAND, "--config", str(config), "run"],
+        cwd=tmp_path,
+        env=_env(),
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    os.close(terminal)
+    try:
+        assert process.stdout is not None
+        output = ""
+        for line in process.stdout:
+            output += line
+            if "running; stop with" in line:
+                break
+        assert "console: active (reading commands from this terminal)" in output
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output + rest
+    assert "stopped" in rest
