@@ -424,3 +424,23 @@ class AutolookupReply(Base):
         ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
     )
     replied_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QueueCard(Base):
+    """A summary's card in the Discord moderation channel, at the revision it shows.
+
+    A row is written before the card is sent (a claim) and completed with the message id
+    after, so a submission from any front end or process is posted once per revision.
+    """
+
+    __tablename__ = "queue_cards"
+    __table_args__ = (CheckConstraint("revision >= 1", name="revision"),)
+
+    summary_id: Mapped[int] = mapped_column(
+        ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(Integer)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    discord_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    discord_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

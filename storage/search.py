@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import Paper, SearchDocument, Summary, SummaryStatus
 
-CANDIDATE_LIMIT = 500
+CANDIDATE_LIMIT = 100000
 """How many of the newest matching documents are ranked; bounds the cost of a query."""
 
 MAX_QUERY_WORDS = 32

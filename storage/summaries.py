@@ -41,9 +41,7 @@ def record(
     action: ModerationAction,
     reason: str | None = None,
 ) -> ModerationEvent:
-    event = ModerationEvent(
-        summary_id=summary.id, actor_id=actor.id, action=action, reason=reason
-    )
+    event = ModerationEvent(summary_id=summary.id, actor_id=actor.id, action=action, reason=reason)
     session.add(event)
     return event
 

@@ -8,6 +8,7 @@ from bot.commands.context import Actor, CommandContext
 from bot.commands.replies import Action, Notice, Reply, Section, Tone
 from bot.commands.submissions import parse_summary_number
 from bot.errors import UserError
+from storage import queue_cards
 from storage import search as search_store
 from storage import summaries as summary_store
 from storage.models import ModerationAction, Summary, SummaryStatus
@@ -172,3 +173,21 @@ async def reject(ctx: CommandContext, actor: Actor, number: str, reason: str) ->
     if len(reason) > REASON_MAX_CHARS:
         raise UserError(f"Keep the reason under {REASON_MAX_CHARS} characters.")
     return await ctx.write(_decide, ctx, actor, summary_id, False, reason)
+
+
+# -- cards in a moderation channel (front ends that have one) ---------------------------------
+
+
+async def claim_cards(ctx: CommandContext, limit: int = 10) -> list[queue_cards.Claim]:
+    """Pending summaries (from any front end) whose current revision still needs a card."""
+    return await ctx.write(queue_cards.claim_unposted, ctx.clock(), limit)
+
+
+async def card_posted(
+    ctx: CommandContext, claim: queue_cards.Claim, channel_id: int, message_id: int
+) -> None:
+    await ctx.write(queue_cards.mark_posted, claim, channel_id, message_id, ctx.clock())
+
+
+async def card_failed(ctx: CommandContext, claim: queue_cards.Claim) -> None:
+    await ctx.write(queue_cards.release, claim)

@@ -69,6 +69,8 @@ class ShortScienceBot(commands.AutoShardedBot):
         self.configured_autolookup = configured
         self.sync_commands = sync_commands
         self.autolookup_cooldown = timedelta(minutes=settings.autolookup_cooldown_minutes)
+        # One sweep of the moderation queue at a time in this process (others: the claims).
+        self.queue_lock = asyncio.Lock()
 
     @property
     def moderator_role_ids(self) -> frozenset[int]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 from bot.commands import moderation
 from bot.commands.replies import Notice, Reply
@@ -25,6 +25,8 @@ from bot.discord.embeds import reply_pages
 from bot.discord.tree import report
 
 log = logging.getLogger(__name__)
+
+QUEUE_SWEEP_SECONDS = 30.0
 
 
 def _bot(interaction: discord.Interaction) -> ShortScienceBot:
@@ -41,24 +43,43 @@ def card_view(summary_id: int) -> discord.ui.View:
     return view
 
 
-async def post_to_queue(bot: ShortScienceBot, summary_id: int) -> None:
-    """Post a new or edited submission to the moderation channel; never fails the submit."""
+async def post_cards(bot: ShortScienceBot) -> int:
+    """Post a card for every pending summary (from any front end or process) that has none
+    for its current revision; returns how many were posted. Never raises."""
     channel_id = bot.settings.moderation_channel_id
     if not channel_id:
-        return
-    try:
-        channel = bot.get_channel(channel_id) or await bot.fetch_channel(channel_id)
-        card = await moderation.submission_card(bot.ctx, summary_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            log.warning("moderation channel %s is not a text channel", channel_id)
-            return
-        await channel.send(
-            embeds=reply_pages(card)[0],
-            view=card_view(summary_id),
-            allowed_mentions=replies.NO_MENTIONS,
-        )
-    except discord.HTTPException as error:
-        log.warning("could not post summary #%s to the moderation channel: %s", summary_id, error)
+        return 0
+    async with bot.queue_lock:
+        try:
+            claims = await moderation.claim_cards(bot.ctx)
+        except Exception:
+            log.exception("could not read the moderation queue")
+            return 0
+        if not claims:
+            return 0
+        channel: Any = None
+        posted = 0
+        for claim in claims:
+            try:
+                if channel is None:
+                    channel = bot.get_channel(channel_id) or await bot.fetch_channel(channel_id)
+                card = await moderation.submission_card(bot.ctx, claim.summary_id)
+                message = await channel.send(
+                    embeds=reply_pages(card)[0],
+                    view=card_view(claim.summary_id),
+                    allowed_mentions=replies.NO_MENTIONS,
+                )
+            except Exception as error:
+                log.warning(
+                    "could not post summary #%s to the moderation channel: %s",
+                    claim.summary_id,
+                    error,
+                )
+                await moderation.card_failed(bot.ctx, claim)
+                continue
+            await moderation.card_posted(bot.ctx, claim, channel_id, message.id)
+            posted += 1
+        return posted
 
 
 async def deliver_notices(
@@ -184,6 +205,22 @@ class RejectButton(
 class Moderation(commands.Cog):
     def __init__(self, bot: ShortScienceBot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        if self.bot.settings.moderation_channel_id:
+            self.sweep.start()
+
+    async def cog_unload(self) -> None:
+        self.sweep.cancel()
+
+    @tasks.loop(seconds=QUEUE_SWEEP_SECONDS)
+    async def sweep(self) -> None:
+        """Submissions from the terminal, another process, or made while the bot was away."""
+        await post_cards(self.bot)
+
+    @sweep.before_loop
+    async def _connected(self) -> None:
+        await self.bot.wait_until_ready()
 
     @app_commands.command(description="Pending summaries, oldest first (moderators)")
     async def queue(self, interaction: discord.Interaction) -> None:

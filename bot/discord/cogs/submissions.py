@@ -12,7 +12,7 @@ from bot.commands import submissions
 from bot.discord import replies
 from bot.discord.actors import actor_from
 from bot.discord.bot import ShortScienceBot
-from bot.discord.cogs.moderation import post_to_queue
+from bot.discord.cogs.moderation import post_cards
 from bot.discord.tree import report
 from bot.errors import UserError
 from bot.papers.arxiv_ids import parse_arxiv_id
@@ -97,8 +97,7 @@ class SummaryModal(discord.ui.Modal):
         else:
             reply = await submissions.edit(self.bot.ctx, actor, self.target, self.tldr.value, body)
         await replies.send(interaction, reply)
-        if reply.summary_id is not None:
-            await post_to_queue(self.bot, reply.summary_id)
+        await post_cards(self.bot)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await report(interaction, error)

@@ -556,3 +556,37 @@ async def test_an_attachment_that_is_not_markdown_is_refused(
     assert "Attach the summary as a .md" in _answer(api)["content"]
     with db.sessions() as session:
         assert session.scalars(select(Summary)).all() == []
+
+
+async def test_submissions_from_any_front_end_get_one_card_per_revision(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+    terminal_user = Actor("console", "ada", "ada")
+    reply = await submissions.submit(
+        ctx, terminal_user, "1606.04474", "From the terminal.", "Body."
+    )
+    cog = bot.get_cog("Moderation")
+    assert cog is not None
+    await cog.sweep()
+    await cog.sweep()
+    cards = api.calls(f"/channels/{QUEUE_CHANNEL}/messages", "POST")
+    assert len(cards) == 1
+    assert "From the terminal." in str(cards[0].json["embeds"])
+    await submissions.edit(ctx, terminal_user, str(reply.summary_id), "Edited.", "Body 2.")
+    await cog.sweep()
+    cards = api.calls(f"/channels/{QUEUE_CHANNEL}/messages", "POST")
+    assert len(cards) == 2
+    assert "Edited." in str(cards[1].json["embeds"])
+
+
+async def test_a_card_that_could_not_be_posted_is_posted_by_the_next_sweep(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+    await _pending_summary(ctx)
+    api.fail_next_fixture(f"/channels/{QUEUE_CHANNEL}/messages", "403_50013_missing_permissions")
+    cog = bot.get_cog("Moderation")
+    assert cog is not None
+    await cog.sweep()
+    await cog.sweep()
+    statuses = [r.status for r in api.calls(f"/channels/{QUEUE_CHANNEL}/messages", "POST")]
+    assert statuses == [403, 200]
