@@ -119,6 +119,18 @@ async def show_decision(interaction: discord.Interaction, reply: Reply) -> None:
     await deliver_notices(bot, reply.notices, interaction.channel)  # type: ignore[arg-type]
 
 
+async def refresh_card(interaction: discord.Interaction, summary_id: int) -> None:
+    """A card decided elsewhere (the terminal, /approve) loses its buttons when pressed."""
+    try:
+        card = await moderation.submission_card(_bot(interaction).ctx, summary_id)
+        if not card.actions:
+            await interaction.edit_original_response(
+                embeds=reply_pages(card)[0], view=None, allowed_mentions=replies.NO_MENTIONS
+            )
+    except Exception:
+        log.warning("could not refresh the card of summary #%s", summary_id, exc_info=True)
+
+
 class ApproveButton(
     discord.ui.DynamicItem[discord.ui.Button], template=r"ss:approve:(?P<id>[0-9]{1,12})"
 ):
@@ -148,6 +160,8 @@ class ApproveButton(
             await show_decision(interaction, reply)
         except Exception as error:
             await report(interaction, error)
+            if interaction.response.is_done():
+                await refresh_card(interaction, self.summary_id)
 
 
 class RejectModal(discord.ui.Modal, title="Reject summary"):

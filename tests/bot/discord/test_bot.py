@@ -590,3 +590,27 @@ async def test_a_card_that_could_not_be_posted_is_posted_by_the_next_sweep(
     await cog.sweep()
     statuses = [r.status for r in api.calls(f"/channels/{QUEUE_CHANNEL}/messages", "POST")]
     assert statuses == [403, 200]
+
+
+async def test_a_card_decided_elsewhere_loses_its_buttons_when_pressed(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+    number = await _pending_summary(ctx)
+    await moderation.approve(ctx, Actor("console", "mia", "mia", is_moderator=True), str(number))
+    await dispatch(
+        bot,
+        component(
+            f"ss:approve:{number}",
+            message=_card(number),
+            channel_id=QUEUE_CHANNEL,
+            **as_member(MAX, moderator=True),
+        ),
+    )
+    refusals = [
+        b for b in _sent_bodies(api) if "is already approved by mia" in str(b.get("content"))
+    ]
+    assert len(refusals) == 1
+    assert refusals[0]["flags"] & 64
+    edited = api.last("/messages/@original", "PATCH").json
+    assert edited["components"] == []
+    assert "Approved by mia" in str(edited["embeds"])
