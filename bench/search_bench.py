@@ -1,183 +1,339 @@
-"""Full-text search speed on a large synthetic corpus (a benchmark, not a test).
+"""How fast is ``storage.search.search`` on a big database? A script, not a test.
 
-    python bench/search_bench.py                      # 200,000 summaries on SQLite
-    python bench/search_bench.py --summaries 1000000  # the case the product must stay fast on
-    python bench/search_bench.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+It builds a database of ``--summaries`` approved summaries (10 per paper, each paper
+with its own document too) from synthetic text over a fixed vocabulary, in which a few
+words are in most documents ("network" in ~90%, "learning" ~80%, "model" ~60%) and a few
+in very few, then times ``search()`` per word class and prints median and p95 per query.
+On SQLite it also times the naive query ``search()`` avoids, bm25 over every match
+(``ORDER BY rank``), for comparison; on PostgreSQL the same with ``ts_rank``.
 
-It builds a migrated database with that many approved summaries (ten per paper), every one
-indexed like a real approval, where a few words ("network", "learning") appear in nearly
-every summary. It then times ``storage.search.search`` for common, middling and rare words,
-and on SQLite also the naive query that ranks every match with bm25, which is what
-``search`` avoids. A PostgreSQL URL gets a schema of its own, dropped afterwards.
+Run from the repository root:
+
+    python bench/search_bench.py                       # 200,000 summaries, temporary SQLite
+    python bench/search_bench.py --summaries 1000000 --queries 50 --db sqlite:////tmp/s1m.db
+    python bench/search_bench.py --db postgresql+psycopg://postgres@127.0.0.1:5432/bench
+
+The 1,000,000 case takes several minutes to build on a 2-core machine (most of it is
+the FTS5 / GIN indexing); give it a file with ``--db`` and a second run reuses the
+database instead of building it again. A PostgreSQL database must be empty (or hold a
+previous run of the same size): the script creates the schema with the migrations.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
+import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Table, func, insert, select, text
 
-from storage import migrate, search
+from storage import migrate
 from storage.database import Database
+from storage.models import Paper, SearchDocument, Summary, SummaryStatus, User
+from storage.search import CANDIDATE_LIMIT, POSTGRES_DOCUMENT_VECTOR, search
 
-COMMON = ["network", "learning", "model", "training", "data"]
-FILLER = [f"word{i}" for i in range(5000)]
-RARE = [f"zyx{i}" for i in range(2000)]
-BATCH = 20_000
+SUMMARIES_PER_PAPER = 10
+BATCH_ROWS = 10_000
+"""Rows per executemany."""
+COMMIT_ROWS = 200_000
+"""Rows per transaction: big enough to be fast, small enough to keep the WAL in check."""
+SEED = 20261126
+
+COMMON_WORDS = {"network": 0.9, "learning": 0.8, "model": 0.6, "training": 0.5}
+"""Words and the share of documents they are put in."""
+MEDIUM_WORDS = {"attention": 0.05, "convolution": 0.01}
+RARE_EVERY = {"zeolite": 50_000, "quasar": 5_000}
+"""Words put in one document out of that many: 20 and 200 per 1,000,000."""
+
+QUERIES = {
+    "common": ["network", "learning", "network learning", "model training"],
+    "medium": ["attention", "convolution", "attention network"],
+    "rare": ["zeolite", "quasar", "quasar network"],
+    "absent": ["xylophone", "network xylophone"],
+}
+
+SYLLABLES = [consonant + vowel for consonant in "bdfgklmnprstvz" for vowel in "aeiou"]
 
 
-def _summary_text(rng: random.Random, index: int) -> str:
-    words = rng.sample(FILLER, 40)
-    words += [word for word in COMMON if rng.random() < 0.9]
-    if index % 1000 == 0:
-        words.append(RARE[(index // 1000) % len(RARE)])
-    rng.shuffle(words)
-    return " ".join(words)
+def _vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
+    """Made-up words of 2 to 4 syllables: many distinct terms, none of the query words."""
+    words: set[str] = set()
+    while len(words) < size:
+        words.add("".join(rng.choices(SYLLABLES, k=rng.randint(2, 4))))
+    return sorted(words)
 
 
-def build(db: Database, summaries: int, seed: int = 7) -> float:
-    """Papers, a user and approved summaries, with their search documents; returns seconds."""
-    rng = random.Random(seed)
-    started = time.perf_counter()
-    papers = max(1, summaries // 10)
-    with db.engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO users (id, platform, external_id, display_name, created_at) "
-                "VALUES (1, 'bench', 'bench', 'bench', CURRENT_TIMESTAMP)"
-            )
-        )
-    for start in range(0, papers, BATCH):
-        rows = [
-            {
-                "id": i + 1,
-                "key": f"bench:{i + 1}",
-                "title": f"Paper {i + 1} on {rng.choice(FILLER)}",
-            }
-            for i in range(start, min(papers, start + BATCH))
+class TextMaker:
+    """Summary text: filler sentences drawn Zipf-like from the vocabulary plus the marked
+    words at their rates. A pool of sentences keeps it fast enough for a million rows."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        vocabulary = _vocabulary(self.rng)
+        weights = [1.0 / (rank + 1) for rank in range(len(vocabulary))]
+        self.sentences = [
+            " ".join(self.rng.choices(vocabulary, weights=weights, k=10)) + "."
+            for _ in range(20_000)
         ]
-        with db.engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO papers (id, key, title, abstract, created_at) "
-                    "VALUES (:id, :key, :title, '', CURRENT_TIMESTAMP)"
-                ),
-                rows,
-            )
-    for start in range(0, summaries, BATCH):
-        rows = []
-        for i in range(start, min(summaries, start + BATCH)):
-            body = _summary_text(rng, i)
-            rows.append(
+
+    def body(self, number: int) -> str:
+        parts = self.rng.choices(self.sentences, k=8)
+        for word, share in (*COMMON_WORDS.items(), *MEDIUM_WORDS.items()):
+            if self.rng.random() < share:
+                parts.insert(self.rng.randrange(len(parts) + 1), word)
+        for word, every in RARE_EVERY.items():
+            if number % every == every // 2:
+                parts.insert(self.rng.randrange(len(parts) + 1), word)
+        return " ".join(parts)
+
+    def title(self, number: int) -> str:
+        return f"On {' '.join(self.rng.choice(self.sentences).split()[:5])} ({number})"
+
+
+Rows = list[dict[str, object]]
+
+
+def _bulk(db: Database, batches: Iterator[list[tuple[Table, Rows]]], label: str) -> None:
+    """executemany per table and batch, committing every COMMIT_ROWS rows."""
+    started = time.perf_counter()
+    done = 0
+    commit_at = COMMIT_ROWS
+    connection: Connection | None = None
+    try:
+        for batch in batches:
+            if connection is None:
+                connection = db.engine.connect()
+                connection.begin()
+            for table, rows in batch:
+                connection.execute(insert(table), rows)
+            done += len(batch[0][1])
+            if done >= commit_at:
+                commit_at += COMMIT_ROWS
+                connection.commit()
+                connection.close()
+                connection = None
+                print(f"  {label}: {done:,}, {time.perf_counter() - started:.0f} s", flush=True)
+        if connection is not None:
+            connection.commit()
+    finally:
+        if connection is not None:
+            connection.close()
+    print(f"  {label}: {done:,} in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def build(db: Database, summaries: int) -> None:
+    """Papers, then summaries with their documents (and each paper's document just before
+    its first summary's), oldest first, as indexing them one by one over time would."""
+    papers = math.ceil(summaries / SUMMARIES_PER_PAPER)
+    texts = TextMaker(SEED)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    paper_table: Table = Paper.__table__  # type: ignore[assignment]
+    summary_table: Table = Summary.__table__  # type: ignore[assignment]
+    document_table: Table = SearchDocument.__table__  # type: ignore[assignment]
+    with db.transaction() as session:
+        session.add(User(id=1, platform="bench", external_id="bench", display_name="bench"))
+
+    titles = [texts.title(number) for number in range(papers)]
+    abstracts = [texts.body(number * 7 + 3) for number in range(papers)]
+
+    def paper_batches() -> Iterator[list[tuple[Table, Rows]]]:
+        for first in range(0, papers, BATCH_ROWS):
+            rows: Rows = [
                 {
-                    "id": i + 1,
-                    "paper": i // 10 + 1,
-                    "tldr": body[:100],
-                    "body": body,
-                    "key": f"summary:{i + 1}",
-                    "title": f"Paper {i // 10 + 1}",
+                    "id": number + 1,
+                    "key": f"bench:{number}",
+                    "title": titles[number],
+                    "abstract": abstracts[number],
+                    "created_at": start + timedelta(minutes=number * SUMMARIES_PER_PAPER),
                 }
-            )
-        with db.engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO summaries (id, paper_id, author_id, tldr, body, status, revision,"
-                    " created_at, updated_at, approved_at) VALUES (:id, :paper, 1, :tldr, :body,"
-                    " 'approved', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-                ),
-                rows,
-            )
-            connection.execute(
-                text(
-                    "INSERT INTO search_documents (doc_key, paper_id, summary_id, title, body) "
-                    "VALUES (:key, :paper, :id, :title, :body)"
-                ),
-                rows,
-            )
-        print(f"  {min(summaries, start + BATCH):>9,} summaries indexed", flush=True)
+                for number in range(first, min(first + BATCH_ROWS, papers))
+            ]
+            yield [(paper_table, rows)]
+
+    def summary_batches() -> Iterator[list[tuple[Table, Rows]]]:
+        for first in range(0, summaries, BATCH_ROWS):
+            summary_rows: Rows = []
+            document_rows: Rows = []
+            for number in range(first, min(first + BATCH_ROWS, summaries)):
+                at = start + timedelta(minutes=number)
+                paper = number // SUMMARIES_PER_PAPER
+                tldr = f"Summary {number}: {texts.rng.choice(texts.sentences)}"[:280]
+                body = texts.body(number)
+                summary_rows.append(
+                    {
+                        "id": number + 1,
+                        "paper_id": paper + 1,
+                        "author_id": 1,
+                        "tldr": tldr,
+                        "body": body,
+                        "status": SummaryStatus.APPROVED.value,
+                        "revision": 1,
+                        "created_at": at,
+                        "updated_at": at,
+                        "approved_at": at,
+                    }
+                )
+                if number % SUMMARIES_PER_PAPER == 0:
+                    document_rows.append(
+                        {
+                            "doc_key": f"paper:{paper + 1}",
+                            "paper_id": paper + 1,
+                            "summary_id": None,
+                            "title": titles[paper],
+                            "body": abstracts[paper],
+                        }
+                    )
+                document_rows.append(
+                    {
+                        "doc_key": f"summary:{number + 1}",
+                        "paper_id": paper + 1,
+                        "summary_id": number + 1,
+                        "title": titles[paper],
+                        "body": f"{tldr}\n{body}",
+                    }
+                )
+            yield [(summary_table, summary_rows), (document_table, document_rows)]
+
+    _bulk(db, paper_batches(), "papers")
+    _bulk(db, summary_batches(), "summaries and their documents")
     if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as connection:
-            connection.execute(text("ANALYZE"))
-    return time.perf_counter() - started
+        with db.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("VACUUM ANALYZE")
+            )
 
 
-def timed(runs: int, query: Callable[[], object]) -> tuple[float, float]:
-    """Median and 95th percentile in milliseconds."""
-    samples = []
+def _existing_documents(db: Database) -> int:
+    with db.sessions() as session:
+        return session.scalar(select(func.count()).select_from(SearchDocument)) or 0
+
+
+def _timed(call: Callable[[], object], runs: int) -> list[float]:
+    times = []
     for _ in range(runs):
         started = time.perf_counter()
-        query()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+        call()
+        times.append(time.perf_counter() - started)
+    return times
 
 
-def run(url: str, summaries: int, queries: int) -> None:
-    db = Database.connect(url)
-    migrate.upgrade(db)
-    print(f"building {summaries:,} summaries on {db.engine.dialect.name} ...")
-    seconds = build(db, summaries)
-    print(f"built in {seconds:.1f} s")
-    cases = {
-        "common word (in ~90%)": "network",
-        "two common words": "network learning",
-        "middling word": FILLER[17],
-        "rare word": RARE[3],
-    }
-    print(f"{'query':<24} {'median ms':>10} {'p95 ms':>10}  (storage.search.search, limit 10)")
-    for label, words in cases.items():
-        with db.sessions() as session:
-            median, p95 = timed(queries, lambda w=words, s=session: search.search(s, w, limit=10))
-            hits = len(search.search(session, words, limit=10))
-        print(f"{label:<24} {median:>10.1f} {p95:>10.1f}  {hits} papers")
-    if db.engine.dialect.name == "sqlite":
-        naive = text(
-            "SELECT rowid FROM search_documents_fts WHERE search_documents_fts MATCH :q "
-            "ORDER BY bm25(search_documents_fts) LIMIT 10"
-        )
-        with db.engine.connect() as connection:
-            median, p95 = timed(
-                max(3, queries // 10),
-                lambda: connection.execute(naive, {"q": "network"}).all(),
+def _report(label: str, times: Sequence[float]) -> None:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+    print(
+        f"  {label:<34} median {statistics.median(ordered) * 1000:8.1f} ms"
+        f"   p95 {p95 * 1000:8.1f} ms   (n={len(ordered)})",
+        flush=True,
+    )
+
+
+NAIVE_SQLITE = text(
+    "SELECT rowid FROM search_documents_fts WHERE search_documents_fts MATCH :match"
+    " ORDER BY rank LIMIT 10"
+)
+NAIVE_POSTGRES = text(
+    "SELECT id FROM search_documents"
+    f" WHERE {POSTGRES_DOCUMENT_VECTOR} @@ websearch_to_tsquery('english', :words)"
+    f" ORDER BY ts_rank({POSTGRES_DOCUMENT_VECTOR}, websearch_to_tsquery('english', :words))"
+    " DESC LIMIT 10"
+)
+COUNT_SQLITE = text(
+    "SELECT count(*) FROM search_documents_fts WHERE search_documents_fts MATCH :match"
+)
+COUNT_POSTGRES = text(
+    "SELECT count(*) FROM search_documents"
+    f" WHERE {POSTGRES_DOCUMENT_VECTOR} @@ websearch_to_tsquery('english', :words)"
+)
+
+
+def measure(db: Database, queries: int, naive_runs: int) -> None:
+    sqlite = db.engine.dialect.name == "sqlite"
+    with db.sessions() as session:
+        print(f"\nmatches per query (CANDIDATE_LIMIT = {CANDIDATE_LIMIT}):")
+        for words in (word for group in QUERIES.values() for word in group):
+            match = " ".join(f'"{word}"' for word in words.split())
+            count = session.scalar(
+                COUNT_SQLITE if sqlite else COUNT_POSTGRES, {"match": match, "words": words}
             )
-        print(f"{'naive bm25 over all':<24} {median:>10.1f} {p95:>10.1f}  (the cost avoided)")
-    db.dispose()
+            print(f"  {words!r:<24} {count:>10,}")
+        for group in QUERIES.values():  # warm the caches before timing
+            for words in group:
+                search(session, words)
+
+        print(f"\nsearch(), {queries} runs per word class (its words taken in turn), limit=10:")
+        for group_name, group in QUERIES.items():
+            per_word: dict[str, list[float]] = {words: [] for words in group}
+            for run in range(queries):
+                words = group[run % len(group)]
+                per_word[words] += _timed(lambda words=words: search(session, words), 1)
+            _report(group_name, [t for times in per_word.values() for t in times])
+            for words, times in per_word.items():
+                _report(f"  {words!r}", times)
+
+        kind = "bm25 ORDER BY rank" if sqlite else "ts_rank ORDER BY"
+        print(f"\nnaive: rank every match ({kind}), LIMIT 10, {naive_runs} runs:")
+        for words in (*QUERIES["common"][:2], QUERIES["rare"][1]) if naive_runs > 0 else ():
+            match = " ".join(f'"{word}"' for word in words.split())
+            statement = NAIVE_SQLITE if sqlite else NAIVE_POSTGRES
+            parameters = {"match": match, "words": words}
+            _report(
+                repr(words),
+                _timed(lambda s=statement, p=parameters: session.execute(s, p).all(), naive_runs),
+            )
+        session.rollback()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--summaries", type=int, default=200_000)
-    parser.add_argument("--queries", type=int, default=50)
-    parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
-    args = parser.parse_args()
-    if args.db is None:
-        with tempfile.TemporaryDirectory() as folder:
-            run(f"sqlite:///{Path(folder) / 'bench.db'}", args.summaries, args.queries)
-        return
-    url = make_url(args.db)
-    if url.get_backend_name() != "postgresql":
-        run(args.db, args.summaries, args.queries)
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    parser.add_argument("--queries", type=int, default=50, help="timed runs per word class")
+    parser.add_argument(
+        "--naive-runs",
+        type=int,
+        default=5,
+        help="timed runs of the naive query (0: skip it; on PostgreSQL one run can take minutes)",
+    )
+    parser.add_argument("--db", help="database URL (default: a temporary SQLite file)")
+    args = parser.parse_args(argv)
+
+    temporary = None
+    url = args.db
+    if url is None:
+        temporary = tempfile.TemporaryDirectory(prefix="search-bench-")
+        url = f"sqlite:///{Path(temporary.name) / 'bench.db'}"
+    db = Database.connect(url)
     try:
-        scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
-        run(scoped.render_as_string(hide_password=False), args.summaries, args.queries)
+        print(f"database: {db.engine.url.render_as_string(hide_password=True)}")
+        migrate.upgrade(db)
+        expected = args.summaries + math.ceil(args.summaries / SUMMARIES_PER_PAPER)
+        existing = _existing_documents(db)
+        if existing == expected:
+            print(f"reusing the {existing:,} documents already there")
+        elif existing:
+            print(f"the database holds {existing:,} documents, not {expected:,}: use another")
+            return 2
+        else:
+            print(f"building {args.summaries:,} summaries, {expected:,} documents:")
+            started = time.perf_counter()
+            build(db, args.summaries)
+            print(f"built in {time.perf_counter() - started:.0f} s")
+        if db.engine.dialect.name == "sqlite" and db.engine.url.database:
+            size = Path(db.engine.url.database).stat().st_size
+            print(f"database file: {size / 1e6:,.0f} MB")
+        measure(db, args.queries, args.naive_runs)
     finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        db.dispose()
+        if temporary is not None:
+            temporary.cleanup()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

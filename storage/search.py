@@ -14,12 +14,20 @@ Ranking every match is proportional to the number of matches: SQLite's default b
 ordering took about a second per query for a word found in most of 1,000,000 summaries.
 So ``search`` first takes a bounded candidate set cheaply, the ``CANDIDATE_LIMIT`` newest
 matching documents (FTS5 walks its index in descending rowid order and stops; on
-PostgreSQL it is ``ORDER BY id DESC LIMIT``), ranks only those (bm25 / ts_rank), groups
-them by paper and returns the top ``limit`` papers. The price: for a word in more than
+PostgreSQL see ``_postgres_walk``), ranks only those (bm25 / ts_rank), groups them by
+paper and returns the top ``limit`` papers. The price: for a word in more than
 ``CANDIDATE_LIMIT`` documents, an old paper that would rank first overall can be missed,
-because it is never a candidate. For rare words (fewer matches than the bound) the result
-is exactly the best-ranked one. Documents get ids in the order they are indexed, so
-"newest" means "most recently indexed" (``rebuild_index`` re-assigns ids oldest first).
+because it is never a candidate. For rarer words (fewer matches than the bound) the
+result is exactly the best-ranked one. Documents get ids in the order they are indexed,
+so "newest" means "most recently indexed" (``rebuild_index`` re-assigns ids oldest first).
+
+What the bound does not remove (figures from ``bench/search_bench.py``): on SQLite, bm25
+counts the documents holding each query word (its IDF) by reading that word's whole
+posting list, about 35 ms per very common word at 1,000,000 documents. On PostgreSQL the
+expression index stores no vectors, so each candidate is tokenized again to rank it
+(~80 ms for 500 candidates of 500 characters, whatever the table size), and a word that
+is not very common has all its matches read from the index to find the newest. A stored
+``tsvector`` column would remove the tokenizing.
 
 Functions take a ``Session`` and never commit: the caller owns the transaction, so a
 summary's approval and its indexing land together or not at all.
@@ -27,9 +35,12 @@ summary's approval and its indexing land together or not at all.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from sqlalchemy import (
     Integer,
@@ -49,11 +60,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from storage.models import Paper, SearchDocument, Summary, SummaryStatus
 
-CANDIDATE_LIMIT = 100000
+CANDIDATE_LIMIT = 500
 """How many of the newest matching documents are ranked; bounds the cost of a query."""
 
 MAX_QUERY_WORDS = 32
@@ -72,7 +84,8 @@ POSTGRES_DOCUMENT_VECTOR = (
 
 _POSTGRES_QUERY = "websearch_to_tsquery('english', :words)"
 
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and lone surrogates (JSON can carry them) that no driver can encode.
+_UNUSABLE_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -132,7 +145,7 @@ def index_summary(session: Session, summary: Summary) -> None:
     """
     if summary.id is None:
         session.flush()
-    if summary.status is not SummaryStatus.APPROVED:
+    if summary.status != SummaryStatus.APPROVED:
         unindex_summary(session, summary.id)
         return
     _upsert(
@@ -207,10 +220,12 @@ def rebuild_index(session: Session) -> int:
 def search(session: Session, words: str, *, limit: int = 10) -> list[SearchHit]:
     """The papers best matching all of ``words``, at most ``limit``, best first.
 
-    Any input is accepted: it is reduced to plain words (see ``query_words``), never
-    passed on as query syntax, so a stray quote or ``NEAR(`` cannot make it fail. Only
-    the ``CANDIDATE_LIMIT`` newest matching documents are ranked (see the module
-    docstring for why and what that costs).
+    Any input is accepted and none makes it fail: it is reduced to plain words (see
+    ``query_words``). SQLite gets them as quoted strings, never as FTS5 syntax;
+    PostgreSQL reads them with ``websearch_to_tsquery``, which has no syntax errors and
+    does honour "quoted phrases", ``-word`` and ``or`` (and skips English stop words,
+    which SQLite matches). Only the ``CANDIDATE_LIMIT`` newest matching documents are
+    ranked (see the module docstring for why and what that costs).
     """
     terms = query_words(words)
     if not terms or limit <= 0:
@@ -222,9 +237,10 @@ def search(session: Session, words: str, *, limit: int = 10) -> list[SearchHit]:
         snippets = _sqlite_snippets(session, match, [p.best_document_id for p in papers])
     else:
         query = " ".join(terms)
-        candidates = _postgres_candidates(session, query)
-        papers = _group_by_paper(candidates, limit)
-        snippets = _postgres_snippets(session, query, [p.best_document_id for p in papers])
+        with _postgres_custom_plans(session):
+            candidates = _postgres_candidates(session, query)
+            papers = _group_by_paper(candidates, limit)
+            snippets = _postgres_snippets(session, query, [p.best_document_id for p in papers])
     return [
         SearchHit(
             paper_id=paper.paper_id,
@@ -237,12 +253,12 @@ def search(session: Session, words: str, *, limit: int = 10) -> list[SearchHit]:
 
 
 def query_words(words: str) -> list[str]:
-    """The words of a user's query: control characters out, words without a letter or
+    """The words of a user's query: unusable characters out, words without a letter or
     digit dropped (they cannot match anything), duplicates and words past
     ``MAX_QUERY_WORDS`` ignored."""
     seen: set[str] = set()
     terms: list[str] = []
-    for word in _CONTROL_CHARACTERS.sub(" ", words).split():
+    for word in _UNUSABLE_CHARACTERS.sub(" ", words).split():
         if not any(character.isalnum() for character in word) or word.casefold() in seen:
             continue
         seen.add(word.casefold())
@@ -270,15 +286,28 @@ class _Candidate:
     score: float
 
 
+def _approved_candidates(rows: Iterable[Row[Any]]) -> list[_Candidate]:
+    """Rows of (document id, paper id, summary id, score, summary status) as candidates.
+
+    A document whose summary is no longer approved is dropped here, in case a caller
+    changed the status but did not unindex it: such text must never be shown.
+    """
+    return [
+        _Candidate(document_id, paper_id, summary_id, float(score))
+        for document_id, paper_id, summary_id, score, status in rows
+        if summary_id is None or status == SummaryStatus.APPROVED.value
+    ]
+
+
 def _sqlite_candidates(session: Session, match: str) -> list[_Candidate]:
     # The inner query walks the FTS index newest first and stops after the bound, so bm25
     # runs for at most CANDIDATE_LIMIT rows. A LIMIT subquery is never flattened into the
-    # join, so the bound holds. The summary join drops a document whose summary is no
-    # longer approved, in case a caller changed the status but did not unindex it.
+    # joins, so the bound holds. (bm25 still reads each word's whole posting list once to
+    # count the documents holding it: that is what grows with the number of matches.)
     rows = session.execute(
         text(
             """
-            SELECT d.id, d.paper_id, d.summary_id, -c.rank AS score
+            SELECT d.id, d.paper_id, d.summary_id, -c.rank AS score, s.status
             FROM (
                 SELECT rowid AS id, bm25(search_documents_fts, :title_weight, 1.0) AS rank
                 FROM search_documents_fts
@@ -288,17 +317,11 @@ def _sqlite_candidates(session: Session, match: str) -> list[_Candidate]:
             ) AS c
             JOIN search_documents AS d ON d.id = c.id
             LEFT JOIN summaries AS s ON s.id = d.summary_id
-            WHERE d.summary_id IS NULL OR s.status = :approved
             """
         ),
-        {
-            "match": match,
-            "title_weight": TITLE_WEIGHT,
-            "candidates": CANDIDATE_LIMIT,
-            "approved": SummaryStatus.APPROVED.value,
-        },
+        {"match": match, "title_weight": TITLE_WEIGHT, "candidates": CANDIDATE_LIMIT},
     )
-    return [_Candidate(row[0], row[1], row[2], float(row[3])) for row in rows]
+    return _approved_candidates(rows)
 
 
 def _sqlite_snippets(session: Session, match: str, document_ids: Sequence[int]) -> dict[int, str]:
@@ -319,36 +342,127 @@ def _sqlite_snippets(session: Session, match: str, document_ids: Sequence[int]) 
     return {row[0]: row[1] or "" for row in rows}
 
 
-def _postgres_candidates(session: Session, query: str) -> list[_Candidate]:
-    # The filter repeats the indexed expression exactly; the ranking may weigh the title
-    # above the body because it reads only the bounded candidate rows.
-    rows = session.execute(
+_POSTGRES_WEIGHTED_VECTOR = (
+    "setweight(to_tsvector('english', coalesce({row}.title, '')), 'A')"
+    " || setweight(to_tsvector('english', coalesce({row}.body, '')), 'B')"
+)
+"""The ranking's view of a document, title above body; it matches the same words as
+POSTGRES_DOCUMENT_VECTOR (``||`` keeps the positions running on)."""
+
+# Reads the matches from the GIN index: the filter repeats the indexed expression exactly.
+# "d.id + 0" hides the primary key's order from the planner, which could otherwise walk it
+# instead (see _postgres_walk). Only the bounded candidates are re-tokenized, to rank them.
+_POSTGRES_FROM_INDEX = text(
+    f"""
+    SELECT c.id, c.paper_id, c.summary_id,
+           ts_rank({_POSTGRES_WEIGHTED_VECTOR.format(row="c")}, {_POSTGRES_QUERY}), s.status
+    FROM (
+        SELECT d.id, d.paper_id, d.summary_id, d.title, d.body
+        FROM search_documents AS d
+        WHERE {POSTGRES_DOCUMENT_VECTOR} @@ {_POSTGRES_QUERY}
+        ORDER BY d.id + 0 DESC
+        LIMIT :candidates
+    ) AS c
+    LEFT JOIN summaries AS s ON s.id = c.summary_id
+    """  # noqa: S608 -- only module constants are formatted in; input is bound
+)
+
+# Tokenizes the :walk newest documents, each once for the test and the rank both
+# ("OFFSET 0" keeps PostgreSQL from inlining the vector and computing it twice).
+_POSTGRES_NEWEST_FIRST = text(
+    f"""
+    SELECT c.id, c.paper_id, c.summary_id, c.score, s.status
+    FROM (
+        SELECT d.id, d.paper_id, d.summary_id, ts_rank(v.vector, {_POSTGRES_QUERY}) AS score
+        FROM (
+            SELECT id, paper_id, summary_id, title, body
+            FROM search_documents
+            ORDER BY id DESC
+            LIMIT :walk
+        ) AS d
+        CROSS JOIN LATERAL (
+            SELECT {_POSTGRES_WEIGHTED_VECTOR.format(row="d")} AS vector OFFSET 0
+        ) AS v
+        WHERE v.vector @@ {_POSTGRES_QUERY}
+        ORDER BY d.id DESC
+        LIMIT :candidates
+    ) AS c
+    LEFT JOIN summaries AS s ON s.id = c.summary_id
+    """  # noqa: S608 -- only module constants are formatted in; input is bound
+)
+
+_POSTGRES_ESTIMATE = text(
+    "EXPLAIN (FORMAT JSON) SELECT 1 FROM search_documents"  # noqa: S608 -- constants only
+    f" WHERE {POSTGRES_DOCUMENT_VECTOR} @@ {_POSTGRES_QUERY}"
+)
+
+POSTGRES_TOKENIZE_TO_FETCH_RATIO = 120
+"""What tokenizing one document costs in units of fetching one matching row through the
+GIN index (measured: ~0.16 ms against ~1.3 µs, for documents of ~500 characters)."""
+
+
+@contextmanager
+def _postgres_custom_plans(session: Session) -> Iterator[None]:
+    """Plan these queries for the words at hand, then put the caller's setting back.
+
+    psycopg prepares a statement it has run five times, and PostgreSQL may then switch to
+    one generic plan for all words: for the index query a parallel scan whose workers
+    alone cost more than a rare word's whole search (measured: 2 ms became 40 ms).
+    """
+    previous = session.execute(
         text(
-            f"""
-            SELECT c.id, c.paper_id, c.summary_id,
-                   ts_rank(
-                       setweight(to_tsvector('english', coalesce(c.title, '')), 'A')
-                       || setweight(to_tsvector('english', coalesce(c.body, '')), 'B'),
-                       {_POSTGRES_QUERY}
-                   ) AS score
-            FROM (
-                SELECT d.id, d.paper_id, d.summary_id, d.title, d.body
-                FROM search_documents AS d
-                WHERE {POSTGRES_DOCUMENT_VECTOR} @@ {_POSTGRES_QUERY}
-                ORDER BY d.id DESC
-                LIMIT :candidates
-            ) AS c
-            LEFT JOIN summaries AS s ON s.id = c.summary_id
-            WHERE c.summary_id IS NULL OR s.status = :approved
-            """  # noqa: S608 -- only module constants are formatted in; input is bound
-        ),
-        {
-            "words": query,
-            "candidates": CANDIDATE_LIMIT,
-            "approved": SummaryStatus.APPROVED.value,
-        },
+            "SELECT current_setting('plan_cache_mode'),"
+            " set_config('plan_cache_mode', 'force_custom_plan', true)"
+        )
+    ).scalar_one()
+    yield
+    # Skipped when the block raised: restoring could fail in an aborted transaction and
+    # hide the error; SET LOCAL ends with the transaction anyway.
+    session.execute(
+        text("SELECT set_config('plan_cache_mode', :previous, true)"), {"previous": previous}
     )
-    return [_Candidate(row[0], row[1], row[2], float(row[3])) for row in rows]
+
+
+def _postgres_walk(session: Session, query: str) -> int | None:
+    """How many of the newest documents to tokenize in search of the candidates, or None
+    to read every match from the GIN index instead.
+
+    The expression index cannot hand matches out newest first. PostgreSQL can read all M
+    matches from it and keep the newest (cost ~ M row fetches), or walk ids downwards
+    running ``to_tsvector`` on each document until CANDIDATE_LIMIT match (~ CANDIDATE_LIMIT
+    * N / M tokenizations). The walk wins only for words in a large share of the N
+    documents, but the planner believes ``to_tsvector`` costs next to nothing and walks
+    for words in a few percent of them too, tokenizing tens of thousands (seconds). So the
+    choice is made here, from the planner's own estimate of M (the statistics ANALYZE keeps
+    for the expression index). The walk is capped at twice the expected length, so a word
+    that is common only among old documents costs a bounded detour; without statistics
+    the index is read, whose cost is bounded by the number of matches.
+    """
+    plan = session.execute(_POSTGRES_ESTIMATE, {"words": query}).scalar_one()
+    matches = float(plan[0]["Plan"]["Plan Rows"])
+    total = session.execute(
+        text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('search_documents')")
+    ).scalar()
+    if not total or total <= 0 or matches <= 0:
+        return None
+    if matches * matches < CANDIDATE_LIMIT * POSTGRES_TOKENIZE_TO_FETCH_RATIO * total:
+        return None
+    return math.ceil(2 * CANDIDATE_LIMIT * total / matches)
+
+
+def _postgres_candidates(
+    session: Session, query: str, *, walk: int | Literal["auto"] | None = "auto"
+) -> list[_Candidate]:
+    """The CANDIDATE_LIMIT newest matches, ranked; ``walk`` overrides the access path."""
+    if walk == "auto":
+        walk = _postgres_walk(session, query)
+    parameters = {"words": query, "candidates": CANDIDATE_LIMIT}
+    if walk is not None:
+        rows = session.execute(_POSTGRES_NEWEST_FIRST, {**parameters, "walk": walk}).all()
+        if len(rows) == CANDIDATE_LIMIT:
+            return _approved_candidates(rows)
+        # Fewer matches among the newest documents than expected: they are older.
+    return _approved_candidates(session.execute(_POSTGRES_FROM_INDEX, parameters))
 
 
 def _postgres_snippets(session: Session, query: str, document_ids: Sequence[int]) -> dict[int, str]:

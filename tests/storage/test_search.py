@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from storage import migrate, search
@@ -48,6 +50,10 @@ def _summary(
     session.add(summary)
     session.flush()
     return summary
+
+
+def _by_id(candidate: search._Candidate) -> int:
+    return candidate.document_id
 
 
 def _document_count(session: Session) -> int:
@@ -215,6 +221,7 @@ HOSTILE = [
     "(((",
     '"unbalanced quote',
     "graph\x00networks",
+    "graph\ud800networks \udfff",
     "naïve café 数据 🚀 ﷽ \u200b \u0301",
     "x" * 1000,
     "graph " * 200,
@@ -414,3 +421,62 @@ def test_upgrading_an_existing_database_indexes_its_content(db: Database) -> Non
         assert [hit.paper_id for hit in hits] == [paper_id]
         assert len(hits[0].summary_ids) == 1
         assert search.search(session, "capybara") == []
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[Database]:
+    """A migrated PostgreSQL database alone, for what only PostgreSQL does."""
+    database = Database.connect(postgres_url)
+    migrate.upgrade(database)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_access_paths_find_the_same_candidates(postgres_db: Database) -> None:
+    # Walking the newest documents and reading the GIN index must agree; the walk is
+    # chosen only for very common words on big tables, so it is forced here.
+    with postgres_db.transaction() as session:
+        ada = _user(session)
+        papers = [_paper(session, n, f"Paper {n} on kernels") for n in range(80)]
+        for paper in papers:
+            index_paper(session, paper)
+        total = CANDIDATE_LIMIT + 300
+        for n in range(total):
+            summary = _summary(
+                session,
+                papers[n % len(papers)],
+                ada,
+                f"Entry {n} about kernels" + (" and lattices" if n % 3 == 0 else ""),
+            )
+            index_summary(session, summary)
+        with_lattices = len(range(0, total, 3))
+        expected = {"kernels": CANDIDATE_LIMIT, "kernel lattices": with_lattices}
+        for words, count in expected.items():
+            from_index = search._postgres_candidates(session, words, walk=None)
+            walked = search._postgres_candidates(session, words, walk=10**6)
+            too_short = search._postgres_candidates(session, words, walk=10)
+            assert len(from_index) == count
+            assert sorted(walked, key=_by_id) == sorted(from_index, key=_by_id)
+            # A walk that comes up short falls back to the index.
+            assert sorted(too_short, key=_by_id) == sorted(from_index, key=_by_id)
+        # The candidates are the newest matches.
+        newest = sorted(c.document_id for c in search._postgres_candidates(session, "kernels"))
+        all_ids = sorted(session.scalars(select(SearchDocument.id)))
+        assert newest == all_ids[-CANDIDATE_LIMIT:]
+        # A small table never takes the walk: reading the index is cheaper there.
+        assert search._postgres_walk(session, "kernels") is None
+
+
+@pytest.mark.postgres
+def test_postgres_search_leaves_the_plan_cache_setting_as_it_was(postgres_db: Database) -> None:
+    with postgres_db.transaction() as session:
+        paper = _paper(session, 1, "Wasserstein GAN")
+        index_paper(session, paper)
+        session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        for _ in range(7):  # past psycopg's prepare threshold
+            assert [hit.paper_id for hit in search.search(session, "wasserstein")] == [paper.id]
+        setting = session.scalar(text("SELECT current_setting('plan_cache_mode')"))
+    assert setting == "force_generic_plan"
