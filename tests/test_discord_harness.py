@@ -322,7 +322,7 @@ async def test_dm_refused_with_50007_surfaces_as_forbidden(
 def test_constructed_50007_body_has_the_recorded_403_shape() -> None:
     directory = default_fixtures_dir()
     if not (directory / "403_50001_missing_access.json").exists():
-        pytest.skip(f"Discord fixtures not found in {directory}")
+        pytest.fail(f"Discord fixtures missing from {directory} (tests/fixtures/discord)")
     recorded = load_error_fixture("403_50001_missing_access")
     assert recorded.status == 403
     assert set(CANNOT_MESSAGE_USER_50007) == set(recorded.body) == {"message", "code"}
@@ -435,7 +435,7 @@ async def test_command_sync_is_answered(
 async def test_recorded_429_is_retried_after_retry_after(api: DiscordAPI) -> None:
     directory = default_fixtures_dir()
     if not (directory / "429_user_rate_limit__docs_example.json").exists():
-        pytest.skip(f"Discord fixtures not found in {directory}")
+        pytest.fail(f"Discord fixtures missing from {directory} (tests/fixtures/discord)")
     async with running_client(api) as client:
         api.fail_next_fixture(
             f"/channels/{DEFAULT_CHANNEL_ID}/messages",
