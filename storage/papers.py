@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -36,8 +36,10 @@ class PaperData:
     updated_at: datetime | None = None
 
 
-def get_by_arxiv_id(session: Session, arxiv_id: str) -> Paper | None:
-    return session.scalars(select(Paper).where(Paper.arxiv_id == arxiv_id)).one_or_none()
+_COPIED_FIELDS = tuple(
+    f.name for f in fields(PaperData) if f.name not in ("key", "authors", "categories")
+)
+"""PaperData's scalar fields, which the Paper row holds under the same names."""
 
 
 def get_by_arxiv_ids(session: Session, arxiv_ids: Iterable[str]) -> dict[str, Paper]:
@@ -58,19 +60,8 @@ def upsert(session: Session, data: PaperData, *, fetched_at: datetime | None = N
     if paper is None:
         paper = Paper(key=data.key)
         session.add(paper)
-    paper.arxiv_id = data.arxiv_id
-    paper.arxiv_version = data.arxiv_version
-    paper.title = data.title
-    paper.abstract = data.abstract
-    paper.primary_category = data.primary_category
-    paper.doi = data.doi
-    paper.journal_ref = data.journal_ref
-    paper.comment = data.comment
-    paper.venue = data.venue
-    paper.year = data.year
-    paper.url = data.url
-    paper.published_at = data.published_at
-    paper.updated_at = data.updated_at
+    for name in _COPIED_FIELDS:
+        setattr(paper, name, getattr(data, name))
     paper.fetched_at = fetched_at or utcnow()
     if paper.author_names != data.authors:
         paper.authors.clear()

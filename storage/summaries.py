@@ -155,13 +155,3 @@ def transition(
             session.refresh(summary)
         return True
     return False
-
-
-def events_for(session: Session, summary_id: int) -> list[ModerationEvent]:
-    return list(
-        session.scalars(
-            select(ModerationEvent)
-            .where(ModerationEvent.summary_id == summary_id)
-            .order_by(ModerationEvent.id)
-        ).all()
-    )

@@ -7,7 +7,7 @@ import logging
 import discord
 
 from bot.commands.replies import Reply
-from bot.discord.embeds import reply_pages
+from bot.discord.embeds import plain_content, reply_pages
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ async def send_error(interaction: discord.Interaction, message: str) -> None:
     message, so that message is removed first and the error goes out on its own,
     visible only to whoever asked.
     """
-    text = message[:1900]
+    text = plain_content(message)
     if interaction.response.is_done():
         if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
             try:

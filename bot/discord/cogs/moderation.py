@@ -21,7 +21,7 @@ from bot.commands.replies import Notice, Reply
 from bot.discord import replies
 from bot.discord.actors import PLATFORM, actor_from
 from bot.discord.bot import ShortScienceBot
-from bot.discord.embeds import reply_pages
+from bot.discord.embeds import plain_content, reply_pages
 from bot.discord.tree import report
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ async def deliver_notices(
             try:
                 # The mention shows whom it is for; NO_MENTIONS keeps it from pinging.
                 await fallback.send(
-                    f"<@{notice.external_id}> {notice.text}"[:2000],
+                    plain_content(f"<@{notice.external_id}> {notice.text}"),
                     allowed_mentions=replies.NO_MENTIONS,
                 )
             except discord.HTTPException:
