@@ -138,7 +138,11 @@ def build(db: Database, summaries: int) -> None:
     summary_table: Table = Summary.__table__  # type: ignore[assignment]
     document_table: Table = SearchDocument.__table__  # type: ignore[assignment]
     with db.transaction() as session:
-        session.add(User(id=1, platform="bench", external_id="bench", display_name="bench"))
+        # One author per summary of a paper: an author has one active summary of a paper.
+        session.add_all(
+            User(id=n, platform="bench", external_id=f"bench{n}", display_name=f"bench{n}")
+            for n in range(1, SUMMARIES_PER_PAPER + 1)
+        )
 
     titles = [texts.title(number) for number in range(papers)]
     abstracts = [texts.body(number * 7 + 3) for number in range(papers)]
@@ -170,7 +174,7 @@ def build(db: Database, summaries: int) -> None:
                     {
                         "id": number + 1,
                         "paper_id": paper + 1,
-                        "author_id": 1,
+                        "author_id": number % SUMMARIES_PER_PAPER + 1,
                         "tldr": tldr,
                         "body": body,
                         "status": SummaryStatus.APPROVED.value,

@@ -5,19 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import build_context
+from bot.app import StartupError, build_context, connect, open_database
+from bot.commands.user_text import check_external_id
 from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
 from bot.console.repl import chat
+from bot.errors import UserError
 from bot.logging_setup import setup_logging
-from bot.service import StartupError, console_actor, open_database, run
+from bot.service import console_actor, run
 from storage import migrate
-from storage.database import Database, describe_url
+from storage.database import describe_url
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -96,12 +99,6 @@ def _log_level(args: argparse.Namespace, config: AppConfig | None) -> str:
     return config.settings.logging.level if config is not None else "INFO"
 
 
-def _connect(config: AppConfig) -> Database:
-    return Database.connect(
-        config.database_url, base_dir=config.base_dir, echo=config.settings.database.echo
-    )
-
-
 def cmd_version(_args: argparse.Namespace, _config: AppConfig) -> int:
     print(f"shortscience-bot {package_version()}")
     return EXIT_OK
@@ -112,6 +109,12 @@ def cmd_run(_args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
+    if args.user is not None:
+        try:
+            check_external_id(args.user)
+        except UserError as error:
+            print(f"shortscience: --user: {error}", file=sys.stderr)
+            return EXIT_USAGE
     db = open_database(config)
     try:
         ctx = build_context(config, db)
@@ -124,7 +127,7 @@ def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
 
 def cmd_db(args: argparse.Namespace, config: AppConfig) -> int:
     if args.db_command == "current":
-        db = _connect(config)
+        db = connect(config)
         try:
             current = migrate.current_revision(db)
             head = migrate.head_revision()
@@ -133,7 +136,7 @@ def cmd_db(args: argparse.Namespace, config: AppConfig) -> int:
         finally:
             db.dispose()
         return EXIT_OK
-    db = _connect(config)
+    db = connect(config)
     try:
         before, after = migrate.upgrade(db, args.revision)
     finally:
@@ -176,6 +179,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`shortscience chat ... | head -1`): say so once, quietly.
+        _silence_stdout()
+        print(
+            "shortscience: standard output was closed before all replies were written; "
+            "stopped (pipe into a file or a pager to keep everything)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -50,16 +50,29 @@ class DatabaseSettings(_Section):
     @field_validator("url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
-        try:
-            url = make_url(value)
-        except ArgumentError:
-            raise ValueError(
-                'expected a database URL such as "sqlite:///shortscience.db" or '
-                '"postgresql+psycopg://user@host/dbname"'
-            ) from None
-        if url.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ValueError(f'expected a sqlite or postgresql URL, got "{url.drivername}"')
-        return value
+        return check_database_url(value)
+
+
+def check_database_url(value: str) -> str:
+    """The URL as given, or ValueError saying which kinds of database the service runs on."""
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(
+            'expected a database URL such as "sqlite:///shortscience.db" or '
+            '"postgresql+psycopg://user@host/dbname"'
+        ) from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend == "postgres":  # the spelling of Heroku and others; the same database
+        backend = "postgresql"
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f'expected a sqlite or postgresql URL, got "{url.drivername}"')
+    if driver and driver not in ("psycopg", "pysqlite"):
+        raise ValueError(
+            f'the service talks to {backend} through psycopg 3; use "postgresql+psycopg://" '
+            f'or "postgresql://", not "{url.drivername}"'
+        )
+    return value
 
 
 class ArxivSettings(_Section):
@@ -73,6 +86,8 @@ class ArxivSettings(_Section):
 
 
 class DiscordSettings(_Section):
+    api_base: AnyHttpUrl | None = None
+    """Discord's REST API root (default https://discord.com/api/v10): a proxy or a test server."""
     guild_id: Annotated[int, Field(ge=0)] = 0
     moderation_channel_id: Annotated[int, Field(ge=0)] = 0
     moderator_role_ids: list[Annotated[int, Field(gt=0)]] = []
@@ -87,6 +102,11 @@ class LimitSettings(_Section):
     submissions_per_window: Annotated[int, Field(ge=1)] = 5
     submission_window_minutes: Annotated[float, Field(gt=0)] = 60.0
     search_results: Annotated[int, Field(ge=1, le=25)] = 10
+
+
+class ModerationSettings(_Section):
+    allow_self_approval: bool = False
+    """A moderator's own summary needs a second moderator unless this is switched on."""
 
 
 class LoggingSettings(_Section):
@@ -144,6 +164,7 @@ class Settings(_Section):
     arxiv: ArxivSettings = ArxivSettings()
     discord: DiscordSettings = DiscordSettings()
     limits: LimitSettings = LimitSettings()
+    moderation: ModerationSettings = ModerationSettings()
     logging: LoggingSettings = LoggingSettings()
     channels: list[ChannelSettings] = []
 
@@ -203,8 +224,24 @@ class Secrets:
         return all(self.get(name) for name in names)
 
     def revealed(self) -> list[str]:
-        """Every secret value, so that log output can be scrubbed of them."""
-        return [secret.get_secret_value() for secret in self.values.values()]
+        """Every secret value, so that log output can be scrubbed of them.
+
+        Of DATABASE_URL only the password is secret: the host and database (or the SQLite
+        file) are what an operator needs to read in the start-up lines.
+        """
+        found = []
+        for name, secret in self.values.items():
+            value = secret.get_secret_value()
+            if name == "database_url":
+                try:
+                    password = make_url(value).password
+                except ArgumentError:
+                    password = value
+                if password:
+                    found.append(str(password))
+                continue
+            found.append(value)
+        return found
 
 
 def _env_var_for(table: Mapping[str, Any], path: tuple[str | int, ...]) -> str:
@@ -277,7 +314,8 @@ def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     for part in loc:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
+        is_model = isinstance(model, type) and issubclass(model, BaseModel)
+        field = model.model_fields.get(part) if is_model else None
         if field is None:
             return None
         annotation = field.annotation
@@ -357,6 +395,12 @@ def load_config(
 ) -> AppConfig:
     path, required = find_config_path(explicit)
     secrets = Secrets.from_env(environ)
+    from_env = secrets.get("database_url")
+    if from_env:
+        try:
+            check_database_url(from_env)
+        except ValueError as error:
+            raise ConfigError(f"DATABASE_URL (environment): {error}") from None
     if path is None:
         return AppConfig(settings=Settings(), secrets=secrets, path=None)
     source = str(path)

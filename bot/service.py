@@ -1,4 +1,9 @@
-"""`shortscience run`: start every part that is configured and say which are not."""
+"""`shortscience run`: start every part that is configured and say which are not.
+
+What is started and what the start-up lines say come from one plan (``plan_parts``):
+a line says "starting" only for a part that is then started, so the log cannot claim
+a front end or a schedule that is not there.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from typing import Any
 
-from bot.app import build_context
-from bot.commands.context import Actor
+from bot.app import StartupError, build_bot, build_context, open_database
+from bot.commands.autolookup import enabled_channel_ids
+from bot.commands.context import Actor, CommandContext
 from bot.config import SECRET_ENV_VARS, AppConfig
 from bot.console.repl import chat
 from publishers.channels import REQUIRED_SECRETS
@@ -19,84 +26,120 @@ from storage.database import Database, describe_url
 
 log = logging.getLogger("shortscience.run")
 
+PAPER_FETCH_SECONDS = 300.0
+"""How often papers stored only by id (a summary written while arXiv was down) are fetched."""
 
-class StartupError(Exception):
-    """A part cannot start; the message says which and what to do."""
+__all__ = ["StartupError", "console_actor", "plan_parts", "run"]
 
 
 @dataclass(frozen=True)
 class PartStatus:
     name: str
-    active: bool
+    state: str
+    """"active", "starting" (a connection is being made), "not configured" or "off"."""
     detail: str
 
     def line(self) -> str:
-        state = "active" if self.active else "not configured"
-        return f"{self.name}: {state} ({self.detail})"
+        return f"{self.name}: {self.state} ({self.detail})"
 
 
-def open_database(config: AppConfig) -> Database:
-    """Connect, and bring the schema up to date when the config allows it."""
-    db = Database.connect(
-        config.database_url, base_dir=config.base_dir, echo=config.settings.database.echo
-    )
-    try:
-        if config.settings.database.auto_upgrade:
-            migrate.upgrade(db)
-        elif not migrate.is_up_to_date(db):
-            raise StartupError(
-                f"the database at {describe_url(db.url)} is not at the current schema; "
-                "run `shortscience db upgrade`"
-            )
-    except StartupError:
-        db.dispose()
-        raise
-    except Exception as error:
-        db.dispose()
-        raise StartupError(
-            f"cannot open the database at {describe_url(db.url)}: {type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}"
-        ) from error
-    return db
+@dataclass(frozen=True)
+class Plan:
+    """What `run` starts, decided once; the start-up lines are read off it."""
+
+    discord: bool
+    console: bool
+    statuses: tuple[PartStatus, ...]
 
 
-def part_statuses(config: AppConfig, db: Database, *, interactive: bool) -> list[PartStatus]:
+def plan_parts(
+    config: AppConfig, db: Database, *, interactive: bool, autolookup_enabled: frozenset[int]
+) -> Plan:
     secrets = config.secrets
+    discord_settings = config.settings.discord
     statuses = [
         PartStatus(
             "storage",
-            True,
+            "active",
             f"{db.url.get_backend_name()} at {describe_url(db.url)}, "
             f"schema {migrate.current_revision(db)}",
-        ),
+        )
     ]
-    if secrets.has("discord_token"):
+    discord_on = secrets.has("discord_token")
+    if discord_on:
+        where = (
+            f"guild {discord_settings.guild_id}"
+            if discord_settings.guild_id
+            else "global commands"
+        )
+        statuses.append(
+            PartStatus("discord", "starting", f"DISCORD_TOKEN is set; slash commands, {where}")
+        )
+        if discord_settings.moderation_channel_id:
+            statuses.append(
+                PartStatus(
+                    "moderation queue",
+                    "starting",
+                    f"cards in channel {discord_settings.moderation_channel_id}",
+                )
+            )
+        else:
+            statuses.append(
+                PartStatus(
+                    "moderation queue",
+                    "not configured",
+                    "[discord].moderation_channel_id is 0; moderators use /queue",
+                )
+            )
+        channels = set(discord_settings.autolookup_channel_ids) | autolookup_enabled
         statuses.append(
             PartStatus(
-                "discord",
-                False,
-                "DISCORD_TOKEN is set, but this build has no Discord front end yet",
+                "auto-lookup",
+                "starting" if channels else "off",
+                f"{len(channels)} channel{'s' if len(channels) != 1 else ''}"
+                if channels
+                else "no channel configured or switched on with /autolookup",
             )
         )
     else:
-        statuses.append(PartStatus("discord", False, "DISCORD_TOKEN is not set"))
-    if secrets.has("discord_token"):
-        statuses.append(PartStatus("console", False, "Discord is the front end"))
-    elif interactive:
-        statuses.append(PartStatus("console", True, "reading commands from this terminal"))
+        statuses.append(PartStatus("discord", "not configured", "DISCORD_TOKEN is not set"))
+    console_on = not discord_on and interactive
+    if discord_on:
+        statuses.append(PartStatus("console", "off", "Discord is the front end"))
+    elif console_on:
+        statuses.append(PartStatus("console", "active", "reading commands from this terminal"))
     else:
-        statuses.append(PartStatus("console", False, "standard input is not a terminal; headless"))
+        statuses.append(PartStatus("console", "off", "standard input is not a terminal; headless"))
     for channel in config.settings.channels:
         needed = REQUIRED_SECRETS[channel.kind]
         missing = [SECRET_ENV_VARS[name] for name in needed if not secrets.get(name)]
         name = f"channel {channel.name} ({channel.kind})"
         if missing:
-            statuses.append(PartStatus(name, False, f"{', '.join(missing)} not set"))
+            statuses.append(PartStatus(name, "not configured", f"{', '.join(missing)} not set"))
         else:
             statuses.append(
-                PartStatus(name, True, f"schedule {channel.schedule!r} {channel.timezone}")
+                PartStatus(
+                    name,
+                    "off",
+                    "digests are not sent by this version yet; nothing is scheduled",
+                )
             )
-    return statuses
+    return Plan(discord=discord_on, console=console_on, statuses=tuple(statuses))
+
+
+async def fetch_missing_papers(ctx: CommandContext, stop: asyncio.Event) -> None:
+    """Now and then, fetch the papers that summaries were written about while arXiv was down."""
+    while not stop.is_set():
+        try:
+            fetched = await ctx.lookups.fetch_missing()
+            if fetched:
+                log.info("fetched the details of %d papers stored while arXiv was down", fetched)
+        except Exception:
+            log.exception("fetching papers stored while arXiv was down failed")
+        try:
+            await asyncio.wait_for(stop.wait(), PAPER_FETCH_SECONDS)
+        except TimeoutError:
+            continue
 
 
 async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
@@ -107,25 +150,33 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        for status in part_statuses(config, db, interactive=interactive):
+        ctx = build_context(config, db)
+        enabled = frozenset(await enabled_channel_ids(ctx))
+        plan = plan_parts(config, db, interactive=interactive, autolookup_enabled=enabled)
+        for status in plan.statuses:
             log.info("%s", status.line())
         log.info("running; stop with Ctrl-C or SIGTERM")
-        waits = [asyncio.create_task(stop.wait())]
+        waits: list[asyncio.Task[Any]] = [
+            asyncio.create_task(stop.wait(), name="stop"),
+            asyncio.create_task(fetch_missing_papers(ctx, stop), name="papers"),
+        ]
         token = config.secrets.get("discord_token")
-        if token:
-            waits.append(asyncio.create_task(run_discord(config, db, token, stop), name="discord"))
-        elif interactive:
-            ctx = build_context(config, db)
+        if plan.discord and token:
+            waits.append(
+                asyncio.create_task(run_discord(config, ctx, enabled, token, stop), name="discord")
+            )
+        elif plan.console:
             waits.append(
                 asyncio.create_task(
-                    chat(ctx, console_actor(), sys.stdin, sys.stdout, interactive=True)
+                    chat(ctx, console_actor(), sys.stdin, sys.stdout, interactive=True),
+                    name="console",
                 )
             )
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         stop.set()
         for task in pending:
-            # The Discord task sees `stop` and closes its connection itself.
-            if not task.get_name().startswith("discord"):
+            # Discord and the paper fetcher see `stop` and finish by themselves.
+            if task.get_name() not in ("discord", "papers"):
                 task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         for task in done:
@@ -135,16 +186,20 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
             loop.remove_signal_handler(signum)
 
 
-async def run_discord(config: AppConfig, db: Database, token: str, stop: asyncio.Event) -> None:
-    """The Discord front end, until ``stop``; a refused token is a StartupError."""
+async def run_discord(
+    config: AppConfig,
+    ctx: CommandContext,
+    autolookup_enabled: frozenset[int],
+    token: str,
+    stop: asyncio.Event,
+) -> None:
+    """The Discord front end, until ``stop``; what keeps it from starting is a StartupError."""
+    import aiohttp
     import discord
 
-    from bot.commands.autolookup import enabled_channel_ids
-    from bot.discord.bot import ShortScienceBot, run_bot
+    from bot.discord.bot import run_bot
 
-    ctx = build_context(config, db)
-    enabled = frozenset(await ctx.read(enabled_channel_ids))
-    bot = ShortScienceBot(ctx, config.settings.discord, autolookup_channel_ids=enabled)
+    bot = build_bot(config, ctx, autolookup_enabled)
     try:
         await run_bot(bot, token, stop)
     except discord.LoginFailure:
@@ -156,6 +211,11 @@ async def run_discord(config: AppConfig, db: Database, token: str, stop: asyncio
             "auto-lookup needs the Message Content intent: switch it on for the bot in the "
             "Developer Portal (Bot > Privileged Gateway Intents), or remove the auto-lookup "
             "channels"
+        ) from None
+    except (aiohttp.ClientError, OSError) as error:
+        raise StartupError(
+            f"cannot reach Discord ({discord.http.Route.BASE}): {error}. Check this machine's "
+            "network and proxy (or [discord].api_base), then start again"
         ) from None
 
 

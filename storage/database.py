@@ -27,8 +27,9 @@ def resolve_url(url: str | URL, base_dir: Path | None = None) -> URL:
     file, not in whatever directory the service happened to be started from.
     """
     parsed = make_url(url) if isinstance(url, str) else url
-    if parsed.drivername == "postgresql":
-        # psycopg 3 is the driver the `postgres` extra installs.
+    if parsed.drivername in ("postgresql", "postgres"):
+        # psycopg 3 is the driver the `postgres` extra installs; "postgres://" is the
+        # spelling some hosts hand out for the same thing.
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)

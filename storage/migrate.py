@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
 
-from storage.database import Database
+from storage.database import WRITE_OPTION, Database
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+MIGRATION_LOCK_KEY = 0x5353_0001
+"""PostgreSQL advisory lock taken while migrating: processes starting together take turns."""
 
 SEARCH_INDEX_PREFIX = "search_documents_fts"
 """Names of the per-database search machinery (FTS5 table and its shadow tables, triggers,
 the GIN index) that migration 0002 creates by raw DDL and the models do not describe."""
 
 
-def include_name(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+def include_name(
+    name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
+) -> bool:
     """Alembic's name filter: compare everything but the search machinery.
 
     Without it the drift check (and any autogenerate) would see SQLite's FTS5 table,
@@ -46,11 +54,50 @@ def current_revision(db: Database) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+class MigrationError(RuntimeError):
+    """A migration left the database inconsistent and was rolled back."""
+
+
+@contextmanager
+def _migrating(db: Database) -> Iterator[Connection]:
+    """One connection and transaction for migrating, safe against a second process.
+
+    PostgreSQL: an advisory lock held to the end of the transaction, so two processes
+    starting on a fresh database take turns and the second finds the work done.
+    SQLite: the write lock from the start (BEGIN IMMEDIATE), and foreign keys off while
+    tables are rebuilt, as SQLite's own ALTER TABLE procedure prescribes: rebuilding a
+    table drops the old one, which with foreign keys on would cascade into the rows
+    that point at it. The keys are checked before commit and switched back on after.
+    """
+    with db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        raw = connection.connection.driver_connection if sqlite else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction, as it must be
+        try:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise MigrationError(
+                            f"migration left {len(broken)} broken foreign keys, e.g. {broken[0]}"
+                        )
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
     """Create or upgrade the schema; returns the revisions before and after."""
-    before = current_revision(db)
     config = _alembic_config()
-    with db.engine.begin() as connection:
+    with _migrating(db) as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     return before, current_revision(db) or ""
@@ -58,7 +105,7 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
 
 def downgrade(db: Database, revision: str) -> None:
     config = _alembic_config()
-    with db.engine.begin() as connection:
+    with _migrating(db) as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -38,7 +39,14 @@ NAMING_CONVENTION = {
 }
 
 TLDR_MAX_CHARS = 280
-"""The hard ceiling of a TL;DR, kept by the database too: it is the length of one tweet."""
+"""A TL;DR's ceiling in user-perceived characters (grapheme clusters after NFC): one tweet.
+
+The commands count it that way; the database cannot count graphemes, so it keeps a
+ceiling in code points that no 280-grapheme text reaches (TLDR_MAX_CODE_POINTS)."""
+
+TLDR_MAX_CODE_POINTS = 2000
+"""The database's backstop for a TL;DR: an emoji family or a stack of accents is several
+code points per grapheme, so 280 graphemes can be far more than 280 code points."""
 
 
 class Base(DeclarativeBase):
@@ -63,6 +71,10 @@ class SummaryStatus(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+
+
+ACTIVE_SUMMARY = "status IN ('pending', 'approved')"
+"""The SQL condition of a summary that counts as its author's one summary of a paper."""
 
 
 class ModerationAction(enum.StrEnum):
@@ -206,10 +218,19 @@ class Summary(Base):
 
     __tablename__ = "summaries"
     __table_args__ = (
-        CheckConstraint(f"length(tldr) BETWEEN 1 AND {TLDR_MAX_CHARS}", name="tldr_length"),
+        CheckConstraint(f"length(tldr) BETWEEN 1 AND {TLDR_MAX_CODE_POINTS}", name="tldr_length"),
         CheckConstraint("length(body) >= 1", name="body_not_empty"),
         CheckConstraint("revision >= 1", name="revision"),
         Index("ix_summaries_paper_id_status", "paper_id", "status"),
+        # One active (pending or approved) summary per author and paper, whatever races.
+        Index(
+            "uq_summaries_author_id_paper_id_active",
+            "author_id",
+            "paper_id",
+            unique=True,
+            sqlite_where=text(ACTIVE_SUMMARY),
+            postgresql_where=text(ACTIVE_SUMMARY),
+        ),
         Index("ix_summaries_status_approved_at", "status", "approved_at"),
         Index("ix_summaries_author_id_created_at", "author_id", "created_at"),
     )
@@ -217,7 +238,7 @@ class Summary(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="RESTRICT"))
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
-    tldr: Mapped[str] = mapped_column(String(TLDR_MAX_CHARS))
+    tldr: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[SummaryStatus] = mapped_column(
         _enum(SummaryStatus, "summary_status"), default=SummaryStatus.PENDING
@@ -427,20 +448,27 @@ class AutolookupReply(Base):
 
 
 class QueueCard(Base):
-    """A summary's card in the Discord moderation channel, at the revision it shows.
+    """One card in the Discord moderation channel: a summary at the revision it shows.
 
     A row is written before the card is sent (a claim) and completed with the message id
     after, so a submission from any front end or process is posted once per revision.
+    ``closed_at`` is set once the card was edited to say the summary was decided,
+    withdrawn or superseded by a newer revision, and its buttons were removed.
     """
 
     __tablename__ = "queue_cards"
-    __table_args__ = (CheckConstraint("revision >= 1", name="revision"),)
+    __table_args__ = (
+        CheckConstraint("revision >= 1", name="revision"),
+        Index("ix_queue_cards_open", "discord_message_id", "closed_at"),
+    )
 
     summary_id: Mapped[int] = mapped_column(
         ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True
     )
-    revision: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
     discord_channel_id: Mapped[int | None] = mapped_column(BigInteger)
     discord_message_id: Mapped[int | None] = mapped_column(BigInteger)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

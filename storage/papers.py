@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from storage import search
 from storage.models import Paper, PaperAuthor, PaperCategory, Summary, SummaryStatus
 from storage.types import utcnow
+from storage.writes import dialect_insert
 
 
 @dataclass(frozen=True)
@@ -146,3 +147,35 @@ def suggest(session: Session, typed: str, limit: int = 25) -> list[Paper]:
             | func.lower(func.coalesce(Paper.arxiv_id, Paper.key)).like(pattern)
         )
     return list(session.scalars(query).all())
+
+
+def placeholder(session: Session, arxiv_id: str, now: datetime) -> int:
+    """A paper known only by its arXiv id, so a summary of it can be kept while arXiv is
+    down; ``fetched_at`` stays empty until the metadata arrives (``unfetched``)."""
+    session.execute(
+        dialect_insert(session, Paper)
+        .values(
+            key=f"arxiv:{arxiv_id}",
+            arxiv_id=arxiv_id,
+            title=f"arXiv:{arxiv_id}",
+            abstract="",
+            url=f"https://arxiv.org/abs/{arxiv_id}",
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[Paper.key])
+    )
+    paper_id = session.scalar(select(Paper.id).where(Paper.key == f"arxiv:{arxiv_id}"))
+    if paper_id is None:  # the key is unique and was just written or found
+        raise LookupError(arxiv_id)
+    return paper_id
+
+
+def unfetched(session: Session, limit: int = 50) -> list[str]:
+    """arXiv ids of papers stored as placeholders, still waiting for their metadata."""
+    ids = session.scalars(
+        select(Paper.arxiv_id)
+        .where(Paper.fetched_at.is_(None), Paper.arxiv_id.is_not(None))
+        .order_by(Paper.id)
+        .limit(limit)
+    ).all()
+    return [arxiv_id for arxiv_id in ids if arxiv_id is not None]

@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Integer,
+    Select,
     String,
     bindparam,
     cast,
@@ -59,11 +60,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from storage.models import Paper, SearchDocument, Summary, SummaryStatus
+from storage.writes import dialect_insert
 
 CANDIDATE_LIMIT = 500
 """How many of the newest matching documents are ranked; bounds the cost of a query."""
@@ -182,7 +182,7 @@ def rebuild_index(session: Session) -> int:
         )
     session.execute(delete(SearchDocument).execution_options(synchronize_session=False))
 
-    paper_documents = select(
+    paper_documents: Select[*tuple[Any, ...]] = select(
         (literal("paper:") + cast(Paper.id, String)).label("doc_key"),
         Paper.id.label("paper_id"),
         cast(null(), Integer).label("summary_id"),
@@ -191,7 +191,7 @@ def rebuild_index(session: Session) -> int:
         Paper.created_at.label("sort_at"),
         literal_column("0").label("kind"),
     )
-    summary_documents = (
+    summary_documents: Select[*tuple[Any, ...]] = (
         select(
             (literal("summary:") + cast(Summary.id, String)).label("doc_key"),
             Summary.paper_id.label("paper_id"),
@@ -286,7 +286,7 @@ class _Candidate:
     score: float
 
 
-def _approved_candidates(rows: Iterable[Row[Any]]) -> list[_Candidate]:
+def _approved_candidates(rows: Iterable[Sequence[Any]]) -> list[_Candidate]:
     """Rows of (document id, paper id, summary id, score, summary status) as candidates.
 
     A document whose summary is no longer approved is dropped here, in case a caller
@@ -530,8 +530,7 @@ def _upsert(
     ``ON CONFLICT`` makes it safe when two processes index the same thing at once, and
     its WHERE leaves an unchanged row alone, so re-indexing does not churn the index.
     """
-    dialect_insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    statement = dialect_insert(SearchDocument).values(
+    statement = dialect_insert(session, SearchDocument).values(
         doc_key=doc_key, paper_id=paper_id, summary_id=summary_id, title=title, body=body
     )
     new = statement.excluded

@@ -1,4 +1,11 @@
-"""Summaries and their moderation: every change of state goes with an audit-log row."""
+"""Summaries and their moderation: every change of state goes with an audit-log row.
+
+Each rule that two concurrent calls could break is one statement the database decides:
+a user is created with ``INSERT ... ON CONFLICT``, an author's one active summary of a
+paper is a partial unique index, a submission window is counted under a row lock on the
+author, and an edit or a decision is an ``UPDATE`` conditional on the status and the
+revision that the caller saw.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +13,55 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.models import ModerationAction, ModerationEvent, Summary, SummaryStatus, User
 from storage.types import utcnow
+from storage.writes import changed_rows, dialect_insert
 
 ACTIVE_STATUSES = (SummaryStatus.PENDING, SummaryStatus.APPROVED)
+DISPLAY_NAME_MAX = 100
+EXTERNAL_ID_MAX = 64
+
+
+class AlreadyActive(Exception):
+    """The author already has a pending or approved summary of the paper."""
+
+    def __init__(self, summary: Summary) -> None:
+        super().__init__(f"summary #{summary.id} is {summary.status.value}")
+        self.summary = summary
 
 
 def get_or_create_user(
     session: Session, platform: str, external_id: str, display_name: str
 ) -> User:
-    """The user row for a chat identity; a changed display name is kept up to date."""
+    """The user row for a chat identity; a changed display name is kept up to date.
+
+    ``ON CONFLICT DO NOTHING`` then a read: a new user's first two commands at once both
+    find the one row instead of one of them failing on the unique key.
+    """
+    name = display_name[:DISPLAY_NAME_MAX]
+    session.execute(
+        dialect_insert(session, User)
+        .values(platform=platform, external_id=external_id, display_name=name, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[User.platform, User.external_id])
+    )
     user = session.scalars(
         select(User).where(User.platform == platform, User.external_id == external_id)
-    ).one_or_none()
-    if user is None:
-        user = User(platform=platform, external_id=external_id, display_name=display_name[:100])
-        session.add(user)
-        session.flush()
-    elif user.display_name != display_name[:100]:
-        user.display_name = display_name[:100]
+    ).one()
+    if user.display_name != name:
+        user.display_name = name
     return user
+
+
+def lock_author(session: Session, user_id: int) -> None:
+    """Serialise one author's submissions (the rate limit counts, then inserts).
+
+    PostgreSQL takes a row lock until the transaction ends; SQLite's writers already
+    take turns (BEGIN IMMEDIATE), and SQLAlchemy leaves FOR UPDATE out there.
+    """
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
 
 def get(session: Session, summary_id: int) -> Summary | None:
@@ -40,8 +74,16 @@ def record(
     actor: User,
     action: ModerationAction,
     reason: str | None = None,
+    *,
+    now: datetime | None = None,
 ) -> ModerationEvent:
-    event = ModerationEvent(summary_id=summary.id, actor_id=actor.id, action=action, reason=reason)
+    event = ModerationEvent(
+        summary_id=summary.id,
+        actor_id=actor.id,
+        action=action,
+        reason=reason,
+        created_at=now or utcnow(),
+    )
     session.add(event)
     return event
 
@@ -55,6 +97,7 @@ def create(
     *,
     now: datetime | None = None,
 ) -> Summary:
+    """A new pending summary; ``AlreadyActive`` when the author has one of this paper."""
     now = now or utcnow()
     summary = Summary(
         paper_id=paper_id,
@@ -64,9 +107,16 @@ def create(
         created_at=now,
         updated_at=now,
     )
-    session.add(summary)
-    session.flush()
-    record(session, summary, author, ModerationAction.SUBMITTED)
+    try:
+        with session.begin_nested():
+            session.add(summary)
+            session.flush()
+    except IntegrityError:
+        existing = active_for_author(session, paper_id, author.id)
+        if existing is None:
+            raise
+        raise AlreadyActive(existing) from None
+    record(session, summary, author, ModerationAction.SUBMITTED, now=now)
     return summary
 
 
@@ -85,7 +135,10 @@ def active_for_author(session: Session, paper_id: int, author_id: int) -> Summar
 
 
 def submitted_since(session: Session, author_id: int, since: datetime) -> list[datetime]:
-    """When the author submitted, oldest first, within the window (for the rate limit)."""
+    """When the author submitted, oldest first, within the window (for the rate limit).
+
+    Withdrawn and rejected summaries count too: withdrawing is no way around the limit.
+    """
     return list(
         session.scalars(
             select(Summary.created_at)
@@ -130,28 +183,68 @@ def pending(session: Session, limit: int = 25) -> tuple[list[Summary], int]:
     return list(rows), int(total or 0)
 
 
+def revise(
+    session: Session,
+    summary_id: int,
+    *,
+    author_id: int,
+    seen_revision: int,
+    tldr: str,
+    body: str,
+    now: datetime,
+) -> bool:
+    """Replace a pending summary's text, only if it is still the revision its author saw.
+
+    One conditional UPDATE: an edit racing a moderator's decision either lands before it
+    (and the decision, bound to the old revision, is refused) or finds the summary decided.
+    """
+    changed = changed_rows(
+        session,
+        update(Summary)
+        .where(
+            Summary.id == summary_id,
+            Summary.author_id == author_id,
+            Summary.status == SummaryStatus.PENDING,
+            Summary.revision == seen_revision,
+        )
+        .values(tldr=tldr, body=body, revision=Summary.revision + 1, updated_at=now)
+        .execution_options(synchronize_session=False),
+    )
+    return _refreshed(session, summary_id, changed)
+
+
 def transition(
     session: Session,
     summary_id: int,
     *,
     expected: Sequence[SummaryStatus],
     to: SummaryStatus,
+    revision: int | None = None,
+    now: datetime | None = None,
     values: dict[str, object] | None = None,
 ) -> bool:
-    """Move a summary to ``to`` only if it is still in one of ``expected``.
+    """Move a summary to ``to`` only if it is still in one of ``expected``, and, with
+    ``revision``, still at that revision (the text a moderator read).
 
-    A single conditional UPDATE: when two moderators press at once, the database lets
-    exactly one of them through and the other sees ``False``.
+    A single conditional UPDATE: when two moderators press at once, or an edit races a
+    decision, the database lets exactly one through and the other sees ``False``.
     """
-    result = session.execute(
+    condition = [Summary.id == summary_id, Summary.status.in_(expected)]
+    if revision is not None:
+        condition.append(Summary.revision == revision)
+    changed = changed_rows(
+        session,
         update(Summary)
-        .where(Summary.id == summary_id, Summary.status.in_(expected))
-        .values(status=to, updated_at=utcnow(), **(values or {}))
-        .execution_options(synchronize_session=False)
+        .where(*condition)
+        .values(status=to, updated_at=now or utcnow(), **(values or {}))
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount == 1:
-        summary = session.get(Summary, summary_id)
-        if summary is not None:
-            session.refresh(summary)
-        return True
-    return False
+    return _refreshed(session, summary_id, changed)
+
+
+def _refreshed(session: Session, summary_id: int, rowcount: int) -> bool:
+    """After a bulk UPDATE, bring a loaded copy of the summary up to date."""
+    summary = session.get(Summary, summary_id)
+    if summary is not None:
+        session.refresh(summary)
+    return rowcount == 1

@@ -4,44 +4,30 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.commands.context import Actor, CommandContext
+from bot.commands.context import Actor, CommandContext, user_of
 from bot.commands.replies import Action, Reply, Tone
 from bot.errors import UserError
 from bot.papers.arxiv_ids import find_arxiv_ids
+from storage import autolookup as autolookup_store
 from storage import summaries as summary_store
-from storage.models import AutolookupChannel, AutolookupReply, Paper
+from storage.models import Paper
 
 MAX_PAPERS_PER_MESSAGE = 3
 """Papers looked at in one message: a reading list pasted in chat must not cost a batch."""
 
 
-def enabled_channel_ids(session: Session) -> set[int]:
-    return set(session.scalars(select(AutolookupChannel.discord_channel_id)).all())
+async def enabled_channel_ids(ctx: CommandContext) -> set[int]:
+    """Channels switched on with /autolookup (config.toml's are the front end's to add)."""
+    return await ctx.read(autolookup_store.enabled_channel_ids)
 
 
 def _set(session: Session, actor: Actor, guild_id: int | None, channel_id: int, on: bool) -> bool:
-    """Switch a channel; returns whether anything changed."""
-    row = session.get(AutolookupChannel, channel_id)
-    if on and row is None:
-        user = summary_store.get_or_create_user(
-            session, actor.platform, actor.external_id, actor.display_name
-        )
-        session.add(
-            AutolookupChannel(
-                discord_channel_id=channel_id, discord_guild_id=guild_id, enabled_by_id=user.id
-            )
-        )
-        return True
-    if not on and row is not None:
-        session.execute(
-            delete(AutolookupChannel).where(AutolookupChannel.discord_channel_id == channel_id)
-        )
-        return True
-    return False
+    user = user_of(session, actor)
+    return autolookup_store.switch(
+        session, channel_id=channel_id, guild_id=guild_id, user_id=user.id, on=on
+    )
 
 
 async def set_channel(
@@ -69,38 +55,6 @@ async def set_channel(
     elif on:
         text += " Messages that link an arXiv paper get a short answer."
     return Reply(title="Auto-lookup", text=text, tone=Tone.SUCCESS, private=True)
-
-
-def _claim(
-    session: Session, channel_id: int, paper_id: int, ctx: CommandContext, cooldown: timedelta
-) -> bool:
-    """Take the channel's turn for a paper, unless it was answered within the cooldown.
-
-    A conditional UPDATE, or an INSERT that a concurrent one beats through the primary
-    key: two processes seeing the same link answer once between them.
-    """
-    now = ctx.clock()
-    moved = session.execute(
-        update(AutolookupReply)
-        .where(
-            AutolookupReply.discord_channel_id == channel_id,
-            AutolookupReply.paper_id == paper_id,
-            AutolookupReply.replied_at <= now - cooldown,
-        )
-        .values(replied_at=now)
-    )
-    if moved.rowcount == 1:
-        return True
-    if session.get(AutolookupReply, (channel_id, paper_id)) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(
-                AutolookupReply(discord_channel_id=channel_id, paper_id=paper_id, replied_at=now)
-            )
-    except IntegrityError:
-        return False
-    return True
 
 
 def _answer(session: Session, paper_id: int) -> Reply:
@@ -142,6 +96,12 @@ async def mentioned(
             found = await ctx.lookups.get(arxiv_id)
         except UserError:
             continue  # unknown or arXiv down: a chat aside is no place for an error
-        if await ctx.write(_claim, channel_id, found.paper_id, ctx, cooldown):
+        if await ctx.write(
+            autolookup_store.claim_reply,
+            channel_id=channel_id,
+            paper_id=found.paper_id,
+            now=ctx.clock(),
+            cooldown=cooldown,
+        ):
             return await ctx.read(_answer, found.paper_id)
     return None

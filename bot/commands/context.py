@@ -11,10 +11,13 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot.config import LimitSettings
+from bot.commands.user_text import check_external_id, strip_control_characters
+from bot.config import LimitSettings, ModerationSettings
 from bot.papers.arxiv_client import ArxivClient
 from bot.papers.lookups import PaperLookups
+from storage import summaries as summary_store
 from storage.database import Database
+from storage.models import User
 from storage.types import utcnow
 
 P = ParamSpec("P")
@@ -37,12 +40,27 @@ class Actor:
     is_admin: bool = False
 
 
+def user_of(session: Session, actor: Actor) -> User:
+    """The stored user for whoever is asking, created on their first command.
+
+    The id is checked here, once for every front end: a terminal name past the column's
+    64 characters would otherwise fail the write with a database error.
+    """
+    return summary_store.get_or_create_user(
+        session,
+        actor.platform,
+        check_external_id(actor.external_id),
+        strip_control_characters(actor.display_name).strip() or actor.external_id,
+    )
+
+
 @dataclass
 class CommandContext:
     db: Database
     lookups: PaperLookups
     arxiv: ArxivClient
     limits: LimitSettings = field(default_factory=LimitSettings)
+    moderation: ModerationSettings = field(default_factory=ModerationSettings)
     clock: Callable[[], datetime] = utcnow
 
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

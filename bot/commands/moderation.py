@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bot.commands.context import Actor, CommandContext
+from bot.commands.context import Actor, CommandContext, user_of
 from bot.commands.replies import Action, Notice, Reply, Section, Tone
 from bot.commands.submissions import parse_summary_number
+from bot.commands.user_text import clean_line
 from bot.errors import UserError
 from storage import queue_cards
 from storage import search as search_store
@@ -30,12 +31,25 @@ def require_moderator(actor: Actor, what: str) -> None:
 
 def queue_section(summary: Summary) -> Section:
     reference = summary.paper.arxiv_id or summary.paper.key
-    revised = f", revision {summary.revision}" if summary.revision > 1 else ""
+    unfetched = (
+        " · paper details not fetched yet (arXiv was down)"
+        if summary.paper.fetched_at is None and summary.paper.arxiv_id
+        else ""
+    )
     return Section(
         title=f"#{summary.id} · {summary.paper.title} ({reference})",
-        text=f"TL;DR: {summary.tldr}\n\n{summary.body}",
-        footer=f"by {summary.author.display_name}, {summary.created_at:%Y-%m-%d %H:%M} UTC"
-        f"{revised}",
+        lead=summary.tldr,
+        text=summary.body,
+        footer=f"by {summary.author.display_name}, {summary.created_at:%Y-%m-%d %H:%M} UTC, "
+        f"revision {summary.revision}{unfetched}",
+    )
+
+
+def decision_actions(summary: Summary) -> tuple[Action, ...]:
+    """Approve and Reject, bound to the revision shown: a later edit voids them."""
+    return (
+        Action("Approve", "approve", str(summary.id), revision=summary.revision),
+        Action("Reject", "reject", str(summary.id), revision=summary.revision),
     )
 
 
@@ -48,55 +62,68 @@ def _queue(session: Session) -> Reply:
         title="Moderation queue",
         text=f"{shown} pending, oldest first. /approve <number> or /reject <number> <reason>.",
         sections=tuple(queue_section(summary) for summary in waiting),
-        actions=tuple(
-            action
-            for summary in waiting
-            for action in (
-                Action(f"Approve #{summary.id}", "approve", str(summary.id)),
-                Action(f"Reject #{summary.id}", "reject", str(summary.id)),
-            )
-        ),
+        actions=tuple(action for summary in waiting for action in decision_actions(summary)),
         private=True,
     )
 
 
-def _card(session: Session, number: int) -> Reply:
+def card_state(summary: Summary, shown_revision: int | None = None) -> str | None:
+    """What a card showing ``shown_revision`` must say now; None while it can be decided."""
+    state = None
+    if summary.status is not SummaryStatus.PENDING:
+        state = summary.status.value.capitalize()
+        if summary.moderated_by is not None and summary.status in DECIDED:
+            state += f" by {summary.moderated_by.display_name}"
+        if summary.moderation_reason:
+            state += f". Reason: {summary.moderation_reason}"
+    if shown_revision is not None and shown_revision != summary.revision:
+        superseded = (
+            f"Superseded: the author edited this summary after this card was posted "
+            f"(revision {shown_revision}); revision {summary.revision} has its own card."
+        )
+        state = superseded if state is None else f"{state}. {superseded}"
+    return state
+
+
+def _card(session: Session, number: int, shown_revision: int | None = None) -> Reply:
     summary = summary_store.get(session, number)
     if summary is None:
         raise UserError(f"There is no summary #{number}.")
     section = queue_section(summary)
-    decided = None
-    if summary.status is not SummaryStatus.PENDING:
-        decided = summary.status.value.capitalize()
-        if summary.moderated_by is not None:
-            decided += f" by {summary.moderated_by.display_name}"
-        if summary.moderation_reason:
-            decided += f". Reason: {summary.moderation_reason}"
+    state = card_state(summary, shown_revision)
     return Reply(
         title=section.title,
+        lead=section.lead,
         text=section.text,
         url=summary.paper.url,
         footer=section.footer,
-        notice=decided,
+        notice=state,
         summary_id=summary.id,
-        actions=(
-            Action("Approve", "approve", str(summary.id)),
-            Action("Reject", "reject", str(summary.id)),
-        )
-        if summary.status is SummaryStatus.PENDING
-        else (),
+        revision=summary.revision,
+        actions=decision_actions(summary) if state is None else (),
     )
 
 
-async def submission_card(ctx: CommandContext, number: int) -> Reply:
-    """One submission as the moderation queue shows it, with its Approve and Reject actions."""
-    return await ctx.read(_card, number)
+DECIDED = (SummaryStatus.APPROVED, SummaryStatus.REJECTED)
+
+
+async def submission_card(
+    ctx: CommandContext, number: int, *, shown_revision: int | None = None
+) -> Reply:
+    """One submission as the moderation queue shows it, with Approve and Reject while it is
+    pending. With ``shown_revision`` (a card already posted), the card as it must read now:
+    decided, withdrawn or superseded by an edit, without buttons."""
+    return await ctx.read(_card, number, shown_revision)
 
 
 async def queue(ctx: CommandContext, actor: Actor) -> Reply:
     """Pending summaries, oldest first."""
     require_moderator(actor, "see the moderation queue")
     return await ctx.read(_queue)
+
+
+class Superseded(UserError):
+    """The moderator decided on a revision that is no longer the summary's text."""
 
 
 def _decide(
@@ -106,13 +133,14 @@ def _decide(
     number: int,
     approve: bool,
     reason: str | None,
+    revision: int | None,
 ) -> Reply:
-    moderator = summary_store.get_or_create_user(
-        session, actor.platform, actor.external_id, actor.display_name
-    )
+    moderator = user_of(session, actor)
     summary = summary_store.get(session, number)
     if summary is None:
         raise UserError(f"There is no summary #{number}. /queue lists the pending ones.")
+    if approve and summary.author_id == moderator.id and not ctx.moderation.allow_self_approval:
+        raise UserError(f"You wrote summary #{number}; another moderator must approve it.")
     now = ctx.clock()
     values: dict[str, object] = {
         "moderated_by_id": moderator.id,
@@ -123,15 +151,26 @@ def _decide(
         values["approved_at"] = now
     target = SummaryStatus.APPROVED if approve else SummaryStatus.REJECTED
     if not summary_store.transition(
-        session, number, expected=[SummaryStatus.PENDING], to=target, values=values
+        session,
+        number,
+        expected=[SummaryStatus.PENDING],
+        to=target,
+        revision=revision,
+        now=now,
+        values=values,
     ):
         session.refresh(summary)
+        if summary.status is SummaryStatus.PENDING:
+            raise Superseded(
+                f"Summary #{number} was edited after you read it: revision {summary.revision} "
+                "is waiting now. Read the new text (its own card, or /queue) before deciding."
+            )
         by = f" by {summary.moderated_by.display_name}" if summary.moderated_by else ""
         raise UserError(
             f"Summary #{number} is already {summary.status.value}{by}; nothing changed."
         )
     action = ModerationAction.APPROVED if approve else ModerationAction.REJECTED
-    summary_store.record(session, summary, moderator, action, reason)
+    summary_store.record(session, summary, moderator, action, reason, now=now)
     if approve:
         search_store.index_summary(session, summary)
     verb = "approved" if approve else "rejected"
@@ -150,29 +189,44 @@ def _decide(
     return Reply(
         title=f"Summary #{number} {verb}",
         text=f"#{number} by {author.display_name} of “{summary.paper.title}” is {verb} "
-        f"by {moderator.display_name}.{because}",
+        f"by {moderator.display_name} (revision {summary.revision}).{because}",
         tone=Tone.SUCCESS,
         notices=(Notice(author.platform, author.external_id, told),),
         summary_id=number,
+        revision=summary.revision,
     )
 
 
-async def approve(ctx: CommandContext, actor: Actor, number: str) -> Reply:
-    """Publish a pending summary: it is shown to everyone and may go out in digests."""
+async def approve(
+    ctx: CommandContext, actor: Actor, number: str, *, revision: int | None = None
+) -> Reply:
+    """Publish a pending summary: it is shown to everyone and may go out in digests.
+
+    ``revision`` is the revision the moderator read (a card's button carries it); if the
+    author edited since, nothing is approved and the moderator is told to read again.
+    """
     require_moderator(actor, "approve summaries")
-    return await ctx.write(_decide, ctx, actor, parse_summary_number(number), True, None)
+    summary_id = parse_summary_number(number)
+    return await ctx.write(_decide, ctx, actor, summary_id, True, None, revision)
 
 
-async def reject(ctx: CommandContext, actor: Actor, number: str, reason: str) -> Reply:
+async def reject(
+    ctx: CommandContext,
+    actor: Actor,
+    number: str,
+    reason: str,
+    *,
+    revision: int | None = None,
+) -> Reply:
     """Turn a pending summary down, with a reason the author will read."""
     require_moderator(actor, "reject summaries")
     summary_id = parse_summary_number(number)
-    reason = " ".join(reason.split())
+    reason = clean_line(reason, "reason")
     if not reason:
         raise UserError(f"Say why, so the author can improve it: /reject {summary_id} <reason>")
     if len(reason) > REASON_MAX_CHARS:
         raise UserError(f"Keep the reason under {REASON_MAX_CHARS} characters.")
-    return await ctx.write(_decide, ctx, actor, summary_id, False, reason)
+    return await ctx.write(_decide, ctx, actor, summary_id, False, reason, revision)
 
 
 # -- cards in a moderation channel (front ends that have one) ---------------------------------
@@ -190,4 +244,13 @@ async def card_posted(
 
 
 async def card_failed(ctx: CommandContext, claim: queue_cards.Claim) -> None:
-    await ctx.write(queue_cards.release, claim)
+    await ctx.write(queue_cards.release, claim, ctx.clock())
+
+
+async def outdated_cards(ctx: CommandContext) -> list[queue_cards.OpenCard]:
+    """Posted cards whose summary was decided, withdrawn or edited since: to be closed."""
+    return await ctx.read(queue_cards.outdated)
+
+
+async def card_closed(ctx: CommandContext, card: queue_cards.OpenCard) -> None:
+    await ctx.write(queue_cards.mark_closed, card, ctx.clock())

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy.orm import Session
 
 from bot.commands.context import CommandContext
 from bot.commands.replies import Action, Field, Reply, Section
+from bot.commands.user_text import clean_line
 from bot.errors import UserError
 from bot.papers.arxiv_client import ArxivRejected, ArxivUnavailable
 from bot.papers.arxiv_ids import InvalidArxivId, parse_arxiv_id
@@ -18,7 +17,6 @@ from storage import summaries as summary_store
 from storage.models import Paper, Summary
 
 MAX_AUTHORS_SHOWN = 12
-_SPACES = re.compile(r"\s+")
 
 
 def paper_reference(paper: Paper) -> str:
@@ -34,10 +32,12 @@ def authors_line(paper: Paper) -> str:
 
 
 def summary_section(summary: Summary) -> Section:
+    """A summary as readers see it: its TL;DR first (whole), then the body."""
     edited = f", revision {summary.revision}" if summary.revision > 1 else ""
     when = summary.approved_at or summary.created_at
     return Section(
-        title=f"#{summary.id} by {summary.author.display_name}: {summary.tldr}",
+        title=f"#{summary.id} by {summary.author.display_name}",
+        lead=summary.tldr,
         text=summary.body,
         footer=f"approved {when:%Y-%m-%d}{edited}",
     )
@@ -76,6 +76,7 @@ def _paper_reply(session: Session, paper_id: int, found: Found | None) -> Reply:
         notice=found.note if found else None,
         footer=footer,
         actions=(Action("Write a summary", "submit", reference),),
+        paper_id=paper.id,
     )
 
 
@@ -87,6 +88,7 @@ def _stored_by_key(session: Session, text: str) -> int | None:
 
 async def summary(ctx: CommandContext, reference: str) -> Reply:
     """The paper and the community's approved summaries of it."""
+    reference = clean_line(reference, "paper")
     try:
         arxiv_id = parse_arxiv_id(reference)
     except InvalidArxivId:
@@ -98,6 +100,11 @@ async def summary(ctx: CommandContext, reference: str) -> Reply:
         found = await ctx.lookups.get(arxiv_id)
         paper_id = found.paper_id
     return await ctx.read(_paper_reply, paper_id, found)
+
+
+async def summary_of_paper(ctx: CommandContext, paper_id: int) -> Reply:
+    """The same reply as :func:`summary`, for a paper already stored (a page turned later)."""
+    return await ctx.read(_paper_reply, paper_id, None)
 
 
 def _hits_reply(session: Session, words: str, limit: int) -> Reply | None:
@@ -143,7 +150,7 @@ def _arxiv_reply(words: str, papers: list[tuple[str, str, str | None]]) -> Reply
 
 async def search(ctx: CommandContext, words: str) -> Reply:
     """Full text over stored papers and summaries; arXiv's search when nothing matches."""
-    words = _SPACES.sub(" ", words).strip()
+    words = clean_line(words, "search")
     if not words:
         raise UserError("Say what to look for, e.g. /search gradient descent")
     if len(words) > 200:
@@ -206,7 +213,7 @@ def _browse_reply(session: Session, facet: str, value: str, limit: int) -> Reply
 
 async def browse(ctx: CommandContext, facet: str, value: str) -> Reply:
     """Summarised papers by year, venue or arXiv category."""
-    facet, value = facet.strip().lower(), value.strip()
+    facet, value = clean_line(facet, "facet").lower(), clean_line(value, "value")
     if facet not in BROWSE_FACETS or not value:
         raise UserError(
             "Browse by year, venue or category, e.g. /browse year 2016, "
@@ -226,4 +233,4 @@ def _suggestions(session: Session, typed: str) -> list[tuple[str, str]]:
 
 async def suggest_papers(ctx: CommandContext, typed: str) -> list[tuple[str, str]]:
     """(label, value) pairs of stored papers for an autocomplete box; at most 25."""
-    return await ctx.read(_suggestions, typed[:100])
+    return await ctx.read(_suggestions, clean_line(typed[:100], "paper"))

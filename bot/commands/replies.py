@@ -27,6 +27,8 @@ class Section:
     text: str
     footer: str | None = None
     url: str | None = None
+    lead: str | None = None
+    """A line read before the text, such as a summary's TL;DR; overviews list the leads."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Action:
     label: str
     command: str
     argument: str = ""
+    revision: int | None = None
+    """For a decision: the revision of the summary the person was shown."""
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,9 @@ class Reply:
     notices: tuple[Notice, ...] = ()
     summary_id: int | None = None
     """The summary a submit, edit or decision was about, for front ends that follow up."""
+    revision: int | None = None
+    """That summary's revision, as shown or decided."""
+    paper_id: int | None = None
+    """The paper a reply shows, so a front end can build its pages again from the id."""
+    lead: str | None = None
+    """A line read before the text (a submission's TL;DR on its card)."""

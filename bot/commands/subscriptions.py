@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from bot.commands.context import Actor, CommandContext
 from bot.commands.replies import Field, Reply, Tone
 from bot.errors import UserError
 from publishers.schedules import SCHEDULE_EXAMPLE, cron_trigger
-from storage.models import Channel, ChannelKind, ChannelOrigin
-from storage.types import utcnow
+from storage import channels as channel_store
+from storage.channels import Subscription
+from storage.models import Channel
 
 _CATEGORY = re.compile(r"[a-z-]+(\.[A-Za-z-]+)?")
 MAX_CATEGORIES = 10
-
-
-def channel_name(channel_id: int) -> str:
-    return f"discord-{channel_id}"
 
 
 def parse_categories(text: str) -> list[str]:
@@ -39,45 +33,6 @@ def parse_categories(text: str) -> list[str]:
 def _require_admin(actor: Actor) -> None:
     if not actor.is_admin:
         raise UserError("Only server admins (Manage Server) can manage digest channels.")
-
-
-def _subscribe(
-    session: Session,
-    guild_id: int,
-    channel_id: int,
-    schedule: str,
-    timezone: str,
-    categories: list[str],
-    max_items: int,
-    require_approval: bool,
-) -> tuple[Channel, bool]:
-    channel = session.scalars(
-        select(Channel).where(Channel.discord_channel_id == channel_id)
-    ).one_or_none()
-    created = channel is None
-    if channel is None:
-        channel = Channel(
-            name=channel_name(channel_id),
-            kind=ChannelKind.DISCORD,
-            origin=ChannelOrigin.DISCORD,
-            discord_channel_id=channel_id,
-        )
-        session.add(channel)
-    elif channel.origin is not ChannelOrigin.DISCORD:
-        raise UserError(
-            f"This channel is the digest channel “{channel.name}” of config.toml; "
-            "the operator manages it there."
-        )
-    channel.discord_guild_id = guild_id
-    channel.schedule = schedule
-    channel.timezone = timezone
-    channel.category_filter = ",".join(categories) or None
-    channel.max_items = max_items
-    channel.require_approval = require_approval
-    channel.enabled = True
-    channel.updated_at = utcnow()
-    session.flush()
-    return channel, created
 
 
 def _describe(channel: Channel) -> str:
@@ -111,10 +66,22 @@ async def subscribe(
         raise UserError(f"Schedule: {error}.") from None
     if not 1 <= max_items <= 50:
         raise UserError("A digest holds 1 to 50 summaries.")
-    wanted = parse_categories(categories)
-    channel, created = await ctx.write(
-        _subscribe, guild_id, channel_id, schedule, timezone, wanted, max_items, require_approval
+    wanted = Subscription(
+        guild_id=guild_id,
+        channel_id=channel_id,
+        schedule=schedule,
+        timezone=timezone,
+        categories=tuple(parse_categories(categories)),
+        max_items=max_items,
+        require_approval=require_approval,
     )
+    try:
+        channel, created = await ctx.write(channel_store.subscribe, wanted, ctx.clock())
+    except channel_store.ConfiguredElsewhere as error:
+        raise UserError(
+            f"This channel is the digest channel “{error.name}” of config.toml; "
+            "the operator manages it there."
+        ) from None
     verb = "now receives" if created else "receives (settings updated)"
     return Reply(
         title="Digest channel",
@@ -123,21 +90,9 @@ async def subscribe(
     )
 
 
-def _unsubscribe(session: Session, channel_id: int) -> bool:
-    channel = session.scalars(
-        select(Channel).where(Channel.discord_channel_id == channel_id)
-    ).one_or_none()
-    if channel is None or not channel.enabled or channel.origin is not ChannelOrigin.DISCORD:
-        return False
-    # Kept, not deleted: its digests and deliveries are history that points at it.
-    channel.enabled = False
-    channel.updated_at = utcnow()
-    return True
-
-
 async def unsubscribe(ctx: CommandContext, actor: Actor, *, channel_id: int) -> Reply:
     _require_admin(actor)
-    if not await ctx.write(_unsubscribe, channel_id):
+    if not await ctx.write(channel_store.unsubscribe, channel_id, ctx.clock()):
         raise UserError("This channel is not a digest channel. /digest list shows the ones here.")
     return Reply(
         title="Digest channel",
@@ -146,18 +101,8 @@ async def unsubscribe(ctx: CommandContext, actor: Actor, *, channel_id: int) -> 
     )
 
 
-def _list(session: Session, guild_id: int) -> list[Channel]:
-    return list(
-        session.scalars(
-            select(Channel)
-            .where(Channel.discord_guild_id == guild_id, Channel.enabled.is_(True))
-            .order_by(Channel.name)
-        ).all()
-    )
-
-
 async def list_subscriptions(ctx: CommandContext, actor: Actor, *, guild_id: int) -> Reply:
-    channels = await ctx.read(_list, guild_id)
+    channels = await ctx.read(channel_store.enabled_in_guild, guild_id)
     if not channels:
         return Reply(
             title="Digest channels",

@@ -1,8 +1,13 @@
-"""Replies as plain text for a terminal or a pipe."""
+"""Replies as plain text for a terminal or a pipe.
+
+Everything printed passes through ``terminal_safe``: a summary is someone else's text,
+and its control characters must not drive the moderator's terminal.
+"""
 
 from __future__ import annotations
 
 from bot.commands.replies import Reply
+from bot.commands.user_text import terminal_safe
 
 
 def render(reply: Reply) -> str:
@@ -16,6 +21,8 @@ def render(reply: Reply) -> str:
         lines.append(f"Note: {reply.notice}")
     for field in reply.fields:
         lines.append(f"{field.name}: {field.value}")
+    if reply.lead:
+        lines.append(f"TL;DR: {reply.lead}")
     if reply.text:
         if lines:
             lines.append("")
@@ -25,6 +32,8 @@ def render(reply: Reply) -> str:
         lines.append(f"--- {section.title}")
         if section.url:
             lines.append(section.url)
+        if section.lead:
+            lines.append(f"TL;DR: {section.lead}")
         if section.text:
             lines.append(section.text)
         if section.footer:
@@ -32,8 +41,8 @@ def render(reply: Reply) -> str:
     if reply.footer:
         lines.append("")
         lines.append(reply.footer)
-    return "\n".join(lines).rstrip() + "\n"
+    return terminal_safe("\n".join(lines).rstrip()) + "\n"
 
 
 def render_error(message: str) -> str:
-    return f"Error: {message}\n"
+    return f"Error: {terminal_safe(message)}\n"

@@ -10,12 +10,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.commands import moderation, papers, submissions
 from bot.commands.context import Actor, CommandContext
 from bot.commands.replies import Reply
+from bot.commands.submissions import parse_summary_number
 from bot.console.render import render, render_error
 from bot.errors import UserError
 
@@ -89,6 +90,8 @@ class Console:
     actor: Actor
     source: Input
     out: TextIO
+    seen: dict[int, int] = field(default_factory=dict)
+    """Summary number -> the revision this session last showed its moderator."""
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -131,9 +134,7 @@ class Console:
             ),
             "/mine": lambda _rest: submissions.mine(self.ctx, self.actor),
             "/queue": lambda _rest: moderation.queue(self.ctx, self.actor),
-            "/approve": lambda rest: moderation.approve(
-                self.ctx, self.actor, _required(rest, "/approve 12")
-            ),
+            "/approve": self._approve,
             "/reject": self._reject,
             "/help": self._help,
         }
@@ -158,11 +159,40 @@ class Console:
         tldr, body = await self._text()
         return await submissions.edit(self.ctx, self.actor, number, tldr, body)
 
+    def _seen_revision(self, number: str, what: str) -> int:
+        """The revision of a summary this moderator was shown, so they decide on that text."""
+        moderation.require_moderator(self.actor, what)
+        summary_id = parse_summary_number(number)
+        revision = self.seen.get(summary_id)
+        if revision is None:
+            raise UserError(
+                f"Read summary #{summary_id} before deciding: /queue shows the pending "
+                "summaries with their text."
+            )
+        return revision
+
+    async def _approve(self, rest: str) -> Reply:
+        number = _required(rest, "/approve 12")
+        return await moderation.approve(
+            self.ctx, self.actor, number, revision=self._seen_revision(number, "approve summaries")
+        )
+
     async def _reject(self, rest: str) -> Reply:
         number, _, reason = rest.partition(" ")
         if not number:
             raise UserError("Name the summary and the reason: /reject 12 <reason>")
-        return await moderation.reject(self.ctx, self.actor, number, reason)
+        return await moderation.reject(
+            self.ctx,
+            self.actor,
+            number,
+            reason,
+            revision=self._seen_revision(number, "reject summaries"),
+        )
+
+    def _remember(self, reply: Reply) -> None:
+        for action in reply.actions:
+            if action.revision is not None and action.command in ("approve", "reject"):
+                self.seen[int(action.argument)] = action.revision
 
     async def run(self) -> int:
         """Serve lines until the input ends or /quit; returns how many lines failed."""
@@ -191,6 +221,7 @@ class Console:
                 self.write(render_error("Something went wrong on our side; it has been logged."))
                 continue
             if reply is not None:
+                self._remember(reply)
                 self.write(render(reply))
         return failures
 

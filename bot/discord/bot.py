@@ -11,8 +11,10 @@ from discord.ext import commands
 
 from bot.commands.context import CommandContext
 from bot.config import DiscordSettings
-from bot.discord.replies import NO_MENTIONS
-from bot.discord.tree import ShortScienceTree
+from bot.discord.forms import FormRouter
+from bot.discord.mentions import NO_MENTIONS
+from bot.discord.pages import HeldPages, PageButton
+from bot.discord.tree import ShortScienceTree, report
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +73,18 @@ class ShortScienceBot(commands.AutoShardedBot):
         self.autolookup_cooldown = timedelta(minutes=settings.autolookup_cooldown_minutes)
         # One sweep of the moderation queue at a time in this process (others: the claims).
         self.queue_lock = asyncio.Lock()
+        self.held_pages = HeldPages()
+        self.forms = FormRouter()
+        # Files attached to /submit or /edit, until their form comes back (by form token).
+        self.pending_attachments: dict[str, discord.Attachment] = {}
 
     @property
     def moderator_role_ids(self) -> frozenset[int]:
         return frozenset(self.settings.moderator_role_ids)
 
     async def setup_hook(self) -> None:
+        # Registered at every start: this is what keeps old messages' buttons alive.
+        self.add_dynamic_items(PageButton)
         for name in COGS:
             await self.load_extension(name)
         if self.sync_commands:
@@ -95,6 +103,24 @@ class ShortScienceBot(commands.AutoShardedBot):
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Submitted forms, whichever process (or restart) opened them (see forms.py)."""
+        try:
+            await self.forms.dispatch(interaction)
+        except Exception as error:
+            await report(interaction, error)
+
+
+def use_api_base(api_base: str | None) -> str:
+    """Point discord.py's REST routes at ``api_base`` (a proxy, a test server); the URL used.
+
+    discord.py builds every route, webhooks and interaction callbacks included, from this
+    one class attribute; there is no per-client setting.
+    """
+    if api_base:
+        discord.http.Route.BASE = api_base.rstrip("/")
+    return discord.http.Route.BASE
 
 
 async def run_bot(bot: ShortScienceBot, token: str, stop: asyncio.Event) -> None:

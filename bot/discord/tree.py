@@ -7,12 +7,32 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.discord.replies import send_error
+from bot.discord.embeds import plain_content
+from bot.discord.mentions import NO_MENTIONS
 from bot.errors import UserError
 
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, something went wrong on our side. It has been logged; please try again later."
+
+
+async def send_error(interaction: discord.Interaction, message: str) -> None:
+    """An ephemeral line saying what went wrong and what to do.
+
+    After a deferred command the first followup would fill the public "thinking"
+    message, so that message is removed first and the error goes out on its own,
+    visible only to whoever asked.
+    """
+    text = plain_content(message)
+    if interaction.response.is_done():
+        if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException:
+                log.debug("deferred response already gone")
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 def unwrap(error: BaseException) -> BaseException:

@@ -136,6 +136,29 @@ class PaperLookups:
                     if not future.done():
                         future.set_result(stored.get(base))
 
+    # -- placeholders -------------------------------------------------------------------------
+
+    def _unfetched(self, limit: int) -> list[str]:
+        with self.db.sessions() as session:
+            return paper_store.unfetched(session, limit)
+
+    async def fetch_missing(self, limit: int = 50) -> int:
+        """Fetch papers stored only by their id (a summary written while arXiv was down).
+
+        Returns how many were fetched; arXiv still down is logged and tried next time.
+        """
+        bases = await asyncio.to_thread(self._unfetched, limit)
+        if not bases:
+            return 0
+        try:
+            stored = await asyncio.to_thread(self._fetch_and_store, bases)
+        except (ArxivUnavailable, ArxivRejected) as error:
+            log.info("%d papers still wait for their details: %s", len(bases), error)
+            return 0
+        for base in set(bases) - set(stored):
+            log.warning("arXiv has no paper %s, which a summary was written about", base)
+        return len(stored)
+
     # -- the API ----------------------------------------------------------------------------
 
     async def get(self, arxiv_id: ArxivId) -> Found:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from tests.servers.discord_server import BOT_TOKEN, DiscordAPI
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "bot.cli"]
@@ -146,20 +148,184 @@ def _run_until_ready(tmp_path: Path, env: dict[str, str], *extra: str) -> str:
 
 def test_run_reports_each_part_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     output = _run_until_ready(tmp_path, _env())
-    assert "storage: active (sqlite" in output
+    assert f"storage: active (sqlite at sqlite:///{tmp_path}/shortscience.db" in output
     assert "discord: not configured (DISCORD_TOKEN is not set)" in output
-    assert "channel outbox (outbox): active" in output
+    assert "channel outbox (outbox): off (digests are not sent by this version yet" in output
     assert "channel x-main (x): not configured (X_API_KEY, X_API_SECRET" in output
-    assert "console: not configured (standard input is not a terminal; headless)" in output
+    assert "console: off (standard input is not a terminal; headless)" in output
+    assert "moderation queue" not in output, "no Discord, so no moderation cards"
     assert "stopped" in output
     assert (tmp_path / "shortscience.db").exists()
 
 
-def test_run_never_logs_a_secret(tmp_path: Path) -> None:
-    token = "MTIzNDU2Nzg5.GhIjKl.this-is-a-fake-discord-token"
-    output = _run_until_ready(tmp_path, _env(DISCORD_TOKEN=token, X_API_KEY=token), "--verbose")
-    assert "discord: not configured (DISCORD_TOKEN is set" in output
-    assert token not in output
+async def _run_async(config: Path, env: dict[str, str], *extra: str) -> tuple[int, str]:
+    """`shortscience run` while this test's event loop keeps serving a local fake."""
+    process = await asyncio.create_subprocess_exec(
+        *COMMAND,
+        "--config",
+        str(config),
+        *extra,
+        "run",
+        cwd=config.parent,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    output = ""
+    try:
+        async with asyncio.timeout(30):
+            while line := (await process.stdout.readline()).decode():
+                output += line
+                if "running; stop with" in line:
+                    await asyncio.sleep(1.0)  # let the Discord part log in
+                    break
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    return process.returncode or 0, output + rest.decode()
+
+
+async def test_run_with_discord_says_so_logs_in_and_never_logs_a_secret(
+    tmp_path: Path, api: DiscordAPI
+) -> None:
+    config = _config(
+        tmp_path,
+        f"[discord]\napi_base = '{api.base_url}/api/v10'\nmoderation_channel_id = 77\n",
+    )
+    env = _env(DISCORD_TOKEN=BOT_TOKEN, X_API_KEY="MTIzNDU2Nzg5.fake-x-api-key")
+    code, output = await _run_async(config, env, "--verbose")
+    assert code == 0, output
+    assert "discord: starting (DISCORD_TOKEN is set" in output
+    assert "moderation queue: starting (cards in channel 77)" in output
+    assert api.calls("/users/@me", "GET"), "the line said starting: the bot logged in"
+    assert BOT_TOKEN not in output
+    assert "fake-x-api-key" not in output
+
+
+def test_discord_unreachable_at_start_is_one_clear_line(tmp_path: Path) -> None:
+    config = _config(tmp_path, "[discord]\napi_base = 'http://127.0.0.1:9/api/v10'\n")
+    process = subprocess.run(
+        [*COMMAND, "--config", str(config), "run"],
+        cwd=tmp_path,
+        env=_env(DISCORD_TOKEN="MTIz.not-used.at-all"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert process.returncode == 1
+    last = process.stderr.strip().splitlines()[-1]
+    assert last.startswith("shortscience: cannot reach Discord (http://127.0.0.1:9/api/v10)")
+    assert "Traceback" not in process.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://root@localhost/db", 'expected a sqlite or postgresql URL, got "mysql"'),
+        ("postgresql+asyncpg://u@h/db", "through psycopg 3"),
+        ("not a url at all", "expected a database URL"),
+    ],
+)
+def test_a_database_url_the_service_cannot_use_is_one_line_exit_2(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    result = _shortscience(
+        "--config",
+        str(_config(tmp_path)),
+        "db",
+        "upgrade",
+        cwd=tmp_path,
+        env=_env(DATABASE_URL=url),
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("shortscience: config error: DATABASE_URL (environment):")
+    assert message in line
+
+
+@pytest.mark.postgres
+def test_a_postgres_url_is_accepted_as_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    url = postgres_url.replace("postgresql+psycopg://", "postgres://", 1)
+    result = _shortscience(
+        "--config",
+        str(_config(tmp_path)),
+        "db",
+        "upgrade",
+        cwd=tmp_path,
+        env=_env(DATABASE_URL=url),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "upgraded from empty" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_two_processes_starting_at_once_on_a_fresh_database_both_start(
+    tmp_path: Path, request: pytest.FixtureRequest, kind: str
+) -> None:
+    env = _env()
+    if kind == "postgresql":
+        env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    config = _config(tmp_path)
+    processes = [
+        subprocess.Popen(
+            [*COMMAND, "--config", str(config), "db", "upgrade"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [process.communicate(timeout=60) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], results
+    assert sum("upgraded from empty" in out for out, _ in results) == 1
+    assert all("Traceback" not in err for _, err in results)
+
+
+def test_chat_into_a_closed_pipe_stops_with_one_line(tmp_path: Path) -> None:
+    config = _config(tmp_path, "[arxiv]\napi_url = 'http://127.0.0.1:9/api/query'\n")
+    script = "/help\n" * 200
+    pipeline = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'set -o pipefail; "$@" | head -1',
+            "_",
+            *COMMAND,
+            "--config",
+            str(config),
+            "chat",
+        ],
+        input=script,
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert pipeline.stdout.count("\n") == 1
+    assert "Traceback" not in pipeline.stderr
+    [line] = pipeline.stderr.strip().splitlines()
+    assert line.startswith("shortscience: standard output was closed")
+
+
+def test_a_user_name_past_64_characters_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    result = _shortscience(
+        "--config", str(_config(tmp_path)), "chat", "--user", "x" * 65, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "User names are at most 64 characters" in line
+    assert not (tmp_path / "shortscience.db").exists()
 
 
 def test_an_interactive_run_serves_the_console_and_stops_on_sigterm(tmp_path: Path) -> None:

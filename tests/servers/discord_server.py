@@ -590,6 +590,7 @@ class DiscordAPI:
             ("PATCH", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_edit_message),
             ("DELETE", "/webhooks/{app}/{token}/messages/{mid}", self._webhook_delete_message),
             ("POST", "/channels/{cid}/messages", self._channel_send),
+            ("GET", "/channels/{cid}/messages", self._channel_history),
             ("GET", "/channels/{cid}/messages/{mid}", self._channel_get_message),
             ("PATCH", "/channels/{cid}/messages/{mid}", self._channel_edit_message),
             ("DELETE", "/channels/{cid}/messages/{mid}", self._channel_delete_message),
@@ -989,6 +990,27 @@ class DiscordAPI:
         if channel is not None:
             channel["last_message_id"] = message["id"]
         return _json(200, message)
+
+    async def _channel_history(self, request: web.Request) -> web.Response:
+        """GET /channels/{id}/messages: newest first, ``limit`` 1-100 (default 50), ``before``."""
+        channel_id = request.match_info["cid"]
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            return _json(400, invalid_form_body(_field_error(("limit",), "NUMBER_TYPE_COERCE", "")))
+        if not 1 <= limit <= 100:
+            return _json(400, invalid_form_body(_field_error(("limit",), "NUMBER_TYPE_MAX", "")))
+        before = _snowflake_or_none(request.query.get("before"))
+        found = sorted(
+            (
+                message
+                for message_id, message in self.messages.items()
+                if message["channel_id"] == channel_id and (before is None or message_id < before)
+            ),
+            key=lambda message: int(message["id"]),
+            reverse=True,
+        )
+        return _json(200, [copy.deepcopy(message) for message in found[:limit]])
 
     def _channel_message(self, request: web.Request) -> dict[str, Any] | None:
         message = self.messages.get(int(request.match_info["mid"]))

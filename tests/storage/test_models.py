@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from storage.database import Database
 from storage.models import (
+    TLDR_MAX_CODE_POINTS,
     Channel,
     ChannelKind,
     Delivery,
@@ -164,10 +165,10 @@ def test_a_delivery_part_exists_once_per_digest(db: Database) -> None:
         )
 
 
-def test_a_tldr_longer_than_a_tweet_is_refused_by_the_database(db: Database) -> None:
+def test_a_tldr_past_the_code_point_backstop_is_refused_by_the_database(db: Database) -> None:
+    # The commands count 280 graphemes; the database keeps a ceiling in code points.
     with db.transaction() as session:
         paper_id, user_id = _paper(session).id, _user(session).id
-    # PostgreSQL stops it at the column type, SQLite at the CHECK constraint.
     with pytest.raises((IntegrityError, DataError)), db.engine.begin() as connection:
         connection.execute(
             text(
@@ -175,7 +176,7 @@ def test_a_tldr_longer_than_a_tweet_is_refused_by_the_database(db: Database) -> 
                 " created_at, updated_at) VALUES (:p, :u, :t, 'b', 'pending', 1,"
                 " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
             ),
-            {"p": paper_id, "u": user_id, "t": "x" * 281},
+            {"p": paper_id, "u": user_id, "t": "x" * (TLDR_MAX_CODE_POINTS + 1)},
         )
 
 
@@ -242,3 +243,17 @@ def test_the_audit_log_records_who_did_what(db: Database) -> None:
         assert event.action is ModerationAction.SUBMITTED
         assert event.actor.display_name == "ada"
         assert event.created_at <= datetime.now(UTC)
+
+
+def test_an_author_has_one_active_summary_of_a_paper_whatever_writes_it(db: Database) -> None:
+    with db.transaction() as session:
+        paper, user = _paper(session), _user(session)
+        first = _summary(session, paper, user)
+        ids = (paper.id, user.id, first.id)
+    with pytest.raises(IntegrityError), db.transaction() as session:
+        session.add(Summary(paper_id=ids[0], author_id=ids[1], tldr="t", body="b"))
+    # Once the first is withdrawn the author may write another.
+    with db.transaction() as session:
+        session.get_one(Summary, ids[2]).status = SummaryStatus.WITHDRAWN
+    with db.transaction() as session:
+        session.add(Summary(paper_id=ids[0], author_id=ids[1], tldr="t", body="b"))

@@ -312,12 +312,13 @@ def test_the_snippet_is_short_plain_text_around_the_match(db: Database) -> None:
 def test_a_word_in_more_documents_than_the_bound_gives_the_newest_papers(db: Database) -> None:
     total = CANDIDATE_LIMIT * 3
     with db.transaction() as session:
-        ada = _user(session)
+        # Ten summaries a paper, so ten authors: an author has one summary of a paper.
+        authors = [_user(session, f"author{n}") for n in range(10)]
         papers = [_paper(session, n, f"Paper number {n}") for n in range(total // 10)]
         summaries = [
             Summary(
                 paper=papers[n // 10],
-                author=ada,
+                author=authors[n % 10],
                 tldr=f"Common ubiquitous words, entry {n}.",
                 body="ubiquitous " + ("rare marker" if n == 0 else "filler"),
                 status=SummaryStatus.APPROVED,
@@ -383,7 +384,7 @@ def test_rebuild_index_recreates_every_document(db: Database) -> None:
         index_summary(session, approved)
         approved.status = SummaryStatus.REJECTED
         session.flush()
-        fresh = _summary(session, second, ada, "Normalize across features instead.")
+        fresh = _summary(session, second, _user(session, "bob"), "Normalize across features.")
 
     with db.transaction() as session:
         assert rebuild_index(session) == 3  # two papers and the one approved summary
@@ -410,7 +411,8 @@ def test_upgrading_an_existing_database_indexes_its_content(db: Database) -> Non
         ada = _user(session)
         paper = _paper(session, 1, "Deep residual learning", "Shortcut connections.")
         _summary(session, paper, ada, "Skip connections let very deep nets train.")
-        _summary(session, paper, ada, "Pending: capybara.", status=SummaryStatus.PENDING)
+        bob = _user(session, "bob")
+        _summary(session, paper, bob, "Pending: capybara.", status=SummaryStatus.PENDING)
         session.flush()
         paper_id = paper.id
         session.close()
@@ -439,7 +441,7 @@ def test_postgres_access_paths_find_the_same_candidates(postgres_db: Database) -
     # Walking the newest documents and reading the GIN index must agree; the walk is
     # chosen only for very common words on big tables, so it is forced here.
     with postgres_db.transaction() as session:
-        ada = _user(session)
+        authors = [_user(session, f"author{n}") for n in range(10)]
         papers = [_paper(session, n, f"Paper {n} on kernels") for n in range(80)]
         for paper in papers:
             index_paper(session, paper)
@@ -448,7 +450,7 @@ def test_postgres_access_paths_find_the_same_candidates(postgres_db: Database) -
             summary = _summary(
                 session,
                 papers[n % len(papers)],
-                ada,
+                authors[n // len(papers)],
                 f"Entry {n} about kernels" + (" and lattices" if n % 3 == 0 else ""),
             )
             index_summary(session, summary)

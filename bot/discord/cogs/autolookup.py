@@ -38,7 +38,7 @@ class ReadMoreButton(
 
     @classmethod
     async def from_custom_id(
-        cls, _interaction: discord.Interaction, _item: discord.ui.Button, match: re.Match[str]
+        cls, _interaction: discord.Interaction, _item: discord.ui.Item[Any], match: re.Match[str]
     ) -> ReadMoreButton:
         return cls(match["ref"])
 
@@ -60,7 +60,7 @@ class Autolookup(commands.Cog):
         self.enabled: set[int] = set()
 
     async def cog_load(self) -> None:
-        self.enabled = await self.bot.ctx.read(autolookup.enabled_channel_ids)
+        self.enabled = await autolookup.enabled_channel_ids(self.bot.ctx)
 
     def is_enabled(self, channel_id: int) -> bool:
         return channel_id in self.bot.configured_autolookup or channel_id in self.enabled

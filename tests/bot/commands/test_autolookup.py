@@ -76,12 +76,10 @@ async def test_only_admins_switch_it_and_config_channels_stay_on(
         await autolookup.set_channel(ctx, ada, 9, CHANNEL, True)
     reply = await autolookup.set_channel(ctx, admin, 9, CHANNEL, True)
     assert reply.text.startswith("Auto-lookup is on in this channel.")
-    with db.sessions() as session:
-        assert autolookup.enabled_channel_ids(session) == {CHANNEL}
+    assert await autolookup.enabled_channel_ids(ctx) == {CHANNEL}
     again = await autolookup.set_channel(ctx, admin, 9, CHANNEL, True)
     assert again.text == "Auto-lookup was already on in this channel."
     await autolookup.set_channel(ctx, admin, 9, CHANNEL, False)
-    with db.sessions() as session:
-        assert autolookup.enabled_channel_ids(session) == set()
+    assert await autolookup.enabled_channel_ids(ctx) == set()
     with pytest.raises(UserError, match=r"config\.toml"):
         await autolookup.set_channel(ctx, admin, 9, 5, False, configured=frozenset({5}))

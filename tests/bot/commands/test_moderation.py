@@ -8,8 +8,9 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from bot.commands import moderation, papers
+from bot.commands import moderation, papers, submissions
 from bot.commands.context import Actor, CommandContext
+from bot.config import ModerationSettings
 from bot.errors import UserError
 from storage.database import Database
 from storage.models import ModerationAction, ModerationEvent, Summary, SummaryStatus
@@ -148,3 +149,62 @@ async def test_two_moderators_at_once_give_one_decision(
     assert all("is already" in outcome for outcome in outcomes if outcome != "decided")
     decisions = [e for e in _events(db, number) if e[0] is not ModerationAction.SUBMITTED]
     assert len(decisions) == 1
+
+
+# --- approval is bound to the text the moderator read --------------------------------------
+
+
+async def test_an_approval_of_an_edited_revision_is_refused(
+    ctx: CommandContext, ada: Actor, mod: Actor, db: Database
+) -> None:
+    number = await submit(ctx, ada, tldr="Harmless.")
+    await submissions.edit(ctx, ada, str(number), "Edited after the card.", "New body.")
+    with pytest.raises(moderation.Superseded, match="revision 2 is waiting now"):
+        await moderation.approve(ctx, mod, str(number), revision=1)
+    with pytest.raises(moderation.Superseded):
+        await moderation.reject(ctx, mod, str(number), "Off topic.", revision=1)
+    assert _summary(db, number).status is SummaryStatus.PENDING
+    reply = await moderation.approve(ctx, mod, str(number), revision=2)
+    assert reply.revision == 2
+    assert _summary(db, number).status is SummaryStatus.APPROVED
+
+
+async def test_the_queue_binds_each_decision_to_the_revision_it_shows(
+    ctx: CommandContext, ada: Actor, mod: Actor
+) -> None:
+    number = await submit(ctx, ada)
+    await submissions.edit(ctx, ada, str(number), "Second.", "Second body.")
+    reply = await moderation.queue(ctx, mod)
+    assert {(a.command, a.argument, a.revision) for a in reply.actions} == {
+        ("approve", str(number), 2),
+        ("reject", str(number), 2),
+    }
+
+
+async def test_a_moderator_may_not_approve_their_own_summary(
+    ctx: CommandContext, mod: Actor, db: Database
+) -> None:
+    number = await submit(ctx, mod)
+    with pytest.raises(UserError, match="another moderator must approve it"):
+        await moderation.approve(ctx, mod, str(number))
+    assert _summary(db, number).status is SummaryStatus.PENDING
+    ctx.moderation = ModerationSettings(allow_self_approval=True)
+    await moderation.approve(ctx, mod, str(number))
+    assert _summary(db, number).status is SummaryStatus.APPROVED
+
+
+async def test_a_card_says_what_became_of_its_revision(
+    ctx: CommandContext, ada: Actor, mod: Actor
+) -> None:
+    number = await submit(ctx, ada)
+    fresh = await moderation.submission_card(ctx, number)
+    assert fresh.notice is None and fresh.revision == 1
+    assert [a.revision for a in fresh.actions] == [1, 1]
+    await submissions.edit(ctx, ada, str(number), "Second.", "Second body.")
+    old = await moderation.submission_card(ctx, number, shown_revision=1)
+    assert old.notice is not None and old.notice.startswith("Superseded")
+    assert old.actions == ()
+    await submissions.withdraw(ctx, ada, str(number))
+    gone = await moderation.submission_card(ctx, number, shown_revision=2)
+    assert gone.notice == "Withdrawn"
+    assert gone.actions == ()

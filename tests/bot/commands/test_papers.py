@@ -32,8 +32,8 @@ async def test_summary_shows_approved_summaries_only(
     approved = await submit_and_approve(ctx, ada, mod, tldr="Learned optimizers beat Adam.")
     await submit(ctx, bob, tldr="Still pending.")
     reply = await papers.summary(ctx, "arXiv:1606.04474")
-    assert [section.title for section in reply.sections] == [
-        f"#{approved} by Ada: Learned optimizers beat Adam."
+    assert [(section.title, section.lead) for section in reply.sections] == [
+        (f"#{approved} by Ada", "Learned optimizers beat Adam.")
     ]
     assert reply.footer == "1 community summary"
 

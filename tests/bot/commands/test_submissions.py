@@ -12,8 +12,9 @@ from bot.commands.context import Actor, CommandContext
 from bot.config import LimitSettings
 from bot.errors import UserError
 from storage.database import Database
-from storage.models import ModerationAction, ModerationEvent, Summary, SummaryStatus
+from storage.models import ModerationAction, ModerationEvent, Paper, Summary, SummaryStatus
 from tests.bot.commands.conftest import BODY, submit
+from tests.servers.arxiv_server import FakeArxiv
 
 
 def _stored(db: Database) -> list[Summary]:
@@ -174,3 +175,119 @@ async def test_mine_lists_my_summaries_with_their_status(
 async def test_mine_when_there_is_nothing_yet(ctx: CommandContext, bob: Actor) -> None:
     reply = await submissions.mine(ctx, bob)
     assert "You have not submitted any yet" in reply.text
+
+
+# --- nothing typed is lost; hostile text is inert ------------------------------------------
+
+
+async def test_a_submission_written_while_arxiv_is_down_is_kept_and_fetched_later(
+    ctx: CommandContext, ada: Actor, db: Database, arxiv_server: FakeArxiv
+) -> None:
+    arxiv_server.fail_next(50, status=503)
+    reply = await submissions.submit(ctx, ada, "1606.04474", "Kept while arXiv is down.", BODY)
+    assert "saved as #1" in reply.text
+    assert "fetched later" in reply.text
+    [summary] = _stored(db)
+    assert (summary.status, summary.body) == (SummaryStatus.PENDING, BODY)
+    with db.sessions() as session:
+        paper = session.get_one(Paper, summary.paper_id)
+        assert (paper.arxiv_id, paper.fetched_at) == ("1606.04474", None)
+    arxiv_server.reset()  # arXiv is back
+    assert await ctx.lookups.fetch_missing() == 1
+    with db.sessions() as session:
+        paper = session.get_one(Paper, summary.paper_id)
+        assert paper.title == "Learning to learn by gradient descent by gradient descent"
+        assert paper.fetched_at is not None
+
+
+@pytest.mark.parametrize(
+    ("tldr", "accepted"),
+    [
+        ("x" * 280, True),  # exactly the limit
+        ("x" * 281, False),
+        ("e\u0301" * 280, True),  # 280 accented letters typed as letter + combining accent
+        ("👩\u200d👩\u200d👧" * 280, True),  # 280 families: 1,400 code points, 280 characters
+        ("🇪🇺" * 281, False),
+    ],
+)
+async def test_the_tldr_is_counted_in_the_characters_people_see(
+    ctx: CommandContext, ada: Actor, db: Database, tldr: str, accepted: bool
+) -> None:
+    if accepted:
+        await submit(ctx, ada, tldr=tldr)
+        assert len(_stored(db)) == 1
+    else:
+        with pytest.raises(UserError, match="keep it to 280"):
+            await submit(ctx, ada, tldr=tldr)
+        assert _stored(db) == []
+
+
+@pytest.mark.parametrize(
+    ("tldr", "body", "field"),
+    [
+        ("Clear line\x1b[2K\rInnocent", BODY, "TL;DR"),
+        ("A TL;DR", "Body with a NUL \x00 byte", "summary"),
+        ("A TL;DR", "Colours \x1b[31mred\x1b[0m", "summary"),
+        ("A TL;DR", "C1 control \x9b2K", "summary"),
+    ],
+)
+async def test_control_characters_are_refused_on_every_database(
+    ctx: CommandContext, ada: Actor, db: Database, tldr: str, body: str, field: str
+) -> None:
+    with pytest.raises(UserError, match=f"The {field} contains a control character"):
+        await submissions.submit(ctx, ada, "1606.04474", tldr, body)
+    assert _stored(db) == []
+
+
+async def test_a_user_name_past_64_characters_is_refused_clearly(
+    ctx: CommandContext, db: Database
+) -> None:
+    long_name = Actor("console", "n" * 65, "n" * 65)
+    with pytest.raises(UserError, match="User names are at most 64 characters"):
+        await submit(ctx, long_name)
+    with pytest.raises(UserError, match="User names are at most 64 characters"):
+        await submissions.mine(ctx, long_name)
+    assert _stored(db) == []
+
+
+async def test_a_withdrawn_summary_still_counts_toward_the_rate_limit(
+    ctx: CommandContext, ada: Actor, db: Database
+) -> None:
+    ctx.limits = LimitSettings(submissions_per_window=2, submission_window_minutes=60)
+    first = await submit(ctx, ada, paper="1606.04474")
+    await submissions.withdraw(ctx, ada, str(first))
+    await submit(ctx, ada, paper="1606.04474")
+    with pytest.raises(UserError, match="the most allowed"):
+        await submit(ctx, ada, paper="1810.03292")
+
+
+async def test_the_checks_before_a_form_refuse_what_would_be_refused_after(
+    ctx: CommandContext, ada: Actor, db: Database
+) -> None:
+    ctx.limits = LimitSettings(submissions_per_window=1, submission_window_minutes=60)
+    assert (await submissions.check_can_submit(ctx, ada, "1606.04474")).base == "1606.04474"
+    with pytest.raises(UserError, match=r"arXiv has no paper 1606\.99999"):
+        await submissions.check_can_submit(ctx, ada, "1606.99999")
+    number = await submit(ctx, ada, paper="1606.04474")
+    with pytest.raises(UserError, match=f"You already have summary #{number}"):
+        await submissions.check_can_submit(ctx, ada, "1606.04474")
+    with pytest.raises(UserError, match="the most allowed"):
+        await submissions.check_can_submit(ctx, ada, "1810.03292")
+
+
+async def test_the_check_before_a_form_lets_it_open_when_arxiv_is_down(
+    ctx: CommandContext, ada: Actor, arxiv_server: FakeArxiv
+) -> None:
+    arxiv_server.fail_next(50, status=503)
+    assert (await submissions.check_can_submit(ctx, ada, "1606.04474")).base == "1606.04474"
+
+
+async def test_an_edit_from_an_outdated_form_does_not_overwrite_a_newer_one(
+    ctx: CommandContext, ada: Actor, db: Database
+) -> None:
+    number = await submit(ctx, ada)
+    await submissions.edit(ctx, ada, str(number), "Second.", "Second body.", seen_revision=1)
+    with pytest.raises(UserError, match="changed since you opened it"):
+        await submissions.edit(ctx, ada, str(number), "Third.", "Third body.", seen_revision=1)
+    [summary] = _stored(db)
+    assert (summary.tldr, summary.revision) == ("Second.", 2)

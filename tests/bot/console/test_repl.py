@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.commands import submissions
 from bot.commands.context import Actor, CommandContext
 from bot.console.repl import chat
 from storage.database import Database
@@ -55,7 +57,7 @@ async def test_a_multi_line_submission_then_approval(ctx: CommandContext, db: Da
     assert failures == 0
     assert f"Summary #{summary.id} approved" in output
     output, _ = await _chat(ctx, "/summary 1606.04474\n")
-    assert f"--- #{summary.id} by ada: An LSTM learns to optimize." in output
+    assert f"--- #{summary.id} by ada\nTL;DR: An LSTM learns to optimize." in output
     assert "Train the optimizer $g_\\phi$ by gradient descent." in output
 
 
@@ -153,10 +155,12 @@ def test_a_scripted_session_with_user_and_moderator_flags(
         "ada",
     )
     assert "Summary #1 received" in submitted.stdout
-    approved = _shortscience_chat(tmp_path, config, "/approve #1\n", "--user", "mia", "--moderator")
+    approved = _shortscience_chat(
+        tmp_path, config, "/queue\n/approve #1\n", "--user", "mia", "--moderator"
+    )
     assert "Summary #1 approved" in approved.stdout
     shown = _shortscience_chat(tmp_path, config, "/summary 1810.03292\n/mine\n", "--user", "ada")
-    assert "--- #1 by ada: Randomized models expose bad saliency maps." in shown.stdout
+    assert "--- #1 by ada\nTL;DR: Randomized models expose bad saliency maps." in shown.stdout
     assert "#1 · approved · Sanity Checks for Saliency Maps" in shown.stdout
     assert arxiv_server.request_count == 1  # the paper was stored by the first lookup
 
@@ -170,3 +174,55 @@ def test_arxiv_down_in_a_pipe_prints_the_reason(tmp_path: Path, arxiv_server: Fa
         result.stdout
     )
     assert "Traceback" not in result.stderr
+
+
+async def test_control_characters_in_stored_text_never_reach_the_terminal(
+    ctx: CommandContext, db: Database
+) -> None:
+    """Text stored before such characters were refused (or written by another tool)."""
+    await _chat(ctx, "/submit 1606.04474\nHarmless.\nA body.\n.\n")
+    with db.transaction() as session:
+        summary = session.scalars(select(Summary)).one()
+        summary.body = "Visible\x1b[2K\rHidden\x07 and \x9b31m"
+        summary.tldr = "Clear\x1b]0;title\x07"
+    output, _ = await _chat(ctx, "/queue\n", actor=MIA)
+    assert "\x1b" not in output and "\x07" not in output and "\x9b" not in output
+    assert "\r" not in output
+    assert "Visible\\x1b[2K\\x0dHidden\\x07 and \\x9b31m" in output
+
+
+async def _until(out: io.StringIO, text: str) -> None:
+    async with asyncio.timeout(10):
+        while text not in out.getvalue():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_console_moderator_decides_on_the_revision_they_were_shown(
+    ctx: CommandContext, db: Database
+) -> None:
+    await _chat(ctx, "/submit 1606.04474\nFirst.\nFirst body.\n.\n")
+    output, failures = await _chat(ctx, "/approve 1\n", actor=MIA)
+    assert failures == 1
+    assert "Read summary #1 before deciding" in output
+
+    # One moderator session: it shows the queue, the author edits, the moderator approves.
+    reader, writer = os.pipe()
+    out = io.StringIO()
+    with os.fdopen(reader, "r") as stream, os.fdopen(writer, "w") as typed:
+        session = asyncio.create_task(chat(ctx, MIA, stream, out, interactive=False))
+        typed.write("/queue\n")
+        typed.flush()
+        await _until(out, "First body.")
+        await submissions.edit(ctx, ADA, "1", "Second.", "Second body.")
+        typed.write("/approve 1\n")
+        typed.flush()
+        await _until(out, "Error: ")
+        assert "was edited after you read it" in out.getvalue()
+        typed.write("/queue\n/approve 1\n")
+        typed.flush()
+        await _until(out, "Summary #1 approved")
+        typed.close()
+        await session
+    with db.sessions() as session_:
+        summary = session_.scalars(select(Summary)).one()
+    assert (summary.tldr, summary.revision, summary.status.value) == ("Second.", 2, "approved")

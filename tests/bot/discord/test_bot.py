@@ -8,6 +8,7 @@ whose recorded requests are what these tests read.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import discord
@@ -16,11 +17,20 @@ from sqlalchemy import select
 
 from bot.commands import moderation, submissions
 from bot.commands.context import Actor, CommandContext
-from bot.config import DiscordSettings
+from bot.config import DiscordSettings, LimitSettings
 from bot.discord.bot import ShortScienceBot, intents_for
+from bot.discord.cogs.moderation import card_message, card_view
 from bot.discord.embeds import MAX_TOTAL, embed_size
 from storage.database import Database
-from storage.models import Channel, ModerationAction, ModerationEvent, Summary, SummaryStatus
+from storage.models import (
+    Channel,
+    ModerationAction,
+    ModerationEvent,
+    QueueCard,
+    Summary,
+    SummaryStatus,
+)
+from storage.queue_cards import STALE_CLAIM
 from tests.bot.discord.conftest import (
     ADA,
     BOB,
@@ -199,16 +209,79 @@ async def test_several_summaries_are_paged_and_cut_to_discord_limits(
     assert sum(embed_size_of(e) for e in body["embeds"]) <= MAX_TOTAL
     buttons = [c["label"] for row in body["components"] for c in row["components"]]
     assert buttons == ["Previous", "Next"]
-    # Next page: the first summary, cut cleanly with a link to read on.
+    # The first page shows every summary's TL;DR; the asker turns the pages in place.
+    tldrs = [f["value"] for f in body["embeds"][0]["fields"] if f["value"] == "TL;DR"]
+    assert len(tldrs) == 2
     message = _answer_message(api)
     next_id = body["components"][0]["components"][1]["custom_id"]
     await dispatch(bot, component(next_id, message=message, **as_member(MAX)))
-    page = api.callbacks()[-1].json["data"]
+    page = api.last("/messages/@original", "PATCH").json
     [embed] = page["embeds"]
+    assert embed["description"].startswith("**TL;DR:** TL;DR")
     assert len(embed["description"]) <= 4096
-    assert "…" in embed["description"]
-    assert "read more" in embed["description"]
+    assert "read more" not in embed["description"], "the whole summary is paged, not cut"
     assert embed_size_of(embed) <= MAX_TOTAL
+
+
+async def test_anyone_can_turn_the_pages_and_gets_a_copy_of_their_own(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+    mod = _discord_actor(MIA, moderator=True)
+    for author in (ADA, BOB):
+        reply = await submissions.submit(
+            ctx, _discord_actor(author), "1606.04474", f"TL;DR by {author['username']}", "Body."
+        )
+        await moderation.approve(ctx, mod, str(reply.summary_id))
+    await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(MAX)))
+    message = _answer_message(api)
+    next_id = _answer(api)["components"][0]["components"][1]["custom_id"]
+    patches = len(api.calls("/messages/@original", "PATCH"))
+    await dispatch(bot, component(next_id, message=message, **as_member(BOB)))
+    copy = api.last("/webhooks/", "POST").json
+    assert copy["flags"] & 64, "someone else's press gives them a private copy"
+    assert copy["embeds"][0]["title"].startswith("#")
+    assert len(api.calls("/messages/@original", "PATCH")) == patches, "the asker's page stays"
+
+
+async def test_a_papers_pages_turn_after_a_restart(
+    api: DiscordAPI, ctx: CommandContext, discord_settings: DiscordSettings
+) -> None:
+    reply = await submissions.submit(ctx, _discord_actor(ADA), "1606.04474", "TL;DR", "Body.")
+    await moderation.approve(ctx, _discord_actor(MIA, moderator=True), str(reply.summary_id))
+    with redirect_discord_api(api):
+        first = await start_bot(api, ctx, discord_settings)
+        await dispatch(
+            first, slash_command("summary", [option("paper", "1606.04474")], **as_member(MAX))
+        )
+        message = _answer_message(api)
+        next_id = _answer(api)["components"][0]["components"][1]["custom_id"]
+        await first.close()
+        second = await start_bot(api, ctx, discord_settings)
+        try:
+            await dispatch(second, component(next_id, message=message, **as_member(MAX)))
+        finally:
+            await second.close()
+    page = api.last("/messages/@original", "PATCH").json
+    assert page["embeds"][0]["title"] == f"#{reply.summary_id} by ada"
+
+
+async def test_a_held_pager_pressed_after_a_restart_says_to_run_the_command_again(
+    bot: ShortScienceBot, api: DiscordAPI
+) -> None:
+    message = bot_message(
+        components=[
+            {
+                "type": 1,
+                "components": [
+                    {"type": 2, "style": 1, "label": "Next", "custom_id": "ss:pg:held:abc123:1:n"}
+                ],
+            }
+        ],
+    )
+    await dispatch(bot, component("ss:pg:held:abc123:1:n", message=message, **as_member(BOB)))
+    answer = api.last("/webhooks/", "POST").json
+    assert answer["flags"] & 64
+    assert "Run the command again" in answer["content"]
 
 
 def embed_size_of(embed: dict) -> int:
@@ -259,7 +332,7 @@ async def test_submit_opens_a_modal_and_posts_the_submission_to_the_queue(
     assert f"Summary #{summary.id} received" in str(_answer(api))
     card = api.last(f"/channels/{QUEUE_CHANNEL}/messages", "POST").json
     custom_ids = [c["custom_id"] for row in card["components"] for c in row["components"]]
-    assert custom_ids == [f"ss:approve:{summary.id}", f"ss:reject:{summary.id}"]
+    assert custom_ids == [f"ss:approve:{summary.id}:1", f"ss:reject:{summary.id}:1"]
 
 
 async def test_a_bad_paper_id_is_refused_before_the_modal(
@@ -275,7 +348,9 @@ async def test_a_bad_paper_id_is_refused_before_the_modal(
 # --- moderating -------------------------------------------------------------------------------
 
 
-def _card(number: int) -> dict:
+def _card(number: int, revision: int | None = 1) -> dict:
+    """A card as the queue posts it; ``revision=None`` is a card of an older version."""
+    suffix = f":{revision}" if revision is not None else ""
     return bot_message(
         channel_id=QUEUE_CHANNEL,
         components=[
@@ -286,12 +361,27 @@ def _card(number: int) -> dict:
                         "type": 2,
                         "style": 3,
                         "label": "Approve",
-                        "custom_id": f"ss:approve:{number}",
+                        "custom_id": f"ss:approve:{number}{suffix}",
                     },
-                    {"type": 2, "style": 4, "label": "Reject", "custom_id": f"ss:reject:{number}"},
+                    {
+                        "type": 2,
+                        "style": 4,
+                        "label": "Reject",
+                        "custom_id": f"ss:reject:{number}{suffix}",
+                    },
                 ],
             }
         ],
+    )
+
+
+def _press(verb: str, number: int, revision: int | None = 1, **who: Any) -> dict:
+    suffix = f":{revision}" if revision is not None else ""
+    return component(
+        f"ss:{verb}:{number}{suffix}",
+        message=_card(number, revision),
+        channel_id=QUEUE_CHANNEL,
+        **who,
     )
 
 
@@ -301,21 +391,14 @@ async def test_a_non_moderator_pressing_approve_is_refused(
     number = await _pending_summary(ctx)
     await dispatch(
         bot,
-        component(
-            f"ss:approve:{number}",
-            message=_card(number),
-            channel_id=QUEUE_CHANNEL,
-            **as_member(BOB),
-        ),
+        _press("approve", number, **as_member(BOB)),
     )
     answer = api.callbacks()[-1].json
     assert answer["data"]["flags"] & 64
     assert "Only moderators can approve" in answer["data"]["content"]
     await dispatch(
         bot,
-        component(
-            f"ss:reject:{number}", message=_card(number), channel_id=QUEUE_CHANNEL, **as_member(BOB)
-        ),
+        _press("reject", number, **as_member(BOB)),
     )
     assert MODAL not in api.callback_types()
     assert _status(db, number) is SummaryStatus.PENDING
@@ -333,12 +416,7 @@ async def test_buttons_posted_before_a_restart_still_work(
         try:
             await dispatch(
                 second,
-                component(
-                    f"ss:approve:{number}",
-                    message=_card(number),
-                    channel_id=QUEUE_CHANNEL,
-                    **as_member(MIA, moderator=True),
-                ),
+                _press("approve", number, **as_member(MIA, moderator=True)),
             )
         finally:
             await second.close()
@@ -356,12 +434,7 @@ async def test_reject_asks_for_a_reason_and_tells_the_author_in_the_channel_when
     number = await _pending_summary(ctx)
     await dispatch(
         bot,
-        component(
-            f"ss:reject:{number}",
-            message=_card(number),
-            channel_id=QUEUE_CHANNEL,
-            **as_member(MIA, moderator=True),
-        ),
+        _press("reject", number, **as_member(MIA, moderator=True)),
     )
     modal = api.callbacks()[-1]
     assert modal.json["type"] == MODAL
@@ -394,12 +467,7 @@ async def test_two_moderators_pressing_at_once_give_one_decision(
     presses = [
         dispatch(
             bot,
-            component(
-                f"ss:approve:{number}",
-                message=_card(number),
-                channel_id=QUEUE_CHANNEL,
-                **as_member(who, moderator=True),
-            ),
+            _press("approve", number, **as_member(who, moderator=True)),
         )
         for who in (MIA, MAX)
     ]
@@ -535,7 +603,7 @@ async def test_a_long_summary_comes_as_an_attached_markdown_file(
     assert summary.body == text.strip()
 
 
-async def test_an_attachment_that_is_not_markdown_is_refused(
+async def test_an_attachment_that_is_not_markdown_is_refused_before_the_form(
     bot: ShortScienceBot, api: DiscordAPI, db: Database
 ) -> None:
     attachment = api.add_attachment("paper.pdf", b"%PDF-1.7", content_type="application/pdf")
@@ -548,12 +616,10 @@ async def test_an_attachment_that_is_not_markdown_is_refused(
             **as_member(ADA),
         ),
     )
-    modal = api.callbacks()[-1]
-    await dispatch(
-        bot,
-        modal_submit(modal=modal.data, fields={"tldr": "Learned optimizers."}, **as_member(ADA)),
-    )
-    assert "Attach the summary as a .md" in _answer(api)["content"]
+    answer = api.callbacks()[-1].json
+    assert answer["type"] == 4, "an answer instead of a form: nothing was typed in vain"
+    assert answer["data"]["flags"] & 64
+    assert "Attach the summary as a .md" in answer["data"]["content"]
     with db.sessions() as session:
         assert session.scalars(select(Summary)).all() == []
 
@@ -599,12 +665,7 @@ async def test_a_card_decided_elsewhere_loses_its_buttons_when_pressed(
     await moderation.approve(ctx, Actor("console", "mia", "mia", is_moderator=True), str(number))
     await dispatch(
         bot,
-        component(
-            f"ss:approve:{number}",
-            message=_card(number),
-            channel_id=QUEUE_CHANNEL,
-            **as_member(MAX, moderator=True),
-        ),
+        _press("approve", number, **as_member(MAX, moderator=True)),
     )
     refusals = [
         b for b in _sent_bodies(api) if "is already approved by mia" in str(b.get("content"))
@@ -613,4 +674,210 @@ async def test_a_card_decided_elsewhere_loses_its_buttons_when_pressed(
     assert refusals[0]["flags"] & 64
     edited = api.last("/messages/@original", "PATCH").json
     assert edited["components"] == []
-    assert "Approved by mia" in str(edited["embeds"])
+    assert "Approved by mia" in edited["content"]
+
+
+# --- moderators approve exactly what they saw ---------------------------------------------
+
+
+async def _sweep(bot: ShortScienceBot) -> None:
+    cog = bot.get_cog("Moderation")
+    assert cog is not None
+    await cog.sweep()  # type: ignore[attr-defined]
+
+
+def _cards(api: DiscordAPI) -> list[Any]:
+    return api.calls(f"/channels/{QUEUE_CHANNEL}/messages", "POST")
+
+
+async def test_an_outdated_cards_approve_is_refused_and_the_card_says_superseded(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    number = await _pending_summary(ctx, tldr="Harmless text.")
+    await _sweep(bot)
+    [first] = _cards(api)
+    await submissions.edit(ctx, _discord_actor(ADA), str(number), "Edited.", "Edited body.")
+    await dispatch(bot, _press("approve", number, revision=1, **as_member(MIA, moderator=True)))
+    refusal = api.last("/webhooks/", "POST").json
+    assert refusal["flags"] & 64
+    assert "was edited after you read it" in refusal["content"]
+    assert _status(db, number) is SummaryStatus.PENDING
+    edited = api.last("/messages/@original", "PATCH").json
+    assert edited["components"] == []
+    assert "Superseded" in edited["content"]
+    # The sweep posts the new revision's card, bound to revision 2.
+    await _sweep(bot)
+    second = _cards(api)[-1].json
+    ids = [c["custom_id"] for row in second["components"] for c in row["components"]]
+    assert ids == [f"ss:approve:{number}:2", f"ss:reject:{number}:2"]
+    assert first.response["id"] != _cards(api)[-1].response["id"]
+
+
+@pytest.mark.parametrize("change", ["edited", "withdrawn", "approved"])
+async def test_a_card_is_closed_wherever_its_summary_changed(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, change: str
+) -> None:
+    number = await _pending_summary(ctx)
+    await _sweep(bot)
+    card_id = _cards(api)[0].response["id"]
+    terminal_author = _discord_actor(ADA)  # the same person, typing in the terminal
+    if change == "edited":
+        await submissions.edit(ctx, terminal_author, str(number), "New.", "New body.")
+    elif change == "withdrawn":
+        await submissions.withdraw(ctx, terminal_author, str(number))
+    else:
+        await moderation.approve(
+            ctx, Actor("console", "mia", "mia", is_moderator=True), str(number)
+        )
+    await _sweep(bot)
+    closed = api.last(f"/channels/{QUEUE_CHANNEL}/messages/{card_id}", "PATCH").json
+    assert closed["components"] == []
+    expected = {"edited": "Superseded", "withdrawn": "Withdrawn", "approved": "Approved by mia"}
+    assert expected[change] in closed["content"]
+    await _sweep(bot)
+    patches = api.calls(f"/channels/{QUEUE_CHANNEL}/messages/{card_id}", "PATCH")
+    assert len(patches) == 1, "a closed card is left alone"
+
+
+async def test_a_long_summarys_card_carries_the_whole_markdown(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+    body = ("A paragraph of a long summary with $\\nabla f$ in it. " * 360).strip()
+    assert len(body) > 19_000
+    number = await _pending_summary(ctx, body=body, tldr="Long one.")
+    await _sweep(bot)
+    [card] = _cards(api)
+    [attached] = card.files
+    assert attached.filename == f"summary-{number}-revision-1.md"
+    assert attached.data.decode("utf-8") == f"TL;DR: Long one.\n\n{body}\n"
+    assert "the whole text is in the attached file" in str(card.json["embeds"])
+    assert "read more" not in str(card.json["embeds"])
+
+
+async def test_a_moderator_cannot_approve_their_own_summary_from_a_card(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    reply = await submissions.submit(ctx, _discord_actor(MIA), "1606.04474", "Mine.", "Body.")
+    assert reply.summary_id is not None
+    await dispatch(bot, _press("approve", reply.summary_id, **as_member(MIA, moderator=True)))
+    assert "another moderator must approve it" in api.last("/webhooks/", "POST").json["content"]
+    assert _status(db, reply.summary_id) is SummaryStatus.PENDING
+
+
+async def test_a_card_from_before_revisions_is_refreshed_instead_of_deciding(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    number = await _pending_summary(ctx)
+    await dispatch(bot, _press("approve", number, revision=None, **as_member(MIA, moderator=True)))
+    assert _status(db, number) is SummaryStatus.PENDING
+    assert "press again" in api.last("/webhooks/", "POST").json["content"]
+    refreshed = api.last("/messages/@original", "PATCH").json
+    ids = [c["custom_id"] for row in refreshed["components"] for c in row["components"]]
+    assert ids == [f"ss:approve:{number}:1", f"ss:reject:{number}:1"]
+
+
+async def test_a_card_whose_answer_was_lost_is_found_not_posted_twice(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    """A process claimed the card, sent it, and was killed before it heard back."""
+    number = await _pending_summary(ctx)
+    claims = await moderation.claim_cards(ctx)
+    assert [claim.summary_id for claim in claims] == [number]
+    card = await moderation.submission_card(ctx, number)
+    await bot.get_channel(QUEUE_CHANNEL).send(  # type: ignore[union-attr]
+        view=card_view(number, 1), **card_message(card)
+    )
+    sent = len(_cards(api))
+    later = datetime.now(UTC) + STALE_CLAIM + timedelta(seconds=5)
+    ctx.clock = lambda: later
+    await _sweep(bot)
+    assert len(_cards(api)) == sent, "the card in the channel was found, not sent again"
+    with db.sessions() as session:
+        row = session.scalars(select(QueueCard)).one()
+    assert row.discord_message_id == int(_cards(api)[-1].response["id"])
+
+
+# --- nothing typed is lost ------------------------------------------------------------------
+
+
+async def test_a_form_sent_after_a_restart_is_received(
+    api: DiscordAPI, ctx: CommandContext, discord_settings: DiscordSettings, db: Database
+) -> None:
+    with redirect_discord_api(api):
+        first = await start_bot(api, ctx, discord_settings)
+        await dispatch(
+            first, slash_command("submit", [option("paper", "1606.04474")], **as_member(ADA))
+        )
+        form = api.callbacks()[-1]
+        assert form.json["type"] == MODAL
+        await first.close()
+        second = await start_bot(api, ctx, discord_settings)
+        try:
+            await dispatch(
+                second,
+                modal_submit(
+                    modal=form.data,
+                    fields={"tldr": "Written slowly.", "body": "Twenty minutes of work."},
+                    **as_member(ADA),
+                ),
+            )
+        finally:
+            await second.close()
+    with db.sessions() as session:
+        summary = session.scalars(select(Summary)).one()
+    assert (summary.tldr, summary.body) == ("Written slowly.", "Twenty minutes of work.")
+
+
+async def test_a_file_and_typed_text_together_use_the_file_and_give_the_text_back(
+    bot: ShortScienceBot, api: DiscordAPI, db: Database
+) -> None:
+    text = "# From the file\n\n" + "Long text. " * 500
+    attachment = api.add_attachment("summary.md", text.encode("utf-8"))
+    await dispatch(
+        bot,
+        slash_command(
+            "submit",
+            [option("paper", "1606.04474"), option("file", attachment["id"], type=11)],
+            resolved=resolved(attachments=[attachment]),
+            **as_member(ADA),
+        ),
+    )
+    form = api.callbacks()[-1]
+    await dispatch(
+        bot,
+        modal_submit(
+            modal=form.data,
+            fields={"tldr": "Both.", "body": "Typed in the box too."},
+            **as_member(ADA),
+        ),
+    )
+    with db.sessions() as session:
+        assert session.scalars(select(Summary)).one().body == text.strip()
+    answer = api.last("/webhooks/", "POST")
+    assert "the attached file was used" in str(answer.json["embeds"])
+    [typed] = answer.files
+    assert typed.data.decode("utf-8") == "Typed in the box too."
+
+
+@pytest.mark.parametrize(
+    ("paper", "message"),
+    [("1606.99999", "arXiv has no paper 1606.99999"), ("not a paper", "is not an arXiv id")],
+)
+async def test_an_unknown_paper_is_refused_before_the_form(
+    bot: ShortScienceBot, api: DiscordAPI, paper: str, message: str
+) -> None:
+    await dispatch(bot, slash_command("submit", [option("paper", paper)], **as_member(ADA)))
+    answer = api.callbacks()[-1].json
+    assert answer["type"] == 4
+    assert message in answer["data"]["content"]
+
+
+async def test_the_rate_limit_is_checked_before_the_form(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
+) -> None:
+    ctx.limits = LimitSettings(submissions_per_window=1)
+    await _pending_summary(ctx)
+    await dispatch(bot, slash_command("submit", [option("paper", "1810.03292")], **as_member(ADA)))
+    answer = api.callbacks()[-1].json
+    assert answer["type"] == 4
+    assert "the most allowed" in answer["data"]["content"]

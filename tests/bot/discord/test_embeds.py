@@ -134,21 +134,51 @@ def test_a_10000_character_summary_gives_pages_within_every_limit(rotation: int)
 
     pages = reply_pages(reply)
 
-    assert len(pages) == 4
+    assert len(pages) == page_count(reply) > 4, "a long summary takes several pages"
     for page in pages:
         assert_within_discord_limits(page)
         assert sum(embed_size(embed) for embed in page) <= 6000
 
 
+def _section_text(pages: list[list[discord.Embed]], title: str) -> list[str]:
+    return [page[0].description or "" for page in pages[1:] if page[0].title == title]
+
+
 @pytest.mark.parametrize("rotation", range(len(_PARAGRAPHS)))
-def test_a_clipped_summary_ends_with_a_read_more_link_after_a_whole_word(rotation: int) -> None:
+def test_a_long_summary_is_paged_whole_and_each_page_ends_between_words(rotation: int) -> None:
     body = summary_body(rotation)
     reply = paper_reply(sections=1, body=body)
 
-    description = reply_pages(reply)[1][0].description or ""
+    chunks = _section_text(reply_pages(reply), reply.sections[0].title)
 
-    assert len(description) < len(body)
-    assert_clean_cut(body, kept_text(description, READ_MORE))
+    assert len(chunks) >= 3
+    assert " ".join(chunks).split() == body.split(), "every word, in order, nothing added"
+    for chunk in chunks[:-1]:
+        position = body.index(chunk)
+        assert_clean_cut(body[position:], chunk)
+        assert "read more" not in chunk
+
+
+def test_a_summary_with_a_tldr_leads_with_it_on_its_first_page() -> None:
+    reply = paper_reply(sections=2, body=summary_body(1))
+    reply = dataclasses.replace(
+        reply,
+        sections=tuple(
+            dataclasses.replace(section, lead=f"TL;DR number {n}: " + "x" * 250)
+            for n, section in enumerate(reply.sections, start=1)
+        ),
+    )
+
+    pages = reply_pages(reply)
+
+    leads = [field.value for field in pages[0][0].fields if field.value.startswith("TL;DR")]
+    assert leads == [section.lead for section in reply.sections], "every TL;DR, whole"
+    first_pages = [page[0].description or "" for page in pages[1:] if "part 1 of" in str(
+        page[0].footer.text
+    )]
+    assert [page.split("\n")[0] for page in first_pages] == [
+        f"**TL;DR:** {section.lead}" for section in reply.sections
+    ]
 
 
 def test_a_clipped_abstract_ends_with_a_read_more_link_to_the_paper() -> None:
@@ -212,7 +242,7 @@ def test_a_main_embed_over_6000_is_brought_under_6000(
 
 
 def test_three_sections_give_four_pages_with_page_footers() -> None:
-    reply = paper_reply(sections=3)
+    reply = paper_reply(sections=3, body="A short summary.")
 
     pages = reply_pages(reply)
 
@@ -234,11 +264,11 @@ def test_a_section_page_with_every_part_at_its_longest_stays_within_every_limit(
         sections=(Section(title="Summary " * 40, text=summary_body(4), footer="f" * 3000),),
     )
 
-    page = reply_pages(reply)[1]
+    pages = reply_pages(reply)
 
-    assert_within_discord_limits(page)
-    assert (page[0].description or "").endswith(READ_MORE), "the text gave way, not the rest"
-    assert (page[0].footer.text or "").endswith(" · page 2/2")
+    for page in pages[1:]:
+        assert_within_discord_limits(page)
+    assert (pages[-1][0].footer.text or "").endswith(f" · page {len(pages)}/{len(pages)}")
 
 
 def test_a_reply_without_sections_is_one_page_without_a_page_number() -> None:
@@ -269,7 +299,6 @@ def test_a_section_links_to_its_own_url_else_to_the_reply(
     embed = reply_pages(reply)[1][0]
 
     assert embed.url == expected
-    assert (embed.description or "").endswith(f"… [read more](<{expected}>)")
 
 
 def test_the_notice_comes_first_in_the_description() -> None:
@@ -534,3 +563,17 @@ def test_clip_never_exceeds_the_limit_and_keeps_text_that_fits(
     else:
         assert clipped.endswith(("…", READ_MORE))
         assert clipped.strip() == clipped, "Discord would trim it and count differently"
+
+
+def test_a_field_value_over_1024_characters_never_leaves_the_renderer() -> None:
+    reply = Reply(
+        title="Paper",
+        fields=(Field("Authors", "A. Author, " * 400, inline=False),),
+        sections=(Section(title="#1 by Ada", text="Body.", lead="x" * 2000),),
+    )
+
+    pages = reply_pages(reply)
+
+    for field in pages[0][0].fields:
+        assert field.value is not None and len(field.value) <= 1024
+    assert_within_discord_limits(pages[0])

@@ -1,0 +1,1 @@
+"""One small client per network, behind the interface of ``publishers.networks.base``."""

@@ -1,0 +1,119 @@
+"""The one interface every network client has, and the project's own publishing errors.
+
+Each client maps its library's errors (tweepy's ``TooManyRequests``, Mastodon.py's
+``MastodonRatelimitError``, atproto's ``RequestException``, an HTTP status) to these at its
+boundary, so the delivery worker decides retries, holds and fallbacks in one place and
+never sees a library type. Clients are synchronous: the worker runs them in threads.
+Messages never contain credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class PublishError(Exception):
+    """A post did not go out; the message is safe to log and to show moderators."""
+
+
+class Transient(PublishError):
+    """Worth trying again later: a 5xx, a refused connection, a timeout before sending.
+
+    ``retry_at`` is set when the network said when (``Retry-After``); otherwise the
+    worker's own backoff decides.
+    """
+
+    def __init__(self, message: str, *, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class RateLimited(Transient):
+    """The network asked us to wait until ``retry_at`` (from its rate-limit headers)."""
+
+    def __init__(self, message: str, *, retry_at: datetime) -> None:
+        super().__init__(message, retry_at=retry_at)
+
+
+class Permanent(PublishError):
+    """Trying again will not help: a revoked token, a forbidden action, a refused text.
+
+    The worker stops the channel and tells the moderators.
+    """
+
+
+class RepliesRefused(Permanent):
+    """The network refused a reply in a thread (X restricted programmatic replies in 2026).
+
+    The channel falls back to single posts instead of stopping.
+    """
+
+
+class Duplicate(PublishError):
+    """The network says this exact text was posted already (X 403, Facebook code 506).
+
+    After an unknown outcome it is most likely our own earlier attempt: the worker looks
+    the post up rather than treating this as a failure.
+    """
+
+
+class UnknownOutcome(PublishError):
+    """The request may have created the post, but no answer came (a dropped connection,
+    a timeout after the request was sent). Never send again blindly: look it up first."""
+
+
+class LookupUnsupported(PublishError):
+    """The network offers no way to find a post we may have made; a moderator decides."""
+
+
+@dataclass(frozen=True)
+class Posted:
+    """Where a post landed: enough to reply to it and to show it to a person."""
+
+    remote_id: str
+    """The network's id: a tweet id, ``{page}_{post}``, a status id, an ``at://`` URI, a file."""
+    cid: str | None = None
+    """Bluesky's content hash of the record, needed (with the URI) to reply to it."""
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingPost:
+    """One post, or one part of a thread, as the worker hands it to a client."""
+
+    text: str
+    key: str
+    """Chosen and stored before the first try: Mastodon's ``Idempotency-Key``, Bluesky's
+    record key (a TID), a file name stem for the outbox folder."""
+    part: int
+    """0-based position in its digest."""
+    parts: int
+    reply_to: Posted | None = None
+    """The part before this one in a thread; None for a first part or a single post."""
+    root: Posted | None = None
+    """The first part of the thread (Bluesky's ``reply.root``); None for a first part."""
+    link: str | None = None
+    """The post's main link, for networks that attach one (a Facebook link preview)."""
+    not_before: datetime | None = None
+    """When the first attempt began: a look-up only considers posts made since then."""
+
+
+class Network(Protocol):
+    """A client of one network account. Synchronous; run in a worker thread."""
+
+    kind: str
+
+    def post(self, post: OutgoingPost) -> Posted:
+        """Create the post. Raises one of the errors above, never a library's own."""
+        ...
+
+    def find(self, post: OutgoingPost) -> Posted | None:
+        """The post if an earlier attempt created it, else None.
+
+        Raises ``LookupUnsupported`` where the API has no way to tell.
+        """
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""From text in Markdown and LaTeX to what each network receives."""

@@ -1,0 +1,89 @@
+"""Publishing channels as stored: the ones from config.toml and the ones subscribed in Discord."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Channel, ChannelKind, ChannelOrigin
+
+
+class ConfiguredElsewhere(Exception):
+    """The Discord channel is a channel of config.toml; only the operator changes it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What an admin asked for with /digest subscribe."""
+
+    guild_id: int
+    channel_id: int
+    schedule: str
+    timezone: str
+    categories: tuple[str, ...]
+    max_items: int
+    require_approval: bool
+
+
+def discord_channel_name(channel_id: int) -> str:
+    return f"discord-{channel_id}"
+
+
+def by_discord_channel(session: Session, channel_id: int) -> Channel | None:
+    return session.scalars(
+        select(Channel).where(Channel.discord_channel_id == channel_id)
+    ).one_or_none()
+
+
+def subscribe(session: Session, wanted: Subscription, now: datetime) -> tuple[Channel, bool]:
+    """Make a Discord channel a digest channel or change its settings; (channel, created)."""
+    channel = by_discord_channel(session, wanted.channel_id)
+    created = channel is None
+    if channel is None:
+        channel = Channel(
+            name=discord_channel_name(wanted.channel_id),
+            kind=ChannelKind.DISCORD,
+            origin=ChannelOrigin.DISCORD,
+            discord_channel_id=wanted.channel_id,
+            created_at=now,
+        )
+        session.add(channel)
+    elif channel.origin is not ChannelOrigin.DISCORD:
+        raise ConfiguredElsewhere(channel.name)
+    channel.discord_guild_id = wanted.guild_id
+    channel.schedule = wanted.schedule
+    channel.timezone = wanted.timezone
+    channel.category_filter = ",".join(wanted.categories) or None
+    channel.max_items = wanted.max_items
+    channel.require_approval = wanted.require_approval
+    channel.enabled = True
+    channel.updated_at = now
+    session.flush()
+    return channel, created
+
+
+def unsubscribe(session: Session, channel_id: int, now: datetime) -> bool:
+    """Stop a subscribed Discord channel; kept, not deleted: its digests point at it."""
+    channel = by_discord_channel(session, channel_id)
+    if channel is None or not channel.enabled or channel.origin is not ChannelOrigin.DISCORD:
+        return False
+    channel.enabled = False
+    channel.updated_at = now
+    return True
+
+
+def enabled_in_guild(session: Session, guild_id: int) -> list[Channel]:
+    return list(
+        session.scalars(
+            select(Channel)
+            .where(Channel.discord_guild_id == guild_id, Channel.enabled.is_(True))
+            .order_by(Channel.name)
+        ).all()
+    )
