@@ -10,9 +10,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.commands.context import CommandContext
-from bot.config import AppConfig
+from bot.config import SECRET_ENV_VARS, AppConfig
 from bot.papers.arxiv_client import ArxivClient, ArxivSettingsView
 from bot.papers.lookups import PaperLookups
+from publishers.channels import CREDENTIAL_VARIABLES
+from publishers.render.posts import DigestRenderer
+from publishers.render.templates import TemplateProblem, Templates
+from publishers.settings import ChannelSettings as PublisherChannel
+from publishers.settings import PublishingSettings
 from storage import migrate
 from storage.database import Database, describe_url
 
@@ -78,12 +83,15 @@ def build_context(config: AppConfig, db: Database) -> CommandContext:
         batch_window=settings.batch_window_seconds,
         batch_size=settings.batch_size,
     )
+    publishing = publishing_settings(config)
     return CommandContext(
         db=db,
         lookups=lookups,
         arxiv=client,
         limits=config.settings.limits,
         moderation=config.settings.moderation,
+        publishing=publishing,
+        renderer=build_renderer(publishing),
     )
 
 
@@ -96,3 +104,74 @@ def build_bot(
     settings = config.settings.discord
     use_api_base(str(settings.api_base) if settings.api_base else None)
     return ShortScienceBot(ctx, settings, autolookup_channel_ids=autolookup_channel_ids)
+
+
+DISCORD_TOKEN_VARIABLE = SECRET_ENV_VARS["discord_token"]
+"""A discord channel posts through the running bot, so it needs the bot's token."""
+
+
+def channel_settings(config: AppConfig) -> tuple[PublisherChannel, ...]:
+    """config.toml's channels as the publishers' own settings, credentials resolved."""
+    by_variable = {variable: name for name, variable in SECRET_ENV_VARS.items()}
+    channels = []
+    for channel in config.settings.channels:
+        wanted = dict(CREDENTIAL_VARIABLES[channel.kind])
+        if channel.kind == "discord":
+            wanted["bot_token"] = DISCORD_TOKEN_VARIABLE
+        found: dict[str, str] = {}
+        missing: list[str] = []
+        for key, variable in wanted.items():
+            value = config.secrets.get(by_variable[variable])
+            if value:
+                found[key] = value
+            else:
+                missing.append(variable)
+        directory = None
+        if channel.kind == "outbox":
+            directory = config.base_dir / (channel.directory or "outbox")
+        channels.append(
+            PublisherChannel(
+                name=channel.name,
+                kind=channel.kind,
+                schedule=channel.schedule,
+                timezone=channel.timezone,
+                require_approval=channel.require_approval,
+                max_items=channel.max_items,
+                max_age_days=channel.max_age_days,
+                categories=tuple(channel.categories),
+                thread=channel.thread,
+                link=channel.link,
+                api_base=str(channel.api_base).rstrip("/") if channel.api_base else None,
+                page_id=channel.page_id,
+                graph_version=channel.graph_version,
+                max_characters=channel.max_characters,
+                discord_channel_id=channel.discord_channel_id,
+                directory=directory,
+                credentials=found,
+                missing=tuple(missing),
+            )
+        )
+    return tuple(channels)
+
+
+def publishing_settings(config: AppConfig) -> PublishingSettings:
+    publishing = config.settings.publishing
+    templates_dir = None
+    if publishing.templates_dir:
+        templates_dir = config.base_dir / publishing.templates_dir
+    return PublishingSettings(
+        templates_dir=templates_dir,
+        x_post_usd=publishing.x_post_usd,
+        x_post_with_url_usd=publishing.x_post_with_url_usd,
+        channels=channel_settings(config),
+    )
+
+
+def build_renderer(publishing: PublishingSettings) -> DigestRenderer:
+    """The templates, checked now: a broken template stops the start, not the 09:00 post."""
+    try:
+        templates = Templates(publishing.templates_dir)
+        templates.check()
+    except TemplateProblem as error:
+        raise StartupError(f"template problem: {error}") from None
+    return DigestRenderer(templates)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -13,8 +14,10 @@ from importlib.metadata import PackageNotFoundError, version
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import StartupError, build_context, connect, open_database
+from bot.commands import digests
 from bot.commands.user_text import check_external_id
 from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
+from bot.console.digests import preview_json, preview_text
 from bot.console.repl import chat
 from bot.errors import UserError
 from bot.logging_setup import setup_logging
@@ -80,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--moderator", action="store_true", help="act as a moderator (/queue, /approve, /reject)"
     )
     commands.add_parser("version", parents=[common], help="print the version")
+
+    digest = commands.add_parser("digest", parents=[common], help="digests of new summaries")
+    digest_commands = digest.add_subparsers(dest="digest_command", metavar="ACTION", required=True)
+    preview = digest_commands.add_parser(
+        "preview",
+        parents=[common],
+        help="the posts a channel would get now, as the network will receive them",
+        description="Selects and renders the channel's next digest; records nothing.",
+    )
+    preview.add_argument("channel", help="a channel name from config.toml or /digest subscribe")
+    preview.add_argument(
+        "--format", choices=("text", "json"), default="text", help="json: only JSON on stdout"
+    )
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -148,11 +164,31 @@ def cmd_db(args: argparse.Namespace, config: AppConfig) -> int:
     return EXIT_OK
 
 
+def cmd_digest(args: argparse.Namespace, config: AppConfig) -> int:
+    db = open_database(config)
+    try:
+        ctx = build_context(config, db)
+        try:
+            preview = asyncio.run(digests.preview(ctx, args.channel))
+        except UserError as error:
+            print(f"shortscience: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    finally:
+        db.dispose()
+    if args.format == "json":
+        json.dump(preview_json(preview), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(preview_text(preview))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, AppConfig], int]] = {
     "run": cmd_run,
     "chat": cmd_chat,
     "version": cmd_version,
     "db": cmd_db,
+    "digest": cmd_digest,
 }
 
 

@@ -104,6 +104,15 @@ class LimitSettings(_Section):
     search_results: Annotated[int, Field(ge=1, le=25)] = 10
 
 
+class PublishingSettings(_Section):
+    templates_dir: str | None = None
+    """A folder of templates that override the shipped ones, file by file."""
+    x_post_usd: Annotated[float, Field(ge=0)] = 0.015
+    """X's price of a created post (pay-per-use since 2026-02-06; LIMITS.md)."""
+    x_post_with_url_usd: Annotated[float, Field(ge=0)] = 0.200
+    """X's price of a created post holding a URL."""
+
+
 class ModerationSettings(_Section):
     allow_self_approval: bool = False
     """A moderator's own summary needs a second moderator unless this is switched on."""
@@ -116,6 +125,8 @@ class LoggingSettings(_Section):
 _CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 ChannelKindName = Literal["x", "facebook", "discord", "mastodon", "bluesky", "outbox"]
+LinkPlacement = Literal["every", "first", "last", "none"]
+THREADED_KINDS = ("x", "bluesky", "mastodon")
 
 
 class ChannelSettings(_Section):
@@ -129,6 +140,12 @@ class ChannelSettings(_Section):
     categories: list[Annotated[str, Field(min_length=1, max_length=40)]] = []
     discord_channel_id: Annotated[int, Field(gt=0)] | None = None
     directory: str | None = None
+    max_age_days: Annotated[float, Field(gt=0)] | None = None
+    thread: bool = True
+    link: LinkPlacement = "first"
+    page_id: Annotated[str, Field(pattern=r"^[0-9]{1,30}$")] | None = None
+    graph_version: Annotated[str, Field(pattern=r"^v[0-9]{1,3}\.[0-9]$")] = "v26.0"
+    max_characters: Annotated[int, Field(ge=100, le=100_000)] | None = None
 
     @field_validator("name")
     @classmethod
@@ -156,6 +173,18 @@ class ChannelSettings(_Section):
             raise ValueError("discord_channel_id: a channel of kind discord needs its channel id")
         if self.directory is not None and self.kind != "outbox":
             raise ValueError("directory: only a channel of kind outbox writes to a directory")
+        if self.kind == "facebook" and self.page_id is None:
+            raise ValueError("page_id: a channel of kind facebook needs its Page's numeric id")
+        if self.page_id is not None and self.kind != "facebook":
+            raise ValueError("page_id: only a channel of kind facebook posts to a Page")
+        if self.max_characters is not None and self.kind != "mastodon":
+            raise ValueError(
+                "max_characters: only a Mastodon instance may raise its limit (kind mastodon)"
+            )
+        if self.kind == "mastodon" and self.api_base is None:
+            raise ValueError(
+                'api_base: a channel of kind mastodon needs its instance, e.g. "https://mastodon.social"'
+            )
         return self
 
 
@@ -165,6 +194,7 @@ class Settings(_Section):
     discord: DiscordSettings = DiscordSettings()
     limits: LimitSettings = LimitSettings()
     moderation: ModerationSettings = ModerationSettings()
+    publishing: PublishingSettings = PublishingSettings()
     logging: LoggingSettings = LoggingSettings()
     channels: list[ChannelSettings] = []
 

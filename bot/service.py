@@ -15,12 +15,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from bot.app import StartupError, build_bot, build_context, open_database
+from bot.app import StartupError, build_bot, build_context, channel_settings, open_database
 from bot.commands.autolookup import enabled_channel_ids
 from bot.commands.context import Actor, CommandContext
-from bot.config import SECRET_ENV_VARS, AppConfig
+from bot.config import AppConfig
 from bot.console.repl import chat
-from publishers.channels import REQUIRED_SECRETS
 from storage import migrate
 from storage.database import Database, describe_url
 
@@ -110,12 +109,12 @@ def plan_parts(
         statuses.append(PartStatus("console", "active", "reading commands from this terminal"))
     else:
         statuses.append(PartStatus("console", "off", "standard input is not a terminal; headless"))
-    for channel in config.settings.channels:
-        needed = REQUIRED_SECRETS[channel.kind]
-        missing = [SECRET_ENV_VARS[name] for name in needed if not secrets.get(name)]
+    for channel in channel_settings(config):
         name = f"channel {channel.name} ({channel.kind})"
-        if missing:
-            statuses.append(PartStatus(name, "not configured", f"{', '.join(missing)} not set"))
+        if channel.missing:
+            statuses.append(
+                PartStatus(name, "not configured", f"{', '.join(channel.missing)} not set")
+            )
         else:
             statuses.append(
                 PartStatus(

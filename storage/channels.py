@@ -87,3 +87,18 @@ def enabled_in_guild(session: Session, guild_id: int) -> list[Channel]:
             .order_by(Channel.name)
         ).all()
     )
+
+
+def by_name(session: Session, name: str) -> Channel | None:
+    return session.scalars(select(Channel).where(Channel.name == name)).one_or_none()
+
+
+def subscribed(session: Session) -> list[Channel]:
+    """Discord channels subscribed with /digest subscribe and not stopped since."""
+    return list(
+        session.scalars(
+            select(Channel)
+            .where(Channel.origin == ChannelOrigin.DISCORD, Channel.enabled.is_(True))
+            .order_by(Channel.name)
+        ).all()
+    )

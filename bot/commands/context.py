@@ -15,6 +15,9 @@ from bot.commands.user_text import check_external_id, strip_control_characters
 from bot.config import LimitSettings, ModerationSettings
 from bot.papers.arxiv_client import ArxivClient
 from bot.papers.lookups import PaperLookups
+from publishers.render.posts import DigestRenderer
+from publishers.render.templates import Templates
+from publishers.settings import PublishingSettings
 from storage import summaries as summary_store
 from storage.database import Database
 from storage.models import User
@@ -61,6 +64,8 @@ class CommandContext:
     arxiv: ArxivClient
     limits: LimitSettings = field(default_factory=LimitSettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
+    publishing: PublishingSettings = field(default_factory=PublishingSettings)
+    renderer: DigestRenderer = field(default_factory=lambda: DigestRenderer(Templates()))
     clock: Callable[[], datetime] = utcnow
 
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -16,6 +16,11 @@ _CATEGORY = re.compile(r"[a-z-]+(\.[A-Za-z-]+)?")
 MAX_CATEGORIES = 10
 
 
+def channel_name_for(discord_channel_id: int) -> str:
+    """The digest channel name a subscribed Discord channel gets."""
+    return channel_store.discord_channel_name(discord_channel_id)
+
+
 def parse_categories(text: str) -> list[str]:
     """``cs.LG, stat.ML`` -> ``["cs.LG", "stat.ML"]``; anything else is explained."""
     categories = [part for part in re.split(r"[\s,]+", text.strip()) if part]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from storage.database import Database
+from storage.models import Digest
+from tests.publishers.conftest import seed
 from tests.servers.discord_server import BOT_TOKEN, DiscordAPI
 
 REPO = Path(__file__).resolve().parents[2]
@@ -358,3 +362,83 @@ def test_an_interactive_run_serves_the_console_and_stops_on_sigterm(tmp_path: Pa
             process.kill()
     assert process.returncode == 0, output + rest
     assert "stopped" in rest
+
+
+# --- digest preview ---------------------------------------------------------------------------
+
+
+CHANNELS = (
+    "[[channels]]\nname = 'outbox'\nkind = 'outbox'\nschedule = '0 9 * * *'\n"
+    "[[channels]]\nname = 'x-main'\nkind = 'x'\nschedule = '0 9 * * *'\nmax_items = 2\n"
+    "[[channels]]\nname = 'fb'\nkind = 'facebook'\nschedule = '0 9 * * *'\npage_id = '1'\n"
+)
+
+
+def _seeded_config(tmp_path: Path) -> Path:
+    config = _config(tmp_path, CHANNELS)
+    assert _shortscience("--config", str(config), "db", "upgrade", cwd=tmp_path).returncode == 0
+    db = Database.connect(f"sqlite:///{tmp_path / 'shortscience.db'}")
+    try:
+        seed(db)
+    finally:
+        db.dispose()
+    return config
+
+
+def test_digest_preview_as_json_prints_only_json(tmp_path: Path) -> None:
+    config = _seeded_config(tmp_path)
+    result = _shortscience(
+        "--config", str(config), "digest", "preview", "x-main", "--format", "json", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    posts = json.loads(result.stdout)
+    assert isinstance(posts, list) and len(posts) == 2
+    for post in posts:
+        assert post["channel"] == "x-main"
+        assert all(isinstance(number, int) for number in post["summary_ids"])
+        for part in post["parts"]:
+            assert set(part) >= {"text", "length"}
+            assert part["length"] <= 280
+        assert post["x_cost"]["posts"] == len(post["parts"])
+    with Database.connect(f"sqlite:///{tmp_path / 'shortscience.db'}").sessions() as session:
+        assert session.query(Digest).count() == 0, "a preview records nothing"
+
+
+def test_digest_preview_as_text_is_readable_on_a_terminal(tmp_path: Path) -> None:
+    config = _seeded_config(tmp_path)
+    result = _shortscience("--config", str(config), "digest", "preview", "fb", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Digest for fb (facebook): 5 summaries, 1 post")  # max_items
+    assert "[part 1 of 1: " in result.stdout
+    assert "Sanity Checks for Saliency Maps" in result.stdout
+
+
+def test_digest_preview_of_an_unknown_channel_names_the_channels(tmp_path: Path) -> None:
+    config = _config(tmp_path, CHANNELS)
+    result = _shortscience("--config", str(config), "digest", "preview", "nope", cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line == "shortscience: There is no channel “nope”. Channels: outbox, x-main, fb."
+
+
+def test_a_broken_template_stops_the_start_with_its_name_and_line(tmp_path: Path) -> None:
+    (tmp_path / "mine" / "x").mkdir(parents=True)
+    (tmp_path / "mine" / "x" / "summary.txt.j2").write_text(
+        "{{ summary.title }}\n\n{{ summary.tldr_txt }}\n", encoding="utf-8"
+    )
+    config = _config(tmp_path, "[publishing]\ntemplates_dir = 'mine'\n" + CHANNELS)
+    result = subprocess.run(
+        [*COMMAND, "--config", str(config), "run"],
+        cwd=tmp_path,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert "template problem:" in line
+    assert "x/summary.txt.j2, line 3" in line
+    assert "tldr_txt" in line

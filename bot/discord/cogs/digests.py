@@ -6,7 +6,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.commands import subscriptions
+from bot.commands import digests, subscriptions
+from bot.commands.subscriptions import channel_name_for
 from bot.discord import replies
 from bot.discord.actors import actor_from
 from bot.discord.bot import ShortScienceBot
@@ -67,6 +68,23 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Digest c
             self.bot.ctx, actor, guild_id=interaction.guild_id or 0
         )
         await replies.send(interaction, reply)
+
+    @app_commands.command(description="The posts a digest channel would get now (moderators)")
+    @app_commands.describe(channel="the digest channel's name (default: this channel's)")
+    async def preview(self, interaction: discord.Interaction, channel: str = "") -> None:
+        await replies.defer(interaction, private=True)
+        actor = actor_from(interaction, self.bot.moderator_role_ids)
+        name = channel or channel_name_for(interaction.channel_id or 0)
+        shown = await digests.preview_for_moderator(self.bot.ctx, actor, name)
+        await replies.send(interaction, digests.preview_reply(shown))
+
+    @preview.autocomplete("channel")
+    async def _channel_choices(
+        self, _interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        names = await digests.channel_names(self.bot.ctx)
+        wanted = current.strip().lower()
+        return [app_commands.Choice(name=name, value=name) for name in names if wanted in name][:25]
 
 
 async def setup(bot: ShortScienceBot) -> None:

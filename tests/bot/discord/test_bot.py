@@ -21,9 +21,12 @@ from bot.config import DiscordSettings, LimitSettings
 from bot.discord.bot import ShortScienceBot, intents_for
 from bot.discord.cogs.moderation import card_message, card_view
 from bot.discord.embeds import MAX_TOTAL, embed_size
+from publishers.settings import ChannelSettings as PublisherChannel
+from publishers.settings import PublishingSettings
 from storage.database import Database
 from storage.models import (
     Channel,
+    Digest,
     ModerationAction,
     ModerationEvent,
     QueueCard,
@@ -54,6 +57,7 @@ from tests.discord_harness import (
     resolved,
     slash_command,
 )
+from tests.publishers.conftest import seed
 from tests.servers.discord_server import CANNOT_MESSAGE_USER_50007, DiscordAPI
 
 DEFERRED = 5
@@ -881,3 +885,40 @@ async def test_the_rate_limit_is_checked_before_the_form(
     answer = api.callbacks()[-1].json
     assert answer["type"] == 4
     assert "the most allowed" in answer["data"]["content"]
+
+
+# --- digest previews ---------------------------------------------------------------------------
+
+
+async def test_moderators_preview_a_digest_privately(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    ctx.publishing = PublishingSettings(
+        channels=(PublisherChannel(name="x-main", kind="x", max_items=2),)
+    )
+    seed(db)
+    await dispatch(
+        bot,
+        slash_command(
+            "digest", [option("channel", "x-main")], subcommand="preview", **as_member(BOB)
+        ),
+    )
+    assert "Only moderators can preview digests" in api.last("/webhooks/", "POST").json["content"]
+    await dispatch(
+        bot,
+        slash_command(
+            "digest",
+            [option("channel", "x-main")],
+            subcommand="preview",
+            **as_member(MIA, moderator=True),
+        ),
+    )
+    answer = api.last("/webhooks/", "POST").json
+    assert answer["flags"] & 64
+    [embed] = answer["embeds"]
+    assert embed["title"] == "Digest preview: x-main (x)"
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert fields["Posts"] == "2"
+    assert "with a URL" in fields["X cost"]
+    with db.sessions() as session:
+        assert session.query(Digest).count() == 0

@@ -1,0 +1,214 @@
+"""A digest as each network will receive it: posts, parts and their lengths.
+
+- X, Bluesky, Mastodon: one post per summary. A summary that does not fit one post
+  becomes a thread of numbered parts; with ``thread = false`` it is one post with its
+  TL;DR (shortened until it fits) and the link. The link goes on every part, the
+  first, the last or none (``link``), and room is kept for it.
+- Facebook: the whole digest is one Page post.
+- Discord: one message per summary in Discord's Markdown, cut into several messages
+  (at the Markdown-safe boundaries of ``clipping``) when longer than 2,000 characters.
+- Outbox folder: one Markdown file per summary, as written.
+
+Every part carries its length as its platform counts it (``lengths``), and whether it
+holds a URL, which on X is what a post costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from publishers.render.clipping import split_pages
+from publishers.render.lengths import COUNTERS, Counter, find_urls, mastodon_counter
+from publishers.render.markdown_text import PlainText
+from publishers.render.summaries import SummaryItem
+from publishers.render.templates import Templates
+from publishers.render.threads import split
+from publishers.settings import ChannelSettings
+
+DISCORD_NUMBERING_ROOM = 12
+"""Room kept in a Discord message for " (12/12)"."""
+
+
+@dataclass(frozen=True)
+class PostPart:
+    text: str
+    length: int
+    has_url: bool
+
+
+@dataclass(frozen=True)
+class Post:
+    """One post (a thread when it has several parts), in posting order."""
+
+    summary_ids: tuple[int, ...]
+    parts: tuple[PostPart, ...]
+    link: str | None = None
+    """The post's main link, for networks that attach one (a Facebook link preview)."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a digest costs on X, at the configured prices (LIMITS.md: pay-per-use, 2026)."""
+
+    posts: int
+    with_url: int
+    usd: float
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    channel: str
+    kind: str
+    posts: tuple[Post, ...]
+    created: datetime
+    html: str | None = field(default=None, repr=False)
+    """The digest as a web page (outbox channels)."""
+
+    @property
+    def parts(self) -> int:
+        return sum(len(post.parts) for post in self.posts)
+
+    def cost(self, post_usd: float, post_with_url_usd: float) -> Cost:
+        with_url = sum(part.has_url for post in self.posts for part in post.parts)
+        plain = self.parts - with_url
+        return Cost(self.parts, with_url, round(plain * post_usd + with_url * post_with_url_usd, 4))
+
+
+def counter_for(channel: ChannelSettings) -> Counter:
+    """The platform's ruler. The outbox folder has no limit; Facebook's is far away."""
+    if channel.kind == "mastodon" and channel.max_characters:
+        return mastodon_counter(channel.max_characters)
+    return COUNTERS.get(channel.kind, COUNTERS["facebook"])
+
+
+class DigestRenderer:
+    """Turns a channel's summaries into posts with the channel's templates and rules."""
+
+    def __init__(self, templates: Templates) -> None:
+        self.templates = templates
+
+    def render(
+        self,
+        channel: ChannelSettings,
+        summaries: Sequence[SummaryItem],
+        created: datetime,
+    ) -> RenderedDigest:
+        posts: list[Post] = []
+        html = None
+        context = {"channel": channel}
+        if channel.kind == "facebook" and summaries:
+            posts.append(self._facebook(channel, summaries, created))
+        else:
+            for item in summaries:
+                if channel.kind in ("x", "bluesky", "mastodon"):
+                    posts.append(self._threaded(channel, item))
+                elif channel.kind == "discord":
+                    posts.append(self._discord(channel, item))
+                else:
+                    text = self.templates.render("outbox/summary.md.j2", summary=item, **context)
+                    posts.append(Post((item.id,), (_part(text, len(text)),), item.link))
+        if channel.kind == "outbox" and summaries:
+            html = self.templates.render(
+                "outbox/digest.html.j2", digest=_digest(summaries, created), **context
+            )
+        return RenderedDigest(channel.name, channel.kind, tuple(posts), created, html)
+
+    # -- one network at a time ------------------------------------------------------------
+
+    def _threaded(self, channel: ChannelSettings, item: SummaryItem) -> Post:
+        counter = counter_for(channel)
+        link = item.link if channel.link != "none" else None
+        if not channel.thread:
+            return Post((item.id,), (self._single(channel, item, counter, link),), link)
+        rendered = self.templates.render(
+            f"{channel.kind}/summary.txt.j2", summary=item, channel=channel
+        )
+        room = counter.length("\n" + link) if link else 0
+        pieces = split(_with_atoms(rendered, item), counter, limit=counter.limit - room)
+        parts = []
+        for number, piece in enumerate(pieces, start=1):
+            text = piece.text
+            if link and _links_here(channel.link, number, len(pieces)):
+                text = f"{text}\n{link}"
+            parts.append(_part(text, counter.length(text)))
+        return Post((item.id,), tuple(parts), link)
+
+    def _single(
+        self, channel: ChannelSettings, item: SummaryItem, counter: Counter, link: str | None
+    ) -> PostPart:
+        """The TL;DR post, its TL;DR shortened word by word until the post fits."""
+        words = item.tldr_text.split()
+        for keep in range(len(words), -1, -1):
+            tldr = " ".join(words[:keep]) + ("…" if keep < len(words) else "")
+            text = self.templates.render(
+                f"{channel.kind}/single.txt.j2", summary=item, tldr=tldr, link=link, channel=channel
+            )
+            if counter.fits(text):
+                return _part(text, counter.length(text))
+        pieces = split(text, counter, numbered=False)  # a title longer than a post
+        return _part(pieces[0].text, pieces[0].length)
+
+    def _facebook(
+        self, channel: ChannelSettings, summaries: Sequence[SummaryItem], created: datetime
+    ) -> Post:
+        counter = counter_for(channel)
+        text = self.templates.render(
+            "facebook/digest.txt.j2", digest=_digest(summaries, created), channel=channel
+        )
+        pieces = split(text, counter, numbered=False)
+        first = summaries[0].link
+        return Post(
+            tuple(item.id for item in summaries),
+            tuple(_part(piece.text, piece.length) for piece in pieces),
+            first,
+        )
+
+    def _discord(self, channel: ChannelSettings, item: SummaryItem) -> Post:
+        counter = counter_for(channel)
+        text = self.templates.render("discord/summary.md.j2", summary=item, channel=channel)
+        if counter.fits(text):
+            return Post((item.id,), (_part(text, counter.length(text)),), item.link)
+        pages = split_pages(text, counter.limit - DISCORD_NUMBERING_ROOM)
+        numbered = [f"{page} ({n}/{len(pages)})" for n, page in enumerate(pages, start=1)]
+        parts = tuple(_part(page, counter.length(page)) for page in numbered)
+        return Post((item.id,), parts, item.link)
+
+
+def _part(text: str, length: int) -> PostPart:
+    return PostPart(text, length, bool(find_urls(text)))
+
+
+def _links_here(placement: str, number: int, total: int) -> bool:
+    return (
+        placement == "every"
+        or (placement == "first" and number == 1)
+        or (placement == "last" and number == total)
+    )
+
+
+def _with_atoms(rendered: str, item: SummaryItem) -> PlainText:
+    """The rendered post with the body's math and URL stretches where they now stand."""
+    atoms: list[tuple[int, int]] = list(find_urls(rendered, schemeless=False))
+    offset = rendered.find(item.text) if item.text else -1
+    if offset >= 0:
+        atoms += [(start + offset, end + offset) for start, end in item.plain.atoms]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(atoms):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return PlainText(rendered, tuple(merged))
+
+
+@dataclass(frozen=True)
+class _Digest:
+    summaries: Sequence[SummaryItem]
+    count: int
+    date: str
+
+
+def _digest(summaries: Sequence[SummaryItem], created: datetime) -> _Digest:
+    return _Digest(summaries, len(summaries), f"{created:%Y-%m-%d}")

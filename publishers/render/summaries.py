@@ -1,0 +1,77 @@
+"""What templates see of a summary: plain values, each text shaped on first use.
+
+Built from stored rows by ``publishers.digests``; templates read attributes only, so a
+summary's Markdown and LaTeX are converted only into the forms a platform's templates
+actually use (plain text for X, Discord Markdown for Discord, ...), once each.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+
+from publishers.render.markdown_text import PlainText, to_discord, to_plain
+
+MAX_AUTHORS_SHOWN = 6
+
+
+class SummaryItem:
+    """One approved summary with its paper, as templates use it. Summary text is data:
+    it is handed to templates as values, never compiled as a template."""
+
+    def __init__(
+        self,
+        *,
+        id: int,
+        tldr: str,
+        body: str,
+        author: str,
+        title: str,
+        authors: tuple[str, ...] = (),
+        arxiv_id: str | None = None,
+        link: str,
+        categories: tuple[str, ...] = (),
+        approved_at: datetime | None = None,
+    ) -> None:
+        self.id = id
+        self.tldr = tldr
+        self.body = body
+        self.author = author
+        self.title = title
+        self.authors = authors
+        self.arxiv_id = arxiv_id
+        self.link = link
+        self.categories = categories
+        self.approved_at = approved_at
+
+    @cached_property
+    def plain(self) -> PlainText:
+        """The body as plain text, with the stretches a thread must not cut."""
+        return to_plain(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.plain.text
+
+    @cached_property
+    def tldr_text(self) -> str:
+        return " ".join(to_plain(self.tldr).text.split())
+
+    @cached_property
+    def discord_text(self) -> str:
+        return to_discord(self.body)
+
+    @cached_property
+    def tldr_discord(self) -> str:
+        return " ".join(to_discord(self.tldr).split())
+
+    @property
+    def authors_line(self) -> str:
+        if len(self.authors) > MAX_AUTHORS_SHOWN:
+            shown = ", ".join(self.authors[:MAX_AUTHORS_SHOWN])
+            return f"{shown} and {len(self.authors) - MAX_AUTHORS_SHOWN} more"
+        return ", ".join(self.authors)
+
+    @property
+    def approved_on(self) -> str:
+        return f"{self.approved_at:%Y-%m-%d}" if self.approved_at else ""

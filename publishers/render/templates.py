@@ -1,0 +1,112 @@
+"""The Jinja2 templates of every platform: shipped in the package, overridable by file.
+
+The environment is strict (``StrictUndefined``): a misspelt variable is an error. And
+every template is rendered once with a sample digest when the service starts
+(:meth:`Templates.check`), so such an error stops the start with the template's name and
+line, instead of surfacing at the first scheduled post. HTML templates are autoescaped;
+plain-text ones are not (their readers are networks that show text as text).
+"""
+
+from __future__ import annotations
+
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from publishers.render.summaries import SummaryItem
+
+TEMPLATE_NAMES = (
+    "x/summary.txt.j2",
+    "x/single.txt.j2",
+    "bluesky/summary.txt.j2",
+    "bluesky/single.txt.j2",
+    "mastodon/summary.txt.j2",
+    "mastodon/single.txt.j2",
+    "facebook/digest.txt.j2",
+    "discord/summary.md.j2",
+    "outbox/summary.md.j2",
+    "outbox/digest.html.j2",
+)
+
+
+class TemplateProblem(Exception):
+    """A template cannot be used; the message names the template and the line."""
+
+
+class Templates:
+    """Loads templates from ``override`` first, then from the package."""
+
+    def __init__(self, override: Path | None = None) -> None:
+        if override is not None and not override.is_dir():
+            raise TemplateProblem(f"templates_dir {override} is not a folder")
+        loaders: list[jinja2.BaseLoader] = []
+        if override is not None:
+            loaders.append(jinja2.FileSystemLoader(str(override)))
+        loaders.append(jinja2.PackageLoader("publishers", "templates"))
+        self.override = override
+        self.environment = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+
+    def render(self, name: str, **context: Any) -> str:
+        try:
+            template = self.environment.get_template(name)
+            return template.render(**context).strip()
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateProblem(
+                f"{error.filename or name}, line {error.lineno}: {error.message}"
+            ) from None
+        except jinja2.TemplateNotFound:
+            raise TemplateProblem(f"no template {name}") from None
+        except jinja2.UndefinedError as error:
+            raise TemplateProblem(f"{_where(error, name)}: {error.message}") from None
+
+    def check(self) -> None:
+        """Render every template with a sample, so a broken one fails now, not at 09:00."""
+        sample = _sample()
+        for name in TEMPLATE_NAMES:
+            self.render(name, **sample)
+
+
+def _where(error: BaseException, name: str) -> str:
+    """The template file and line an error was raised at (Jinja maps frames to them)."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.endswith(name) or "/templates/" in frame.filename:
+            return f"{frame.filename}, line {frame.lineno}"
+    return name
+
+
+class _Sample:
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+def _sample() -> dict[str, Any]:
+    """Every variable any shipped template may use, with realistic values."""
+    summary = SummaryItem(
+        id=1,
+        tldr="An LSTM learns the update rule of $\\theta_{t+1} = \\theta_t + g_t$.",
+        body="The optimizer is **learned**: $g_t = m(\\nabla f(\\theta_t), h_t; \\phi)$.",
+        author="ada",
+        title="Learning to learn by gradient descent by gradient descent",
+        authors=("Marcin Andrychowicz", "Misha Denil"),
+        arxiv_id="1606.04474",
+        link="https://arxiv.org/abs/1606.04474",
+        categories=("cs.NE", "cs.LG"),
+        approved_at=datetime(2026, 11, 27, tzinfo=UTC),
+    )
+    return {
+        "summary": summary,
+        "tldr": summary.tldr_text,
+        "link": summary.link,
+        "channel": _Sample(name="sample", kind="x"),
+        "digest": _Sample(summaries=[summary], count=1, date="2026-11-27"),
+    }

@@ -1,0 +1,435 @@
+"""Each platform's length, counted as that platform counts it (tests/fixtures/LIMITS.md).
+
+X is checked against an independent implementation, the twitter-text-parser package
+(``twitter_text.parse_tweet``), on generated texts (URLs, bare domains, emoji sequences,
+flags, keycaps, CJK, combining marks, long words, converted math) and on the seed summaries.
+That package differs from the official twitter-text JavaScript in three documented ways
+(LIMITS.md, "X counting"), where we follow the official rules; exactly those cases are kept
+out of the agreement test and pinned in their own table:
+
+- a bare © or ® (the package counts 2, the JavaScript 1);
+- CRLF (the package folds it to one character first);
+- emoji newer than the package's Emoji 12 list (it counts their parts). The generator draws
+  emoji from that list only, so it never produces them.
+
+Bluesky is checked against ``regex``'s ``\\X`` plus UTF-8 bytes, Mastodon against its rule
+applied to texts whose URLs and mentions are known because the test placed them.
+"""
+
+# The expected values are the Unicode math characters themselves (−, ℝ, ∣), on purpose.
+# ruff: noqa: RUF001, RUF003
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+import regex
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from twitter_text import parse_tweet
+from twitter_text.regexp.emoji import emoji_list
+from twitter_text.regexp.valid_cctld import valid_cctld
+from twitter_text.regexp.valid_gtld import valid_gtld
+
+from publishers.render.lengths import (
+    BLUESKY_MAX_UTF8_BYTES,
+    COUNTERS,
+    Counter,
+    bluesky_length,
+    discord_length,
+    facebook_length,
+    find_urls,
+    graphemes,
+    mastodon_counter,
+    mastodon_length,
+    x_length,
+)
+from publishers.render.markdown_text import to_plain
+
+SUMMARIES = json.loads(
+    (Path(__file__).parents[2] / "fixtures" / "summaries" / "shortscience_home.json").read_text(
+        encoding="utf-8"
+    )
+)["summaries"]
+
+
+def port_length(text: str) -> int:
+    """X's weighted length by the independent implementation."""
+    return parse_tweet(text).weightedLength
+
+
+def port_deviates(text: str) -> bool:
+    """The documented cases where the port differs from the official JavaScript."""
+    normalized = unicodedata.normalize("NFC", text)
+    return "\r" in normalized or re.search("[\u00a9\u00ae](?!\ufe0f)", normalized) is not None
+
+
+# ---------------------------------------------------------------------------------------
+# Generated texts
+
+PORT_EMOJI = sorted({entry.emoji for entry in emoji_list} - {"\u00a9", "\u00ae"})
+TLDS = [
+    "com",
+    "org",
+    "net",
+    "io",
+    "ai",
+    "co",
+    "jp",
+    "uk",
+    "de",
+    "info",
+    "dev",
+    "app",
+    "xyz",
+    "edu",
+    "onion",
+    "co.uk",
+    "中国",
+    "рф",
+    "香港",
+    "भारत",
+    "nonexistenttld",
+]
+ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+LABEL = st.one_of(
+    st.text(alphabet=ALNUM, min_size=1, max_size=8),
+    st.tuples(
+        st.text(alphabet=ALNUM, min_size=1, max_size=4),
+        st.text(alphabet=ALNUM, min_size=1, max_size=4),
+    ).map("-".join),
+)
+PATH = st.lists(
+    st.text(alphabet=ALNUM + "ABC_-.~%()!*';:@&=+$,", max_size=12), min_size=1, max_size=3
+).map(lambda segments: "".join("/" + segment for segment in segments))
+QUERY = st.text(alphabet=ALNUM + "=&_-.", min_size=1, max_size=12).map(lambda query: "?" + query)
+# Paths and queries that end where a URL may end, so the whole piece is the URL.
+WHOLE_PATH = st.lists(
+    st.tuples(st.text(alphabet=ALNUM + "_-.~", max_size=10), st.sampled_from(ALNUM + "_-/")),
+    min_size=1,
+    max_size=3,
+).map(lambda segments: "".join("/" + body + end for body, end in segments))
+WHOLE_QUERY = st.tuples(
+    st.text(alphabet=ALNUM + "=&_.", max_size=10), st.sampled_from(ALNUM + "=&_")
+).map(lambda query: "?" + "".join(query))
+
+
+@st.composite
+def urls(
+    draw: st.DrawFn,
+    *,
+    schemes: tuple[str, ...] = ("", "http://", "https://"),
+    paths: st.SearchStrategy[str] = PATH,
+    queries: st.SearchStrategy[str] = QUERY,
+) -> str:
+    scheme = draw(st.sampled_from(schemes))
+    labels = draw(st.lists(LABEL, min_size=1, max_size=3))
+    tld = draw(st.sampled_from(TLDS))
+    port = draw(st.sampled_from(["", "", ":8080"]))
+    path = draw(st.one_of(st.just(""), paths))
+    query = draw(st.one_of(st.just(""), queries))
+    return f"{scheme}{'.'.join(labels)}.{tld}{port}{path}{query}"
+
+
+WORDS = st.one_of(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCXYZ0123456789", min_size=1, max_size=12),
+    st.text(alphabet="éñüßøçàÅ", min_size=1, max_size=4),
+    st.text(alphabet="中文摘要注意力机制日本語の要約한국어요약", min_size=1, max_size=8),
+    st.text(alphabet="абвгдеж", min_size=1, max_size=6),
+    st.sampled_from(["e\u0301", "a\u0308\u0301", "नमस्ते", "ไทย", "Ω", "µ", "ﬁ", "K"]),
+    st.sampled_from(["θₜ₊₁ = θₜ − αₜ ∇f", "ℒ(ϕ) := 𝔼_f[f(θ*(f, ϕ))]", "ℝ^(dim(θ))", "x²ⁿ"]),
+    st.just("Rechtsschutzversicherungsgesellschaften" * 2),
+    st.sampled_from(["e.g.", "i.e.", "3.14", "a.b", "README.md", "@user", "#tag", "$5"]),
+)
+SEPARATORS = st.sampled_from(
+    [
+        " ",
+        " ",
+        "  ",
+        "\n",
+        "\n\n",
+        "\t",
+        ", ",
+        ". ",
+        "(",
+        ")",
+        "…",
+        "\u3000",
+        "\u00a0",
+        "-",
+        "/",
+        ":",
+        "'",
+        '"',
+    ]
+)
+# The deviations, drawn now and then so that the filter below is exercised on purpose.
+DEVIATIONS = st.sampled_from(["\u00a9", "\u00ae", "\r\n", "\u00a9\ufe0f"])
+
+X_TEXTS = st.lists(
+    st.one_of(WORDS, SEPARATORS, urls(), st.sampled_from(PORT_EMOJI), DEVIATIONS),
+    max_size=25,
+).map("".join)
+
+
+@given(X_TEXTS)
+@settings(max_examples=400, deadline=None)
+def test_x_length_agrees_with_twitter_text(text: str) -> None:
+    assume(not port_deviates(text))
+    assert x_length(text) == port_length(text)
+
+
+@pytest.mark.parametrize("summary", SUMMARIES, ids=lambda summary: str(summary["arxiv_id"]))
+def test_x_length_agrees_with_twitter_text_on_the_seed_summaries(summary: dict[str, str]) -> None:
+    markdown = summary["summary_markdown"]
+    plain = to_plain(markdown).text
+    assert x_length(markdown) == port_length(markdown)
+    assert x_length(plain) == port_length(plain)
+
+
+def _port_tlds() -> list[str]:
+    """The top-level domains the port knows, read from its expressions."""
+    found: list[str] = []
+    for pattern in (valid_gtld.pattern, valid_cctld.pattern):
+        body = pattern[pattern.index("(?:(?:") + 6 : pattern.index(")(?=")]
+        found += body.split("|")
+    return found
+
+
+def test_every_top_level_domain_twitter_text_knows_makes_a_url() -> None:
+    tlds = _port_tlds()
+    assert len(tlds) > 1500
+    for tld in tlds:
+        text = f"see example.{tld} and https://a.{tld}/x now"
+        assert x_length(text) == port_length(text) == 4 + 23 + 5 + 23 + 4, tld
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("", 0),
+        ("This is a test.", 15),
+        ("http://test.com", 23),
+        ("test.com", 23),
+        ("Test https://test.com test https://test.com test.com test", 86),
+        ("https://arxiv.org/abs/1606.04474v1?context=cs", 23),
+        ("arxiv.org/abs/1606.04474", 23),
+        ("e.g. 3.14 and README.md", 9 + 1 + 3 + 1 + 23),
+        ("H🐱☺👨‍👩‍👧‍👦", 7),  # ZWJ family: one emoji, weight 2
+        ("👍🏽 🇪🇺 1️⃣ #️⃣", 2 + 1 + 2 + 1 + 2 + 1 + 2),
+        ("🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", 2),  # Scotland
+        ("中文摘要", 8),
+        ("Cafe\u0301", 4),  # NFC first: "Café"
+        ("θₜ₊₁ = θₜ − αₜ ∇f", 24),  # Greek weighs 1; subscripts, − and ∇ weigh 2
+        ("\u2018quoted\u2019 \u2014 dash", 15),  # curly quotes and dashes weigh 1
+        ("\u2026", 2),  # the ellipsis lies outside the weight-1 ranges
+    ],
+)
+def test_x_weighted_length_examples(text: str, length: int) -> None:
+    assert x_length(text) == length
+
+
+@pytest.mark.parametrize(
+    ("text", "official", "port"),
+    [
+        ("\u00a9", 1, 2),  # bare ©: not an emoji without U+FE0F
+        ("\u00ae 2026", 6, 7),
+        ("a\r\nb", 4, 3),  # CRLF is two characters
+        ("❤️‍🔥", 2, 5),  # Emoji 13.1, newer than the port's list
+        ("🧑‍🎄", 2, 5),  # Emoji 13.0
+        ("🫱🏻‍🫲🏿", 2, 9),  # Emoji 14.0
+    ],
+)
+def test_x_follows_the_official_rules_where_the_port_differs(
+    text: str, official: int, port: int
+) -> None:
+    assert x_length(text) == official
+    assert port_length(text) == port  # the documented deviation is real
+
+
+@pytest.mark.parametrize("scheme", ["https://", "http://"])
+def test_x_counts_a_url_past_4096_characters_in_full(scheme: str) -> None:
+    """twitter-text adds the protocol's length once more before comparing with 4,096."""
+    longest = scheme + "example.com/" + "a" * (4096 - len(scheme) * 2 - len("example.com/"))
+    too_long = longest + "a"
+    assert x_length(longest) == port_length(longest) == 23
+    assert x_length(too_long) == port_length(too_long) == len(too_long)
+
+
+@pytest.mark.parametrize(
+    ("text", "urls"),
+    [
+        ("see https://arxiv.org/abs/1 now", [(4, 27)]),
+        ("(https://en.wikipedia.org/wiki/Sanity_(test))", [(1, 44)]),
+        ("arxiv.org and example.com?q=1", [(0, 9), (14, 25)]),  # no path: query not included
+        ("https://t.co/abc123/extra", [(0, 19)]),
+        ("v1.2 e.g. fig.png a.b", []),
+    ],
+)
+def test_find_urls_as_twitter_text_does(text: str, urls: list[tuple[int, int]]) -> None:
+    assert find_urls(text) == urls
+
+
+def test_find_urls_stays_fast_on_dotted_garbage() -> None:
+    """A long word of dots and letters is scanned in linear time (no result, no hang)."""
+    assert find_urls("a." * 20_000 + "!x.com") == [(40_001, 40_006)]
+
+
+# ---------------------------------------------------------------------------------------
+# Bluesky
+
+JOINING = st.text(
+    alphabet=(
+        "ae \n\r\u0301\u0308\u200d\ufe0f\u20e3👨👩🏽🇺🇸\u1100\u1161\u11a8가\u0600\u0903क्षम\u0e33日"
+    ),
+    max_size=40,
+)
+
+
+@given(st.one_of(st.text(max_size=120), JOINING))
+@settings(max_examples=400)
+def test_bluesky_counts_grapheme_clusters_like_regex(text: str) -> None:
+    assert bluesky_length(text) == graphemes(text) == len(regex.findall(r"\X", text))
+
+
+@given(st.one_of(st.text(max_size=120), JOINING))
+@settings(max_examples=200)
+def test_bluesky_fits_only_within_both_limits(text: str) -> None:
+    expected = len(regex.findall(r"\X", text)) <= 300 and len(text.encode()) <= 3000
+    assert COUNTERS["bluesky"].fits(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("नमस्ते", 3),  # LIMITS.md: Intl.Segmenter says 3
+        ("👨‍👩‍👧‍👦", 1),
+        ("🇪🇺", 1),
+        ("e\u0301", 1),
+        ("a\r\nb", 3),
+        ("https://example.com/a", 21),  # URLs count as written
+    ],
+)
+def test_bluesky_length_examples(text: str, length: int) -> None:
+    assert bluesky_length(text) == length
+
+
+def test_bluesky_rejects_300_graphemes_over_3000_bytes() -> None:
+    family = "👨‍👩‍👧‍👦" * 300
+    assert bluesky_length(family) == 300
+    assert len(family.encode()) > BLUESKY_MAX_UTF8_BYTES
+    assert not COUNTERS["bluesky"].fits(family)
+    assert COUNTERS["bluesky"].fits("a" * 300)
+
+
+# ---------------------------------------------------------------------------------------
+# Mastodon
+
+
+@st.composite
+def mastodon_texts(draw: st.DrawFn) -> tuple[str, str]:
+    """A text and, built alongside, what Mastodon counts: URLs as 23 x, mentions as @user."""
+    text, counted = [], []
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["word", "url", "bare", "mention", "local"]))
+        if kind == "url":
+            whole = urls(schemes=("http://", "https://"), paths=WHOLE_PATH, queries=WHOLE_QUERY)
+            piece = draw(whole)
+            text.append(piece)
+            # A domain must end in a known top-level domain to make a URL at all.
+            counted.append(piece if ".nonexistenttld" in piece else "x" * 23)
+        elif kind == "bare":
+            piece = draw(urls(schemes=("",), paths=WHOLE_PATH, queries=WHOLE_QUERY))
+            text.append(piece)
+            counted.append(piece)  # no scheme: counted as written
+        elif kind in ("mention", "local"):
+            user = draw(st.text(alphabet=ALNUM + "_", min_size=1, max_size=10))
+            domain = f"@{draw(LABEL)}.social" if kind == "mention" else ""
+            text.append(f"@{user}{domain}")
+            counted.append(f"@{user}")
+        else:
+            piece = draw(WORDS.filter(lambda word: "@" not in word and "." not in word))
+            text.append(piece)
+            counted.append(piece)
+        separator = draw(st.sampled_from([" ", "\n", " — "]))
+        text.append(separator)
+        counted.append(separator)
+    return "".join(text), "".join(counted)
+
+
+@given(mastodon_texts())
+@settings(max_examples=200, deadline=None)
+def test_mastodon_length_follows_its_rule(case: tuple[str, str]) -> None:
+    text, counted = case
+    assert mastodon_length(text) == len(regex.findall(r"\X", counted))
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("https://example.com/a/very/long/path?with=query", 23),
+        ("arxiv.org/abs/1606.04474", 24),  # no scheme: in full
+        ("@user@mastodon.social hello", 11),
+        ("mail a@b.com", 12),  # an address is not a mention
+        ("@everyone", 9),
+        ("see https://arxiv.org/abs/1606.04474.", 4 + 23 + 1),
+        ("e\u0301 👨‍👩‍👧", 3),
+    ],
+)
+def test_mastodon_length_examples(text: str, length: int) -> None:
+    assert mastodon_length(text) == length
+
+
+def test_mastodon_counts_a_url_over_4096_characters_in_full() -> None:
+    longest = "https://example.com/" + "a" * (4096 - len("https://example.com/"))
+    assert mastodon_length(longest) == 23
+    assert mastodon_length(longest + "a") == 4097
+
+
+def test_mastodon_instances_set_their_own_limit_and_url_length() -> None:
+    text = "x" * 600
+    assert not COUNTERS["mastodon"].fits(text)
+    assert mastodon_counter(1000).fits(text)
+    assert mastodon_counter(1000).limit == 1000
+    assert mastodon_counter(url_length=30).length("https://example.com") == 30
+
+
+# ---------------------------------------------------------------------------------------
+# Facebook, Discord, and the counters
+
+
+def test_facebook_counts_code_points_up_to_the_cited_63206() -> None:
+    assert facebook_length("👨‍👩‍👧") == 5
+    assert COUNTERS["facebook"].fits("a" * 63_206)
+    assert not COUNTERS["facebook"].fits("a" * 63_207)
+
+
+def test_discord_trims_whitespace_then_counts_code_points() -> None:
+    assert discord_length("  héllo 👍🏽 \n") == 8
+    assert COUNTERS["discord"].fits(" " * 100 + "a" * 2000 + "\n" * 5)
+    assert not COUNTERS["discord"].fits("a" * 2001)
+
+
+@pytest.mark.parametrize(
+    ("platform", "limit"),
+    [("x", 280), ("bluesky", 300), ("mastodon", 500), ("facebook", 63_206), ("discord", 2000)],
+)
+def test_one_counter_per_platform(platform: str, limit: int) -> None:
+    counter = COUNTERS[platform]
+    assert counter.platform == platform
+    assert counter.limit == limit
+    at_limit = "a" * limit
+    assert counter.length(at_limit) == limit
+    assert counter.fits(at_limit)
+    assert not counter.fits(at_limit + "a")
+
+
+def test_a_counter_with_another_limit_keeps_its_ruler() -> None:
+    shorter: Counter = COUNTERS["x"].with_limit(250)
+    assert shorter.limit == 250
+    assert shorter.length("https://example.com") == 23
+    assert not shorter.fits("a" * 251)

@@ -1,0 +1,72 @@
+"""Templates: shipped in the package, overridable file by file, strict, escaped for HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publishers.render.summaries import SummaryItem
+from publishers.render.templates import TEMPLATE_NAMES, TemplateProblem, Templates
+
+
+def _item(body: str) -> SummaryItem:
+    return SummaryItem(
+        id=3, tldr="A <b>bold</b> claim", body=body, author="ada", title="T", link="https://x.org"
+    )
+
+
+def test_every_shipped_template_renders_with_a_sample() -> None:
+    Templates().check()
+    shipped = Path(__file__).resolve().parents[3] / "publishers" / "templates"
+    assert {str(p.relative_to(shipped)) for p in shipped.rglob("*.j2")} == set(TEMPLATE_NAMES)
+
+
+def test_a_misspelt_variable_fails_the_check_with_the_template_and_line(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "summary.txt.j2").write_text(
+        "📄 {{ summary.title }}\n{{ summary.titel }}\n", encoding="utf-8"
+    )
+    with pytest.raises(TemplateProblem) as problem:
+        Templates(tmp_path).check()
+    assert "x/summary.txt.j2, line 2" in str(problem.value)
+    assert "titel" in str(problem.value)
+
+
+def test_a_syntax_error_fails_the_check_with_the_template_and_line(tmp_path: Path) -> None:
+    (tmp_path / "facebook").mkdir()
+    (tmp_path / "facebook" / "digest.txt.j2").write_text(
+        "Hello\n{% for s in digest.summaries %}\n{{ s.title }}\n", encoding="utf-8"
+    )
+    with pytest.raises(TemplateProblem, match=r"digest\.txt\.j2, line \d"):
+        Templates(tmp_path).check()
+
+
+def test_an_override_replaces_one_template_and_leaves_the_others(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "single.txt.j2").write_text("Ours: {{ tldr }}", encoding="utf-8")
+    templates = Templates(tmp_path)
+    templates.check()
+    item = _item("Body")
+    assert templates.render("x/single.txt.j2", summary=item, tldr="short", link=None) == (
+        "Ours: short"
+    )
+    assert templates.render("x/summary.txt.j2", summary=item).startswith("📄 T")
+
+
+def test_a_missing_override_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TemplateProblem, match="is not a folder"):
+        Templates(tmp_path / "nowhere")
+
+
+def test_html_is_escaped_and_plain_text_is_not() -> None:
+    templates = Templates()
+    item = _item("<script>alert(1)</script> {{ config }}")
+    digest = type("D", (), {"summaries": [item], "count": 1, "date": "2026-11-27"})()
+    channel = type("C", (), {"name": "outbox", "kind": "outbox"})()
+    page = templates.render("outbox/digest.html.j2", digest=digest, channel=channel)
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; {{ config }}" in page
+    text = templates.render("outbox/summary.md.j2", summary=item, channel=channel)
+    assert "<script>alert(1)</script> {{ config }}" in text
+    assert "A <b>bold</b> claim" in text
