@@ -20,7 +20,7 @@ CREDENTIAL_VARIABLES: Mapping[str, Mapping[str, str]] = {
     "facebook": {"page_token": "FACEBOOK_PAGE_TOKEN"},
     "mastodon": {"access_token": "MASTODON_ACCESS_TOKEN"},
     "bluesky": {"handle": "BLUESKY_HANDLE", "app_password": "BLUESKY_APP_PASSWORD"},
-    "discord": {},
+    "discord": {"webhook_url": "DISCORD_WEBHOOK_URL"},
     "outbox": {},
 }
 """Per kind: each credential a channel's client needs, and the variable it is read from."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Channel, ChannelKind, ChannelOrigin
+from storage.writes import changed_rows
 
 
 class ConfiguredElsewhere(Exception):
@@ -101,4 +103,91 @@ def subscribed(session: Session) -> list[Channel]:
             .where(Channel.origin == ChannelOrigin.DISCORD, Channel.enabled.is_(True))
             .order_by(Channel.name)
         ).all()
+    )
+
+
+class ChannelLike(Protocol):
+    """What storage needs of a channel's settings (publishers' ChannelSettings has it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def schedule(self) -> str: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+    @property
+    def require_approval(self) -> bool: ...
+
+    @property
+    def max_items(self) -> int: ...
+
+    @property
+    def api_base(self) -> str | None: ...
+
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+
+    @property
+    def discord_channel_id(self) -> int | None: ...
+
+    @property
+    def origin(self) -> str: ...
+
+
+def sync(session: Session, channel: ChannelLike, now: datetime) -> Channel:
+    """The stored row of a channel, created or brought in line with config.toml.
+
+    Digests point at channel rows; a config channel gets its row when its first digest
+    is built. A subscribed Discord channel keeps the settings stored for it.
+    """
+    row = by_name(session, channel.name)
+    if row is None:
+        row = Channel(name=channel.name, kind=ChannelKind(channel.kind), created_at=now)
+        session.add(row)
+    if row.origin is ChannelOrigin.DISCORD or channel.origin == "discord":
+        session.flush()
+        return row
+    row.kind = ChannelKind(channel.kind)
+    row.schedule = channel.schedule
+    row.timezone = channel.timezone
+    row.require_approval = channel.require_approval
+    row.max_items = channel.max_items
+    row.api_base = channel.api_base
+    row.category_filter = ",".join(channel.categories) or None
+    row.discord_channel_id = channel.discord_channel_id
+    row.enabled = True
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def refuse_replies(session: Session, channel_id: int, now: datetime) -> bool:
+    """Mark a channel as refused replies; True the first time (moderators are told once)."""
+    return (
+        changed_rows(
+            session,
+            update(Channel)
+            .where(Channel.id == channel_id, Channel.replies_refused_at.is_(None))
+            .values(replies_refused_at=now),
+        )
+        == 1
+    )
+
+
+def resume(session: Session, name: str, now: datetime) -> bool:
+    """Start a stopped channel again (after its token was fixed); False if it was not stopped."""
+    return (
+        changed_rows(
+            session,
+            update(Channel)
+            .where(Channel.name == name, Channel.stopped_at.is_not(None))
+            .values(stopped_at=None, stop_reason=None, updated_at=now),
+        )
+        == 1
     )

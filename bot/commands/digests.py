@@ -6,18 +6,25 @@ what the network will receive. A preview writes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.commands.context import Actor, CommandContext
+from bot.commands.context import Actor, CommandContext, user_of
 from bot.commands.moderation import require_moderator
-from bot.commands.replies import Field, Reply, Section
+from bot.commands.replies import Action, Field, Reply, Section, Tone
+from bot.commands.submissions import parse_summary_number
 from bot.errors import UserError
 from publishers import digests as digest_service
 from publishers.channels import catalogue
+from publishers.delivery import Built, Report
+from publishers.render.clipping import clip
 from publishers.render.posts import Cost, RenderedDigest, counter_for
 from publishers.settings import ChannelSettings
+from storage import deliveries as outbox
+from storage import digest_cards
+from storage.models import Digest, DigestStatus, Summary, User
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,14 @@ async def channel_by_name(ctx: CommandContext, name: str) -> ChannelSettings:
 async def preview(ctx: CommandContext, name: str) -> Preview:
     """The posts channel ``name`` would get now, each part with its length."""
     channel = await channel_by_name(ctx, name)
-    digest = await ctx.run(digest_service.preview, ctx.db, ctx.renderer, channel, ctx.clock)
+    digest = await ctx.run(
+        digest_service.preview,
+        ctx.db,
+        ctx.renderer,
+        channel,
+        ctx.clock,
+        site_url=ctx.publishing.site_url,
+    )
     limit = None if channel.kind == "outbox" else counter_for(channel).limit
     cost = None
     if channel.kind == "x":
@@ -102,3 +116,397 @@ def preview_reply(preview: Preview) -> Reply:
         sections=tuple(sections),
         private=True,
     )
+
+
+# -- sending, deciding, watching ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    part: int
+    post: int
+    position: int
+    state: str
+    attempts: int
+    last_error: str | None
+    remote_id: str | None
+    remote_url: str | None
+    next_attempt_at: datetime | None
+    text: str
+
+
+@dataclass(frozen=True)
+class DigestView:
+    id: int
+    channel: str
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    notice: str | None
+    summary_ids: tuple[int, ...]
+    deliveries: tuple[DeliveryView, ...]
+    channel_stopped: str | None
+    revision: int = 1
+
+
+def _views(session: Session, limit: int, drafts_only: bool) -> list[DigestView]:
+    statuses = (DigestStatus.DRAFT,) if drafts_only else ()
+    return [
+        _digest_view(session, digest)
+        for digest in outbox.recent(session, limit=limit, statuses=statuses)
+    ]
+
+
+def _digest_view(session: Session, digest: Digest) -> DigestView:
+    deliveries = tuple(
+        DeliveryView(
+            row.part,
+            row.post,
+            row.position,
+            row.state.value,
+            row.attempts,
+            row.last_error,
+            row.remote_id,
+            row.remote_url,
+            row.next_attempt_at,
+            row.text,
+        )
+        for row in outbox.deliveries_of(session, digest.id)
+    )
+    return DigestView(
+        id=digest.id,
+        channel=digest.channel.name,
+        status=digest.status.value,
+        created_at=digest.created_at,
+        sent_at=digest.sent_at,
+        notice=digest.notice,
+        summary_ids=tuple(item.summary_id for item in digest.items),
+        deliveries=deliveries,
+        channel_stopped=digest.channel.stop_reason if digest.channel.stopped_at else None,
+        revision=digest.revision,
+    )
+
+
+async def status(ctx: CommandContext, *, limit: int = 20) -> list[DigestView]:
+    """The newest digests with their state and every delivery's."""
+    return await ctx.read(_views, limit, False)
+
+
+async def send_now(ctx: CommandContext, name: str) -> tuple[Built, Report | None]:
+    """Build the channel's digest now and deliver what is due, as the scheduler will."""
+    channel = await channel_by_name(ctx, name)
+    publisher = ctx.publishing_service
+    built = await ctx.run(publisher.build, channel)
+    report = None
+    if built.digest_id is not None and built.status == DigestStatus.APPROVED.value:
+        report = await ctx.run(publisher.deliver)
+    return built, report
+
+
+async def deliver_now(ctx: CommandContext) -> Report:
+    """One pass of the delivery worker over everything due."""
+    return await ctx.run(ctx.publishing_service.deliver)
+
+
+def _moderator_id(session: Session, actor: Actor) -> int:
+    return user_of(session, actor).id
+
+
+async def decide(
+    ctx: CommandContext,
+    actor: Actor,
+    number: str,
+    *,
+    approve: bool,
+    revision: int | None = None,
+) -> Reply:
+    """Approve or reject a draft digest; two moderators at once give one decision.
+
+    ``revision`` is the draft as the moderator read it (a card's button carries it): if a
+    summary was taken out since, nothing is decided and the moderator reads it again.
+    """
+    require_moderator(actor, "approve digests" if approve else "reject digests")
+    digest_id = parse_digest_number(number)
+    moderator = await ctx.write(_moderator_id, actor)
+    publisher = ctx.publishing_service
+    if not await ctx.run(
+        publisher.decide, digest_id, approve=approve, moderator_id=moderator, revision=revision
+    ):
+        current = await ctx.read(_digest_status, digest_id)
+        if current is None:
+            raise UserError(f"There is no digest {digest_id}. /digests lists the drafts.")
+        if current == DigestStatus.DRAFT.value:
+            raise UserError(
+                f"Digest {digest_id} changed since you read it (a summary was taken out). "
+                "Read it again before deciding."
+            )
+        raise UserError(f"Digest {digest_id} is {current}, not a draft; nothing changed.")
+    verb = "approved" if approve else "rejected"
+    after = (
+        " It goes out with the next delivery (within a minute while `shortscience run` runs)."
+        if approve
+        else " Its summaries will not go to that channel."
+    )
+    return Reply(
+        title=f"Digest {digest_id} {verb}",
+        text=f"Digest {digest_id} was {verb} by {actor.display_name}.{after}",
+        tone=Tone.SUCCESS,
+    )
+
+
+async def drop(ctx: CommandContext, actor: Actor, number: str, summary: str) -> Reply:
+    """Take one summary out of a draft; it goes back to the pool for the next digest."""
+    require_moderator(actor, "change digests")
+    digest_id = parse_digest_number(number)
+    summary_id = parse_summary_number(summary)
+    if not await ctx.run(ctx.publishing_service.drop, digest_id, summary_id):
+        raise UserError(
+            f"Digest {digest_id} is not a draft holding summary #{summary_id}; nothing changed."
+        )
+    return Reply(
+        title=f"Digest {digest_id} changed",
+        text=f"Summary #{summary_id} was taken out; it can go out with a later digest.",
+        tone=Tone.SUCCESS,
+    )
+
+
+def _digest_status(session: Session, digest_id: int) -> str | None:
+    digest = session.get(Digest, digest_id)
+    return digest.status.value if digest is not None else None
+
+
+def _drafts(session: Session) -> list[DigestView]:
+    return _views(session, 10, True)
+
+
+async def drafts(ctx: CommandContext, actor: Actor) -> Reply:
+    """Digests waiting for a moderator, each with its posts as they will go out."""
+    require_moderator(actor, "see digests waiting for approval")
+    waiting = await ctx.read(_drafts)
+    if not waiting:
+        return Reply(title="Digests", text="No digest is waiting for approval.", private=True)
+    sections = tuple(draft_section(view) for view in waiting)
+    return Reply(
+        title="Digests waiting for approval",
+        text=f"{len(waiting)} waiting. /approve-digest <number>, /reject-digest <number>, "
+        "/drop-from-digest <number> <summary>.",
+        sections=sections,
+        actions=tuple(
+            action
+            for view in waiting
+            for action in (
+                Action("Approve", "approve-digest", str(view.id), revision=view.revision),
+                Action("Reject", "reject-digest", str(view.id), revision=view.revision),
+            )
+        ),
+        private=True,
+    )
+
+
+def draft_section(view: DigestView) -> Section:
+    summaries = ", ".join(f"#{number}" for number in view.summary_ids)
+    parts = "\n\n".join(
+        f"[post {delivery.post + 1}, part {delivery.position + 1}]\n{delivery.text}"
+        for delivery in view.deliveries
+    )
+    return Section(
+        title=f"Digest {view.id} to {view.channel} ({summaries})",
+        text=parts,
+        footer=f"{len(view.deliveries)} parts; made {view.created_at:%Y-%m-%d %H:%M} UTC",
+    )
+
+
+def parse_digest_number(text: str) -> int:
+    cleaned = text.strip().removeprefix("#").removeprefix("digest").strip()
+    if not cleaned.isdigit() or len(cleaned) > 12:
+        raise UserError(f"“{text.strip()[:40]}” is not a digest number. Use one like 12.")
+    return int(cleaned)
+
+
+async def release(ctx: CommandContext, number: str, *, posted: bool) -> int:
+    """Parts held for a moderator: posted after all, or to be sent again."""
+    digest_id = parse_digest_number(number)
+    return await ctx.run(ctx.publishing_service.release, digest_id, posted=posted)
+
+
+async def resume(ctx: CommandContext, name: str) -> str:
+    channel = await channel_by_name(ctx, name)
+    stopped, queued = await ctx.run(ctx.publishing_service.resume, channel.name)
+    if not stopped:
+        return f"Channel {channel.name} is not stopped; nothing changed."
+    return f"Channel {channel.name} sends again; {queued} failed parts queued to be sent."
+
+
+# -- the terminal's chat commands ---------------------------------------------------------------
+
+
+async def approve_and_send(
+    ctx: CommandContext, actor: Actor, number: str, *, revision: int | None = None
+) -> Reply:
+    """/approve-digest: approve a draft, then deliver what is due, as the command line does."""
+    decided = await decide(ctx, actor, number, approve=True, revision=revision)
+    report = await deliver_now(ctx)
+    sent = f" Sent now: {report.sent} parts" + (
+        f", {report.retried} to retry later" if report.retried else ""
+    )
+    held = f", {report.held} held for a moderator" if report.held else ""
+    failed = f", {report.failed} failed (see /digests and the notices)" if report.failed else ""
+    return replace(decided, text=f"{decided.text}{sent}{held}{failed}.")
+
+
+async def reject_draft(
+    ctx: CommandContext, actor: Actor, number: str, *, revision: int | None = None
+) -> Reply:
+    """/reject-digest N."""
+    return await decide(ctx, actor, number, approve=False, revision=revision)
+
+
+async def drop_command(ctx: CommandContext, actor: Actor, rest: str) -> Reply:
+    """/drop-from-digest N SUMMARY, as typed."""
+    number, _, summary = rest.strip().partition(" ")
+    if not number or not summary.strip():
+        raise UserError("Name the digest and the summary: /drop-from-digest 12 34")
+    return await drop(ctx, actor, number, summary.strip())
+
+
+# -- cards in a moderation channel (front ends that have one) ----------------------------------
+
+CARD_CHOICES = 25
+"""Summaries offered for dropping on one card: a Discord select menu holds 25 options."""
+CHOICE_CHARS = 100
+"""A choice's label and description: Discord's limit for a select option's."""
+
+
+@dataclass(frozen=True)
+class DraftChoice:
+    """A summary a moderator may take out of a draft."""
+
+    summary_id: int
+    label: str
+    description: str
+
+
+@dataclass(frozen=True)
+class DraftCard:
+    """A digest as its card shows it: a draft with its posts, or what became of it."""
+
+    digest_id: int
+    revision: int
+    """The draft as shown: its buttons decide on this one only."""
+    reply: Reply
+    """Title, the posts as they will go out, footer; ``notice`` once it is no draft."""
+    choices: tuple[DraftChoice, ...]
+    markdown: str
+    """The whole preview, for a file when the card cannot hold it."""
+
+    @property
+    def open(self) -> bool:
+        return self.reply.notice is None
+
+
+def digest_state(session: Session, digest: Digest) -> str | None:
+    """What a card must say of its digest now; None while it is a draft."""
+    if digest.status is DigestStatus.DRAFT:
+        return None
+    decider = session.get(User, digest.decided_by_id) if digest.decided_by_id else None
+    by = f" by {decider.display_name}" if decider is not None else ""
+    if digest.status is DigestStatus.REJECTED:
+        if not digest.items:
+            return "Nothing left to post: every summary was taken out."
+        return f"Rejected{by}. Its summaries will not go to {digest.channel.name}."
+    if digest.status is DigestStatus.SENT:
+        return f"Approved{by}. Sent."
+    if digest.status is DigestStatus.FAILED:
+        return f"Approved{by}. Sending failed; the channel is stopped (see the notices)."
+    return f"Approved{by}. Being sent."
+
+
+def _choice(summary: Summary) -> DraftChoice:
+    return DraftChoice(
+        summary_id=summary.id,
+        label=clip(f"#{summary.id} · {summary.paper.title}", CHOICE_CHARS) or f"#{summary.id}",
+        description=clip(summary.tldr, CHOICE_CHARS),
+    )
+
+
+def _draft_card(session: Session, digest_id: int) -> DraftCard:
+    digest = session.get(Digest, digest_id)
+    if digest is None:
+        raise UserError(f"There is no digest {digest_id}. /digests lists the drafts.")
+    section = draft_section(_digest_view(session, digest))
+    state = digest_state(session, digest)
+    choices: tuple[DraftChoice, ...] = ()
+    intro = f"The posts {digest.channel.name} gets once a moderator approves, exactly as sent."
+    if state is None:
+        items = digest.items
+        choices = tuple(
+            _choice(session.get_one(Summary, item.summary_id)) for item in items[:CARD_CHOICES]
+        )
+        if len(items) > CARD_CHOICES:
+            intro += (
+                f" The menu offers the first {CARD_CHOICES} summaries; take out the others "
+                f"with /drop-from-digest {digest_id} <summary>."
+            )
+    return DraftCard(
+        digest_id=digest_id,
+        revision=digest.revision,
+        reply=Reply(
+            title=section.title,
+            text=f"{intro}\n\n{section.text}" if section.text else intro,
+            footer=section.footer,
+            notice=state,
+            actions=(
+                (
+                    Action("Approve", "approve-digest", str(digest_id), revision=digest.revision),
+                    Action("Reject", "reject-digest", str(digest_id), revision=digest.revision),
+                )
+                if state is None
+                else ()
+            ),
+        ),
+        choices=choices,
+        markdown=f"# {section.title}\n\n{section.text}\n",
+    )
+
+
+async def draft_card(ctx: CommandContext, digest_id: int) -> DraftCard:
+    """A digest's card as it must read now."""
+    return await ctx.read(_draft_card, digest_id)
+
+
+async def claim_cards(ctx: CommandContext, limit: int = 10) -> list[digest_cards.Claim]:
+    """Drafts (from any process) that still need a card: claimed, to be posted."""
+    return await ctx.write(digest_cards.claim_unposted, ctx.clock(), limit)
+
+
+async def card_posted(
+    ctx: CommandContext, claim: digest_cards.Claim, channel_id: int, message_id: int
+) -> None:
+    await ctx.write(digest_cards.mark_posted, claim, channel_id, message_id, ctx.clock())
+
+
+async def card_failed(ctx: CommandContext, claim: digest_cards.Claim) -> None:
+    await ctx.write(digest_cards.release, claim, ctx.clock())
+
+
+async def outdated_cards(ctx: CommandContext) -> list[digest_cards.OpenCard]:
+    """Posted cards whose digest was decided (anywhere) since: to be closed."""
+    return await ctx.read(digest_cards.outdated)
+
+
+async def card_closed(ctx: CommandContext, card: digest_cards.OpenCard) -> None:
+    await ctx.write(digest_cards.mark_closed, card, ctx.clock())
+
+
+async def card_redrawn(ctx: CommandContext, card: digest_cards.OpenCard, revision: int) -> None:
+    await ctx.write(digest_cards.mark_redrawn, card, revision)
+
+
+async def claim_notices(ctx: CommandContext, limit: int = 10) -> list[digest_cards.ClaimedNotice]:
+    """Publishing notices nobody posted yet, claimed by this caller before it sends them."""
+    return await ctx.write(digest_cards.claim_notices, ctx.clock(), limit)
+
+
+async def notice_failed(ctx: CommandContext, notice: digest_cards.ClaimedNotice) -> None:
+    """The notice could not be sent: the next sweep tries it again."""
+    await ctx.write(digest_cards.release_notice, notice)

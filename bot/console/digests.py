@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 from typing import Any
 
-from bot.commands.digests import Preview
+from bot.commands import digests
+from bot.commands.context import Actor, CommandContext
+from bot.commands.digests import DigestView, Preview
 from bot.commands.user_text import terminal_safe
+from bot.errors import UserError
+from publishers.delivery import Report
+from publishers.scheduler import NextRun, next_runs
 
 RULE = "-" * 60
 
@@ -72,3 +80,136 @@ def preview_json(preview: Preview) -> list[dict[str, Any]]:
             }
         posts.append(entry)
     return posts
+
+
+def status_json(views: list[DigestView]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": view.id,
+            "channel": view.channel,
+            "status": view.status,
+            "created_at": view.created_at.isoformat(),
+            "sent_at": view.sent_at.isoformat() if view.sent_at else None,
+            "notice": view.notice,
+            "channel_stopped": view.channel_stopped,
+            "summary_ids": list(view.summary_ids),
+            "deliveries": [
+                {
+                    "part": delivery.part,
+                    "post": delivery.post,
+                    "position": delivery.position,
+                    "state": delivery.state,
+                    "attempts": delivery.attempts,
+                    "last_error": delivery.last_error,
+                    "remote_id": delivery.remote_id,
+                    "remote_url": delivery.remote_url,
+                    "next_attempt_at": delivery.next_attempt_at.isoformat()
+                    if delivery.next_attempt_at
+                    else None,
+                }
+                for delivery in view.deliveries
+            ],
+        }
+        for view in views
+    ]
+
+
+def status_text(views: list[DigestView]) -> str:
+    if not views:
+        return "No digests yet. `shortscience digest send <channel>` builds one now.\n"
+    lines = []
+    for view in views:
+        sent = sum(delivery.state == "sent" for delivery in view.deliveries)
+        lines.append(
+            f"digest {view.id}  {view.channel}  {view.status}  {sent}/{len(view.deliveries)} "
+            f"parts sent  made {view.created_at:%Y-%m-%d %H:%M} UTC"
+        )
+        if view.notice:
+            lines.append(f"    note: {view.notice}")
+        if view.channel_stopped:
+            lines.append(f"    channel stopped: {view.channel_stopped}")
+        for delivery in view.deliveries:
+            if delivery.state == "sent" and not delivery.last_error:
+                continue
+            detail = f"    part {delivery.part + 1}: {delivery.state}, {delivery.attempts} tries"
+            if delivery.last_error:
+                detail += f", last error: {delivery.last_error}"
+            if delivery.next_attempt_at and delivery.state == "pending":
+                detail += f", next try {delivery.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+            lines.append(detail)
+    return terminal_safe("\n".join(lines)) + "\n"
+
+
+def _report_line(report: Report) -> str:
+    return (
+        f"{report.sent} part{'s' if report.sent != 1 else ''} sent, {report.retried} to try "
+        f"again, {report.held} held for a moderator, {report.failed} failed"
+    )
+
+
+async def digest_command(ctx: CommandContext, args: argparse.Namespace) -> str:
+    """`shortscience digest ...`: the operator's commands; returns what to print."""
+    action = args.digest_command
+    if action == "preview":
+        preview = await digests.preview(ctx, args.channel)
+        if args.format == "json":
+            return json.dumps(preview_json(preview), ensure_ascii=False, indent=2) + "\n"
+        return preview_text(preview)
+    if action == "send":
+        built, report = await digests.send_now(ctx, args.channel)
+        if built.digest_id is None:
+            return f"Nothing to send to {args.channel}: {built.note}.\n"
+        line = (
+            f"Digest {built.digest_id} for {args.channel}: {built.posts} posts, {built.parts} parts"
+        )
+        if report is None:
+            return f"{line}; a draft waiting for a moderator (digest approve {built.digest_id}).\n"
+        folder = ctx.publishing_service.clients.folder_for(
+            await digests.channel_by_name(ctx, args.channel)
+        )
+        where = f"; files in {folder}" if folder is not None else ""
+        return f"{line}; {_report_line(report)}{where}.\n"
+    if action == "deliver":
+        report = await digests.deliver_now(ctx)
+        return f"Delivered: {_report_line(report)}.\n"
+    if action == "status":
+        views = await digests.status(ctx, limit=args.limit)
+        if args.format == "json":
+            return json.dumps(status_json(views), ensure_ascii=False, indent=2) + "\n"
+        return status_text(views)
+    if action in ("approve", "reject"):
+        actor = operator(args.user)
+        reply = await digests.decide(ctx, actor, args.digest, approve=action == "approve")
+        text = reply.text
+        if action == "approve":
+            report = await digests.deliver_now(ctx)
+            text += f" Delivered: {_report_line(report)}."
+        return text + "\n"
+    if action == "release":
+        released = await digests.release(ctx, args.digest, posted=args.verdict == "posted")
+        return f"{released} held part{'s' if released != 1 else ''} released ({args.verdict}).\n"
+    if action == "resume":
+        return (await digests.resume(ctx, args.channel)) + "\n"
+    if action == "schedule":
+        channels = await ctx.read(digests.channels, ctx)
+        return schedule_text(next_runs(channels, ctx.clock()))
+    raise UserError(f"unknown digest action {action}")
+
+
+def operator(name: str | None) -> Actor:
+    """Whoever runs the command line: trusted with a moderator's decisions."""
+    user = (name or os.environ.get("USER") or "operator").strip() or "operator"
+    return Actor(platform="console", external_id=user, display_name=user, is_moderator=True)
+
+
+def schedule_text(runs: list[NextRun]) -> str:
+    if not runs:
+        return "No channels. config.toml's [[channels]] or /digest subscribe add them.\n"
+    width = max(len(run.channel) for run in runs)
+    lines = [
+        f"{run.channel:<{width}}  {run.at:%Y-%m-%d %H:%M %Z} ({run.timezone})  `{run.schedule}`"
+        if run.at
+        else f"{run.channel:<{width}}  never ({run.timezone})  `{run.schedule}`"
+        for run in runs
+    ]
+    return "\n".join(lines) + "\n"

@@ -92,8 +92,8 @@ BAD_CONFIGS = [
         "[channels][0].name: expected up to 64 lowercase letters",
     ),
     (
-        "[[channels]]\nname='d'\nkind='discord'\nschedule='0 9 * * *'\n",
-        "[channels][0].discord_channel_id: a channel of kind discord needs its channel id",
+        "[[channels]]\nname='d'\nkind='discord'\nschedule='0 9 * * *'\ndiscord_channel_id=0\n",
+        "[channels][0].discord_channel_id: expected greater than 0, got 0",
     ),
     (
         "[[channels]]\nname='a'\nkind='x'\nschedule='0 9 * * *'\n"

@@ -70,6 +70,9 @@ class FaultKind(Enum):
     """Close the connection without handling the request: nothing happened."""
     DROP_AFTER = "drop_after"
     """Handle the request (the post is made), then close without answering."""
+    HANG_AFTER = "hang_after"
+    """Handle the request (the post is made), then say nothing for ``seconds`` and close:
+    the client times out, or is killed while it waits."""
 
 
 @dataclass
@@ -242,6 +245,10 @@ class _Handler(BaseHTTPRequestHandler):
             api.server_errors.append(f"{request.method} {request.path}: {error!r}")
             response = Response(500, {"error": "fake server error"})
         if fault is not None and fault.kind is FaultKind.DROP_AFTER:
+            self._drop()
+            return
+        if fault is not None and fault.kind is FaultKind.HANG_AFTER:
+            api._stopping.wait(fault.seconds)
             self._drop()
             return
         self._reply(response)

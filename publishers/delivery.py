@@ -1,0 +1,421 @@
+"""Building digests into the outbox and delivering them: in order, once, whatever fails.
+
+``build`` selects and renders a channel's digest and writes it, parts and all, before
+anything is sent; a channel that asks for approval gets a draft. ``deliver`` is the
+worker: it claims the next due part (storage.deliveries), sends it with the channel's
+client outside any transaction, and records what happened:
+
+- sent: its remote id, so the next part of a thread replies to it;
+- ``Transient`` / ``RateLimited``: again later, with exponential backoff and jitter, or
+  at the time the network named;
+- ``UnknownOutcome`` / ``Duplicate``: the post may exist; the next try looks it up first
+  (``find``) and records it when found, never sending blindly; a network with no way
+  to look holds the part for a moderator;
+- ``RepliesRefused``: the channel falls back to single posts, the unsent part of this
+  digest is rendered again that way, and moderators are told once;
+- ``Permanent``: only this channel stops, and moderators are told.
+
+Blocking work (the database, the networks' libraries) runs in the caller's thread: the
+service runs this in worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from publishers import digests as digest_service
+from publishers.networks.base import (
+    Duplicate,
+    LookupUnsupported,
+    OutgoingPost,
+    Permanent,
+    Posted,
+    PublishError,
+    RateLimited,
+    RepliesRefused,
+    Transient,
+    UnknownOutcome,
+)
+from publishers.networks.factory import Clients
+from publishers.networks.outbox_folder import OutboxFolder
+from publishers.render.posts import DigestRenderer, RenderedDigest
+from publishers.settings import ChannelSettings
+from storage import channels as channel_store
+from storage import deliveries as outbox
+from storage.database import Database
+from storage.models import DeliveryState, Digest, Summary
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+"""How long a claimed part is its worker's: past every client's timeout, so a live worker
+is never taken over, and short enough that a dead one's part moves on within minutes."""
+BACKOFF_FIRST = timedelta(seconds=30)
+BACKOFF_MOST = timedelta(hours=1)
+JITTER = 0.2
+
+
+@dataclass(frozen=True)
+class Built:
+    digest_id: int | None
+    """None when there was nothing to post (or another process built it a moment ago)."""
+    status: str
+    posts: int = 0
+    parts: int = 0
+    note: str = ""
+
+
+@dataclass
+class Report:
+    """What one pass of the worker did."""
+
+    sent: int = 0
+    retried: int = 0
+    held: int = 0
+    failed: int = 0
+    digests_sent: list[int] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return self.sent + self.retried + self.held + self.failed
+
+
+def backoff(attempts: int, rng: random.Random) -> timedelta:
+    """30 s, 1 min, 2 min ... at most an hour, each within ±20 % so retries spread out."""
+    wait = min(BACKOFF_FIRST * 2 ** max(0, attempts - 1), BACKOFF_MOST)
+    return wait * rng.uniform(1 - JITTER, 1 + JITTER)
+
+
+def delivery_key(channel: ChannelSettings, digest_hint: str, post: int, position: int) -> str:
+    """Chosen before the first try and stored: Bluesky's record key (a TID), a file name in
+    the outbox folder, an Idempotency-Key elsewhere."""
+    if channel.kind == "bluesky":
+        from publishers.networks.bluesky import new_record_key  # atproto: heavy, only here
+
+        return new_record_key()
+    if channel.kind == "outbox":
+        return f"{digest_hint}-post{post + 1:02d}-part{position + 1:02d}"
+    return secrets.token_hex(16)
+
+
+class Publisher:
+    """The publishing side's services: build, approve and deliver digests."""
+
+    def __init__(
+        self,
+        db: Database,
+        renderer: DigestRenderer,
+        channels: Callable[[], Iterable[ChannelSettings]],
+        clients: Clients,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        lease: timedelta = LEASE,
+        rng: random.Random | None = None,
+        site_url: str | None = None,
+    ) -> None:
+        self.db = db
+        self.renderer = renderer
+        self.channels = channels
+        self.clients = clients
+        self.clock = clock
+        self.lease = lease
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self.site_url = site_url
+        """Where the archive is published: digests link to its pages when set."""
+
+    def channel(self, name: str) -> ChannelSettings | None:
+        return digest_service.channel_named(self.channels(), name)
+
+    # -- building ---------------------------------------------------------------------------
+
+    def build(self, channel: ChannelSettings) -> Built:
+        """The channel's next digest, written to the outbox (a draft if it needs approval)."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            row = channel_store.sync(session, channel, now)
+            single = row.replies_refused_at is not None and channel.threaded
+            shaped = replace(channel, thread=False) if single else channel
+            items = digest_service.select(session, shaped, now, self.site_url)
+            if not items:
+                return Built(None, "empty", note="no approved summary the channel has not had")
+            rendered = self.renderer.render(shaped, items, now)
+            hint = f"{channel.name}-{now:%Y%m%d-%H%M%S}"
+            parts = _parts(shaped, rendered, hint)
+            try:
+                digest = outbox.create_digest(
+                    session,
+                    row.id,
+                    [item.id for item in items],
+                    parts,
+                    approved=not channel.require_approval,
+                    now=now,
+                    notice="single posts: the network refused replies" if single else None,
+                )
+            except outbox.AlreadyInDigest:
+                return Built(None, "taken", note="another process built this digest just now")
+            return Built(digest.id, digest.status.value, len(rendered.posts), len(parts))
+
+    # -- moderators' decisions ---------------------------------------------------------------
+
+    def decide(
+        self,
+        digest_id: int,
+        *,
+        approve: bool,
+        moderator_id: int | None,
+        revision: int | None = None,
+    ) -> bool:
+        """Approve or reject a draft (as of ``revision``, when given); False when it is no
+        draft (decided, or no such) or no longer that revision."""
+        with self.db.transaction() as session:
+            return outbox.decide(
+                session,
+                digest_id,
+                approve=approve,
+                moderator_id=moderator_id,
+                now=self.clock(),
+                revision=revision,
+            )
+
+    def drop(self, digest_id: int, summary_id: int) -> bool:
+        """Take a summary out of a draft and render the draft again without it."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            if not outbox.drop_summary(session, digest_id, summary_id):
+                return False
+            digest = session.get_one(Digest, digest_id)
+            channel = self.channel(digest.channel.name) if digest.channel else None
+            if channel is None:
+                return False
+            items = [
+                digest_service.summary_item(
+                    session.get_one(Summary, item.summary_id), self.site_url
+                )
+                for item in digest.items
+            ]
+            shaped = replace(channel, thread=False) if digest.notice else channel
+            rendered = self.renderer.render(shaped, items, digest.created_at)
+            parts = _parts(shaped, rendered, f"{channel.name}-{now:%Y%m%d-%H%M%S}")
+            outbox.replace_parts(session, digest_id, parts, now)
+            return True
+
+    def release(self, digest_id: int, *, posted: bool) -> int:
+        with self.db.transaction() as session:
+            return outbox.release(session, digest_id, posted=posted, now=self.clock())
+
+    def resume(self, name: str) -> tuple[bool, int]:
+        """A stopped channel sends again; (it was stopped, parts queued again)."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            row = channel_store.by_name(session, name)
+            if row is None or not channel_store.resume(session, name, now):
+                return False, 0
+            return True, outbox.retry_failed(session, row.id, now)
+
+    # -- delivering ------------------------------------------------------------------------
+
+    def deliverable(self) -> dict[str, ChannelSettings]:
+        """The channels this process sends to (Discord-by-bot ones only where the bot runs)."""
+        return {
+            channel.name: channel
+            for channel in self.channels()
+            if self.clients.route(channel) != "elsewhere"
+        }
+
+    def deliver(self, *, limit: int = 1000, stop: Callable[[], bool] = lambda: False) -> Report:
+        """Send what is due, part by part, until nothing is, ``limit`` tries were made, or
+        ``stop`` says so (SIGTERM: the part in flight finishes, no new one starts)."""
+        report = Report()
+        channels = self.deliverable()
+        while report.attempts < limit and not stop():
+            token = secrets.token_hex(16)
+            now = self.clock()
+            with self.db.transaction() as session:
+                claim = outbox.claim_next(session, now, self.lease, token, channels)
+            if claim is None:
+                break
+            channel = channels.get(claim.channel_name)
+            if channel is None:  # a channel gone from config: its digests wait for it
+                break
+            self._deliver_one(channel, claim, report)
+        return report
+
+    def _deliver_one(self, channel: ChannelSettings, claim: outbox.Claim, report: Report) -> None:
+        client = self.clients.client_for(channel)
+        post = OutgoingPost(
+            text=claim.text,
+            key=claim.key,
+            part=claim.part,
+            parts=claim.parts,
+            reply_to=_posted(claim.reply_to),
+            root=_posted(claim.root),
+            link=claim.link,
+            not_before=claim.first_attempt_at,
+        )
+        try:
+            posted = None
+            if claim.look_first:
+                posted = client.find(post)
+                if posted is None:
+                    with self.db.transaction() as session:
+                        outbox.record_looked_up(session, claim)
+            if posted is None:
+                posted = client.post(post)
+        except RateLimited as error:
+            self._retry(claim, error, report, at=error.retry_at)
+            return
+        except RepliesRefused as error:
+            self._refused_replies(channel, claim, error, report)
+            return
+        except Permanent as error:
+            self._fail(claim, error, report)
+            return
+        except (UnknownOutcome, Duplicate) as error:
+            # It may be out: the next try looks it up before anything else.
+            self._retry(claim, error, report, at=None, look_first=True, soon=True)
+            return
+        except LookupUnsupported as error:
+            with self.db.transaction() as session:
+                outbox.record_held(session, claim, str(error), self.clock())
+            log.warning("digest %s part %s held for a moderator", claim.digest_id, claim.part)
+            report.held += 1
+            return
+        except Transient as error:
+            self._retry(claim, error, report, at=error.retry_at)
+            return
+        except PublishError as error:  # a new kind of error: the safe reading is "unknown"
+            self._retry(claim, error, report, at=None, look_first=True)
+            return
+        self._sent(channel, client, claim, posted, report)
+
+    def _sent(
+        self,
+        channel: ChannelSettings,
+        client: object,
+        claim: outbox.Claim,
+        posted: Posted,
+        report: Report,
+    ) -> None:
+        now = self.clock()
+        ref = outbox.RemoteRef(posted.remote_id, posted.cid, posted.url)
+        with self.db.transaction() as session:
+            recorded = outbox.record_sent(session, claim, ref, now)
+            done = recorded and session.get_one(Digest, claim.digest_id).sent_at is not None
+        if not recorded:
+            log.warning(
+                "digest %s part %s was taken over by another worker", claim.digest_id, claim.part
+            )
+            return
+        report.sent += 1
+        log.info(
+            "sent digest %s part %d/%d to %s (%s)",
+            claim.digest_id,
+            claim.part + 1,
+            claim.parts,
+            claim.channel_name,
+            posted.remote_id,
+        )
+        if done:
+            report.digests_sent.append(claim.digest_id)
+            if isinstance(client, OutboxFolder):
+                self._write_page(channel, client, claim.digest_id)
+
+    def _write_page(self, channel: ChannelSettings, folder: OutboxFolder, digest_id: int) -> None:
+        """The digest as a web page beside its posts, so a new user sees real output."""
+        with self.db.sessions() as session:
+            digest = session.get_one(Digest, digest_id)
+            summaries = [session.get_one(Summary, item.summary_id) for item in digest.items]
+            items = [digest_service.summary_item(s, self.site_url) for s in summaries]
+            page = self.renderer.render(replace(channel, kind="outbox"), items, digest.created_at)
+        if page.html:
+            try:
+                folder.write_page(f"digest-{digest_id}", page.html)
+            except PublishError as error:
+                log.warning("could not write the page of digest %s: %s", digest_id, error)
+
+    def _retry(
+        self,
+        claim: outbox.Claim,
+        error: PublishError,
+        report: Report,
+        *,
+        at: datetime | None,
+        look_first: bool = False,
+        soon: bool = False,
+    ) -> None:
+        now = self.clock()
+        wait = timedelta(seconds=1) if soon else backoff(claim.attempts, self.rng)
+        when = max(at, now) if at is not None else now + wait
+        with self.db.transaction() as session:
+            outbox.record_retry(session, claim, when, str(error), look_first=look_first)
+        log.info(
+            "digest %s part %d to %s: %s; again at %s",
+            claim.digest_id,
+            claim.part + 1,
+            claim.channel_name,
+            error,
+            f"{when:%H:%M:%S}",
+        )
+        report.retried += 1
+
+    def _fail(self, claim: outbox.Claim, error: PublishError, report: Report) -> None:
+        with self.db.transaction() as session:
+            outbox.record_failed(session, claim, str(error), self.clock())
+        log.error("channel %s stopped: %s", claim.channel_name, error)
+        report.failed += 1
+
+    def _refused_replies(
+        self, channel: ChannelSettings, claim: outbox.Claim, error: PublishError, report: Report
+    ) -> None:
+        """Replies refused: single posts from now on, starting with what is unsent here."""
+        now = self.clock()
+        with self.db.transaction() as session:
+            told = channel_store.refuse_replies(session, claim.channel_id, now)
+            if told:
+                outbox.add_notice(
+                    session,
+                    claim.channel_id,
+                    claim.digest_id,
+                    f"{channel.name}: the network refused a reply in a thread ({error}). The "
+                    "channel posts one post per summary (TL;DR and link) from now on.",
+                    now,
+                )
+            unsent = outbox.cancel_unsent(session, claim)
+            single = replace(channel, thread=False)
+            summaries = [session.get_one(Summary, summary_id) for summary_id in unsent]
+            items = [digest_service.summary_item(s, self.site_url) for s in summaries]
+            rendered = self.renderer.render(single, items, now)
+            hint = f"{channel.name}-{now:%Y%m%d-%H%M%S}-single"
+            parts = _parts(single, rendered, hint)
+            outbox.append_posts(session, claim.digest_id, parts, now)
+        log.warning("channel %s: replies refused; falling back to single posts", channel.name)
+        report.retried += 1
+
+
+def _parts(channel: ChannelSettings, rendered: RenderedDigest, hint: str) -> list[outbox.NewPart]:
+    return [
+        outbox.NewPart(
+            post=number,
+            position=position,
+            text=part.text,
+            key=delivery_key(channel, hint, number, position),
+            has_url=part.has_url,
+            link=post.link,
+            summary_id=post.summary_ids[0] if len(post.summary_ids) == 1 else None,
+        )
+        for number, post in enumerate(rendered.posts)
+        for position, part in enumerate(post.parts)
+    ]
+
+
+def _posted(ref: outbox.RemoteRef | None) -> Posted | None:
+    return Posted(ref.remote_id, ref.cid, ref.url) if ref is not None else None
+
+
+__all__ = ["Built", "DeliveryState", "Publisher", "Report", "backoff"]

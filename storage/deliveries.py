@@ -1,0 +1,588 @@
+"""The outbox: digests and their delivery rows, claimed and recorded one part at a time.
+
+Every rule that keeps a post from being lost or sent twice is decided by the database:
+
+- Building a digest writes its items and one delivery row per post part, with the text
+  to send, in one transaction, before anything is sent. The unique key on (channel,
+  summary) keeps a summary from two digests of one channel, whoever builds them.
+- A worker claims the next unsent part of a digest (the earlier parts sent) with
+  ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's writers take turns), marks
+  it ``sending`` with a lease and a token, and commits *before* it talks to the network.
+  A worker that dies mid-request leaves the part ``sending``; once the lease ends another
+  worker takes it over and must look the post up before sending (``recovered``).
+- A result is recorded only by the token's holder, so a worker that outlived its lease
+  cannot overwrite what the worker that took over found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from storage.models import (
+    Channel,
+    Delivery,
+    DeliveryState,
+    Digest,
+    DigestItem,
+    DigestStatus,
+    PublishingNotice,
+)
+from storage.writes import changed_rows
+
+OPEN_DIGESTS = (DigestStatus.APPROVED, DigestStatus.SENDING)
+DONE_STATES = (DeliveryState.SENT, DeliveryState.CANCELLED)
+
+
+class AlreadyInDigest(Exception):
+    """Another digest of the channel took one of these summaries a moment ago."""
+
+
+@dataclass(frozen=True)
+class NewPart:
+    post: int
+    position: int
+    text: str
+    key: str
+    has_url: bool = False
+    link: str | None = None
+    summary_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoteRef:
+    remote_id: str
+    cid: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One part taken by a worker, with what it needs to send it in its place."""
+
+    delivery_id: int
+    digest_id: int
+    channel_id: int
+    channel_name: str
+    part: int
+    parts: int
+    post: int
+    position: int
+    text: str
+    key: str
+    link: str | None
+    attempts: int
+    first_attempt_at: datetime
+    look_first: bool
+    """An earlier try may have posted it: find the post before sending again."""
+    reply_to: RemoteRef | None
+    root: RemoteRef | None
+    token: str
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+def create_digest(
+    session: Session,
+    channel_id: int,
+    summary_ids: Sequence[int],
+    parts: Sequence[NewPart],
+    *,
+    approved: bool,
+    now: datetime,
+    notice: str | None = None,
+) -> Digest:
+    """A digest with its items and delivery rows; AlreadyInDigest if another builder won."""
+    digest = Digest(
+        channel_id=channel_id,
+        status=DigestStatus.APPROVED if approved else DigestStatus.DRAFT,
+        created_at=now,
+        notice=notice,
+    )
+    try:
+        with session.begin_nested():
+            session.add(digest)
+            session.flush()
+            session.add_all(
+                DigestItem(
+                    digest_id=digest.id, summary_id=summary_id, channel_id=channel_id, position=n
+                )
+                for n, summary_id in enumerate(summary_ids)
+            )
+            session.flush()
+    except IntegrityError:
+        raise AlreadyInDigest(channel_id) from None
+    add_parts(session, digest, parts, first_part=0, now=now)
+    return digest
+
+
+def add_parts(
+    session: Session, digest: Digest, parts: Sequence[NewPart], *, first_part: int, now: datetime
+) -> None:
+    session.add_all(
+        Delivery(
+            digest_id=digest.id,
+            channel_id=digest.channel_id,
+            part=first_part + number,
+            post=part.post,
+            position=part.position,
+            summary_id=part.summary_id,
+            has_url=part.has_url,
+            link=part.link,
+            text=part.text,
+            idempotency_key=part.key,
+            created_at=now,
+        )
+        for number, part in enumerate(parts)
+    )
+    session.flush()
+
+
+# -- the worker's side --------------------------------------------------------------------------
+
+
+def claim_next(
+    session: Session,
+    now: datetime,
+    lease: timedelta,
+    token: str,
+    channels: Collection[str] | None = None,
+) -> Claim | None:
+    """Take the next part that is due: the earliest unsent part of an open digest, of one
+    of ``channels`` (the ones this process can deliver; None: all)."""
+    earlier = aliased(Delivery)
+    due = or_(
+        and_(
+            Delivery.state == DeliveryState.PENDING,
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+        ),
+        and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
+    )
+    query = (
+        select(Delivery)
+        .join(Digest, Digest.id == Delivery.digest_id)
+        .join(Channel, Channel.id == Delivery.channel_id)
+        .where(
+            Digest.status.in_(OPEN_DIGESTS),
+            Channel.stopped_at.is_(None),
+            due,
+            ~exists().where(
+                earlier.digest_id == Delivery.digest_id,
+                earlier.part < Delivery.part,
+                earlier.state.not_in(DONE_STATES),
+            ),
+        )
+        .order_by(Delivery.digest_id, Delivery.part)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Delivery)
+    )
+    if channels is not None:
+        query = query.where(Channel.name.in_(list(channels)))
+    row = session.scalars(query).first()
+    if row is None:
+        return None
+    recovered = row.state is DeliveryState.SENDING  # its worker died or outlived its lease
+    row.state = DeliveryState.SENDING
+    row.attempts += 1
+    row.first_attempt_at = row.first_attempt_at or now
+    row.lease_until = now + lease
+    row.claim_token = token
+    if recovered:
+        row.needs_lookup = True
+    session.execute(
+        update(Digest)
+        .where(Digest.id == row.digest_id, Digest.status == DigestStatus.APPROVED)
+        .values(status=DigestStatus.SENDING)
+    )
+    session.flush()
+    return Claim(
+        delivery_id=row.id,
+        digest_id=row.digest_id,
+        channel_id=row.channel_id,
+        channel_name=session.get_one(Channel, row.channel_id).name,
+        part=row.part,
+        parts=_part_count(session, row.digest_id),
+        post=row.post,
+        position=row.position,
+        text=row.text,
+        key=row.idempotency_key,
+        link=row.link,
+        attempts=row.attempts,
+        first_attempt_at=row.first_attempt_at,
+        look_first=row.needs_lookup,
+        reply_to=_ref(session, row.digest_id, row.post, row.position - 1),
+        root=_ref(session, row.digest_id, row.post, 0) if row.position > 0 else None,
+        token=token,
+    )
+
+
+def _part_count(session: Session, digest_id: int) -> int:
+    count = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.digest_id == digest_id, Delivery.state != DeliveryState.CANCELLED)
+    )
+    return int(count or 0)
+
+
+def _ref(session: Session, digest_id: int, post: int, position: int) -> RemoteRef | None:
+    if position < 0:
+        return None
+    row = session.execute(
+        select(Delivery.remote_id, Delivery.remote_cid, Delivery.remote_url).where(
+            Delivery.digest_id == digest_id,
+            Delivery.post == post,
+            Delivery.position == position,
+            Delivery.state == DeliveryState.SENT,
+        )
+    ).first()
+    if row is None or row.remote_id is None:
+        return None
+    return RemoteRef(row.remote_id, row.remote_cid, row.remote_url)
+
+
+def _mine(claim: Claim) -> ColumnElement[bool]:
+    """Only the holder of the claim's token records its result."""
+    return and_(
+        Delivery.id == claim.delivery_id,
+        Delivery.claim_token == claim.token,
+        Delivery.state == DeliveryState.SENDING,
+    )
+
+
+def record_sent(session: Session, claim: Claim, posted: RemoteRef, now: datetime) -> bool:
+    """The part is out. False when another worker had taken it over meanwhile."""
+    changed = changed_rows(
+        session,
+        update(Delivery)
+        .where(_mine(claim))
+        .values(
+            state=DeliveryState.SENT,
+            remote_id=posted.remote_id,
+            remote_cid=posted.cid,
+            remote_url=posted.url,
+            sent_at=now,
+            last_error=None,
+            needs_lookup=False,
+            lease_until=None,
+        ),
+    )
+    if changed:
+        finish_if_done(session, claim.digest_id, now)
+    return changed == 1
+
+
+def finish_if_done(session: Session, digest_id: int, now: datetime) -> bool:
+    unsent = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.digest_id == digest_id, Delivery.state.not_in(DONE_STATES))
+    )
+    if unsent:
+        return False
+    changed = changed_rows(
+        session,
+        update(Digest)
+        .where(Digest.id == digest_id, Digest.status.in_(OPEN_DIGESTS))
+        .values(status=DigestStatus.SENT, sent_at=now),
+    )
+    return changed == 1
+
+
+def record_retry(
+    session: Session,
+    claim: Claim,
+    at: datetime,
+    error: str,
+    *,
+    look_first: bool = False,
+) -> bool:
+    """Not out yet: try again at ``at``; ``look_first`` when it may be out after all."""
+    values: dict[str, object] = {
+        "state": DeliveryState.PENDING,
+        "next_attempt_at": at,
+        "last_error": error,
+        "lease_until": None,
+    }
+    if look_first:
+        values["needs_lookup"] = True
+    return changed_rows(session, update(Delivery).where(_mine(claim)).values(**values)) == 1
+
+
+def record_looked_up(session: Session, claim: Claim) -> None:
+    """The look-up found nothing: the next try may post without looking again."""
+    session.execute(update(Delivery).where(_mine(claim)).values(needs_lookup=False))
+
+
+def record_held(session: Session, claim: Claim, error: str, now: datetime) -> bool:
+    """It may be out and the network cannot say: a moderator decides (digest release)."""
+    changed = changed_rows(
+        session,
+        update(Delivery)
+        .where(_mine(claim))
+        .values(state=DeliveryState.HELD, last_error=error, lease_until=None),
+    )
+    if changed:
+        add_notice(
+            session,
+            claim.channel_id,
+            claim.digest_id,
+            f"Digest {claim.digest_id} to {claim.channel_name}: part {claim.part + 1} may have "
+            f"been posted, but {error}. It is held: check the network, then run "
+            f"`shortscience digest release {claim.digest_id} posted` or `... resend`.",
+            now,
+        )
+    return changed == 1
+
+
+def record_failed(session: Session, claim: Claim, error: str, now: datetime) -> bool:
+    """Refused for good: the part and digest fail and the channel stops, the rest go on."""
+    changed = changed_rows(
+        session,
+        update(Delivery)
+        .where(_mine(claim))
+        .values(state=DeliveryState.FAILED, last_error=error, lease_until=None),
+    )
+    if not changed:
+        return False
+    session.execute(
+        update(Digest).where(Digest.id == claim.digest_id).values(status=DigestStatus.FAILED)
+    )
+    session.execute(
+        update(Channel)
+        .where(Channel.id == claim.channel_id, Channel.stopped_at.is_(None))
+        .values(stopped_at=now, stop_reason=error)
+    )
+    add_notice(
+        session,
+        claim.channel_id,
+        claim.digest_id,
+        f"Channel {claim.channel_name} is stopped: {error}. Nothing more is sent to it until "
+        f"it is fixed and resumed with `shortscience digest resume {claim.channel_name}`.",
+        now,
+    )
+    return True
+
+
+# -- notices ----------------------------------------------------------------------------------
+
+
+def add_notice(
+    session: Session, channel_id: int, digest_id: int | None, text: str, now: datetime
+) -> None:
+    session.add(
+        PublishingNotice(channel_id=channel_id, digest_id=digest_id, text=text, created_at=now)
+    )
+    session.flush()
+
+
+def unposted_notices(session: Session, limit: int = 10) -> list[PublishingNotice]:
+    return list(
+        session.scalars(
+            select(PublishingNotice)
+            .where(PublishingNotice.posted_at.is_(None))
+            .order_by(PublishingNotice.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def mark_notice_posted(session: Session, notice_id: int, now: datetime) -> bool:
+    """Conditional: of two processes posting notices, one posts each."""
+    return (
+        changed_rows(
+            session,
+            update(PublishingNotice)
+            .where(PublishingNotice.id == notice_id, PublishingNotice.posted_at.is_(None))
+            .values(posted_at=now),
+        )
+        == 1
+    )
+
+
+# -- falling back to single posts -------------------------------------------------------------
+
+
+def cancel_unsent(session: Session, claim: Claim) -> list[int]:
+    """Cancel a digest's unsent parts; the summaries none of whose post went out yet."""
+    rows = session.scalars(
+        select(Delivery).where(
+            Delivery.digest_id == claim.digest_id,
+            Delivery.state.in_((DeliveryState.PENDING, DeliveryState.SENDING)),
+        )
+    ).all()
+    unstarted = {row.summary_id for row in rows if row.position == 0 and row.summary_id}
+    for row in rows:
+        row.state = DeliveryState.CANCELLED
+        row.lease_until = None
+    session.flush()
+    return sorted(unstarted)
+
+
+def append_posts(session: Session, digest_id: int, parts: Sequence[NewPart], now: datetime) -> None:
+    """New posts at the end of a digest, numbered after everything it had."""
+    digest = session.get_one(Digest, digest_id)
+    last_part, last_post = session.execute(
+        select(func.max(Delivery.part), func.max(Delivery.post)).where(
+            Delivery.digest_id == digest_id
+        )
+    ).one()
+    offset = (last_post or 0) + 1
+    renumbered = [
+        NewPart(
+            post=part.post + offset,
+            position=part.position,
+            text=part.text,
+            key=part.key,
+            has_url=part.has_url,
+            link=part.link,
+            summary_id=part.summary_id,
+        )
+        for part in parts
+    ]
+    add_parts(session, digest, renumbered, first_part=(last_part or 0) + 1, now=now)
+    if not parts:
+        finish_if_done(session, digest_id, now)
+
+
+# -- moderators' decisions ------------------------------------------------------------------
+
+
+def decide(
+    session: Session,
+    digest_id: int,
+    *,
+    approve: bool,
+    moderator_id: int | None,
+    now: datetime,
+    revision: int | None = None,
+) -> bool:
+    """Approve or reject a draft: one conditional UPDATE, so two moderators give one decision,
+    and, with ``revision``, only the draft as the moderator read it.
+
+    A rejected digest keeps its items: its summaries are not offered to the channel again.
+    """
+    condition = [Digest.id == digest_id, Digest.status == DigestStatus.DRAFT]
+    if revision is not None:
+        condition.append(Digest.revision == revision)
+    changed = changed_rows(
+        session,
+        update(Digest)
+        .where(*condition)
+        .values(
+            status=DigestStatus.APPROVED if approve else DigestStatus.REJECTED,
+            decided_by_id=moderator_id,
+            decided_at=now,
+        ),
+    )
+    if changed and not approve:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.digest_id == digest_id, Delivery.state == DeliveryState.PENDING)
+            .values(state=DeliveryState.CANCELLED)
+        )
+    return changed == 1
+
+
+def drop_summary(session: Session, digest_id: int, summary_id: int) -> bool:
+    """Take one summary out of a draft; it goes back to the pool for the next digest.
+
+    The caller renders the draft again from the summaries that are left.
+    """
+    digest = session.get(Digest, digest_id, with_for_update=True)
+    if digest is None or digest.status is not DigestStatus.DRAFT:
+        return False
+    item = session.get(DigestItem, (digest_id, summary_id))
+    if item is None:
+        return False
+    session.delete(item)
+    digest.revision += 1
+    session.flush()
+    return True
+
+
+def replace_parts(
+    session: Session, digest_id: int, parts: Sequence[NewPart], now: datetime
+) -> None:
+    """A draft's parts rendered again (after a summary was dropped)."""
+    for row in session.scalars(select(Delivery).where(Delivery.digest_id == digest_id)).all():
+        session.delete(row)
+    session.flush()
+    digest = session.get_one(Digest, digest_id)
+    add_parts(session, digest, parts, first_part=0, now=now)
+    if not parts:
+        digest.status = DigestStatus.REJECTED
+        digest.decided_at = now
+
+
+def release(session: Session, digest_id: int, *, posted: bool, now: datetime) -> int:
+    """A moderator's word on held parts: posted after all (sent), or send again (pending)."""
+    values: dict[str, object]
+    if posted:
+        values = {"state": DeliveryState.SENT, "sent_at": now, "needs_lookup": False}
+    else:
+        values = {"state": DeliveryState.PENDING, "next_attempt_at": now, "needs_lookup": False}
+    changed = changed_rows(
+        session,
+        update(Delivery)
+        .where(Delivery.digest_id == digest_id, Delivery.state == DeliveryState.HELD)
+        .values(**values),
+    )
+    if changed and posted:
+        finish_if_done(session, digest_id, now)
+    return changed
+
+
+def retry_failed(session: Session, channel_id: int, now: datetime) -> int:
+    """After a channel is resumed: its failed parts and digests are sent again."""
+    failed = select(Delivery.digest_id).where(
+        Delivery.channel_id == channel_id, Delivery.state == DeliveryState.FAILED
+    )
+    session.execute(
+        update(Digest)
+        .where(Digest.id.in_(failed), Digest.status == DigestStatus.FAILED)
+        .values(status=DigestStatus.SENDING)
+    )
+    return changed_rows(
+        session,
+        update(Delivery)
+        .where(Delivery.channel_id == channel_id, Delivery.state == DeliveryState.FAILED)
+        .values(state=DeliveryState.PENDING, next_attempt_at=now),
+    )
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def recent(
+    session: Session, *, limit: int = 20, statuses: Sequence[DigestStatus] = ()
+) -> list[Digest]:
+    query = select(Digest).order_by(Digest.id.desc()).limit(limit)
+    if statuses:
+        query = query.where(Digest.status.in_(statuses))
+    return list(session.scalars(query).all())
+
+
+def deliveries_of(session: Session, digest_id: int) -> list[Delivery]:
+    return list(
+        session.scalars(
+            select(Delivery).where(Delivery.digest_id == digest_id).order_by(Delivery.part)
+        ).all()
+    )
+
+
+def failed_count(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.state.in_((DeliveryState.FAILED, DeliveryState.HELD)))
+        )
+        or 0
+    )

@@ -1,0 +1,498 @@
+"""The outbox: digests reach each network once and in order, whatever fails on the way.
+
+The worker drives the real clients (tweepy, Mastodon.py, atproto, requests) against the
+local fakes, on SQLite and PostgreSQL; every assertion is on what the fake network holds
+and what the database recorded.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from publishers.delivery import Publisher
+from publishers.networks.factory import Clients
+from publishers.render.posts import DigestRenderer
+from publishers.settings import ChannelSettings
+from storage import papers as paper_store
+from storage import summaries as summary_store
+from storage.database import Database
+from storage.models import (
+    Channel,
+    Delivery,
+    DeliveryState,
+    Digest,
+    DigestStatus,
+    PublishingNotice,
+    Summary,
+    SummaryStatus,
+)
+from storage.papers import PaperData
+from tests.servers.bluesky_server import CREATE_RECORD, FakeBluesky
+from tests.servers.discord_webhook_server import FakeDiscordWebhook
+from tests.servers.http_fake import Fault, FaultKind, Response
+from tests.servers.mastodon_server import FakeMastodon
+from tests.servers.x_server import TWEETS, XServer
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+PARAGRAPH = (
+    "Coupling layers keep the Jacobian triangular, so its determinant is the product of "
+    "the diagonal and the log-likelihood stays exact. The scale and shift networks can be "
+    "anything, because they are never inverted. "
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def approved(db: Database, body: str, *, arxiv_id: str = "1605.08803", author: str = "ada") -> int:
+    """One approved summary of a paper, by ``author``."""
+    with db.transaction() as session:
+        paper = paper_store.get_by_key(session, f"arxiv:{arxiv_id}") or paper_store.upsert(
+            session,
+            PaperData(key=f"arxiv:{arxiv_id}", title="Density estimation using Real NVP",
+                      arxiv_id=arxiv_id, categories=["cs.LG"]),
+        )  # fmt: skip
+        user = summary_store.get_or_create_user(session, "console", author, author)
+        summary = Summary(
+            paper_id=paper.id,
+            author_id=user.id,
+            tldr="Invertible coupling layers: exact likelihood, fast sampling.",
+            body=body,
+            status=SummaryStatus.APPROVED,
+            approved_at=NOW - timedelta(hours=1),
+        )
+        session.add(summary)
+        session.flush()
+        return summary.id
+
+
+def publisher(
+    db: Database, channel: ChannelSettings, clock: Clock, tmp_path: Path, **clients: object
+) -> Publisher:
+    return Publisher(
+        db,
+        DigestRenderer(
+            __import__("publishers.render.templates", fromlist=["Templates"]).Templates()
+        ),
+        lambda: [channel],
+        Clients(fallback_dir=tmp_path / "outbox", timeout=0.5, clock=clock, **clients),  # type: ignore[arg-type]
+        clock=clock,
+        rng=random.Random(7),
+    )
+
+
+def x_channel(x: XServer, **changes: object) -> ChannelSettings:
+    account = x.account
+    channel = ChannelSettings(
+        name="x-main",
+        kind="x",
+        api_base=x.url,
+        link="first",
+        credentials={
+            "api_key": account.consumer_key,
+            "api_secret": account.consumer_secret,
+            "access_token": account.access_token,
+            "access_token_secret": account.access_token_secret,
+        },
+    )
+    return replace(channel, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def x(clock: Clock) -> Iterator[XServer]:
+    with XServer(clock=clock) as server:
+        yield server
+    assert not server.server_errors
+
+
+def deliveries(db: Database) -> list[Delivery]:
+    with db.sessions() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.part)).all())
+
+
+def digest_status(db: Database, digest_id: int) -> DigestStatus:
+    with db.sessions() as session:
+        return session.get_one(Digest, digest_id).status
+
+
+def five_part_summary(db: Database) -> int:
+    return approved(db, "\n\n".join([PARAGRAPH] * 4))
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def test_a_digest_is_written_whole_before_anything_is_sent(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    five_part_summary(db)
+    built = publisher(db, x_channel(x), clock, tmp_path).build(x_channel(x))
+    assert built.status == "approved" and built.parts == 5
+    rows = deliveries(db)
+    assert [row.state for row in rows] == [DeliveryState.PENDING] * 5
+    assert [(row.post, row.position) for row in rows] == [(0, n) for n in range(5)]
+    assert rows[-1].text.endswith(" 5/5")
+    assert len({row.idempotency_key for row in rows}) == 5
+    assert x.posts == [], "building sends nothing"
+
+
+def test_a_second_digest_for_the_same_summaries_is_not_built(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    five_part_summary(db)
+    service = publisher(db, x_channel(x), clock, tmp_path)
+    assert service.build(x_channel(x)).digest_id is not None
+    again = service.build(x_channel(x))
+    assert (again.digest_id, again.status) == (None, "empty")
+
+
+# --- a thread reaches X in order, once --------------------------------------------------------
+
+
+def test_a_five_part_thread_goes_out_in_order_as_replies(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    five_part_summary(db)
+    service = publisher(db, x_channel(x), clock, tmp_path)
+    digest_id = service.build(x_channel(x)).digest_id
+    assert digest_id is not None
+    report = service.deliver()
+    assert report.sent == 5 and report.digests_sent == [digest_id]
+    posts = x.posts
+    assert all(f" {n}/5" in post.text for n, post in enumerate(posts, start=1))
+    assert posts[0].in_reply_to is None
+    assert [post.in_reply_to for post in posts[1:]] == [post.id for post in posts[:-1]]
+    assert [row.remote_id for row in deliveries(db)] == [post.id for post in posts]
+    assert digest_status(db, digest_id) is DigestStatus.SENT
+
+
+def test_a_failed_third_part_is_retried_later_and_the_thread_completes_once(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    five_part_summary(db)
+    service = publisher(db, x_channel(x), clock, tmp_path)
+    service.build(x_channel(x))
+    x.fail(
+        "POST",
+        TWEETS,
+        Fault(FaultKind.REPLY, Response(503, {"title": "Service Unavailable"})),
+        skip=2,
+    )
+    first = service.deliver()
+    assert (first.sent, first.retried) == (2, 1)
+    third = deliveries(db)[2]
+    assert third.state is DeliveryState.PENDING
+    assert third.next_attempt_at is not None and third.next_attempt_at > clock.now
+    assert service.deliver().sent == 0, "not due yet: the backoff holds"
+    clock.advance(minutes=2)
+    assert service.deliver().sent == 3
+    posts = x.posts
+    assert len(posts) == 5
+    assert [post.in_reply_to for post in posts[1:]] == [post.id for post in posts[:-1]]
+
+
+def test_an_answer_lost_after_the_post_was_made_does_not_post_it_twice(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    five_part_summary(db)
+    service = publisher(db, x_channel(x), clock, tmp_path)
+    service.build(x_channel(x))
+    x.fail("POST", TWEETS, Fault(FaultKind.DROP_AFTER), skip=1)  # the 2nd post: made, no answer
+    service.deliver()
+    second = deliveries(db)[1]
+    assert second.needs_lookup and second.state is DeliveryState.PENDING
+    clock.advance(seconds=5)
+    service.deliver()
+    posts = x.posts
+    assert len(posts) == 5, "the second post was found, not posted again"
+    assert [post.in_reply_to for post in posts[1:]] == [post.id for post in posts[:-1]]
+    assert [row.remote_id for row in deliveries(db)] == [post.id for post in posts]
+
+
+def test_a_rate_limit_waits_until_the_reset_x_gives(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, "Short enough for one post.")
+    service = publisher(db, x_channel(x), clock, tmp_path)
+    service.build(x_channel(x))
+    reset = int((NOW + timedelta(minutes=13)).timestamp())
+    x.fail(
+        "POST",
+        TWEETS,
+        Fault(
+            FaultKind.REPLY,
+            Response(
+                429,
+                {"title": "Too Many Requests", "status": 429},
+                {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)},
+            ),
+        ),
+    )
+    service.deliver()
+    [row] = deliveries(db)
+    assert row.next_attempt_at == datetime.fromtimestamp(reset, UTC)
+    clock.advance(minutes=13)
+    assert service.deliver().sent == 1
+
+
+def test_a_revoked_token_stops_only_its_channel_and_tells_the_moderators(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, "Short enough for one post.")
+    broken = x_channel(x, credentials={**x_channel(x).credentials, "access_token": "tok-x-refuses"})
+    outbox = ChannelSettings(name="outbox", kind="outbox", directory=tmp_path / "files")
+    service = Publisher(
+        db,
+        publisher(db, broken, clock, tmp_path).renderer,
+        lambda: [broken, outbox],
+        Clients(fallback_dir=tmp_path / "outbox", timeout=0.5, clock=clock),
+        clock=clock,
+    )
+    x_digest = service.build(broken).digest_id
+    outbox_digest = service.build(outbox).digest_id
+    report = service.deliver()
+    assert report.failed == 1 and report.sent == 1
+    assert digest_status(db, x_digest or 0) is DigestStatus.FAILED
+    assert digest_status(db, outbox_digest or 0) is DigestStatus.SENT
+    with db.sessions() as session:
+        channel = session.scalars(select(Channel).where(Channel.name == "x-main")).one()
+        assert channel.stopped_at is not None
+        [notice] = session.scalars(select(PublishingNotice)).all()
+    assert "x-main is stopped" in notice.text
+    assert "tok-x-refuses" not in notice.text, "never a credential in a notice"
+    # Fixed and resumed, it goes out.
+    service.channels = lambda: [x_channel(x), outbox]
+    service.clients = Clients(fallback_dir=tmp_path / "outbox", timeout=0.5, clock=clock)
+    assert service.resume("x-main") == (True, 1)
+    assert service.deliver().sent == 1
+    assert len(x.posts) == 1
+
+
+def test_replies_refused_fall_back_to_single_posts_and_tell_moderators_once(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    with XServer(clock=clock, self_replies=False) as x:
+        five_part_summary(db)
+        approved(db, "\n\n".join([PARAGRAPH] * 3), arxiv_id="1606.04474", author="bob")
+        service = publisher(db, x_channel(x), clock, tmp_path)
+        digest_id = service.build(x_channel(x)).digest_id
+        service.deliver()
+        posts = x.posts
+        # The first thread's first part went out; its reply was refused; the rest became
+        # single posts: one for the summary not started yet.
+        assert posts[0].in_reply_to is None
+        assert all(post.in_reply_to is None for post in posts)
+        assert len(posts) == 2
+        assert digest_status(db, digest_id or 0) is DigestStatus.SENT
+        with db.sessions() as session:
+            channel = session.scalars(select(Channel)).one()
+            assert channel.replies_refused_at is not None
+            notices = session.scalars(select(PublishingNotice)).all()
+        assert len(notices) == 1 and "one post per summary" in notices[0].text
+        # The next digest is built as single posts from the start.
+        approved(db, "\n\n".join([PARAGRAPH] * 4), arxiv_id="1810.03292", author="cy")
+        built = service.build(x_channel(x))
+        assert built.parts == 1
+
+
+# --- Bluesky and Mastodon threads ---------------------------------------------------------------
+
+
+def test_a_bluesky_thread_chains_root_and_parent_and_survives_a_lost_answer(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    with FakeBluesky(clock=clock) as pds:
+        approved(db, "\n\n".join([PARAGRAPH] * 3))
+        channel = ChannelSettings(
+            name="sky",
+            kind="bluesky",
+            api_base=pds.url,
+            credentials={"handle": pds.handle, "app_password": pds.app_password},
+        )
+        service = publisher(db, channel, clock, tmp_path)
+        service.build(channel)
+        pds.fail("POST", CREATE_RECORD, Fault(FaultKind.DROP_AFTER), skip=1)
+        service.deliver()
+        clock.advance(seconds=5)
+        service.deliver()
+        posts = pds.posts
+        assert len(posts) == len(deliveries(db)) >= 3
+        root = posts[0]
+        assert all(post.reply_root == root.uri for post in posts[1:])
+        assert [post.reply_parent for post in posts[1:]] == [post.uri for post in posts[:-1]]
+        assert [row.idempotency_key for row in deliveries(db)] == [post.rkey for post in posts]
+
+
+def test_a_mastodon_thread_uses_idempotency_keys_and_never_doubles(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    with FakeMastodon(clock=clock) as instance:
+        approved(db, "\n\n".join([PARAGRAPH] * 4))
+        channel = ChannelSettings(
+            name="toot",
+            kind="mastodon",
+            api_base=instance.url,
+            credentials={"access_token": instance.access_token},
+        )
+        service = publisher(db, channel, clock, tmp_path)
+        service.build(channel)
+        instance.fail("POST", instance.statuses_pattern, Fault(FaultKind.DROP_AFTER), skip=1)
+        service.deliver()
+        clock.advance(seconds=5)
+        service.deliver()
+        posts = instance.posts
+        assert len(posts) == len(deliveries(db)) >= 2
+        assert [post.in_reply_to_id for post in posts[1:]] == [post.id for post in posts[:-1]]
+        keys = {request.headers.get("idempotency-key") for request in instance.received("POST")}
+        assert keys == {row.idempotency_key for row in deliveries(db)}
+
+
+# --- no credentials, no network, no silence ----------------------------------------------------
+
+
+def test_a_channel_without_credentials_writes_to_the_outbox_folder_with_a_warning(
+    db: Database, clock: Clock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    approved(db, "Short enough for one post.")
+    channel = ChannelSettings(name="x-main", kind="x", missing=("X_API_KEY",))
+    service = publisher(db, channel, clock, tmp_path)
+    service.build(channel)
+    with caplog.at_level("WARNING"):
+        assert service.deliver().sent == 1
+    assert "X_API_KEY not set" in caplog.text
+    [written] = (tmp_path / "outbox" / "x-main").glob("*.md")
+    assert "Invertible coupling layers" in written.read_text(encoding="utf-8")
+
+
+def test_the_outbox_channel_writes_one_file_per_post_and_a_page(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, "One.", arxiv_id="1605.08803", author="ada")
+    approved(db, "<script>alert(1)</script> Two.", arxiv_id="1606.04474", author="bob")
+    channel = ChannelSettings(name="outbox", kind="outbox", directory=tmp_path / "files")
+    service = publisher(db, channel, clock, tmp_path)
+    digest_id = service.build(channel).digest_id
+    assert service.deliver().sent == 2
+    files = sorted((tmp_path / "files").glob("*.md"))
+    assert len(files) == 2
+    page = (tmp_path / "files" / f"digest-{digest_id}.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+# --- moderators approve posts ------------------------------------------------------------------
+
+
+def test_a_channel_needing_approval_gets_a_draft_that_waits(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, "Short enough for one post.")
+    channel = x_channel(x, require_approval=True)
+    service = publisher(db, channel, clock, tmp_path)
+    digest_id = service.build(channel).digest_id or 0
+    assert digest_status(db, digest_id) is DigestStatus.DRAFT
+    assert service.deliver().sent == 0 and x.posts == []
+    assert service.decide(digest_id, approve=True, moderator_id=None)
+    assert not service.decide(digest_id, approve=False, moderator_id=None), "decided once"
+    assert service.deliver().sent == 1
+
+
+def test_a_rejected_draft_sends_nothing_and_keeps_its_summaries_from_the_channel(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, "Short enough for one post.")
+    channel = x_channel(x, require_approval=True)
+    service = publisher(db, channel, clock, tmp_path)
+    digest_id = service.build(channel).digest_id or 0
+    assert service.decide(digest_id, approve=False, moderator_id=None)
+    assert service.deliver().sent == 0
+    assert {row.state for row in deliveries(db)} == {DeliveryState.CANCELLED}
+    assert service.build(channel).status == "empty"
+
+
+def test_a_summary_dropped_from_a_draft_goes_back_to_the_pool(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    first = approved(db, "First.", arxiv_id="1605.08803", author="ada")
+    second = approved(db, "Second.", arxiv_id="1606.04474", author="bob")
+    channel = x_channel(x, require_approval=True)
+    service = publisher(db, channel, clock, tmp_path)
+    digest_id = service.build(channel).digest_id or 0
+    assert service.drop(digest_id, first)
+    assert {row.summary_id for row in deliveries(db)} == {second}
+    assert not service.drop(digest_id, first), "it is no longer there"
+    service.decide(digest_id, approve=True, moderator_id=None)
+    service.deliver()
+    assert len(x.posts) == 1
+    next_digest = service.build(channel)
+    assert next_digest.digest_id is not None
+    with db.sessions() as session:
+        items = session.get_one(Digest, next_digest.digest_id).items
+        assert [item.summary_id for item in items] == [first]
+
+
+# --- where no look-up is possible, a moderator decides ------------------------------------------
+
+
+def test_a_lost_answer_where_the_network_cannot_tell_is_held_for_a_moderator(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    with FakeDiscordWebhook() as hook:
+        approved(db, "Short enough for one message.")
+        channel = ChannelSettings(
+            name="dc", kind="discord", credentials={"webhook_url": hook.webhook_url}
+        )
+        service = publisher(db, channel, clock, tmp_path)
+        digest_id = service.build(channel).digest_id or 0
+        hook.fail("POST", r"/api/v10/webhooks/.*", Fault(FaultKind.DROP_AFTER))
+        service.deliver()
+        clock.advance(seconds=5)
+        report = service.deliver()
+        assert report.held == 1 and len(hook.messages) == 1, "not sent again blindly"
+        [row] = deliveries(db)
+        assert row.state is DeliveryState.HELD
+        with db.sessions() as session:
+            [notice] = session.scalars(select(PublishingNotice)).all()
+        assert f"digest release {digest_id} posted" in notice.text
+        assert hook.webhook_url not in notice.text
+        assert service.deliver().attempts == 0, "a held part waits for the moderator"
+        assert service.release(digest_id, posted=True) == 1
+        assert digest_status(db, digest_id) is DigestStatus.SENT
+        assert len(hook.messages) == 1
+
+
+def test_a_stop_lets_the_part_in_flight_finish_and_starts_no_other(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    five_part_summary(db)
+    service = publisher(db, x_channel(x), clock, tmp_path)
+    service.build(x_channel(x))
+    sent: list[int] = []
+
+    def stop_after_one() -> bool:
+        sent.append(len(x.posts))
+        return len(x.posts) >= 1
+
+    report = service.deliver(stop=stop_after_one)
+    assert report.sent == 1 and len(x.posts) == 1
+    assert [row.state for row in deliveries(db)][:2] == [DeliveryState.SENT, DeliveryState.PENDING]
+    assert service.deliver().sent == 4, "the rest goes out with the next run"
