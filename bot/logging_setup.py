@@ -50,5 +50,5 @@ def setup_logging(level: str | int = "INFO", secrets: Iterable[str] = ()) -> Non
     root.addHandler(handler)
     root.setLevel(level)
     # discord.py and the HTTP stack are chatty at INFO; their warnings still show.
-    for noisy in ("discord", "urllib3", "apscheduler.executors", "arxiv", "alembic"):
+    for noisy in ("discord", "urllib3", "apscheduler", "arxiv", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

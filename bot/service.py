@@ -12,16 +12,25 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from bot.app import StartupError, build_bot, build_context, channel_settings, open_database
 from bot.commands.autolookup import enabled_channel_ids
 from bot.commands.context import Actor, CommandContext
 from bot.config import AppConfig
 from bot.console.repl import chat
+from publishers.networks.factory import Clients
+from publishers.scheduler import Leadership, NextRun, deliver_continuously, next_runs
+from publishers.settings import ChannelSettings
 from storage import migrate
 from storage.database import Database, describe_url
+from storage.types import utcnow
+
+if TYPE_CHECKING:  # discord.py is imported only when Discord runs
+    from bot.discord.bot import ShortScienceBot
 
 log = logging.getLogger("shortscience.run")
 
@@ -52,7 +61,15 @@ class Plan:
 
 
 def plan_parts(
-    config: AppConfig, db: Database, *, interactive: bool, autolookup_enabled: frozenset[int]
+    config: AppConfig,
+    db: Database,
+    *,
+    interactive: bool,
+    autolookup_enabled: frozenset[int],
+    scheduling: Leadership | None = None,
+    channels: Sequence[ChannelSettings] | None = None,
+    clients: Clients | None = None,
+    now: datetime | None = None,
 ) -> Plan:
     secrets = config.secrets
     discord_settings = config.settings.discord
@@ -67,9 +84,7 @@ def plan_parts(
     discord_on = secrets.has("discord_token")
     if discord_on:
         where = (
-            f"guild {discord_settings.guild_id}"
-            if discord_settings.guild_id
-            else "global commands"
+            f"guild {discord_settings.guild_id}" if discord_settings.guild_id else "global commands"
         )
         statuses.append(
             PartStatus("discord", "starting", f"DISCORD_TOKEN is set; slash commands, {where}")
@@ -90,13 +105,13 @@ def plan_parts(
                     "[discord].moderation_channel_id is 0; moderators use /queue",
                 )
             )
-        channels = set(discord_settings.autolookup_channel_ids) | autolookup_enabled
+        lookups = set(discord_settings.autolookup_channel_ids) | autolookup_enabled
         statuses.append(
             PartStatus(
                 "auto-lookup",
-                "starting" if channels else "off",
-                f"{len(channels)} channel{'s' if len(channels) != 1 else ''}"
-                if channels
+                "starting" if lookups else "off",
+                f"{len(lookups)} channel{'s' if len(lookups) != 1 else ''}"
+                if lookups
                 else "no channel configured or switched on with /autolookup",
             )
         )
@@ -109,21 +124,31 @@ def plan_parts(
         statuses.append(PartStatus("console", "active", "reading commands from this terminal"))
     else:
         statuses.append(PartStatus("console", "off", "standard input is not a terminal; headless"))
-    for channel in channel_settings(config):
-        name = f"channel {channel.name} ({channel.kind})"
-        if channel.missing:
-            statuses.append(
-                PartStatus(name, "not configured", f"{', '.join(channel.missing)} not set")
-            )
-        else:
-            statuses.append(
-                PartStatus(
-                    name,
-                    "off",
-                    "digests are not sent by this version yet; nothing is scheduled",
-                )
-            )
+    if scheduling is not None:
+        statuses.append(PartStatus("scheduler", *scheduling.describe()))
+    moment = now or utcnow()
+    listed = list(channels) if channels is not None else list(channel_settings(config))
+    runs = {run.channel: run for run in next_runs(listed, moment)}
+    for channel in listed:
+        statuses.append(_channel_status(channel, runs[channel.name], clients))
     return Plan(discord=discord_on, console=console_on, statuses=tuple(statuses))
+
+
+def _channel_status(channel: ChannelSettings, run: NextRun, clients: Clients | None) -> PartStatus:
+    name = f"channel {channel.name} ({channel.kind})"
+    due = f"next digest {run.at:%Y-%m-%d %H:%M %Z}" if run.at else "no next digest"
+    folder = clients.folder_for(channel) if clients is not None else None
+    route = clients.route(channel) if clients is not None else "network"
+    if channel.kind != "outbox" and route == "folder":
+        missing = ", ".join(channel.missing) or "its credentials"
+        return PartStatus(
+            name, "not configured", f"{missing} not set; digests go to {folder}; {due}"
+        )
+    if route == "elsewhere":
+        return PartStatus(name, "active", f"{due}; sent by the process running the Discord bot")
+    where = f"written to {folder}" if folder is not None else "posted"
+    approval = ", after a moderator approves" if channel.require_approval else ""
+    return PartStatus(name, "active", f"{due}, {where}{approval}")
 
 
 async def fetch_missing_papers(ctx: CommandContext, stop: asyncio.Event) -> None:
@@ -148,22 +173,50 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
     # Handlers first: a signal that arrives once "running" is printed must stop us cleanly.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    scheduling: Leadership | None = None
     try:
         ctx = build_context(config, db)
+        publisher = ctx.publishing_service
         enabled = frozenset(await enabled_channel_ids(ctx))
-        plan = plan_parts(config, db, interactive=interactive, autolookup_enabled=enabled)
+        token = config.secrets.get("discord_token")
+        bot = None
+        if token:
+            from bot.discord.poster import DiscordPoster
+
+            bot = build_bot(config, ctx, enabled)
+            # Digests for Discord channels go out through this bot, from worker threads.
+            publisher.clients.poster = DiscordPoster(bot)
+        scheduling = Leadership(
+            db, publisher, catch_up=timedelta(hours=ctx.publishing.catch_up_hours)
+        )
+        await asyncio.to_thread(scheduling.try_lead, ctx.clock())
+        channels = await asyncio.to_thread(publisher.channels)
+        plan = plan_parts(
+            config,
+            db,
+            interactive=interactive,
+            autolookup_enabled=enabled,
+            scheduling=scheduling,
+            channels=list(channels),
+            clients=publisher.clients,
+            now=ctx.clock(),
+        )
         for status in plan.statuses:
             log.info("%s", status.line())
         log.info("running; stop with Ctrl-C or SIGTERM")
         waits: list[asyncio.Task[Any]] = [
             asyncio.create_task(stop.wait(), name="stop"),
             asyncio.create_task(fetch_missing_papers(ctx, stop), name="papers"),
+            asyncio.create_task(
+                deliver_continuously(
+                    publisher, stop, poll_seconds=ctx.publishing.delivery_poll_seconds
+                ),
+                name="delivery",
+            ),
+            asyncio.create_task(scheduling.run(stop, ctx.clock), name="scheduler"),
         ]
-        token = config.secrets.get("discord_token")
-        if plan.discord and token:
-            waits.append(
-                asyncio.create_task(run_discord(config, ctx, enabled, token, stop), name="discord")
-            )
+        if plan.discord and bot is not None and token:
+            waits.append(asyncio.create_task(run_discord(bot, token, stop), name="discord"))
         elif plan.console:
             waits.append(
                 asyncio.create_task(
@@ -174,31 +227,26 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         stop.set()
         for task in pending:
-            # Discord and the paper fetcher see `stop` and finish by themselves.
-            if task.get_name() not in ("discord", "papers"):
+            # These see `stop` and finish by themselves: the part being sent goes out.
+            if task.get_name() not in ("discord", "papers", "delivery", "scheduler"):
                 task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         for task in done:
             task.result()
     finally:
+        if scheduling is not None:
+            await asyncio.to_thread(scheduling.stop)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 
 
-async def run_discord(
-    config: AppConfig,
-    ctx: CommandContext,
-    autolookup_enabled: frozenset[int],
-    token: str,
-    stop: asyncio.Event,
-) -> None:
+async def run_discord(bot: ShortScienceBot, token: str, stop: asyncio.Event) -> None:
     """The Discord front end, until ``stop``; what keeps it from starting is a StartupError."""
     import aiohttp
     import discord
 
     from bot.discord.bot import run_bot
 
-    bot = build_bot(config, ctx, autolookup_enabled)
     try:
         await run_bot(bot, token, stop)
     except discord.LoginFailure:

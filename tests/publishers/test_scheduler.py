@@ -1,0 +1,195 @@
+"""The scheduler: one digest per scheduled time, one catch-up after downtime, DST-proof.
+
+Time is driven by the test: time-machine moves the wall clock (APScheduler reads
+``datetime.now``), and the test wakes the scheduler up instead of waiting for its timer.
+APScheduler runs for real, with its SQLAlchemy job store in the test's database (SQLite
+file or PostgreSQL), and the jobs run the same service as `digest send`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from sqlalchemy import func, select
+
+from publishers.delivery import Publisher
+from publishers.networks.factory import Clients
+from publishers.render.posts import DigestRenderer
+from publishers.render.templates import Templates
+from publishers.scheduler import DigestScheduler
+from publishers.settings import ChannelSettings
+from storage.database import Database
+from storage.models import Channel, Digest
+from tests.publishers.conftest import seed
+
+MONDAY = datetime(2026, 11, 23, 8, 59, tzinfo=UTC)
+
+
+def _channel(tmp_path: Path, name: str = "outbox", **changes: object) -> ChannelSettings:
+    settings: dict[str, object] = {
+        "name": name,
+        "kind": "outbox",
+        "schedule": "0 9 * * *",
+        "max_items": 1,
+        "directory": tmp_path / name,
+    }
+    settings.update(changes)
+    return ChannelSettings(**settings)  # type: ignore[arg-type]
+
+
+def _publisher(
+    db: Database, channels: Callable[[], list[ChannelSettings]], tmp_path: Path
+) -> Publisher:
+    return Publisher(
+        db, DigestRenderer(Templates()), channels, Clients(fallback_dir=tmp_path / "outbox")
+    )
+
+
+def _digests(db: Database, channel: str | None = None) -> int:
+    with db.sessions() as session:
+        query = select(func.count()).select_from(Digest).join(Channel)
+        if channel is not None:
+            query = query.where(Channel.name == channel)
+        return int(session.scalar(query) or 0)
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    async with asyncio.timeout(30):
+        while not check():
+            await asyncio.sleep(0.02)
+
+
+async def _tick(scheduler: DigestScheduler) -> None:
+    """What APScheduler's timer would do at this moment: run what is due."""
+    scheduler.scheduler.wakeup()
+    await asyncio.sleep(0.2)  # the job runs in a worker thread
+
+
+async def test_a_digest_at_each_scheduled_time_and_one_catch_up_after_downtime(
+    db: Database, tmp_path: Path
+) -> None:
+    seed(db)
+    channel = _channel(tmp_path)
+    publisher = _publisher(db, lambda: [channel], tmp_path)
+    with time_machine.travel(MONDAY, tick=False) as clock:
+        first = DigestScheduler(db, publisher, publisher.channels)
+        await first.start()
+        await _tick(first)
+        assert _digests(db) == 0, "not before 09:00"
+        clock.move_to(MONDAY + timedelta(minutes=1, seconds=1))
+        await _tick(first)
+        await _until(lambda: _digests(db) == 1, "Monday's digest")
+        first.shutdown()  # the service stops for three days
+
+        clock.move_to(datetime(2026, 11, 26, 14, 0, tzinfo=UTC))  # Thursday afternoon
+        second = DigestScheduler(db, publisher, publisher.channels)
+        await second.start()
+        await _until(lambda: _digests(db) == 2, "one catch-up digest")
+        await _tick(second)
+        await _tick(second)
+        assert _digests(db) == 2, "Tuesday, Wednesday and Thursday give one, not a burst"
+        assert second.next_run("outbox") == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+        clock.move_to(datetime(2026, 11, 27, 9, 0, 1, tzinfo=UTC))
+        await _tick(second)
+        await _until(lambda: _digests(db) == 3, "Friday's digest")
+        second.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("start", "moments"),
+    [
+        # Clocks go back on 25 October: 02:30 happens at 00:30 and again at 01:30 UTC.
+        (
+            datetime(2026, 10, 24, 12, 0, tzinfo=UTC),
+            [
+                datetime(2026, 10, 25, 0, 30, 1, tzinfo=UTC),
+                datetime(2026, 10, 25, 1, 30, 1, tzinfo=UTC),
+                datetime(2026, 10, 26, 1, 30, 1, tzinfo=UTC),
+            ],
+        ),
+        # Clocks go forward on 29 March: 02:30 does not exist; it fires at 03:30 CEST.
+        (
+            datetime(2026, 3, 28, 12, 0, tzinfo=UTC),
+            [
+                datetime(2026, 3, 29, 1, 30, 1, tzinfo=UTC),
+                datetime(2026, 3, 30, 0, 30, 1, tzinfo=UTC),
+            ],
+        ),
+    ],
+    ids=["fall-back", "spring-forward"],
+)
+async def test_a_dst_night_in_berlin_neither_skips_nor_doubles_a_day(
+    db: Database, tmp_path: Path, start: datetime, moments: list[datetime]
+) -> None:
+    seed(db)
+    channel = _channel(tmp_path, schedule="30 2 * * *", timezone="Europe/Berlin")
+    publisher = _publisher(db, lambda: [channel], tmp_path)
+    with time_machine.travel(start, tick=False) as clock:
+        scheduler = DigestScheduler(db, publisher, publisher.channels)
+        await scheduler.start()
+        for moment in moments:
+            clock.move_to(moment)
+            await _tick(scheduler)
+        await _until(lambda: _digests(db) == 2, "one digest each day")
+        await _tick(scheduler)
+        assert _digests(db) == 2
+        scheduler.shutdown()
+
+
+async def test_a_failing_job_is_logged_with_its_channel_and_the_others_go_on(
+    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed(db)
+    broken = tmp_path / "broken"
+    (broken / "x").mkdir(parents=True)
+    (broken / "x" / "summary.txt.j2").write_text("{{ summary.nope }}", encoding="utf-8")
+    good = _channel(tmp_path, "good")
+    bad = ChannelSettings(name="bad", kind="x", schedule="0 9 * * *", missing=("X_API_KEY",))
+    publisher = Publisher(
+        db,
+        DigestRenderer(Templates(broken)),
+        lambda: [good, bad],
+        Clients(fallback_dir=tmp_path / "outbox"),
+    )
+    with time_machine.travel(MONDAY, tick=False) as clock, caplog.at_level(logging.ERROR):
+        scheduler = DigestScheduler(db, publisher, publisher.channels)
+        await scheduler.start()
+        clock.move_to(MONDAY + timedelta(minutes=1, seconds=1))
+        await _tick(scheduler)
+        await _until(lambda: _digests(db, "good") == 1, "the good channel's digest")
+        await _until(lambda: "digest for channel bad failed" in caplog.text, "the log line")
+        assert scheduler.running
+        clock.move_to(MONDAY + timedelta(days=1, minutes=1, seconds=1))
+        await _tick(scheduler)
+        await _until(lambda: _digests(db, "good") == 2, "the next day, as usual")
+        assert scheduler.next_run("bad") is not None, "the failing job stays scheduled"
+        scheduler.shutdown()
+
+
+async def test_jobs_follow_the_channels_added_changed_and_removed_while_running(
+    db: Database, tmp_path: Path
+) -> None:
+    channels = [_channel(tmp_path, "daily")]
+    publisher = _publisher(db, lambda: list(channels), tmp_path)
+    with time_machine.travel(MONDAY, tick=False):
+        scheduler = DigestScheduler(db, publisher, publisher.channels)
+        await scheduler.start()
+        assert scheduler.next_run("daily") == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        channels.append(
+            _channel(tmp_path, "subscribed", schedule="30 7 * * *")
+        )  # /digest subscribe
+        channels[0] = _channel(tmp_path, "daily", schedule="0 18 * * *")
+        await asyncio.to_thread(scheduler.sync)
+        assert scheduler.next_run("subscribed") == datetime(2026, 11, 24, 7, 30, tzinfo=UTC)
+        assert scheduler.next_run("daily") == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+        del channels[0]
+        await asyncio.to_thread(scheduler.sync)
+        assert scheduler.next_run("daily") is None
+        scheduler.shutdown()
