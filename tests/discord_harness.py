@@ -738,6 +738,22 @@ def _submitted_components(
             "value": fields.get(cid, item.get("value") or ""),
         }
 
+    def select(item: Mapping[str, Any]) -> dict[str, Any]:
+        """A string select as submitted: the chosen value, else the options marked default."""
+        cid = item["custom_id"]
+        unused.discard(cid)
+        chosen = (
+            [fields[cid]]
+            if cid in fields
+            else [o["value"] for o in item.get("options", []) if o.get("default")]
+        )
+        return {
+            "type": 3,
+            "id": item.get("id", next(counter)),
+            "custom_id": cid,
+            "values": chosen,
+        }
+
     submitted: list[dict[str, Any]] = []
     for top in sent:
         top_id = top.get("id", next(counter))
@@ -746,10 +762,12 @@ def _submitted_components(
             submitted.append({"type": 1, "id": top_id, "components": inner})
         elif top["type"] == 18 and top["component"]["type"] == 4:
             submitted.append({"type": 18, "id": top_id, "component": text_input(top["component"])})
+        elif top["type"] == 18 and top["component"]["type"] == 3:
+            submitted.append({"type": 18, "id": top_id, "component": select(top["component"])})
         elif top["type"] == 10:
             submitted.append({"type": 10, "id": top_id})
     if unused:
-        raise ValueError(f"fields {sorted(unused)} are not text inputs of the modal")
+        raise ValueError(f"fields {sorted(unused)} are not inputs of the modal")
     return submitted
 
 

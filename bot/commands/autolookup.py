@@ -69,13 +69,13 @@ def _answer(session: Session, paper_id: int) -> Reply:
             url=paper.url,
             text=f"No community summary yet. Write one: /submit {reference}",
         )
-    # The first approved summary: the one the community has had longest to read.
-    best = approved[0]
+    # The best summary: the highest score, the newest of equals.
+    best, _score = approved[0]
     more = f" (+{len(approved) - 1} more)" if len(approved) > 1 else ""
     return Reply(
         title=paper.title,
         url=paper.url,
-        text=f"TL;DR by {best.author.display_name}: {best.tldr}{more}",
+        text=f"TL;DR by {best.byline}: {best.tldr}{more}",
         actions=(Action("Read the summaries", "summary", reference),),
     )
 

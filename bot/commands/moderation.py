@@ -40,7 +40,8 @@ def queue_section(summary: Summary) -> Section:
         title=f"#{summary.id} · {summary.paper.title} ({reference})",
         lead=summary.tldr,
         text=summary.body,
-        footer=f"by {summary.author.display_name}, {summary.created_at:%Y-%m-%d %H:%M} UTC, "
+        footer=f"by {summary.byline_for(moderator=True)}, "
+        f"{summary.created_at:%Y-%m-%d %H:%M} UTC, "
         f"revision {summary.revision}{unfetched}",
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bot.commands.context import CommandContext
+from bot.commands.context import Actor, CommandContext
 from bot.commands.replies import Action, Field, Reply, Section
 from bot.commands.user_text import clean_line
 from bot.errors import UserError
@@ -31,19 +31,22 @@ def authors_line(paper: Paper) -> str:
     return ", ".join(names) or "unknown"
 
 
-def summary_section(summary: Summary) -> Section:
+def summary_section(summary: Summary, score: int = 0, *, moderator: bool = False) -> Section:
     """A summary as readers see it: its TL;DR first (whole), then the body."""
     edited = f", revision {summary.revision}" if summary.revision > 1 else ""
     when = summary.approved_at or summary.created_at
     return Section(
-        title=f"#{summary.id} by {summary.author.display_name}",
+        title=f"#{summary.id} by {summary.byline_for(moderator=moderator)}",
         lead=summary.tldr,
         text=summary.body,
-        footer=f"approved {when:%Y-%m-%d}{edited}",
+        footer=f"score {score:+d} · approved {when:%Y-%m-%d}{edited}",
+        summary_id=summary.id,
     )
 
 
-def _paper_reply(session: Session, paper_id: int, found: Found | None) -> Reply:
+def _paper_reply(
+    session: Session, paper_id: int, found: Found | None, moderator: bool = False
+) -> Reply:
     paper = session.get(Paper, paper_id)
     if paper is None:  # deleted between lookup and reading: nothing sensible to show
         raise UserError("That paper is no longer stored. Please look it up again.")
@@ -72,7 +75,9 @@ def _paper_reply(session: Session, paper_id: int, found: Found | None) -> Reply:
         url=paper.url or (f"https://arxiv.org/abs/{paper.arxiv_id}" if paper.arxiv_id else None),
         text=paper.abstract,
         fields=tuple(fields),
-        sections=tuple(summary_section(summary) for summary in approved),
+        sections=tuple(
+            summary_section(summary, score, moderator=moderator) for summary, score in approved
+        ),
         notice=found.note if found else None,
         footer=footer,
         actions=(Action("Write a summary", "submit", reference),),
@@ -86,8 +91,11 @@ def _stored_by_key(session: Session, text: str) -> int | None:
     return paper.id if paper is not None else None
 
 
-async def summary(ctx: CommandContext, reference: str) -> Reply:
-    """The paper and the community's approved summaries of it."""
+async def summary(ctx: CommandContext, reference: str, viewer: Actor | None = None) -> Reply:
+    """The paper and the community's approved summaries of it, best first.
+
+    A moderator (``viewer``) also sees who wrote the anonymous ones.
+    """
     reference = clean_line(reference, "paper")
     try:
         arxiv_id = parse_arxiv_id(reference)
@@ -99,12 +107,16 @@ async def summary(ctx: CommandContext, reference: str) -> Reply:
     else:
         found = await ctx.lookups.get(arxiv_id)
         paper_id = found.paper_id
-    return await ctx.read(_paper_reply, paper_id, found)
+    moderator = viewer is not None and viewer.is_moderator
+    return await ctx.read(_paper_reply, paper_id, found, moderator)
 
 
-async def summary_of_paper(ctx: CommandContext, paper_id: int) -> Reply:
+async def summary_of_paper(
+    ctx: CommandContext, paper_id: int, viewer: Actor | None = None
+) -> Reply:
     """The same reply as :func:`summary`, for a paper already stored (a page turned later)."""
-    return await ctx.read(_paper_reply, paper_id, None)
+    moderator = viewer is not None and viewer.is_moderator
+    return await ctx.read(_paper_reply, paper_id, None, moderator)
 
 
 def _hits_reply(session: Session, words: str, limit: int) -> Reply | None:

@@ -109,6 +109,7 @@ def _create(
     tldr: str,
     body: str,
     arxiv_down: bool,
+    anonymous: bool,
 ) -> Reply:
     user = user_of(session, actor)
     # One author's submissions take turns, so the window below counts every one of them.
@@ -118,7 +119,9 @@ def _create(
         raise _already(existing)
     _check_rate(session, user, ctx)
     try:
-        summary = summary_store.create(session, paper_id, user, tldr, body, now=ctx.clock())
+        summary = summary_store.create(
+            session, paper_id, user, tldr, body, now=ctx.clock(), anonymous=anonymous
+        )
     except summary_store.AlreadyActive as error:
         raise _already(error.summary) from None
     paper = session.get(Paper, paper_id)
@@ -127,6 +130,8 @@ def _create(
         f"Thank you! Your summary of “{title}” is waiting for a moderator. "
         f"It is #{summary.id}: /edit {summary.id} or /withdraw {summary.id} while it is pending."
     )
+    if anonymous:
+        text += " It will be shown as written by Anonymous; moderators still see it is yours."
     if arxiv_down:
         text = (
             f"Your summary is saved as #{summary.id} and waits for a moderator. arXiv is not "
@@ -151,8 +156,17 @@ async def _paper_for_submission(ctx: CommandContext, arxiv_id: ArxivId) -> tuple
     return found.paper_id, False
 
 
-async def submit(ctx: CommandContext, actor: Actor, reference: str, tldr: str, body: str) -> Reply:
-    """Store a new summary as pending; the author is told its number.
+async def submit(
+    ctx: CommandContext,
+    actor: Actor,
+    reference: str,
+    tldr: str,
+    body: str,
+    *,
+    anonymous: bool = False,
+) -> Reply:
+    """Store a new summary as pending; the author is told its number. ``anonymous``: shown
+    as written by "Anonymous" to everyone but moderators.
 
     If arXiv does not answer, the summary is still stored (the paper known only by its
     id) and the author is told so: nothing typed is thrown away.
@@ -160,7 +174,7 @@ async def submit(ctx: CommandContext, actor: Actor, reference: str, tldr: str, b
     tldr, body = clean_text(tldr, body, ctx.limits)
     arxiv_id = parse_arxiv_id(reference)
     paper_id, arxiv_down = await _paper_for_submission(ctx, arxiv_id)
-    return await ctx.write(_create, ctx, actor, paper_id, tldr, body, arxiv_down)
+    return await ctx.write(_create, ctx, actor, paper_id, tldr, body, arxiv_down, anonymous)
 
 
 def _precheck(session: Session, ctx: CommandContext, actor: Actor, arxiv_id: str) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.commands import moderation, papers, submissions
+from bot.commands import digests, moderation, papers, submissions, votes
 from bot.commands.context import Actor, CommandContext
 from bot.commands.replies import Reply
 from bot.commands.submissions import parse_summary_number
@@ -29,14 +29,20 @@ HELP = """Commands (one per line):
   /summary <arXiv id>          a paper and its community summaries
   /search <words>              stored papers and summaries; arXiv when nothing matches
   /browse year|venue|category <value>
-  /submit <arXiv id>           then the TL;DR on the next line, then the body,
-                               ended by a line holding only "."
+  /submit <arXiv id> [--anonymous]
+                               then the TL;DR on the next line, then the body,
+                               ended by a line holding only "."; --anonymous shows
+                               "Anonymous" as the author to all but moderators
+  /vote <number> up|down       vote on someone else's published summary
   /edit <number>               the same, replacing your pending summary
   /withdraw <number>           take back your pending summary
   /mine                        your summaries and their status
   /queue                       pending summaries (moderators)
   /approve <number>            (moderators)
   /reject <number> <reason>    (moderators)
+  /digests                     digests waiting for approval (moderators)
+  /approve-digest <number>, /reject-digest <number>
+  /drop-from-digest <number> <summary>   take a summary out of a draft digest
   /help, /quit
 """
 
@@ -92,6 +98,8 @@ class Console:
     out: TextIO
     seen: dict[int, int] = field(default_factory=dict)
     """Summary number -> the revision this session last showed its moderator."""
+    seen_digests: dict[int, int] = field(default_factory=dict)
+    """Draft digest number -> its revision as /digests last showed it."""
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -128,6 +136,7 @@ class Console:
             "/search": lambda rest: papers.search(self.ctx, rest),
             "/browse": self._browse,
             "/submit": self._submit,
+            "/vote": self._vote,
             "/edit": self._edit,
             "/withdraw": lambda rest: submissions.withdraw(
                 self.ctx, self.actor, _required(rest, "/withdraw 12")
@@ -136,6 +145,20 @@ class Console:
             "/queue": lambda _rest: moderation.queue(self.ctx, self.actor),
             "/approve": self._approve,
             "/reject": self._reject,
+            "/digests": lambda _rest: digests.drafts(self.ctx, self.actor),
+            "/approve-digest": lambda rest: digests.approve_and_send(
+                self.ctx,
+                self.actor,
+                _required(rest, "/approve-digest 3"),
+                revision=self._seen_digest(rest),
+            ),
+            "/reject-digest": lambda rest: digests.reject_draft(
+                self.ctx,
+                self.actor,
+                _required(rest, "/reject-digest 3"),
+                revision=self._seen_digest(rest),
+            ),
+            "/drop-from-digest": lambda rest: digests.drop_command(self.ctx, self.actor, rest),
             "/help": self._help,
         }
 
@@ -143,16 +166,36 @@ class Console:
         return Reply(text=HELP.rstrip())
 
     async def _summary(self, rest: str) -> Reply:
-        return await papers.summary(self.ctx, _required(rest, "/summary 1606.04474"))
+        return await papers.summary(
+            self.ctx, _required(rest, "/summary 1606.04474"), viewer=self.actor
+        )
 
     async def _browse(self, rest: str) -> Reply:
         facet, _, value = rest.replace("=", " ", 1).partition(" ")
         return await papers.browse(self.ctx, facet, value)
 
     async def _submit(self, rest: str) -> Reply:
-        reference = _required(rest, "/submit 1606.04474")
+        words = rest.split()
+        anonymous = "--anonymous" in words
+        unknown = [word for word in words if word.startswith("--") and word != "--anonymous"]
+        if unknown:
+            raise UserError(
+                f"Unknown option {unknown[0][:30]!r}. Use /submit 1606.04474 or "
+                "/submit 1606.04474 --anonymous."
+            )
+        reference = _required(
+            " ".join(word for word in words if word != "--anonymous"), "/submit 1606.04474"
+        )
         tldr, body = await self._text()
-        return await submissions.submit(self.ctx, self.actor, reference, tldr, body)
+        return await submissions.submit(
+            self.ctx, self.actor, reference, tldr, body, anonymous=anonymous
+        )
+
+    async def _vote(self, rest: str) -> Reply:
+        number, _, direction = rest.partition(" ")
+        if not number or not direction.strip():
+            raise UserError("Name the summary and up or down: /vote 12 up")
+        return await votes.vote(self.ctx, self.actor, number, direction)
 
     async def _edit(self, rest: str) -> Reply:
         number = _required(rest, "/edit 12")
@@ -189,10 +232,21 @@ class Console:
             revision=self._seen_revision(number, "reject summaries"),
         )
 
+    def _seen_digest(self, number: str) -> int | None:
+        """The revision of a draft digest /digests showed, so a decision is on that one."""
+        try:
+            return self.seen_digests.get(digests.parse_digest_number(number))
+        except UserError:
+            return None
+
     def _remember(self, reply: Reply) -> None:
         for action in reply.actions:
-            if action.revision is not None and action.command in ("approve", "reject"):
+            if action.revision is None:
+                continue
+            if action.command in ("approve", "reject"):
                 self.seen[int(action.argument)] = action.revision
+            elif action.command in ("approve-digest", "reject-digest"):
+                self.seen_digests[int(action.argument)] = action.revision
 
     async def run(self) -> int:
         """Serve lines until the input ends or /quit; returns how many lines failed."""

@@ -126,6 +126,14 @@ def reply_pages(reply: Reply) -> list[list[discord.Embed]]:
     return [[parts.embed(colour)] for parts in pages]
 
 
+def page_summaries(reply: Reply) -> list[int | None]:
+    """For each page of :func:`reply_pages`, the summary it shows (for vote buttons)."""
+    ids: list[int | None] = [None]
+    for section in reply.sections:
+        ids.extend([section.summary_id] * len(_section_chunks(section)))
+    return ids
+
+
 def text_is_whole(reply: Reply) -> bool:
     """Whether the main page shows all of the reply's text (a card that does not gets the
     full text attached)."""

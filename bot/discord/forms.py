@@ -40,12 +40,17 @@ async def send_form(interaction: discord.Interaction, modal: discord.ui.Modal) -
 
 
 def submitted_values(data: Mapping[str, Any]) -> dict[str, str]:
-    """Text inputs of a MODAL_SUBMIT payload by custom id, in rows (type 1) or labels (18)."""
+    """Text inputs (and selects) of a MODAL_SUBMIT payload by custom id, in rows (type 1) or
+    labels (18)."""
     values: dict[str, str] = {}
 
     def take(component: Mapping[str, Any]) -> None:
-        if component.get("type") == 4 and "custom_id" in component:
+        if "custom_id" not in component:
+            return
+        if component.get("type") == 4:
             values[str(component["custom_id"])] = str(component.get("value") or "")
+        elif component.get("type") == 3:  # a select in a label: its chosen values
+            values[str(component["custom_id"])] = ",".join(component.get("values") or [])
 
     for top in data.get("components", []) or []:
         if top.get("type") == 1:

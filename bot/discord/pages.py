@@ -21,9 +21,10 @@ from typing import Any, Protocol
 
 import discord
 
-from bot.commands import papers
+from bot.commands import papers, votes
 from bot.commands.context import CommandContext
-from bot.discord.embeds import reply_pages
+from bot.discord.actors import actor_from
+from bot.discord.embeds import page_summaries, reply_pages
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.tree import report
 
@@ -73,18 +74,29 @@ class Source:
     key: str
 
 
-def pager_view(source: Source, index: int, total: int) -> discord.ui.View:
+def pager_view(
+    source: Source, index: int, total: int, *, summary_id: int | None = None
+) -> discord.ui.View:
+    """Previous / Next; on a page showing one summary, also a vote up and a vote down."""
     view = discord.ui.View(timeout=None)
     view.add_item(PageButton(source, index - 1, "p", disabled=index <= 0))
     view.add_item(PageButton(source, index + 1, "n", disabled=index >= total - 1))
+    if summary_id is not None:
+        view.add_item(VoteButton(summary_id, "up"))
+        view.add_item(VoteButton(summary_id, "down"))
     return view
 
 
-async def _pages(bot: PagingBot, source: Source) -> Pages | None:
+async def _pages(bot: PagingBot, source: Source) -> tuple[Pages | None, list[int | None]]:
+    """The pages again, and the summary each shows.
+
+    Anonymous authors stay anonymous even for a moderator here: the pages may be public.
+    """
     if source.kind == "paper":
         reply = await papers.summary_of_paper(bot.ctx, int(source.key))
-        return reply_pages(reply)
-    return bot.held_pages.get(source.key)
+        return reply_pages(reply), page_summaries(reply)
+    pages = bot.held_pages.get(source.key)
+    return pages, [None] * len(pages or [])
 
 
 def _asked_by(interaction: discord.Interaction) -> bool:
@@ -138,12 +150,12 @@ class PageButton(
             await interaction.response.defer()
         else:
             await interaction.response.defer(ephemeral=True, thinking=True)
-        pages = await _pages(bot, self.source)
+        pages, summary_ids = await _pages(bot, self.source)
         if not pages:
             await interaction.followup.send(EXPIRED, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
         index = min(max(self.page, 0), len(pages) - 1)
-        view = pager_view(self.source, index, len(pages))
+        view = pager_view(self.source, index, len(pages), summary_id=summary_ids[index])
         if in_place:
             await interaction.edit_original_response(
                 embeds=pages[index], view=view, allowed_mentions=NO_MENTIONS
@@ -152,3 +164,45 @@ class PageButton(
             await interaction.followup.send(
                 embeds=pages[index], view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
+
+
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"ss:vote:(?P<summary>[0-9]{1,12}):(?P<dir>up|down)",
+):
+    """A vote on the summary a page shows; the answer (and any refusal) only the voter sees."""
+
+    def __init__(self, summary_id: int, direction: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Vote up" if direction == "up" else "Vote down",
+                emoji="\N{THUMBS UP SIGN}" if direction == "up" else "\N{THUMBS DOWN SIGN}",
+                style=discord.ButtonStyle.success
+                if direction == "up"
+                else discord.ButtonStyle.secondary,
+                custom_id=f"ss:vote:{summary_id}:{direction}",
+            )
+        )
+        self.summary_id = summary_id
+        self.direction = direction
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        _interaction: discord.Interaction,
+        _item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> VoteButton:
+        return cls(int(match["summary"]), match["dir"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            bot: Any = interaction.client
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            actor = actor_from(interaction, bot.moderator_role_ids)
+            reply = await votes.vote(bot.ctx, actor, str(self.summary_id), self.direction)
+            await interaction.followup.send(
+                reply.text, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+        except Exception as error:
+            await report(interaction, error)

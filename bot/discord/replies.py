@@ -8,7 +8,7 @@ from typing import Any
 import discord
 
 from bot.commands.replies import Reply
-from bot.discord.embeds import reply_pages
+from bot.discord.embeds import page_summaries, reply_pages
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.pages import HeldPages, Source, pager_view
 
@@ -51,7 +51,12 @@ async def send(
     if files:
         kwargs["files"] = files
     if len(pages) > 1:
-        kwargs["view"] = pager_view(_source(interaction, reply, pages), 0, len(pages))
+        kwargs["view"] = pager_view(
+            _source(interaction, reply, pages),
+            0,
+            len(pages),
+            summary_id=page_summaries(reply)[0],
+        )
     if interaction.response.is_done():
         await interaction.followup.send(**kwargs)
     else:

@@ -3,7 +3,7 @@
 The environment is strict (``StrictUndefined``): a misspelt variable is an error. And
 every template is rendered once with a sample digest when the service starts
 (:meth:`Templates.check`), so such an error stops the start with the template's name and
-line, instead of surfacing at the first scheduled post. HTML templates are autoescaped;
+line, instead of surfacing at the first scheduled post. HTML and XML templates are autoescaped;
 plain-text ones are not (their readers are networks that show text as text).
 """
 
@@ -50,7 +50,9 @@ class Templates:
         self.environment = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html", "html.j2", "xml", "xml.j2")
+            ),
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,

@@ -34,6 +34,8 @@ MODAL_FIELD_MAX = 4000
 
 ATTACHMENT_SUFFIXES = (".md", ".markdown", ".txt")
 NO_FILE = "-"
+BYLINE_FIELD = "byline"
+ANONYMOUS_CHOICE = "anonymous"
 
 
 def check_attachment(attachment: discord.Attachment, max_chars: int) -> None:
@@ -71,6 +73,7 @@ class SummaryForm(discord.ui.Modal):
         tldr: str = "",
         body: str = "",
         with_file: bool = False,
+        ask_byline: bool = False,
     ) -> None:
         super().__init__(title=title[:45], timeout=None, custom_id=custom_id)
         self.tldr: discord.ui.TextInput[Any] = discord.ui.TextInput(
@@ -94,6 +97,22 @@ class SummaryForm(discord.ui.Modal):
         )
         self.add_item(self.tldr)
         self.add_item(self.body)
+        self.byline: discord.ui.Select[Any] | None = None
+        if ask_byline:
+            self.byline = discord.ui.Select(
+                custom_id=BYLINE_FIELD,
+                options=[
+                    discord.SelectOption(label="My name", value="name", default=True),
+                    discord.SelectOption(
+                        label="Anonymous",
+                        value=ANONYMOUS_CHOICE,
+                        description="Moderators still see that it is yours",
+                    ),
+                ],
+                min_values=1,
+                max_values=1,
+            )
+            self.add_item(discord.ui.Label(text="Show as author", component=self.byline))
 
 
 def _typed_text_file(text: str) -> discord.File:
@@ -164,7 +183,14 @@ class Submissions(commands.Cog):
         tldr = values.get("tldr", "")
         try:
             body, files, note = await self._body(token, values.get("body", ""))
-            reply = await submissions.submit(self.bot.ctx, actor, paper, tldr, body)
+            reply = await submissions.submit(
+                self.bot.ctx,
+                actor,
+                paper,
+                tldr,
+                body,
+                anonymous=values.get(BYLINE_FIELD) == ANONYMOUS_CHOICE,
+            )
         except UserError as error:
             raise UserError(_keep_typed(str(error), tldr, values.get("body", ""))) from None
         await self._answer(interaction, reply, files, note)
@@ -212,6 +238,7 @@ class Submissions(commands.Cog):
                 tldr_max=limits.tldr_max_chars,
                 body_max=limits.body_max_chars,
                 with_file=file is not None,
+                ask_byline=True,
             ),
         )
 

@@ -226,3 +226,28 @@ async def test_a_console_moderator_decides_on_the_revision_they_were_shown(
     with db.sessions() as session_:
         summary = session_.scalars(select(Summary)).one()
     assert (summary.tldr, summary.revision, summary.status.value) == ("Second.", 2, "approved")
+
+
+async def test_an_anonymous_submission_and_votes_from_the_terminal(
+    ctx: CommandContext, db: Database
+) -> None:
+    script = "/submit 1606.04474 --anonymous\nLearned optimizers.\nBody.\n.\n"
+    output, failures = await _chat(ctx, script)
+    assert failures == 0
+    assert "shown as written by Anonymous" in output
+    with db.sessions() as session:
+        summary = session.scalars(select(Summary)).one()
+    assert summary.anonymous
+    output, _ = await _chat(ctx, f"/queue\n/approve {summary.id}\n/summary 1606.04474\n", MIA)
+    assert f"--- #{summary.id} by ada (shown as Anonymous)" in output
+    bob = Actor(platform="console", external_id="bob", display_name="bob")
+    output, failures = await _chat(
+        ctx, f"/vote {summary.id} up\n/vote {summary.id}\n/summary 1606.04474\n", bob
+    )
+    assert failures == 1
+    assert f"You voted #{summary.id} up. Its score is now +1." in output
+    assert "Name the summary and up or down: /vote 12 up" in output
+    assert f"--- #{summary.id} by Anonymous" in output
+    output, failures = await _chat(ctx, "/submit 1605.08803 --anon\n")
+    assert failures == 1
+    assert "Unknown option '--anon'" in output

@@ -32,6 +32,7 @@ from storage.models import (
     QueueCard,
     Summary,
     SummaryStatus,
+    Vote,
 )
 from storage.queue_cards import STALE_CLAIM
 from tests.bot.discord.conftest import (
@@ -922,3 +923,72 @@ async def test_moderators_preview_a_digest_privately(
     assert "with a URL" in fields["X cost"]
     with db.sessions() as session:
         assert session.query(Digest).count() == 0
+
+
+# --- votes and anonymity ----------------------------------------------------------------------
+
+
+async def test_a_summary_page_has_vote_buttons_that_count_once_per_member(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    reply = await submissions.submit(ctx, _discord_actor(ADA), "1606.04474", "TL;DR", "Body.")
+    await moderation.approve(ctx, _discord_actor(MIA, moderator=True), str(reply.summary_id))
+    await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(MAX)))
+    message = _answer_message(api)
+    next_id = _answer(api)["components"][0]["components"][1]["custom_id"]
+    await dispatch(bot, component(next_id, message=message, **as_member(MAX)))
+    page = api.last("/messages/@original", "PATCH").json
+    ids = [c["custom_id"] for row in page["components"] for c in row["components"]]
+    up, down = f"ss:vote:{reply.summary_id}:up", f"ss:vote:{reply.summary_id}:down"
+    assert ids[-2:] == [up, down]
+    message = _answer_message(api)  # the page that shows the summary and its buttons
+    for _ in range(2):  # pressing twice still counts one vote
+        await dispatch(bot, component(up, message=message, **as_member(MAX)))
+    assert "score is +1" in str(_answer(api))
+    await dispatch(bot, component(down, message=message, **as_member(BOB)))
+    await dispatch(bot, component(up, message=message, **as_member(ADA)))
+    assert "cannot vote on your own summary" in str(_answer(api))
+    with db.sessions() as session:
+        votes = session.execute(select(Vote.user_id, Vote.value)).all()
+    assert sorted(value for _, value in votes) == [-1, 1]
+
+
+async def test_the_submit_form_lets_the_author_appear_as_anonymous(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    await dispatch(bot, slash_command("submit", [option("paper", "1606.04474")], **as_member(ADA)))
+    modal = api.callbacks()[-1]
+    await dispatch(
+        bot,
+        modal_submit(
+            modal=modal.data,
+            fields={"tldr": "Learned optimizers.", "body": "Body.", "byline": "anonymous"},
+            **as_member(ADA),
+        ),
+    )
+    with db.sessions() as session:
+        summary = session.scalars(select(Summary)).one()
+    assert summary.anonymous
+    card = api.last(f"/channels/{QUEUE_CHANNEL}/messages", "POST").json
+    assert "ada" in str(card), "moderators see the real author"
+    await moderation.approve(
+        ctx, _discord_actor(MIA, moderator=True), str(summary.id), revision=summary.revision
+    )
+    await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(MIA)))
+    shown = str(_answer(api))
+    assert "Anonymous" in shown and "ada" not in shown.lower().replace("anonymous", "")
+
+
+async def test_the_submit_form_defaults_to_the_authors_name(
+    bot: ShortScienceBot, api: DiscordAPI, db: Database
+) -> None:
+    await dispatch(bot, slash_command("submit", [option("paper", "1606.04474")], **as_member(ADA)))
+    modal = api.callbacks()[-1]
+    await dispatch(
+        bot,
+        modal_submit(
+            modal=modal.data, fields={"tldr": "Learned optimizers.", "body": "B."}, **as_member(ADA)
+        ),
+    )
+    with db.sessions() as session:
+        assert session.scalars(select(Summary)).one().anonymous is False

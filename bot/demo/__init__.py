@@ -1,0 +1,1 @@
+"""Demo data shipped with the package: `shortscience import --demo` loads it."""

@@ -1,0 +1,61 @@
+"""Where each page of the archive lives: the one scheme the builder writes and digests link to.
+
+A paper's page is ``papers/<arXiv id>.html`` (``papers/1606.04474.html``; an old-style id's
+slash becomes ``_``: ``papers/hep-th_9901001.html``); a paper without an arXiv id gets a
+slug of its key and a short hash of it, so two keys never share a page
+(``papers/doi-10.1145-3292500-1a2b3c4d.html``). Index pages follow the same rule for
+venues and categories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from storage.models import Paper
+
+_ARXIV_ID = re.compile(r"\d{4}\.\d{4,5}|[A-Za-z][A-Za-z.-]*/\d{7}")
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,79}")
+_UNSAFE = re.compile(r"[^a-z0-9.]+")
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def slug(text: str) -> str:
+    """A file-name-safe name: ``text`` itself when it is safe, else a slug plus a hash."""
+    if _SAFE.fullmatch(text) and not text.endswith("."):
+        return text
+    cut = _UNSAFE.sub("-", text.lower()).strip("-.")[:60].strip("-.")
+    return f"{cut}-{_hash(text)}" if cut else _hash(text)
+
+
+def paper_page(paper: Paper) -> str:
+    """The paper's page, relative to the site's root."""
+    arxiv_id = paper.arxiv_id
+    if arxiv_id and _ARXIV_ID.fullmatch(arxiv_id):
+        return f"papers/{arxiv_id.replace('/', '_')}.html"
+    cut = _UNSAFE.sub("-", paper.key.lower()).strip("-.")[:60].strip("-.")
+    return f"papers/{cut}-{_hash(paper.key)}.html" if cut else f"papers/{_hash(paper.key)}.html"
+
+
+def summary_anchor(summary_id: int) -> str:
+    return f"summary-{summary_id}"
+
+
+def summary_url(site_url: str, paper: Paper, summary_id: int) -> str:
+    """The absolute address of a summary on the published site."""
+    return f"{site_url.rstrip('/')}/{paper_page(paper)}#{summary_anchor(summary_id)}"
+
+
+def year_page(year: int | None) -> str:
+    return f"years/{year if year is not None else 'unknown'}.html"
+
+
+def venue_page(venue: str) -> str:
+    return f"venues/{slug(venue)}.html"
+
+
+def category_page(category: str) -> str:
+    return f"categories/{slug(category)}.html"

@@ -1,0 +1,93 @@
+"""A built archive: the seed summaries plus a few that test ordering, anonymity and math."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from publishers.render.templates import Templates
+from publishers.site.builder import BuildReport, SiteBuilder
+from storage import summaries as summary_store
+from storage.database import Database
+from storage.models import Paper, Summary, SummaryStatus
+from tests.publishers.conftest import NOW, seed
+
+REAL_NVP = "1605.08803"
+MATH_BODY = (
+    "The change of variables gives the exact likelihood $\\log p(x)$ of each sample, and the "
+    "latent code is a sum over coupling layers:\n\n$$\\sum_i z_i$$\n\nPriced at $5 and $10."
+)
+HOSTILE_BODY = (
+    "<script>alert('body')</script> <img src=x onerror=alert(1)> "
+    "[click](javascript:alert(2)) ![tracker](https://example.org/pixel.png) "
+    "$\\href{javascript:alert(3)}{x}$ <iframe src=https://example.org></iframe>"
+)
+
+
+@dataclass(frozen=True)
+class Archive:
+    directory: Path
+    report: BuildReport
+    best_id: int
+    """The Real NVP summary with the most votes (anonymous, with math)."""
+    seed_id: int
+    """The Real NVP seed summary (no votes)."""
+    low_id: int
+    """A Real NVP summary voted down."""
+    hostile_id: int
+
+
+def build_archive(db: Database, directory: Path, *, site_url: str | None = None) -> Archive:
+    seeded = seed(db)
+    with db.transaction() as session:
+        paper = session.query(Paper).filter_by(arxiv_id=REAL_NVP).one()
+        paper.venue = "ICLR 2017"
+        seed_summary = next(
+            s for s in session.query(Summary).filter_by(paper_id=paper.id) if s.id in seeded.ids
+        )
+
+        def add(number: int, tldr: str, body: str, votes: int, anonymous: bool) -> int:
+            author = summary_store.get_or_create_user(
+                session, "console", f"site{number}", f"Site Writer {number}"
+            )
+            at = NOW - timedelta(minutes=number)
+            summary = Summary(
+                paper_id=paper.id,
+                author_id=author.id,
+                tldr=tldr,
+                body=body,
+                status=SummaryStatus.APPROVED,
+                created_at=at,
+                updated_at=at,
+                approved_at=at,
+                anonymous=anonymous,
+                imported_votes=votes,
+            )
+            session.add(summary)
+            session.flush()
+            return summary.id
+
+        best = add(1, "Exact $\\log p(x)$ by coupling layers.", MATH_BODY, 7, True)
+        low = add(2, "A weaker take.", "Not much here.", -2, False)
+        hostile = add(3, "<script>alert('tldr')</script>", HOSTILE_BODY, 1, False)
+        pending_author = summary_store.get_or_create_user(session, "console", "site9", "Pending")
+        session.add(
+            Summary(
+                paper_id=paper.id,
+                author_id=pending_author.id,
+                tldr="PENDING-ONLY",
+                body="never shown",
+                status=SummaryStatus.PENDING,
+            )
+        )
+        seed_id = seed_summary.id
+    report = SiteBuilder(db, Templates(), site_url=site_url, clock=lambda: NOW).build(directory)
+    return Archive(directory, report, best, seed_id, low, hostile)
+
+
+@pytest.fixture
+def archive(db: Database, tmp_path: Path) -> Archive:
+    return build_archive(db, tmp_path / "site")
