@@ -51,6 +51,19 @@ def get_by_arxiv_ids(session: Session, arxiv_ids: Iterable[str]) -> dict[str, Pa
     return {paper.arxiv_id: paper for paper in papers if paper.arxiv_id is not None}
 
 
+def freshness_by_arxiv_ids(
+    session: Session, arxiv_ids: Iterable[str]
+) -> dict[str, tuple[int, datetime | None]]:
+    """Stored papers' ids and when they were fetched, by arXiv id: one query, no authors."""
+    ids = list(dict.fromkeys(arxiv_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Paper.arxiv_id, Paper.id, Paper.fetched_at).where(Paper.arxiv_id.in_(ids))
+    ).all()
+    return {base: (paper_id, fetched) for base, paper_id, fetched in rows if base is not None}
+
+
 def get_by_key(session: Session, key: str) -> Paper | None:
     return session.scalars(select(Paper).where(Paper.key == key)).one_or_none()
 

@@ -14,10 +14,11 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from storage.models import ModerationAction, ModerationEvent, Summary, SummaryStatus, User
 from storage.types import utcnow
+from storage.votes import score_of
 from storage.writes import changed_rows, dialect_insert
 
 ACTIVE_STATUSES = (SummaryStatus.PENDING, SummaryStatus.APPROVED)
@@ -96,6 +97,7 @@ def create(
     body: str,
     *,
     now: datetime | None = None,
+    anonymous: bool = False,
 ) -> Summary:
     """A new pending summary; ``AlreadyActive`` when the author has one of this paper."""
     now = now or utcnow()
@@ -106,6 +108,7 @@ def create(
         body=body,
         created_at=now,
         updated_at=now,
+        anonymous=anonymous,
     )
     try:
         with session.begin_nested():
@@ -148,14 +151,22 @@ def submitted_since(session: Session, author_id: int, since: datetime) -> list[d
     )
 
 
-def approved_for_paper(session: Session, paper_id: int) -> list[Summary]:
-    return list(
-        session.scalars(
-            select(Summary)
-            .where(Summary.paper_id == paper_id, Summary.status == SummaryStatus.APPROVED)
-            .order_by(Summary.approved_at, Summary.id)
-        ).all()
-    )
+def approved_for_paper(session: Session, paper_id: int) -> list[tuple[Summary, int]]:
+    """A paper's approved summaries with their scores, best first (score, then newest).
+
+    ``Summary.paper`` is not joined again: the caller has the paper already, and a second
+    copy would have its authors and categories reloaded by selectin (statements that
+    doubled the cost of ``/summary``); read inside the session, it comes from the
+    identity map without a query.
+    """
+    score = score_of().label("score")
+    rows = session.execute(
+        select(Summary, score)
+        .options(lazyload(Summary.paper))
+        .where(Summary.paper_id == paper_id, Summary.status == SummaryStatus.APPROVED)
+        .order_by(score.desc(), Summary.approved_at.desc(), Summary.id.desc())
+    ).all()
+    return [(summary, int(value)) for summary, value in rows]
 
 
 def for_author(session: Session, author_id: int, limit: int = 25) -> list[Summary]:

@@ -84,9 +84,10 @@ class PaperLookups:
     # -- the stored side, run in threads ----------------------------------------------
 
     def _stored(self, bases: list[str]) -> dict[str, tuple[int, datetime | None]]:
+        # Three columns, not the papers: loading them would also run selectin queries for
+        # their authors and categories, which /summary loads again in its own session.
         with self.db.sessions() as session:
-            papers = paper_store.get_by_arxiv_ids(session, bases)
-            return {base: (paper.id, paper.fetched_at) for base, paper in papers.items()}
+            return paper_store.freshness_by_arxiv_ids(session, bases)
 
     def _fetch_and_store(self, bases: list[str]) -> dict[str, int]:
         found = self.client.fetch(ArxivId(base, None) for base in bases)

@@ -1,0 +1,1 @@
+"""``python -m bench``: fill a database with synthetic content and measure the bot on it."""

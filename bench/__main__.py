@@ -1,0 +1,90 @@
+"""``python -m bench``: fill a database (or reuse one) and measure the chat commands.
+
+    python -m bench                  # 1,000,000 summaries, temporary SQLite file
+    python -m bench --small          # 20,000 summaries, fewer calls: a smoke run
+    python -m bench --db postgresql+psycopg://postgres@127.0.0.1:5432/bench
+    python -m bench --reuse /tmp/bench.db --json results.json
+
+``--db`` must name an empty database (or one a previous run filled, which is reused);
+``--reuse PATH`` keeps a SQLite file between runs so a rerun skips the fill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bench import chat
+from bench.fill import fill, filled_size
+from bench.report import machine, table, write_json
+from storage.database import Database, describe_url
+from storage.models import Paper
+
+FULL_SIZE = 1_000_000
+SMALL_SIZE = 20_000
+FULL_CALLS = 2_000
+SMALL_CALLS = 200
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="database URL (default: a temporary SQLite file)")
+    parser.add_argument("--reuse", type=Path, help="a SQLite file to fill once and reuse")
+    parser.add_argument("--small", action="store_true", help="a quick run (< 2 minutes)")
+    parser.add_argument("--size", type=int, help="approved summaries to fill")
+    parser.add_argument("--calls", type=int, help="calls per measurement")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    return parser.parse_args(argv)
+
+
+def run(options: argparse.Namespace) -> dict[str, Any]:
+    size = options.size or (SMALL_SIZE if options.small else FULL_SIZE)
+    calls = options.calls or (SMALL_CALLS if options.small else FULL_CALLS)
+    with tempfile.TemporaryDirectory(prefix="shortscience-bench-") as scratch:
+        if options.db:
+            url = options.db
+        elif options.reuse:
+            url = f"sqlite:///{options.reuse.resolve()}"
+        else:
+            url = f"sqlite:///{Path(scratch) / 'bench.db'}"
+        db = Database.connect(url)
+        try:
+            results: dict[str, Any] = {"size": size, "database": describe_url(db.url)}
+            existing = filled_size(db)
+            if existing == 0:
+                filled = fill(db, size)
+                results["fill_s"] = round(filled.seconds, 2)
+            elif existing != size:
+                raise SystemExit(f"{describe_url(db.url)} holds {existing} summaries, not {size}")
+            else:
+                results["fill_s"] = None  # reused
+            with db.sessions() as session:
+                paper_count = int(session.scalar(select(func.count()).select_from(Paper)) or 0)
+            results["db_bytes"] = chat.db_bytes(db)
+            results.update(asyncio.run(chat.measure(db, paper_count, calls)))
+        finally:
+            db.dispose()
+    results["dialect"] = db.engine.dialect.name
+    results["machine"] = machine()
+    results["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = arguments(argv)
+    results = run(options)
+    print(table(results))
+    if options.json:
+        write_json(results, options.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
