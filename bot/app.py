@@ -112,20 +112,27 @@ DISCORD_TOKEN_VARIABLE = SECRET_ENV_VARS["discord_token"]
 
 def channel_settings(config: AppConfig) -> tuple[PublisherChannel, ...]:
     """config.toml's channels as the publishers' own settings, credentials resolved."""
-    by_variable = {variable: name for name, variable in SECRET_ENV_VARS.items()}
     channels = []
     for channel in config.settings.channels:
-        wanted = dict(CREDENTIAL_VARIABLES[channel.kind])
-        if channel.kind == "discord":
-            wanted["bot_token"] = DISCORD_TOKEN_VARIABLE
+        wanted = {**CREDENTIAL_VARIABLES[channel.kind], **channel.env}
         found: dict[str, str] = {}
         missing: list[str] = []
         for key, variable in wanted.items():
-            value = config.secrets.get(by_variable[variable])
+            value = config.secrets.variable(variable)
             if value:
                 found[key] = value
             else:
                 missing.append(variable)
+        if channel.kind == "discord":
+            # Through the running bot into its channel, or through a webhook: either will do.
+            bot_token = config.secrets.variable(DISCORD_TOKEN_VARIABLE)
+            if bot_token and channel.discord_channel_id:
+                found["bot_token"] = bot_token
+                missing = []
+            elif not found:
+                missing = [
+                    f"{DISCORD_TOKEN_VARIABLE} (with discord_channel_id) or {wanted['webhook_url']}"
+                ]
         directory = None
         if channel.kind == "outbox":
             directory = config.base_dir / (channel.directory or "outbox")
@@ -138,6 +145,7 @@ def channel_settings(config: AppConfig) -> tuple[PublisherChannel, ...]:
                 require_approval=channel.require_approval,
                 max_items=channel.max_items,
                 max_age_days=channel.max_age_days,
+                min_score=channel.min_score,
                 categories=tuple(channel.categories),
                 thread=channel.thread,
                 link=channel.link,
@@ -160,9 +168,14 @@ def publishing_settings(config: AppConfig) -> PublishingSettings:
     if publishing.templates_dir:
         templates_dir = config.base_dir / publishing.templates_dir
     return PublishingSettings(
+        outbox_dir=config.base_dir / "outbox",
         templates_dir=templates_dir,
         x_post_usd=publishing.x_post_usd,
         x_post_with_url_usd=publishing.x_post_with_url_usd,
+        timeout_seconds=publishing.timeout_seconds,
+        catch_up_hours=publishing.catch_up_hours,
+        delivery_poll_seconds=publishing.delivery_poll_seconds,
+        site_url=publishing.site_url,
         channels=channel_settings(config),
     )
 

@@ -10,18 +10,22 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import StartupError, build_context, connect, open_database
-from bot.commands import digests
+from bot.app import StartupError, build_context, connect, open_database, publishing_settings
 from bot.commands.user_text import check_external_id
 from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
-from bot.console.digests import preview_json, preview_text
+from bot.console.digests import digest_command
 from bot.console.repl import chat
 from bot.errors import UserError
+from bot.health import check_health
+from bot.imports import commands as import_commands
 from bot.logging_setup import setup_logging
 from bot.service import console_actor, run
+from publishers.render.templates import TemplateProblem, Templates
+from publishers.site.builder import SiteBuilder
 from storage import migrate
 from storage.database import describe_url
 
@@ -96,6 +100,55 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument(
         "--format", choices=("text", "json"), default="text", help="json: only JSON on stdout"
     )
+    send = digest_commands.add_parser(
+        "send",
+        parents=[common],
+        help="build the channel's digest now and deliver it (a draft if it needs approval)",
+    )
+    send.add_argument("channel", help="a channel name")
+    digest_commands.add_parser(
+        "deliver", parents=[common], help="run the delivery worker once over everything due"
+    )
+    status = digest_commands.add_parser(
+        "status", parents=[common], help="digests with their state and deliveries"
+    )
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--limit", type=int, default=20, help="how many digests (default 20)")
+    for verb, what in (("approve", "approve a draft digest"), ("reject", "reject a draft digest")):
+        decision = digest_commands.add_parser(verb, parents=[common], help=what)
+        decision.add_argument("digest", help="the digest's number (digest status lists them)")
+        decision.add_argument("--user", metavar="NAME", help="who decides (default: $USER)")
+    release = digest_commands.add_parser(
+        "release",
+        parents=[common],
+        help="decide on parts held because the network could not say whether they were posted",
+    )
+    release.add_argument("digest", help="the digest's number")
+    release.add_argument(
+        "verdict", choices=("posted", "resend"), help="posted: it is there; resend: send again"
+    )
+    resume = digest_commands.add_parser(
+        "resume", parents=[common], help="start a stopped channel again and resend its failures"
+    )
+    resume.add_argument("channel", help="a channel name")
+    digest_commands.add_parser(
+        "schedule", parents=[common], help="each channel's next digest, in its own time zone"
+    )
+    site = commands.add_parser("site", parents=[common], help="the public archive web site")
+    site_commands = site.add_subparsers(dest="site_command", metavar="ACTION", required=True)
+    site_build = site_commands.add_parser(
+        "build",
+        parents=[common],
+        help="write the static archive of approved summaries into DIR",
+        description="Pages per paper, year, venue and category, a home page and an Atom feed.",
+    )
+    site_build.add_argument("directory", metavar="DIR", help="the folder to write (created)")
+    health = commands.add_parser(
+        "health",
+        parents=[common],
+        help="database, scheduler holder, channels and failed deliveries; exit 0 when healthy",
+    )
+    health.add_argument("--format", choices=("text", "json"), default="text")
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -104,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     upgrade.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     db_commands.add_parser("current", parents=[common], help="show the schema revision")
+    import_commands.add_parsers(commands, common)
     return parser
 
 
@@ -169,18 +223,48 @@ def cmd_digest(args: argparse.Namespace, config: AppConfig) -> int:
     try:
         ctx = build_context(config, db)
         try:
-            preview = asyncio.run(digests.preview(ctx, args.channel))
+            output = asyncio.run(digest_command(ctx, args))
         except UserError as error:
             print(f"shortscience: {error}", file=sys.stderr)
             return EXIT_USAGE
+        finally:
+            if ctx.publisher is not None:
+                ctx.publisher.clients.close()
     finally:
         db.dispose()
-    if args.format == "json":
-        json.dump(preview_json(preview), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(preview_text(preview))
+    sys.stdout.write(output)
     return EXIT_OK
+
+
+def cmd_site(args: argparse.Namespace, config: AppConfig) -> int:
+    publishing = publishing_settings(config)
+    try:
+        templates = Templates(publishing.templates_dir)
+    except TemplateProblem as error:
+        print(f"shortscience: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    db = open_database(config)
+    try:
+        builder = SiteBuilder(db, templates, site_url=publishing.site_url)
+        report = builder.build(Path(args.directory))
+    except TemplateProblem as error:
+        print(f"shortscience: template problem: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        db.dispose()
+    sys.stdout.write(report.text())
+    return EXIT_OK
+
+
+def cmd_health(args: argparse.Namespace, config: AppConfig) -> int:
+    """Healthy: the database answers at the current schema, no channel is stopped, and no
+    delivery failed or waits for a moderator."""
+    report = check_health(config)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(report.text())
+    return EXIT_OK if report.healthy else EXIT_FAILURE
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, AppConfig], int]] = {
@@ -189,6 +273,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, AppConfig], int]] = {
     "version": cmd_version,
     "db": cmd_db,
     "digest": cmd_digest,
+    "health": cmd_health,
+    "site": cmd_site,
+    "import": import_commands.cmd_import,
+    "export": import_commands.cmd_export,
 }
 
 

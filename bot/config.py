@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -27,6 +27,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from publishers.channels import CREDENTIAL_VARIABLES
 from publishers.schedules import cron_trigger, time_zone
 
 CONFIG_ENV = "SHORTSCIENCE_CONFIG"
@@ -111,6 +112,25 @@ class PublishingSettings(_Section):
     """X's price of a created post (pay-per-use since 2026-02-06; LIMITS.md)."""
     x_post_with_url_usd: Annotated[float, Field(ge=0)] = 0.200
     """X's price of a created post holding a URL."""
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
+    """Each request to a network; a claimed part is its worker's for twice this plus 5 s."""
+    catch_up_hours: Annotated[float, Field(gt=0, le=24 * 31)] = 24.0
+    """After downtime, a missed digest is built once if its time passed less than this ago."""
+    delivery_poll_seconds: Annotated[float, Field(ge=1, le=600)] = 5.0
+    """How often `shortscience run` looks for parts due (new digests, retries)."""
+    site_url: str | None = None
+    """Where the archive built by `shortscience site build` is published (https://...):
+    digests then link to each summary's archive page instead of arXiv."""
+
+    @field_validator("site_url")
+    @classmethod
+    def _site_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("site_url must be an http:// or https:// address without ?query or #")
+        return value
 
 
 class ModerationSettings(_Section):
@@ -126,6 +146,7 @@ _CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 ChannelKindName = Literal["x", "facebook", "discord", "mastodon", "bluesky", "outbox"]
 LinkPlacement = Literal["every", "first", "last", "none"]
+CHANNEL_CREDENTIALS = CREDENTIAL_VARIABLES
 THREADED_KINDS = ("x", "bluesky", "mastodon")
 
 
@@ -141,11 +162,15 @@ class ChannelSettings(_Section):
     discord_channel_id: Annotated[int, Field(gt=0)] | None = None
     directory: str | None = None
     max_age_days: Annotated[float, Field(gt=0)] | None = None
+    min_score: int | None = None
     thread: bool = True
     link: LinkPlacement = "first"
     page_id: Annotated[str, Field(pattern=r"^[0-9]{1,30}$")] | None = None
     graph_version: Annotated[str, Field(pattern=r"^v[0-9]{1,3}\.[0-9]$")] = "v26.0"
     max_characters: Annotated[int, Field(ge=100, le=100_000)] | None = None
+    env: dict[str, str] = {}
+    """Other environment variables for this channel's credentials, e.g. a second X account:
+    ``env = { api_key = "X2_API_KEY", ... }``."""
 
     @field_validator("name")
     @classmethod
@@ -169,8 +194,6 @@ class ChannelSettings(_Section):
             cron_trigger(self.schedule, self.timezone)
         except ValueError as error:
             raise ValueError(f"schedule: {error}") from None
-        if self.kind == "discord" and self.discord_channel_id is None:
-            raise ValueError("discord_channel_id: a channel of kind discord needs its channel id")
         if self.directory is not None and self.kind != "outbox":
             raise ValueError("directory: only a channel of kind outbox writes to a directory")
         if self.kind == "facebook" and self.page_id is None:
@@ -181,6 +204,18 @@ class ChannelSettings(_Section):
             raise ValueError(
                 "max_characters: only a Mastodon instance may raise its limit (kind mastodon)"
             )
+        for key, variable in self.env.items():
+            if key not in CHANNEL_CREDENTIALS[self.kind]:
+                known = ", ".join(CHANNEL_CREDENTIALS[self.kind]) or "none"
+                raise ValueError(
+                    f"env: a channel of kind {self.kind} has no credential {key!r} "
+                    f"(it has: {known})"
+                )
+            if not _VARIABLE.fullmatch(variable):
+                raise ValueError(
+                    f"env.{key}: name an environment variable such as "
+                    f'"{CHANNEL_CREDENTIALS[self.kind][key]}", not the secret itself'
+                )
         if self.kind == "mastodon" and self.api_base is None:
             raise ValueError(
                 'api_base: a channel of kind mastodon needs its instance, e.g. "https://mastodon.social"'
@@ -222,9 +257,11 @@ SECRET_ENV_VARS: dict[str, str] = {
     "mastodon_access_token": "MASTODON_ACCESS_TOKEN",
     "bluesky_handle": "BLUESKY_HANDLE",
     "bluesky_app_password": "BLUESKY_APP_PASSWORD",
+    "discord_webhook_url": "DISCORD_WEBHOOK_URL",
 }
 """Every secret the service reads, and the one environment variable it comes from."""
 
+_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _SECRET_WORDS = ("token", "secret", "password", "passwd", "api_key", "apikey", "credential")
 
 
@@ -233,16 +270,30 @@ class Secrets:
     """Secrets from the environment. ``SecretStr`` keeps them out of reprs and logs."""
 
     values: Mapping[str, SecretStr]
+    variables: Mapping[str, SecretStr] = field(default_factory=dict)
+    """Further variables a channel names in its ``env`` table (a second X account)."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Secrets:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()
+    ) -> Secrets:
         environ = os.environ if environ is None else environ
         found = {
             name: SecretStr(environ[var])
             for name, var in SECRET_ENV_VARS.items()
             if environ.get(var, "").strip()
         }
-        return cls(found)
+        variables = {
+            var: SecretStr(environ[var])
+            for var in {*SECRET_ENV_VARS.values(), *extra}
+            if environ.get(var, "").strip()
+        }
+        return cls(found, variables)
+
+    def variable(self, name: str) -> str | None:
+        """The value of any secret variable read at start (the known ones and the named)."""
+        secret = self.variables.get(name)
+        return secret.get_secret_value() if secret is not None else None
 
     def get(self, name: str) -> str | None:
         if name not in SECRET_ENV_VARS:
@@ -259,7 +310,11 @@ class Secrets:
         Of DATABASE_URL only the password is secret: the host and database (or the SQLite
         file) are what an operator needs to read in the start-up lines.
         """
-        found = []
+        found = [
+            secret.get_secret_value()
+            for variable, secret in self.variables.items()
+            if variable not in SECRET_ENV_VARS.values()
+        ]
         for name, secret in self.values.items():
             value = secret.get_secret_value()
             if name == "database_url":
@@ -287,10 +342,16 @@ def _env_var_for(table: Mapping[str, Any], path: tuple[str | int, ...]) -> str:
 
 
 def _find_secret(data: Any, path: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], str]:
-    """The first key that holds a secret, and the variable that should hold it instead."""
+    """The first key that holds a secret, and the variable that should hold it instead.
+
+    A channel's ``env`` table names variables (``api_key = "X2_API_KEY"``): a value that
+    looks like a variable's name is allowed there, anything else is taken for a secret.
+    """
     if isinstance(data, dict):
         for key, value in data.items():
             here = (*path, key)
+            if path and path[-1] == "env" and isinstance(value, str) and _VARIABLE.fullmatch(value):
+                continue
             if any(word in key.lower() for word in _SECRET_WORDS) and value not in ("", None):
                 return here, _env_var_for(data, here)
             found = _find_secret(value, here)
@@ -451,4 +512,7 @@ def load_config(
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from None
     settings = parse_settings(data, source)
+    named = [variable for channel in settings.channels for variable in channel.env.values()]
+    if named:
+        secrets = Secrets.from_env(environ, named)
     return AppConfig(settings=settings, secrets=secrets, path=path.resolve())

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from publishers.render.posts import DigestRenderer, RenderedDigest
 from publishers.render.summaries import SummaryItem
 from publishers.settings import ChannelSettings
+from publishers.site.paths import summary_url
 from storage import channels as channel_store
 from storage import digests as digest_store
 from storage.database import Database
@@ -32,17 +33,25 @@ def paper_link(paper: Paper) -> str:
     return ""
 
 
-def summary_item(summary: Summary) -> SummaryItem:
+def summary_link(summary: Summary, site_url: str | None = None) -> str:
+    """The summary's page in the archive when the site's address is configured (the same
+    path ``shortscience site build`` writes), else the paper's own link."""
+    if site_url:
+        return summary_url(site_url, summary.paper, summary.id)
+    return paper_link(summary.paper)
+
+
+def summary_item(summary: Summary, site_url: str | None = None) -> SummaryItem:
     paper = summary.paper
     return SummaryItem(
         id=summary.id,
         tldr=summary.tldr,
         body=summary.body,
-        author=summary.author.display_name,
+        author=summary.byline,
         title=paper.title,
         authors=tuple(paper.author_names),
         arxiv_id=paper.arxiv_id,
-        link=paper_link(paper),
+        link=summary_link(summary, site_url),
         categories=tuple(paper.category_names),
         approved_at=summary.approved_at,
     )
@@ -55,13 +64,16 @@ def selection_for(session: Session, channel: ChannelSettings) -> digest_store.Se
         max_items=channel.max_items,
         categories=channel.categories,
         max_age_days=channel.max_age_days,
+        min_score=channel.min_score,
     )
 
 
-def select(session: Session, channel: ChannelSettings, now: datetime) -> list[SummaryItem]:
+def select(
+    session: Session, channel: ChannelSettings, now: datetime, site_url: str | None = None
+) -> list[SummaryItem]:
     """The summaries the channel's next digest holds, newest first (maybe none)."""
     chosen = digest_store.candidates(session, selection_for(session, channel), now)
-    return [summary_item(summary) for summary in chosen]
+    return [summary_item(summary, site_url) for summary in chosen]
 
 
 def preview(
@@ -69,11 +81,12 @@ def preview(
     renderer: DigestRenderer,
     channel: ChannelSettings,
     clock: Callable[[], datetime],
+    site_url: str | None = None,
 ) -> RenderedDigest:
     """The posts the channel would get now. Reads only: a preview records nothing."""
     now = clock()
     with db.sessions() as session:
-        items = select(session, channel, now)
+        items = select(session, channel, now, site_url)
     return renderer.render(channel, items, now)
 
 

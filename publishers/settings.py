@@ -30,6 +30,7 @@ class ChannelSettings:
     require_approval: bool = False
     max_items: int = 5
     max_age_days: float | None = None
+    min_score: int | None = None
     categories: tuple[str, ...] = ()
     thread: bool = True
     link: LinkPlacement = "first"
@@ -56,6 +57,13 @@ class PublishingSettings:
     x_post_usd: float = 0.015
     x_post_with_url_usd: float = 0.200
     channels: tuple[ChannelSettings, ...] = ()
+    outbox_dir: Path = Path("outbox")
+    """Where channels without their credentials write their posts (one folder each)."""
+    timeout_seconds: float = 15.0
+    catch_up_hours: float = 24.0
+    delivery_poll_seconds: float = 5.0
+    site_url: str | None = None
+    """Where the archive (``publishers.site``) is published: digests link there when set."""
 
     def channel(self, name: str) -> ChannelSettings | None:
         return next((channel for channel in self.channels if channel.name == name), None)

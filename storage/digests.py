@@ -16,6 +16,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import DigestItem, PaperCategory, Summary, SummaryStatus
+from storage.votes import score_of
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Selection:
     categories: Sequence[str] = ()
     """arXiv categories (``cs.LG``) or whole archives (``cs``); empty means all."""
     max_age_days: float | None = None
+    min_score: int | None = None
+    """Only summaries the community scored at least this high."""
 
 
 def candidates(session: Session, selection: Selection, now: datetime) -> list[Summary]:
@@ -45,6 +48,8 @@ def candidates(session: Session, selection: Selection, now: datetime) -> list[Su
                 DigestItem.summary_id == Summary.id,
             )
         )
+    if selection.min_score is not None:
+        query = query.where(score_of() >= selection.min_score)
     if selection.max_age_days is not None:
         query = query.where(Summary.approved_at >= now - timedelta(days=selection.max_age_days))
     if selection.categories:

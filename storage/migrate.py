@@ -20,6 +20,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK_KEY = 0x5353_0001
 """PostgreSQL advisory lock taken while migrating: processes starting together take turns."""
 
+SCHEDULER_JOB_TABLE = "apscheduler_jobs"
+"""APScheduler's job store, which APScheduler creates and manages itself."""
+
 SEARCH_INDEX_PREFIX = "search_documents_fts"
 """Names of the per-database search machinery (FTS5 table and its shadow tables, triggers,
 the GIN index) that migration 0002 creates by raw DDL and the models do not describe."""
@@ -33,7 +36,7 @@ def include_name(
     Without it the drift check (and any autogenerate) would see SQLite's FTS5 table,
     its shadow tables and PostgreSQL's expression index as tables and indexes to drop.
     """
-    return not (name or "").startswith(SEARCH_INDEX_PREFIX)
+    return not (name or "").startswith((SEARCH_INDEX_PREFIX, SCHEDULER_JOB_TABLE))
 
 
 def _alembic_config() -> Config:

@@ -44,6 +44,9 @@ TLDR_MAX_CHARS = 280
 The commands count it that way; the database cannot count graphemes, so it keeps a
 ceiling in code points that no 280-grapheme text reaches (TLDR_MAX_CODE_POINTS)."""
 
+ANONYMOUS = "Anonymous"
+"""How an anonymous summary's author is shown to readers, in chat, digests and exports."""
+
 TLDR_MAX_CODE_POINTS = 2000
 """The database's backstop for a TL;DR: an emoji family or a stack of accents is several
 code points per grapheme, so 280 graphemes can be far more than 280 code points."""
@@ -101,17 +104,24 @@ class ChannelOrigin(enum.StrEnum):
 
 class DigestStatus(enum.StrEnum):
     DRAFT = "draft"
-    AWAITING_APPROVAL = "awaiting_approval"
+    """Waiting for a moderator (a channel with require_approval)."""
     APPROVED = "approved"
+    """Ready to send; nothing sent yet."""
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    """A part failed for good (a revoked token, a refused text); the channel is stopped."""
+    REJECTED = "rejected"
 
 
 class DeliveryState(enum.StrEnum):
     PENDING = "pending"
     SENDING = "sending"
+    """Claimed by a worker, which may be sending it right now (or died doing so)."""
     SENT = "sent"
     FAILED = "failed"
+    HELD = "held"
+    """It may have been posted and the network cannot tell: a moderator decides."""
     CANCELLED = "cancelled"
 
 
@@ -250,10 +260,27 @@ class Summary(Base):
     moderated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     moderation_reason: Mapped[str | None] = mapped_column(Text)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Shown as "Anonymous" to everyone but moderators; the author is still recorded."""
+    imported_votes: Mapped[int] = mapped_column(Integer, default=0)
+    """Votes a summary brought from where it was imported (ShortScience.org's count)."""
+    import_key: Mapped[str | None] = mapped_column(String(400), unique=True)
+    """Where an imported summary came from; importing the same file twice finds it."""
 
     paper: Mapped[Paper] = relationship(lazy="joined")
     author: Mapped[User] = relationship(foreign_keys=[author_id], lazy="joined")
     moderated_by: Mapped[User | None] = relationship(foreign_keys=[moderated_by_id])
+
+    @property
+    def byline(self) -> str:
+        """The author as everyone but moderators sees them: "Anonymous" if they chose so."""
+        return ANONYMOUS if self.anonymous else self.author.display_name
+
+    def byline_for(self, *, moderator: bool) -> str:
+        """Moderators see who wrote an anonymous summary, and that it is shown anonymously."""
+        if self.anonymous and moderator:
+            return f"{self.author.display_name} (shown as {ANONYMOUS})"
+        return self.byline
 
 
 class ModerationEvent(Base):
@@ -302,6 +329,11 @@ class Channel(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """Set when the network refused for good (a revoked token): only this channel stops."""
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    replies_refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """Set when the network refused a reply in a thread: single posts from then on."""
 
 
 class Digest(Base):
@@ -323,7 +355,12 @@ class Digest(Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notice: Mapped[str | None] = mapped_column(Text)
+    """What went differently, for moderators (a fallback to single posts, the outbox)."""
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    """Raised when a draft changes (a summary dropped): a decision names the one it read."""
 
+    channel: Mapped[Channel] = relationship()
     items: Mapped[list[DigestItem]] = relationship(
         back_populates="digest", order_by="DigestItem.position", cascade="all, delete-orphan"
     )
@@ -368,7 +405,9 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("digest_id", "part"),
+        UniqueConstraint("digest_id", "post", "position"),
         CheckConstraint("part >= 0", name="part"),
+        CheckConstraint("post >= 0 AND position >= 0", name="post_position"),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
     )
@@ -377,6 +416,13 @@ class Delivery(Base):
     digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id", ondelete="RESTRICT"))
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="RESTRICT"))
     part: Mapped[int] = mapped_column(Integer, default=0)
+    """The order of sending within the digest, over all its posts."""
+    post: Mapped[int] = mapped_column(Integer, default=0)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    """0: a post of its own; above: a reply to the part before, in a thread."""
+    summary_id: Mapped[int | None] = mapped_column(ForeignKey("summaries.id", ondelete="RESTRICT"))
+    has_url: Mapped[bool] = mapped_column(Boolean, default=False)
+    link: Mapped[str | None] = mapped_column(String(500))
     text: Mapped[str] = mapped_column(Text)
     state: Mapped[DeliveryState] = mapped_column(
         _enum(DeliveryState, "delivery_state"), default=DeliveryState.PENDING
@@ -385,9 +431,18 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     remote_id: Mapped[str | None] = mapped_column(String(200))
+    remote_cid: Mapped[str | None] = mapped_column(String(200))
+    remote_url: Mapped[str | None] = mapped_column(String(500))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the first try began: a look-up only considers posts made since."""
+    needs_lookup: Mapped[bool] = mapped_column(Boolean, default=False)
+    """An earlier try may have posted it: look for the post before sending again."""
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """A claimed part is the claimer's until then; after, another worker takes it over."""
 
     digest: Mapped[Digest] = relationship(back_populates="deliveries")
 
@@ -472,3 +527,67 @@ class QueueCard(Base):
     discord_message_id: Mapped[int | None] = mapped_column(BigInteger)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PublishingNotice(Base):
+    """Something moderators must hear about a channel (stopped, fell back, held a post).
+
+    Written by whichever process noticed it; the Discord bot posts it to the moderation
+    channel once (``posted_at``), ``digest status`` and the log show it too.
+    """
+
+    __tablename__ = "publishing_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class DigestCard(Base):
+    """A draft digest's card in the Discord moderation channel (claim, send, confirm)."""
+
+    __tablename__ = "digest_cards"
+
+    digest_id: Mapped[int] = mapped_column(
+        ForeignKey("digests.id", ondelete="CASCADE"), primary_key=True
+    )
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    """The digest's revision the card shows: a changed draft's card is drawn again."""
+    discord_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    discord_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SchedulerHolder(Base):
+    """Which process runs the scheduler (one row), for `shortscience health`."""
+
+    __tablename__ = "scheduler_holder"
+    __table_args__ = (CheckConstraint("id = 1", name="single"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Vote(Base):
+    """One member's vote on a summary: up (+1) or down (-1), changeable, one per person."""
+
+    __tablename__ = "votes"
+    __table_args__ = (CheckConstraint("value IN (-1, 1)", name="value"),)
+
+    summary_id: Mapped[int] = mapped_column(
+        ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    value: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

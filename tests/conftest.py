@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -73,11 +74,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    """A migrated database, as `shortscience db upgrade` leaves it."""
-    database = Database.connect(database_url)
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; each test gets a copy instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "shortscience.db"
+    database = Database.connect(f"sqlite:///{path}")
     migrate.upgrade(database)
+    with database.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    database.dispose()
+    return path
+
+
+@pytest.fixture
+def db(database_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A migrated database, as `shortscience db upgrade` leaves it."""
+    target = make_url(database_url)
+    if target.get_backend_name() == "sqlite" and target.database:
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target.database)
+    database = Database.connect(database_url)
+    migrate.upgrade(database)  # nothing to do on a copy of the template
     try:
         yield database
     finally:

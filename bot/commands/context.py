@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -15,9 +15,12 @@ from bot.commands.user_text import check_external_id, strip_control_characters
 from bot.config import LimitSettings, ModerationSettings
 from bot.papers.arxiv_client import ArxivClient
 from bot.papers.lookups import PaperLookups
+from publishers.channels import catalogue
+from publishers.delivery import Publisher
+from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
-from publishers.settings import PublishingSettings
+from publishers.settings import ChannelSettings, PublishingSettings
 from storage import summaries as summary_store
 from storage.database import Database
 from storage.models import User
@@ -41,6 +44,27 @@ class Actor:
     display_name: str
     is_moderator: bool = False
     is_admin: bool = False
+
+
+def make_publisher(
+    db: Database,
+    renderer: DigestRenderer,
+    publishing: PublishingSettings,
+    clock: Callable[[], datetime],
+) -> Publisher:
+    """The publishing services over the configured and the subscribed channels."""
+
+    def channels() -> list[ChannelSettings]:
+        with db.sessions() as session:
+            return catalogue(session, publishing.channels)
+
+    clients = Clients(
+        fallback_dir=publishing.outbox_dir, timeout=publishing.timeout_seconds, clock=clock
+    )
+    lease = timedelta(seconds=2 * publishing.timeout_seconds + 5)
+    return Publisher(
+        db, renderer, channels, clients, clock=clock, lease=lease, site_url=publishing.site_url
+    )
 
 
 def user_of(session: Session, actor: Actor) -> User:
@@ -67,6 +91,17 @@ class CommandContext:
     publishing: PublishingSettings = field(default_factory=PublishingSettings)
     renderer: DigestRenderer = field(default_factory=lambda: DigestRenderer(Templates()))
     clock: Callable[[], datetime] = utcnow
+    publisher: Publisher | None = None
+
+    def __post_init__(self) -> None:
+        if self.publisher is None:
+            self.publisher = make_publisher(self.db, self.renderer, self.publishing, self.clock)
+
+    @property
+    def publishing_service(self) -> Publisher:
+        if self.publisher is None:  # made in __post_init__; kept optional for construction
+            raise RuntimeError("the command context has no publisher")
+        return self.publisher
 
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking unit of work (database, arXiv) in a thread, off the event loop."""

@@ -29,6 +29,8 @@ class Section:
     url: str | None = None
     lead: str | None = None
     """A line read before the text, such as a summary's TL;DR; overviews list the leads."""
+    summary_id: int | None = None
+    """The summary the section shows, for front ends that let readers vote on it."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from bot.commands.context import CommandContext
 from bot.config import DiscordSettings
 from bot.discord.forms import FormRouter
 from bot.discord.mentions import NO_MENTIONS
-from bot.discord.pages import HeldPages, PageButton
+from bot.discord.pages import HeldPages, PageButton, VoteButton
 from bot.discord.tree import ShortScienceTree, report
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ COGS = (
     "bot.discord.cogs.moderation",
     "bot.discord.cogs.autolookup",
     "bot.discord.cogs.digests",
+    "bot.discord.cogs.publishing",
 )
 
 
@@ -84,7 +85,7 @@ class ShortScienceBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         # Registered at every start: this is what keeps old messages' buttons alive.
-        self.add_dynamic_items(PageButton)
+        self.add_dynamic_items(PageButton, VoteButton)
         for name in COGS:
             await self.load_extension(name)
         if self.sync_commands:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -150,12 +151,23 @@ def _run_until_ready(tmp_path: Path, env: dict[str, str], *extra: str) -> str:
     return output
 
 
+def _next_nine() -> str:
+    """When a "0 9 * * *" UTC schedule fires next, as the start-up line writes it."""
+    now = datetime.now(UTC)
+    nine = now.replace(hour=9, minute=0, second=0, microsecond=0)
+    if nine <= now:
+        nine += timedelta(days=1)
+    return f"{nine:%Y-%m-%d %H:%M} UTC"
+
+
 def test_run_reports_each_part_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     output = _run_until_ready(tmp_path, _env())
     assert f"storage: active (sqlite at sqlite:///{tmp_path}/shortscience.db" in output
     assert "discord: not configured (DISCORD_TOKEN is not set)" in output
-    assert "channel outbox (outbox): off (digests are not sent by this version yet" in output
+    assert "scheduler: active (this process builds the scheduled digests)" in output
+    assert f"channel outbox (outbox): active (next digest {_next_nine()}, written to" in output
     assert "channel x-main (x): not configured (X_API_KEY, X_API_SECRET" in output
+    assert f"digests go to {tmp_path / 'outbox' / 'x-main'}; next digest" in output
     assert "console: off (standard input is not a terminal; headless)" in output
     assert "moderation queue" not in output, "no Discord, so no moderation cards"
     assert "stopped" in output
@@ -442,3 +454,140 @@ def test_a_broken_template_stops_the_start_with_its_name_and_line(tmp_path: Path
     assert "template problem:" in line
     assert "x/summary.txt.j2, line 3" in line
     assert "tldr_txt" in line
+
+
+def test_digest_send_outbox_writes_files_with_no_tokens_and_status_reports_it(
+    tmp_path: Path,
+) -> None:
+    config = _seeded_config(tmp_path)
+    sent = _shortscience("--config", str(config), "digest", "send", "outbox", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("Digest 1 for outbox: 5 posts, 5 parts; 5 parts sent")
+    assert len(list((tmp_path / "outbox").glob("*.md"))) == 5
+    assert (tmp_path / "outbox" / "digest-1.html").exists()
+    again = _shortscience("--config", str(config), "digest", "send", "outbox", cwd=tmp_path)
+    assert again.stdout.startswith("Digest 2 for outbox: 2 posts"), "the two left, not again"
+    status = _shortscience(
+        "--config", str(config), "digest", "status", "--format", "json", cwd=tmp_path
+    )
+    digests = json.loads(status.stdout)
+    assert [(d["id"], d["channel"], d["status"]) for d in digests] == [
+        (2, "outbox", "sent"),
+        (1, "outbox", "sent"),
+    ]
+    for digest in digests:
+        for delivery in digest["deliveries"]:
+            assert set(delivery) >= {"state", "attempts", "last_error", "remote_id"}
+            assert delivery["state"] == "sent"
+
+
+def test_a_channel_without_credentials_says_so_and_writes_to_the_outbox(tmp_path: Path) -> None:
+    config = _seeded_config(tmp_path)
+    sent = _shortscience("--config", str(config), "digest", "send", "x-main", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert f"files in {tmp_path / 'outbox' / 'x-main'}" in sent.stdout
+    assert "X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET not set" in sent.stderr
+    assert list((tmp_path / "outbox" / "x-main").glob("*.md"))
+
+
+def test_an_operator_approves_a_draft_from_the_command_line(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        "[[channels]]\nname = 'outbox'\nkind = 'outbox'\nschedule = '0 9 * * *'\n"
+        "require_approval = true\n",
+    )
+    assert _shortscience("--config", str(config), "db", "upgrade", cwd=tmp_path).returncode == 0
+    db = Database.connect(f"sqlite:///{tmp_path / 'shortscience.db'}")
+    try:
+        seed(db, hard=False)
+    finally:
+        db.dispose()
+    sent = _shortscience("--config", str(config), "digest", "send", "outbox", cwd=tmp_path)
+    assert "a draft waiting for a moderator (digest approve 1)" in sent.stdout
+    assert not list((tmp_path / "outbox").glob("*.md"))
+    approved = _shortscience(
+        "--config", str(config), "digest", "approve", "1", "--user", "mia", cwd=tmp_path
+    )
+    assert approved.returncode == 0, approved.stderr
+    assert "Digest 1 was approved by mia." in approved.stdout
+    assert "5 parts sent" in approved.stdout
+    twice = _shortscience("--config", str(config), "digest", "reject", "1", cwd=tmp_path)
+    assert twice.returncode == 2
+    assert "Digest 1 is sent, not a draft; nothing changed." in twice.stderr
+
+
+# --- scheduling, health ---------------------------------------------------------------------
+
+
+def test_digest_schedule_lists_each_channels_next_run_in_its_own_zone(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        "[[channels]]\nname = 'daily'\nkind = 'outbox'\nschedule = '0 9 * * *'\n"
+        "[[channels]]\nname = 'berlin'\nkind = 'outbox'\nschedule = '30 2 * * 1-5'\n"
+        "timezone = 'Europe/Berlin'\n",
+    )
+    result = _shortscience("--config", str(config), "digest", "schedule", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    daily, berlin = result.stdout.splitlines()
+    assert daily.startswith("daily ") and daily.endswith("(UTC)  `0 9 * * *`")
+    assert " 02:30 CE" in berlin and "(Europe/Berlin)  `30 2 * * 1-5`" in berlin
+
+
+def test_a_second_process_on_one_sqlite_file_stands_by_and_says_why(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path, "[[channels]]\nname = 'o'\nkind = 'outbox'\nschedule = '0 9 * * *'\n"
+    )
+    first = subprocess.Popen(
+        [*COMMAND, "--config", str(config), "run"],
+        cwd=tmp_path,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None
+        for line in first.stdout:
+            if "running; stop with" in line:
+                break
+        second = _run_until_ready(tmp_path, _env())
+        health = _shortscience("--config", str(config), "health", "--format", "json", cwd=tmp_path)
+        assert f"pid {first.pid}" in json.loads(health.stdout)["scheduler_holder"]
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    assert first.returncode == 0
+    assert "scheduler: standing by (another process on this database file runs it (" in second
+    assert f"pid {first.pid}" in second
+    assert "use PostgreSQL for several processes" in second
+
+
+def test_health_reports_the_database_the_scheduler_holder_and_the_channels(
+    tmp_path: Path,
+) -> None:
+    config = _seeded_config(tmp_path)
+    _shortscience("--config", str(config), "digest", "send", "outbox", cwd=tmp_path)
+    result = _shortscience("--config", str(config), "health", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["database"] == "ok"
+    assert report["scheduler_holder"] is None
+    assert report["failed_deliveries"] == 0
+    assert set(report["channels"]) == {"outbox", "x-main", "fb"}
+    outbox = report["channels"]["outbox"]
+    assert outbox["state"] == "active" and outbox["last_digest"] is not None
+    assert outbox["next_run"].endswith("T09:00:00+00:00")
+    assert report["channels"]["x-main"]["state"].startswith("to the outbox folder")
+
+
+def test_health_says_what_is_wrong_and_exits_1(tmp_path: Path) -> None:
+    result = _shortscience(
+        "--config",
+        str(_config(tmp_path)),
+        "health",
+        cwd=tmp_path,
+        env=_env(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2"),
+    )
+    assert result.returncode == 1
+    assert result.stdout.startswith("healthy: no\ndatabase: OperationalError:")

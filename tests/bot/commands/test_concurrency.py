@@ -95,9 +95,7 @@ async def test_a_new_users_first_commands_at_once_both_succeed(
 ) -> None:
     for trial in range(TRIALS):
         newcomer = _author(1000 + trial)
-        outcomes = await _outcomes(
-            submissions.mine(ctx, newcomer), submissions.mine(ctx, newcomer)
-        )
+        outcomes = await _outcomes(submissions.mine(ctx, newcomer), submissions.mine(ctx, newcomer))
         assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
     with db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(User)) == TRIALS

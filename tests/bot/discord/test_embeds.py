@@ -173,9 +173,9 @@ def test_a_summary_with_a_tldr_leads_with_it_on_its_first_page() -> None:
 
     leads = [field.value for field in pages[0][0].fields if field.value.startswith("TL;DR")]
     assert leads == [section.lead for section in reply.sections], "every TL;DR, whole"
-    first_pages = [page[0].description or "" for page in pages[1:] if "part 1 of" in str(
-        page[0].footer.text
-    )]
+    first_pages = [
+        page[0].description or "" for page in pages[1:] if "part 1 of" in str(page[0].footer.text)
+    ]
     assert [page.split("\n")[0] for page in first_pages] == [
         f"**TL;DR:** {section.lead}" for section in reply.sections
     ]
