@@ -15,7 +15,7 @@ from bot.commands.papers import summary as summary_command
 from bot.config import LimitSettings
 from bot.imports.entries import ELLIPSIS, derive_tldr
 from bot.imports.exporter import export_file
-from bot.imports.importer import Importer, ImportReport, UnreadableFile, demo_text
+from bot.imports.importer import Importer, ImportReport, UnreadableFile
 from bot.papers.arxiv_client import ArxivClient, ArxivSettingsView, RateLimiter
 from bot.papers.lookups import PaperLookups
 from storage import migrate
@@ -34,7 +34,7 @@ from storage.models import (
 from storage.votes import cast_vote
 from tests.servers.arxiv_server import FakeArxiv
 
-FIXTURE = Path("/work/shared/fixtures/shortscience/rss-full.xml")
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "shortscience" / "rss-full.xml"
 OPERATOR = AuthorRecord("console", "operator", "operator")
 VOTES = {
     "arxiv:1606.04474": 2,
@@ -46,8 +46,8 @@ VOTES = {
 
 
 def rss_text() -> str:
-    """The shared fixture, or the package's copy of it where the shared folder is absent."""
-    return FIXTURE.read_text(encoding="utf-8") if FIXTURE.exists() else demo_text()
+    """The fixture as collected from ShortScience.org's export layout (see its README)."""
+    return FIXTURE.read_text(encoding="utf-8")
 
 
 def importer(lookups: PaperLookups, **options: bool) -> Importer:
