@@ -66,9 +66,18 @@ async def _until(check: Callable[[], bool], what: str) -> None:
 
 
 async def _tick(scheduler: DigestScheduler) -> None:
-    """What APScheduler's timer would do at this moment: run what is due."""
+    """What APScheduler's timer would do at this moment: run what is due, and let it finish.
+
+    The clock only moves between ticks, so a job still running on a slow machine when the
+    test moves to the next day would make APScheduler skip that day (max_instances = 1): a
+    real schedule never overlaps so. The executor's running-instance count says when done.
+    """
     scheduler.scheduler.wakeup()
-    await asyncio.sleep(0.2)  # the job runs in a worker thread
+    await asyncio.sleep(0.2)  # the job is submitted to a worker thread
+    executor = scheduler.scheduler._lookup_executor("default")
+    async with asyncio.timeout(30):
+        while any(executor._instances.values()):  # type: ignore[attr-defined]
+            await asyncio.sleep(0.02)
 
 
 async def test_a_digest_at_each_scheduled_time_and_one_catch_up_after_downtime(
