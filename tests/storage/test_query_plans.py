@@ -8,13 +8,14 @@ built for; a schema or query change that brings the full walk back fails here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, text
 
 from bench.fill import MID, RARE, fill
-from storage import search, summaries
+from storage import migrate, search, summaries
 from storage.database import Database
 
 SIZE = 4000
@@ -88,16 +89,20 @@ def test_summaries_of_a_paper_are_found_by_the_paper_index(filled: Database) -> 
         assert all(node.get("Index Name") == PAPER_INDEX for node in reads), reads
 
 
-def test_sqlite_has_planner_statistics_after_migrating(db: Database) -> None:
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("statistics are SQLite's concern; PostgreSQL's autovacuum analyzes")
-    with db.engine.connect() as connection:
-        assert (
-            connection.exec_driver_sql(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
-            ).scalar_one()
-            == 1
-        )
+def test_sqlite_has_planner_statistics_after_migrating(tmp_path: Path) -> None:
+    """SQLite only: PostgreSQL's autovacuum analyzes by itself."""
+    db = Database.connect(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        migrate.upgrade(db)
+        with db.engine.connect() as connection:
+            assert (
+                connection.exec_driver_sql(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+                ).scalar_one()
+                == 1
+            )
+    finally:
+        db.dispose()
 
 
 @pytest.mark.parametrize("word", [MID, RARE])
