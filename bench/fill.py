@@ -30,6 +30,7 @@ from storage.models import (
     SummaryStatus,
     User,
 )
+from storage.search import bulk_indexing
 
 COMMON = "network"
 MID = "gradient"
@@ -136,106 +137,8 @@ def fill(db: Database, summaries: int, *, seed: int = 1) -> Filled:
                     for u in range(USERS)
                 ],
             )
-        made = 0
-        pending = 0
-        number = 0
-        summary_id = 0
-        document_id = 0
-        while made < summaries:
-            rows: dict[str, list[dict[str, Any]]] = {name: [] for name in tables if name != "users"}
-            while made < summaries and len(rows["summaries"]) < BATCH:
-                paper_id = number + 1
-                when = START + timedelta(minutes=number)
-                title = _sentence(rng, 8).capitalize()
-                abstract = _sentence(rng, 40)
-                identifier = arxiv_id(number)
-                rows["papers"].append(
-                    {
-                        "id": paper_id,
-                        "key": f"arxiv:{identifier}",
-                        "arxiv_id": identifier,
-                        "arxiv_version": 1,
-                        "title": title,
-                        "abstract": abstract,
-                        "primary_category": CATEGORIES[number % len(CATEGORIES)],
-                        "venue": VENUES[number % len(VENUES)],
-                        "year": 2010 + number % 16,
-                        "journal_ref": None,
-                        "comment": None,
-                        "doi": None,
-                        "url": f"https://arxiv.org/abs/{identifier}",
-                        "published_at": when,
-                        "updated_at": when,
-                        "fetched_at": now,
-                        "created_at": when,
-                    }
-                )
-                rows["authors"].extend(
-                    {"paper_id": paper_id, "position": p, "name": f"Author {(number + p) % 9973}"}
-                    for p in range(3)
-                )
-                rows["categories"].extend(
-                    {"paper_id": paper_id, "category": CATEGORIES[(number + c) % len(CATEGORIES)]}
-                    for c in range(2)
-                )
-                document_id += 1
-                rows["documents"].append(
-                    {
-                        "id": document_id,
-                        "doc_key": f"paper:{paper_id}",
-                        "paper_id": paper_id,
-                        "summary_id": None,
-                        "title": title,
-                        "body": abstract,
-                    }
-                )
-                count = summaries_of(number)
-                for k in range(count + (1 if number % PENDING_EVERY == 1 else 0)):
-                    approved = k < count
-                    summary_id += 1
-                    tldr = _sentence(rng, 10)
-                    if summary_id % RARE_EVERY == 1:
-                        tldr = f"{tldr} {RARE}"
-                    body = _sentence(rng, 50)
-                    rows["summaries"].append(
-                        {
-                            "id": summary_id,
-                            "paper_id": paper_id,
-                            "author_id": (number * 7 + k) % USERS + 1,
-                            "tldr": tldr,
-                            "body": body,
-                            "status": SummaryStatus.APPROVED if approved else SummaryStatus.PENDING,
-                            "revision": 1,
-                            "created_at": when,
-                            "updated_at": when,
-                            "approved_at": when if approved else None,
-                            "moderated_by_id": 1 if approved else None,
-                            "moderated_at": when if approved else None,
-                            "moderation_reason": None,
-                            "anonymous": k == 2,
-                            "imported_votes": (number + k) % 5,
-                            "import_key": None,
-                        }
-                    )
-                    if approved:
-                        made += 1
-                        document_id += 1
-                        rows["documents"].append(
-                            {
-                                "id": document_id,
-                                "doc_key": f"summary:{summary_id}",
-                                "paper_id": paper_id,
-                                "summary_id": summary_id,
-                                "title": title,
-                                "body": f"{tldr}\n{body}",
-                            }
-                        )
-                    else:
-                        pending += 1
-                number += 1
-            with connection.begin():
-                for name in ("papers", "authors", "categories", "summaries", "documents"):
-                    _insert(connection, tables[name], rows[name])
+        with bulk_indexing(connection):
+            made, number = _fill_rows(connection, tables, rng, now, summaries)
         with connection.begin():
             if connection.dialect.name == "postgresql":
                 for name in ("users", "papers", "summaries", "search_documents"):
@@ -247,6 +150,114 @@ def fill(db: Database, summaries: int, *, seed: int = 1) -> Filled:
                     )
         analyze(connection)
     return Filled(papers=number, summaries=made, seconds=time.perf_counter() - started)
+
+
+def _fill_rows(
+    connection: Connection,
+    tables: dict[str, Table],
+    rng: random.Random,
+    now: datetime,
+    summaries: int,
+) -> tuple[int, int]:
+    """Papers with their summaries in batches; returns (approved summaries, papers)."""
+    made = 0
+    number = 0
+    summary_id = 0
+    document_id = 0
+    while made < summaries:
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in tables if name != "users"}
+        while made < summaries and len(rows["summaries"]) < BATCH:
+            paper_id = number + 1
+            when = START + timedelta(minutes=number)
+            title = _sentence(rng, 8).capitalize()
+            abstract = _sentence(rng, 40)
+            identifier = arxiv_id(number)
+            rows["papers"].append(
+                {
+                    "id": paper_id,
+                    "key": f"arxiv:{identifier}",
+                    "arxiv_id": identifier,
+                    "arxiv_version": 1,
+                    "title": title,
+                    "abstract": abstract,
+                    "primary_category": CATEGORIES[number % len(CATEGORIES)],
+                    "venue": VENUES[number % len(VENUES)],
+                    "year": 2010 + number % 16,
+                    "journal_ref": None,
+                    "comment": None,
+                    "doi": None,
+                    "url": f"https://arxiv.org/abs/{identifier}",
+                    "published_at": when,
+                    "updated_at": when,
+                    "fetched_at": now,
+                    "created_at": when,
+                }
+            )
+            rows["authors"].extend(
+                {"paper_id": paper_id, "position": p, "name": f"Author {(number + p) % 9973}"}
+                for p in range(3)
+            )
+            rows["categories"].extend(
+                {"paper_id": paper_id, "category": CATEGORIES[(number + c) % len(CATEGORIES)]}
+                for c in range(2)
+            )
+            document_id += 1
+            rows["documents"].append(
+                {
+                    "id": document_id,
+                    "doc_key": f"paper:{paper_id}",
+                    "paper_id": paper_id,
+                    "summary_id": None,
+                    "title": title,
+                    "body": abstract,
+                }
+            )
+            count = summaries_of(number)
+            for k in range(count + (1 if number % PENDING_EVERY == 1 else 0)):
+                approved = k < count
+                summary_id += 1
+                tldr = _sentence(rng, 10)
+                if summary_id % RARE_EVERY == 1:
+                    tldr = f"{tldr} {RARE}"
+                body = _sentence(rng, 50)
+                rows["summaries"].append(
+                    {
+                        "id": summary_id,
+                        "paper_id": paper_id,
+                        "author_id": (number * 7 + k) % USERS + 1,
+                        "tldr": tldr,
+                        "body": body,
+                        "status": SummaryStatus.APPROVED if approved else SummaryStatus.PENDING,
+                        "revision": 1,
+                        "created_at": when,
+                        "updated_at": when,
+                        "approved_at": when if approved else None,
+                        "moderated_by_id": 1 if approved else None,
+                        "moderated_at": when if approved else None,
+                        "moderation_reason": None,
+                        "anonymous": k == 2,
+                        "imported_votes": (number + k) % 5,
+                        "import_key": None,
+                    }
+                )
+                if approved:
+                    made += 1
+                    document_id += 1
+                    rows["documents"].append(
+                        {
+                            "id": document_id,
+                            "doc_key": f"summary:{summary_id}",
+                            "paper_id": paper_id,
+                            "summary_id": summary_id,
+                            "title": title,
+                            "body": f"{tldr}\n{body}",
+                        }
+                    )
+            number += 1
+        with connection.begin():
+            for name in ("papers", "authors", "categories", "summaries", "documents"):
+                _insert(connection, tables[name], rows[name])
+    return made, number
 
 
 def analyze(connection: Connection) -> None:

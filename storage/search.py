@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import (
+    Connection,
     Integer,
     Select,
     String,
@@ -219,6 +220,52 @@ def rebuild_index(session: Session) -> int:
         )
     )
     return session.scalar(select(func.count()).select_from(SearchDocument)) or 0
+
+
+_SQLITE_INSERT_TRIGGER = "search_documents_fts_after_insert"
+_POSTGRES_VECTOR_INDEX = "search_documents_fts_vector_gin"
+
+
+@contextmanager
+def bulk_indexing(connection: Connection) -> Iterator[None]:
+    """Index rows written to ``search_documents`` inside the block once, at its end.
+
+    Row-by-row upkeep (FTS5's insert trigger, GIN insertions) makes a bulk load of
+    millions of documents take tens of minutes; building the index once after the rows
+    is several times faster. The trigger / index is re-created from the definition the
+    database holds (the migrations stay its only source) and committed with the rebuild,
+    so a failure inside the block leaves the index as it was before. For bulk loads that
+    own the database meanwhile (the benchmark's fill); other writers would go unindexed.
+    """
+    if connection.dialect.name == "sqlite":
+        lookup = "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :name"
+        definition = connection.execute(text(lookup), {"name": _SQLITE_INSERT_TRIGGER})
+        drop = f"DROP TRIGGER {_SQLITE_INSERT_TRIGGER}"
+        rebuild = ("INSERT INTO search_documents_fts (search_documents_fts) VALUES ('rebuild')",)
+    else:
+        lookup = "SELECT pg_get_indexdef(to_regclass(:name))"
+        definition = connection.execute(text(lookup), {"name": _POSTGRES_VECTOR_INDEX})
+        drop = f"DROP INDEX {_POSTGRES_VECTOR_INDEX}"
+        rebuild = ("SET LOCAL maintenance_work_mem = '256MB'",)
+    create = definition.scalar_one_or_none()
+    if connection.in_transaction():
+        connection.commit()
+    if create is None:
+        raise RuntimeError(
+            "the search index's upkeep is missing (a bulk load was killed inside"
+            " bulk_indexing): restore the database or load it again from empty"
+        )
+    with connection.begin():
+        connection.exec_driver_sql(drop)
+    try:
+        yield
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        with connection.begin():
+            for statement in rebuild:
+                connection.exec_driver_sql(statement)
+            connection.exec_driver_sql(create)
 
 
 def search(session: Session, words: str, *, limit: int = 10) -> list[SearchHit]:

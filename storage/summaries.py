@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -159,14 +159,25 @@ def approved_for_paper(session: Session, paper_id: int) -> list[tuple[Summary, i
     doubled the cost of ``/summary``); read inside the session, it comes from the
     identity map without a query.
     """
+    rows = session.execute(_APPROVED_FOR_PAPER, {"paper_id": paper_id}).all()
+    return [(summary, int(value)) for summary, value in rows]
+
+
+def _approved_for_paper() -> Select[tuple[Summary, int]]:
+    # Built once: constructing the statement cost as much as running it on SQLite.
     score = score_of().label("score")
-    rows = session.execute(
+    return (
         select(Summary, score)
         .options(lazyload(Summary.paper))
-        .where(Summary.paper_id == paper_id, Summary.status == SummaryStatus.APPROVED)
+        .where(
+            Summary.paper_id == bindparam("paper_id"),
+            Summary.status == SummaryStatus.APPROVED,
+        )
         .order_by(score.desc(), Summary.approved_at.desc(), Summary.id.desc())
-    ).all()
-    return [(summary, int(value)) for summary, value in rows]
+    )
+
+
+_APPROVED_FOR_PAPER = _approved_for_paper()
 
 
 def for_author(session: Session, author_id: int, limit: int = 25) -> list[Summary]:

@@ -10,7 +10,7 @@ from bot.commands.user_text import clean_line
 from bot.errors import UserError
 from bot.papers.arxiv_client import ArxivRejected, ArxivUnavailable
 from bot.papers.arxiv_ids import InvalidArxivId, parse_arxiv_id
-from bot.papers.lookups import Found
+from bot.papers.lookups import Found, PaperLookups
 from storage import papers as paper_store
 from storage import search as search_store
 from storage import summaries as summary_store
@@ -47,9 +47,26 @@ def summary_section(summary: Summary, score: int = 0, *, moderator: bool = False
 def _paper_reply(
     session: Session, paper_id: int, found: Found | None, moderator: bool = False
 ) -> Reply:
-    paper = session.get(Paper, paper_id)
+    paper = paper_store.with_details(session, paper_id)
     if paper is None:  # deleted between lookup and reading: nothing sensible to show
         raise UserError("That paper is no longer stored. Please look it up again.")
+    return _reply_for(session, paper, found, moderator)
+
+
+def _fresh_paper_reply(
+    session: Session, lookups: PaperLookups, arxiv_id: str, moderator: bool
+) -> Reply | None:
+    """The reply when the stored copy is fresh, else None (arXiv must be asked first).
+
+    The common case, a stored paper, then costs one thread hop and one session.
+    """
+    paper = paper_store.with_details_by_arxiv_id(session, arxiv_id)
+    if paper is None or not lookups.fresh(paper.fetched_at):
+        return None
+    return _reply_for(session, paper, Found(paper.id, fetched_at=paper.fetched_at), moderator)
+
+
+def _reply_for(session: Session, paper: Paper, found: Found | None, moderator: bool) -> Reply:
     approved = summary_store.approved_for_paper(session, paper.id)
     fields = [Field("Authors", authors_line(paper), inline=False)]
     if paper.arxiv_id:
@@ -97,6 +114,7 @@ async def summary(ctx: CommandContext, reference: str, viewer: Actor | None = No
     A moderator (``viewer``) also sees who wrote the anonymous ones.
     """
     reference = clean_line(reference, "paper")
+    moderator = viewer is not None and viewer.is_moderator
     try:
         arxiv_id = parse_arxiv_id(reference)
     except InvalidArxivId:
@@ -105,9 +123,11 @@ async def summary(ctx: CommandContext, reference: str, viewer: Actor | None = No
             raise
         found = None
     else:
+        fresh = await ctx.read(_fresh_paper_reply, ctx.lookups, arxiv_id.base, moderator)
+        if fresh is not None:
+            return fresh
         found = await ctx.lookups.get(arxiv_id)
         paper_id = found.paper_id
-    moderator = viewer is not None and viewer.is_moderator
     return await ctx.read(_paper_reply, paper_id, found, moderator)
 
 

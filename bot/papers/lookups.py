@@ -83,6 +83,10 @@ class PaperLookups:
 
     # -- the stored side, run in threads ----------------------------------------------
 
+    def fresh(self, fetched_at: datetime | None) -> bool:
+        """Whether a copy fetched then is served without asking arXiv again."""
+        return fetched_at is not None and self._clock() - fetched_at < self.refresh_after
+
     def _stored(self, bases: list[str]) -> dict[str, tuple[int, datetime | None]]:
         # Three columns, not the papers: loading them would also run selectin queries for
         # their authors and categories, which /summary loads again in its own session.
@@ -175,7 +179,7 @@ class PaperLookups:
         to_fetch: list[str] = []
         for base in ids:
             row = stored.get(base)
-            if row is not None and row[1] is not None and now - row[1] < self.refresh_after:
+            if row is not None and self.fresh(row[1]):
                 results[base] = Found(row[0], fetched_at=row[1])
             else:
                 to_fetch.append(base)
