@@ -1,0 +1,257 @@
+"""Footprint (issue 11, item 4): idle RSS of ``shortscience run`` beside a bare
+``discord.Client`` process's, and the time from start to the "running" line.
+
+Both are measured on real subprocesses, because import cost and resident memory are
+properties of a fresh interpreter: measuring inside the benchmark process would count
+what the benchmark itself has already imported. Targets (reported, not asserted):
+idle RSS at most 1.5x the bare client's, start-up at most 1 s.
+
+The service runs headless (standard input is /dev/null, no Discord token) in a scratch
+folder with a config that has no channels, so it builds and posts no digest; its only
+writes to the benchmark database are a no-op migration check and the scheduler lock,
+which it releases when stopped with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.config import CONFIG_ENV, SECRET_ENV_VARS
+
+READY_LINE = "running; stop with Ctrl-C or SIGTERM"
+"""What ``shortscience run`` logs once every part has started (bot/service.py)."""
+FLOOR_READY = "ready"
+RSS_RATIO_TARGET = 1.5
+STARTUP_TARGET_S = 1.0
+RUNS = 3
+IDLE_S = 3.0
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+
+FLOOR_SCRIPT = f"""
+import time
+import discord
+client = discord.Client(intents=discord.Intents.default())
+print({FLOOR_READY!r}, flush=True)
+time.sleep(3600)
+"""
+"""The floor: an interpreter with discord.py imported and a Client built, not logged in
+(there is no network here); what any Discord bot process costs before doing anything."""
+
+CONFIG_TEXT = """\
+# Written by bench/footprint.py: no channels, so `run` schedules and posts nothing.
+[database]
+auto_upgrade = true
+
+[logging]
+level = "INFO"
+"""
+
+
+@dataclass
+class _Output:
+    """Reads a child's merged output to the end (so it never blocks on a full pipe) and
+    notes when the ready line came."""
+
+    ready_text: str
+    lines: list[str] = field(default_factory=list)
+    ready_at: float | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def follow(self, process: subprocess.Popen[str]) -> threading.Thread:
+        stream = process.stdout
+        if stream is None:
+            raise ValueError("the process's output must be a pipe")
+
+        def read() -> None:
+            for line in stream:
+                self.lines.append(line.rstrip("\n"))
+                if self.ready_at is None and self.ready_text in line:
+                    self.ready_at = time.perf_counter()
+                    self.ready.set()
+            self.ended.set()
+            self.ready.set()  # wake the waiter: the process ended before it was ready
+
+        thread = threading.Thread(target=read, name="footprint-output", daemon=True)
+        thread.start()
+        return thread
+
+    def tail(self, count: int = 15) -> str:
+        return "\n".join(self.lines[-count:])
+
+
+@dataclass(frozen=True)
+class _Run:
+    startup_s: float
+    rss_mb: float | None
+    peak_rss_mb: float | None
+    exit_code: int
+
+
+def _proc_status_mb(pid: int, key: str) -> float:
+    """A ``/proc/<pid>/status`` memory line (kB) in MiB; Linux only, like the target."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/{pid}/status has no {key} line")
+
+
+def _clean_env(extra: dict[str, str]) -> dict[str, str]:
+    """This environment without any secret or config choice, so the child runs headless on
+    the database we name, whatever the shell that started the benchmark had set."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in SECRET_ENV_VARS.values() and key != CONFIG_ENV
+    }
+    env.update(extra)
+    return env
+
+
+def _service_command(config: Path) -> list[str]:
+    """The installed console script when there is one, else the same entry point."""
+    script = Path(sys.executable).parent / "shortscience"
+    if script.is_file():
+        head = [str(script)]
+    else:
+        head = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+    return [*head, "--config", str(config), "run"]
+
+
+def _run_once(
+    command: Sequence[str],
+    *,
+    ready_text: str,
+    env: dict[str, str],
+    cwd: Path,
+    idle_s: float | None,
+) -> _Run:
+    """Start, wait for the ready line, optionally idle and read RSS, then SIGTERM and reap."""
+    output = _Output(ready_text)
+    started = time.perf_counter()
+    process = subprocess.Popen(  # noqa: S603 -- our own interpreter and script, no shell
+        list(command),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    reader = output.follow(process)
+    rss = peak = None
+    try:
+        output.ready.wait(READY_TIMEOUT_S)
+        if output.ready_at is None:
+            state = "exited" if process.poll() is not None else "is still starting"
+            raise RuntimeError(
+                f"{command[0]} {state} without printing {ready_text!r} within "
+                f"{READY_TIMEOUT_S:.0f} s; its output:\n{output.tail()}"
+            )
+        startup = output.ready_at - started
+        if idle_s is not None:
+            time.sleep(idle_s)
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} ended while idle; output:\n{output.tail()}")
+            rss = _proc_status_mb(process.pid, "VmRSS")
+            peak = _proc_status_mb(process.pid, "VmHWM")
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(STOP_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(5)
+        if process.stdout is not None:
+            process.stdout.close()
+    return _Run(startup_s=startup, rss_mb=rss, peak_rss_mb=peak, exit_code=exit_code)
+
+
+def _series(
+    command: Sequence[str],
+    *,
+    ready_text: str,
+    env: dict[str, str],
+    cwd: Path,
+    runs: int,
+    idle_s: float,
+) -> tuple[list[_Run], _Run]:
+    """``runs`` starts; only the last one idles and is measured for RSS (idling every run
+    would only add wall time: the start-up figure is the median)."""
+    done = [
+        _run_once(
+            command,
+            ready_text=ready_text,
+            env=env,
+            cwd=cwd,
+            idle_s=idle_s if index == runs - 1 else None,
+        )
+        for index in range(runs)
+    ]
+    return done, done[-1]
+
+
+def measure(url: str, *, runs: int = RUNS, idle_s: float = IDLE_S) -> dict[str, Any]:
+    """Idle RSS and start-up time of ``shortscience run`` on ``url`` (an already migrated,
+    filled database) and of a bare ``discord.Client`` process, with their ratio."""
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="shortscience-footprint-") as scratch:
+        folder = Path(scratch)
+        config = folder / "config.toml"
+        config.write_text(CONFIG_TEXT, encoding="utf-8")
+        service_runs, service = _series(
+            _service_command(config),
+            ready_text=READY_LINE,
+            env=_clean_env({"DATABASE_URL": url}),
+            cwd=folder,
+            runs=runs,
+            idle_s=idle_s,
+        )
+        floor_runs, floor = _series(
+            [sys.executable, "-c", FLOOR_SCRIPT],
+            ready_text=FLOOR_READY,
+            env=_clean_env({}),
+            cwd=folder,
+            runs=runs,
+            idle_s=idle_s,
+        )
+        leftovers = sorted(path.name for path in folder.rglob("*") if path != config)
+    if service.rss_mb is None or floor.rss_mb is None:
+        raise RuntimeError("the last run of each series idles and must have read its RSS")
+    startup = statistics.median(run.startup_s for run in service_runs)
+    startup_floor = statistics.median(run.startup_s for run in floor_runs)
+    ratio = service.rss_mb / floor.rss_mb
+    return {
+        "idle_rss_mb": round(service.rss_mb, 1),
+        "idle_rss_floor_mb": round(floor.rss_mb, 1),
+        "rss_ratio": round(ratio, 2),
+        "peak_rss_mb": round(service.peak_rss_mb or 0.0, 1),
+        "peak_rss_floor_mb": round(floor.peak_rss_mb or 0.0, 1),
+        "startup_s": round(startup, 3),
+        "startup_floor_s": round(startup_floor, 3),
+        "startup_runs_s": [round(run.startup_s, 3) for run in service_runs],
+        "startup_floor_runs_s": [round(run.startup_s, 3) for run in floor_runs],
+        "idle_s": idle_s,
+        "exit_code": service.exit_code,
+        "exit_codes": [run.exit_code for run in service_runs],
+        "scratch_files": leftovers,
+        "targets": {"rss_ratio_max": RSS_RATIO_TARGET, "startup_s_max": STARTUP_TARGET_S},
+        "meets_rss_target": ratio <= RSS_RATIO_TARGET,
+        "meets_startup_target": startup <= STARTUP_TARGET_S,
+    }
