@@ -17,15 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.app import StartupError, build_context, connect, open_database, publishing_settings
 from bot.commands.user_text import check_external_id
 from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
-from bot.console.digests import digest_command
-from bot.console.repl import chat
 from bot.errors import UserError
-from bot.health import check_health
-from bot.imports import commands as import_commands
 from bot.logging_setup import setup_logging
 from bot.service import console_actor, run
-from publishers.render.templates import TemplateProblem, Templates
-from publishers.site.builder import SiteBuilder
 from storage import migrate
 from storage.database import describe_url
 
@@ -157,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     upgrade.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     db_commands.add_parser("current", parents=[common], help="show the schema revision")
+    from bot.imports import commands as import_commands  # start-up: not with `import bot.cli`
+
     import_commands.add_parsers(commands, common)
     return parser
 
@@ -185,6 +181,8 @@ def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
         except UserError as error:
             print(f"shortscience: --user: {error}", file=sys.stderr)
             return EXIT_USAGE
+    from bot.console.repl import chat  # start-up: only the terminal front end needs it
+
     db = open_database(config)
     try:
         ctx = build_context(config, db)
@@ -219,6 +217,8 @@ def cmd_db(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_digest(args: argparse.Namespace, config: AppConfig) -> int:
+    from bot.console.digests import digest_command  # start-up: only `digest` needs it
+
     db = open_database(config)
     try:
         ctx = build_context(config, db)
@@ -237,6 +237,10 @@ def cmd_digest(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_site(args: argparse.Namespace, config: AppConfig) -> int:
+    # start-up: only `site build` needs the site builder
+    from publishers.render.templates import TemplateProblem, Templates
+    from publishers.site.builder import SiteBuilder
+
     publishing = publishing_settings(config)
     try:
         templates = Templates(publishing.templates_dir)
@@ -259,12 +263,26 @@ def cmd_site(args: argparse.Namespace, config: AppConfig) -> int:
 def cmd_health(args: argparse.Namespace, config: AppConfig) -> int:
     """Healthy: the database answers at the current schema, no channel is stopped, and no
     delivery failed or waits for a moderator."""
+    from bot.health import check_health  # start-up: only `health` needs it
+
     report = check_health(config)
     if args.format == "json":
         sys.stdout.write(json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n")
     else:
         sys.stdout.write(report.text())
     return EXIT_OK if report.healthy else EXIT_FAILURE
+
+
+def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
+    from bot.imports import commands as import_commands  # start-up: only import needs it
+
+    return import_commands.cmd_import(args, config)
+
+
+def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
+    from bot.imports import commands as import_commands  # start-up: only export needs it
+
+    return import_commands.cmd_export(args, config)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, AppConfig], int]] = {
@@ -275,8 +293,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, AppConfig], int]] = {
     "digest": cmd_digest,
     "health": cmd_health,
     "site": cmd_site,
-    "import": import_commands.cmd_import,
-    "export": import_commands.cmd_export,
+    "import": cmd_import,
+    "export": cmd_export,
 }
 
 

@@ -21,7 +21,6 @@ from bot.app import StartupError, build_bot, build_context, channel_settings, op
 from bot.commands.autolookup import enabled_channel_ids
 from bot.commands.context import Actor, CommandContext
 from bot.config import AppConfig
-from bot.console.repl import chat
 from publishers.networks.factory import Clients
 from publishers.scheduler import Leadership, NextRun, deliver_continuously, next_runs
 from publishers.settings import ChannelSettings
@@ -218,6 +217,8 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
         if plan.discord and bot is not None and token:
             waits.append(asyncio.create_task(run_discord(bot, token, stop), name="discord"))
         elif plan.console:
+            from bot.console.repl import chat  # start-up: only the terminal front end needs it
+
             waits.append(
                 asyncio.create_task(
                     chat(ctx, console_actor(), sys.stdin, sys.stdout, interactive=True),

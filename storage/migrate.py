@@ -1,21 +1,31 @@
-"""Schema migrations, run from code: the Alembic scripts ship inside this package."""
+"""Schema migrations, run from code: the Alembic scripts ship inside this package.
+
+Alembic (with Mako and Pygments, ~10 MB and ~120 ms) is imported only when the schema
+is actually migrated: reading the current revision is one SELECT on ``alembic_version``,
+and the head revision is the constant ``SCHEMA_HEAD`` (a test checks it against
+Alembic's own answer), so a start on an up-to-date database never loads it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.environment import NameFilterParentNames, NameFilterType
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 
 from storage.database import WRITE_OPTION, Database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.environment import NameFilterParentNames, NameFilterType
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+VERSION_TABLE = "alembic_version"
+"""Alembic's default version table, which this project's env.py keeps."""
+_SELECT_VERSIONS = text("SELECT version_num FROM alembic_version")
 
 MIGRATION_LOCK_KEY = 0x5353_0001
 """PostgreSQL advisory lock taken while migrating: processes starting together take turns."""
@@ -40,21 +50,51 @@ def include_name(
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config  # start-up: only migrating needs Alembic
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
+SCHEMA_HEAD = "0009"
+"""The newest migration's revision; a test checks it is Alembic's head, so adding a
+migration without changing it fails there rather than leaving a database behind."""
+
+
 def head_revision() -> str:
+    """The revision an up-to-date database is at (known without loading Alembic)."""
+    return SCHEMA_HEAD
+
+
+def alembic_head() -> str:
+    """The head as Alembic reads it off the scripts (what ``SCHEMA_HEAD`` must equal)."""
+    from alembic.script import ScriptDirectory  # start-up: only migrating needs Alembic
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
     return head
 
 
+def _read_revision(connection: Connection) -> str | None:
+    """What Alembic's ``MigrationContext.get_current_revision`` answers, in plain SQL."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    heads = connection.execute(_SELECT_VERSIONS).scalars().all()
+    if len(heads) > 1:
+        from alembic.util import CommandError  # the error Alembic raises for this
+
+        raise CommandError(
+            f"Version table '{VERSION_TABLE}' has more than one head present; "
+            "please use get_current_heads()"
+        )
+    return heads[0] if heads else None
+
+
 def current_revision(db: Database) -> str | None:
     with db.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return _read_revision(connection)
 
 
 class MigrationError(RuntimeError):
@@ -97,16 +137,28 @@ def _migrating(db: Database) -> Iterator[Connection]:
 
 
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
-    """Create or upgrade the schema; returns the revisions before and after."""
+    """Create or upgrade the schema; returns the revisions before and after.
+
+    A database already at the head is left alone without loading Alembic (this is what
+    every start on an up-to-date database does).
+    """
+    if revision == "head":
+        current = current_revision(db)
+        if current is not None and current == head_revision():
+            return current, current
+    from alembic import command  # start-up: only an actual migration needs Alembic
+
     config = _alembic_config()
     with _migrating(db) as connection:
-        before = MigrationContext.configure(connection).get_current_revision()
+        before = _read_revision(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     return before, current_revision(db) or ""
 
 
 def downgrade(db: Database, revision: str) -> None:
+    from alembic import command  # start-up: only an actual migration needs Alembic
+
     config = _alembic_config()
     with _migrating(db) as connection:
         config.attributes["connection"] = connection

@@ -7,24 +7,29 @@ endpoint (arXiv asks for one request every three seconds from all of a user's
 machines, one connection at a time), and retries with backoff only for what can
 succeed on a second try (5xx, connection errors, timeouts). Everything here blocks:
 callers on an event loop run it in a thread (see ``bot.papers.lookups``).
+
+The package (with requests and feedparser) is imported when the first request is made,
+not with this module: a service that never asks arXiv does not load it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import arxiv
-import requests
 
 from bot.papers.arxiv_ids import ArxivId, InvalidArxivId, parse_arxiv_id
 from storage.papers import PaperData
+
+if TYPE_CHECKING:
+    import arxiv
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +94,22 @@ def shared_limiter(api_url: str, interval: float) -> RateLimiter:
         return limiter
 
 
-class _TimeoutSession(requests.Session):
-    """A requests session whose every request has a timeout, since the package sets none."""
+@functools.cache
+def _timeout_session() -> Callable[[float], requests.Session]:
+    """The session class (built on first use, with requests) whose every request has a
+    timeout, since the package sets none."""
+    import requests  # start-up: only a request to arXiv needs it
 
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self._timeout = timeout
+    class _TimeoutSession(requests.Session):
+        def __init__(self, timeout: float) -> None:
+            super().__init__()
+            self._timeout = timeout
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
-        return super().request(*args, **kwargs)
+        def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+            kwargs.setdefault("timeout", self._timeout)
+            return super().request(*args, **kwargs)
+
+    return _TimeoutSession
 
 
 _SPACES = re.compile(r"\s+")
@@ -169,18 +180,23 @@ class ArxivClient:
         # One package client per thread: it keeps per-request state of its own.
         client = getattr(self._local, "client", None)
         if client is None:
+            import arxiv  # start-up: loaded with the first request, not with the service
+
             client = arxiv.Client(
                 page_size=min(self.settings.batch_size, MAX_BATCH),
                 delay_seconds=0.0,
                 num_retries=0,
             )
             client.query_url_format = self.settings.api_url + "?{}"
-            client._session = _TimeoutSession(self.settings.timeout_seconds)
+            client._session = _timeout_session()(self.settings.timeout_seconds)
             self._local.client = client
         return client
 
     def _run(self, search: arxiv.Search) -> list[arxiv.Result]:
         """One search with the pace, the timeout and the retries; raises our own errors."""
+        import arxiv  # start-up: loaded with the first request, not with the service
+        import requests
+
         attempts = self.settings.max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
@@ -209,6 +225,8 @@ class ArxivClient:
 
     def fetch(self, ids: Iterable[ArxivId]) -> dict[str, PaperData]:
         """The papers arXiv has among ``ids``, by base id; missing ones are simply absent."""
+        import arxiv  # start-up: loaded with the first request, not with the service
+
         wanted = list(dict.fromkeys(arxiv_id.base for arxiv_id in ids))
         found: dict[str, PaperData] = {}
         size = min(self.settings.batch_size, MAX_BATCH)
@@ -231,6 +249,8 @@ class ArxivClient:
         terms = _SEARCH_TERM.findall(words)
         if not terms:
             return []
+        import arxiv  # start-up: loaded with the first request, not with the service
+
         query = " AND ".join(f"all:{term}" for term in terms[:10])
         results = self._run(arxiv.Search(query=query, max_results=max_results))
         papers: list[PaperData] = []

@@ -30,22 +30,11 @@ from mdit_py_plugins.dollarmath.index import math_inline_dollar
 
 from publishers.render.lengths import find_urls
 from publishers.render.math_text import latex_to_unicode
+from publishers.render.plain_text import PlainText
 
 __all__ = ["PlainText", "to_discord", "to_plain"]
 
 BULLET = "•"
-
-
-@dataclass(frozen=True)
-class PlainText:
-    """Plain text plus the stretches a thread splitter must keep whole.
-
-    ``atoms`` are [start, end) character ranges of ``text``: converted math and URLs, sorted
-    and not overlapping.
-    """
-
-    text: str
-    atoms: tuple[tuple[int, int], ...] = ()
 
 
 # ---------------------------------------------------------------------------------------

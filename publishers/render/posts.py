@@ -11,6 +11,10 @@
 
 Every part carries its length as its platform counts it (``lengths``), and whether it
 holds a URL, which on X is what a post costs.
+
+The rulers and the splitter (``lengths``, ``threads``, and through them the URL grammar and the
+Markdown and LaTeX converters) are imported when a digest is rendered, not with this module:
+the service builds its renderer at start-up but may render nothing for hours.
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from publishers.render.clipping import split_pages
-from publishers.render.lengths import COUNTERS, Counter, find_urls, mastodon_counter
-from publishers.render.markdown_text import PlainText
+from publishers.render.plain_text import PlainText
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
-from publishers.render.threads import split
 from publishers.settings import ChannelSettings
+
+if TYPE_CHECKING:
+    from publishers.render.lengths import Counter
 
 DISCORD_NUMBERING_ROOM = 12
 """Room kept in a Discord message for " (12/12)"."""
@@ -78,6 +84,8 @@ class RenderedDigest:
 
 def counter_for(channel: ChannelSettings) -> Counter:
     """The platform's ruler. The outbox folder has no limit; Facebook's is far away."""
+    from publishers.render.lengths import COUNTERS, mastodon_counter  # start-up: digests only
+
     if channel.kind == "mastodon" and channel.max_characters:
         return mastodon_counter(channel.max_characters)
     return COUNTERS.get(channel.kind, COUNTERS["facebook"])
@@ -118,6 +126,8 @@ class DigestRenderer:
     # -- one network at a time ------------------------------------------------------------
 
     def _threaded(self, channel: ChannelSettings, item: SummaryItem) -> Post:
+        from publishers.render.threads import split  # start-up: digests only
+
         counter = counter_for(channel)
         link = item.link if channel.link != "none" else None
         if not channel.thread:
@@ -139,6 +149,8 @@ class DigestRenderer:
         self, channel: ChannelSettings, item: SummaryItem, counter: Counter, link: str | None
     ) -> PostPart:
         """The TL;DR post, its TL;DR shortened word by word until the post fits."""
+        from publishers.render.threads import split  # start-up: digests only
+
         words = item.tldr_text.split()
         for keep in range(len(words), -1, -1):
             tldr = " ".join(words[:keep]) + ("…" if keep < len(words) else "")
@@ -153,6 +165,8 @@ class DigestRenderer:
     def _facebook(
         self, channel: ChannelSettings, summaries: Sequence[SummaryItem], created: datetime
     ) -> Post:
+        from publishers.render.threads import split  # start-up: digests only
+
         counter = counter_for(channel)
         text = self.templates.render(
             "facebook/digest.txt.j2", digest=_digest(summaries, created), channel=channel
@@ -177,6 +191,8 @@ class DigestRenderer:
 
 
 def _part(text: str, length: int) -> PostPart:
+    from publishers.render.lengths import find_urls  # start-up: digests only
+
     return PostPart(text, length, bool(find_urls(text)))
 
 
@@ -190,6 +206,8 @@ def _links_here(placement: str, number: int, total: int) -> bool:
 
 def _with_atoms(rendered: str, item: SummaryItem) -> PlainText:
     """The rendered post with the body's math and URL stretches where they now stand."""
+    from publishers.render.lengths import find_urls  # start-up: digests only
+
     atoms: list[tuple[int, int]] = list(find_urls(rendered, schemeless=False))
     offset = rendered.find(item.text) if item.text else -1
     if offset >= 0:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from publishers.render.markdown_text import PlainText, to_discord, to_plain
+if TYPE_CHECKING:
+    from publishers.render.plain_text import PlainText
 
 MAX_AUTHORS_SHOWN = 6
 
@@ -47,6 +49,8 @@ class SummaryItem:
     @cached_property
     def plain(self) -> PlainText:
         """The body as plain text, with the stretches a thread must not cut."""
+        from publishers.render.markdown_text import to_plain  # start-up: digests only
+
         return to_plain(self.body)
 
     @property
@@ -55,14 +59,20 @@ class SummaryItem:
 
     @cached_property
     def tldr_text(self) -> str:
+        from publishers.render.markdown_text import to_plain  # start-up: digests only
+
         return " ".join(to_plain(self.tldr).text.split())
 
     @cached_property
     def discord_text(self) -> str:
+        from publishers.render.markdown_text import to_discord  # start-up: digests only
+
         return to_discord(self.body)
 
     @cached_property
     def tldr_discord(self) -> str:
+        from publishers.render.markdown_text import to_discord  # start-up: digests only
+
         return " ".join(to_discord(self.tldr).split())
 
     @property

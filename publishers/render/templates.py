@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import traceback
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from publishers.render.plain_text import PlainText
 from publishers.render.summaries import SummaryItem
 
 TEMPLATE_NAMES = (
@@ -91,9 +93,32 @@ class _Sample:
         self.__dict__.update(values)
 
 
+class _SampleSummary(SummaryItem):
+    """The sample summary with its text forms written out: exactly what the converters make
+    of its TL;DR and body (tests/publishers/render/test_template_sample.py checks that they agree),
+    so checking the templates at start-up does not load the Markdown and LaTeX converters,
+    which only digests need."""
+
+    @cached_property
+    def plain(self) -> PlainText:
+        return PlainText("The optimizer is learned: gₜ = m(∇f(θₜ), hₜ; ϕ).", ((26, 47),))
+
+    @cached_property
+    def tldr_text(self) -> str:
+        return "An LSTM learns the update rule of θₜ₊₁ = θₜ + gₜ."
+
+    @cached_property
+    def discord_text(self) -> str:
+        return "The optimizer is **learned**: `gₜ = m(∇f(θₜ), hₜ; ϕ)`."
+
+    @cached_property
+    def tldr_discord(self) -> str:
+        return "An LSTM learns the update rule of `θₜ₊₁ = θₜ + gₜ`."
+
+
 def _sample() -> dict[str, Any]:
     """Every variable any shipped template may use, with realistic values."""
-    summary = SummaryItem(
+    summary = _SampleSummary(
         id=1,
         tldr="An LSTM learns the update rule of $\\theta_{t+1} = \\theta_t + g_t$.",
         body="The optimizer is **learned**: $g_t = m(\\nabla f(\\theta_t), h_t; \\phi)$.",

@@ -1,0 +1,103 @@
+"""Start-up stays light (issue 11): importing the command line, and everything the headless
+service does before it says "running", load none of the heavy libraries that only some
+commands need. Not timed: it checks which modules are loaded, which does not depend on
+how busy the machine is."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.config import CONFIG_ENV, SECRET_ENV_VARS
+
+REPO = Path(__file__).resolve().parents[1]
+
+HEAVY = (
+    "alembic",  # migrating only: a database at the head is checked with one SELECT
+    "mako",
+    "pygments",
+    "arxiv",  # the first arXiv request
+    "feedparser",
+    "twitter_text",
+    "publishers.render.lengths",  # rendering a digest: the URL grammar and the rulers
+    "publishers.render.threads",
+    "publishers.render.markdown_text",
+    "publishers.render.math_text",
+    "markdown_it",
+    "pylatexenc",
+    "publishers.site.builder",  # `site build`
+    "bot.console.digests",  # `digest ...`
+    "bot.console.repl",  # the terminal front end
+    "bot.health",  # `health`
+    "bot.imports",  # `import`, `export`
+)
+
+REPORT = "print(*sorted(name for name in sys.modules if name in HEAVY or any("
+REPORT += "name.startswith(heavy + '.') for heavy in HEAVY)))"
+
+START_UP = """
+import asyncio, sys
+from bot.app import build_context, open_database
+from bot.commands.autolookup import enabled_channel_ids
+from bot.config import load_config
+from bot.service import plan_parts
+
+config = load_config(sys.argv[1])
+db = open_database(config)  # auto_upgrade: the schema check on a migrated database
+try:
+    ctx = build_context(config, db)  # the templates are checked here
+    enabled = frozenset(asyncio.run(enabled_channel_ids(ctx)))
+    plan = plan_parts(config, db, interactive=False, autolookup_enabled=enabled)
+    assert not plan.discord and not plan.console, plan
+finally:
+    db.dispose()
+"""
+
+
+def _loaded(code: str, *args: str, heavy: tuple[str, ...] = HEAVY, cwd: Path = REPO) -> list[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in SECRET_ENV_VARS.values() and key not in (CONFIG_ENV, "DATABASE_URL")
+    }
+    env["PYTHONPATH"] = str(REPO)
+    program = f"HEAVY = {heavy!r}\n{code}\nimport sys\n{REPORT}\n"
+    done = subprocess.run(
+        [sys.executable, "-c", program, *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_importing_the_command_line_loads_no_heavy_library() -> None:
+    assert _loaded("import bot.cli") == []
+
+
+def test_the_report_sees_a_heavy_module() -> None:
+    """The test above would pass vacuously if the report saw nothing: show it sees one."""
+    assert "bot.imports.commands" in _loaded("import bot.imports.commands")
+
+
+def test_the_headless_start_up_loads_no_heavy_library(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    database = tmp_path / "shortscience.db"
+    shutil.copyfile(sqlite_template, database)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{database}"\nauto_upgrade = true\n', encoding="utf-8"
+    )
+    # The argument parser still lists `import` and `export` from bot.imports (which cannot
+    # yet say so without loading its importer), so it is not part of this check.
+    without_parser = tuple(name for name in HEAVY if name != "bot.imports")
+    assert _loaded(START_UP, str(config), heavy=without_parser, cwd=tmp_path) == []
