@@ -18,11 +18,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import regex
 
 from publishers.render.lengths import Counter, find_urls
-from publishers.render.markdown_text import PlainText
+from publishers.render.plain_text import PlainText
 
 __all__ = ["Part", "split"]
 
@@ -38,9 +39,17 @@ _PARAGRAPH, _SENTENCE, _WORD = 3, 2, 1
 
 _GRAPHEME = regex.compile(r"\X")
 _WIDE = regex.compile(r"[\p{East_Asian_Width=Wide}\p{East_Asian_Width=Fullwidth}]")
+# The characters that make a cluster of more than one code point (UAX #29: CR of CR LF,
+# combining marks, joiners, emoji modifiers, flags, Hangul jamo, prepended marks).
+_JOINING = regex.compile(
+    r"[\r\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}\p{GCB=Prepend}"
+    r"\p{GCB=Regional_Indicator}\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"
+)
 _SPACE_RUN = regex.compile(r"\s+")
 # A sentence ends at ".", "!", "?" or an ellipsis, maybe followed by closing quotes and brackets.
 _SENTENCE_END = regex.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
+_SENTENCE_END_TAIL = frozenset(".!?\u2026\"')]\u201d\u2019")
+"""What a sentence end (``_SENTENCE_END``) can end with: only then is the pattern tried."""
 _CJK_SENTENCE_END = frozenset(
     ["\N{IDEOGRAPHIC FULL STOP}", "\N{FULLWIDTH EXCLAMATION MARK}", "\N{FULLWIDTH QUESTION MARK}"]
 )
@@ -54,8 +63,7 @@ class Part:
     length: int
 
 
-@dataclass(frozen=True)
-class _Cut:
+class _Cut(NamedTuple):
     """A place to cut: the part ends at ``end`` and the next begins at ``resume``."""
 
     end: int
@@ -88,10 +96,12 @@ def split(
         return [Part(body, counter.length(body))]
     atoms = text.atoms if isinstance(text, PlainText) else _url_atoms(text)
     layout = _Layout(source, atoms)
-    total = 1
+    # Parts hold at most ``budget`` each, so fewer than this many cannot do: packing for it
+    # first usually gives the final numbering at once instead of after a packing for one.
+    total = max(1, -(-counter.length(body) // budget)) if numbered else 0
     tried: dict[int, list[tuple[int, int]]] = {}
     while True:
-        spans = _pack(layout, fits, total if numbered else 0)
+        spans = _pack(layout, fits, total, budget)
         if len(spans) == total or not numbered:
             break
         tried[total] = spans
@@ -124,7 +134,7 @@ class _Layout:
 
     def __init__(self, text: str, atoms: Sequence[tuple[int, int]]) -> None:
         self.text = text
-        self.boundaries = [match.end() for match in _GRAPHEME.finditer(text)]
+        self.boundaries = _cluster_ends(text)
         boundary_set = set(self.boundaries) | {0}
         inside = _inside_atoms(len(text), atoms)
         cuts: list[_Cut] = []
@@ -190,6 +200,14 @@ class _Layout:
         return cuts
 
 
+def _cluster_ends(text: str) -> list[int]:
+    """Where each grapheme cluster of ``text`` ends."""
+    if _JOINING.search(text) is None:
+        # The common case: nothing that joins, so every code point is a cluster of its own.
+        return list(range(1, len(text) + 1))
+    return [match.end() for match in _GRAPHEME.finditer(text)]
+
+
 def _inside_atoms(length: int, atoms: Sequence[tuple[int, int]]) -> list[bool]:
     """For each position 0..length, whether a cut there would split an atom."""
     inside = [False] * (length + 1)
@@ -202,15 +220,24 @@ def _inside_atoms(length: int, atoms: Sequence[tuple[int, int]]) -> list[bool]:
 def _rank(text: str, start: int, space: str) -> int:
     if space.count("\n") >= 2:
         return _PARAGRAPH
-    if "\n" in space or _SENTENCE_END.search(text, max(0, start - 8), start):
+    if "\n" in space:
         return _SENTENCE
-    if text[start - 1] in _CJK_SENTENCE_END:
+    before = text[start - 1]
+    if before in _SENTENCE_END_TAIL and _SENTENCE_END.search(text, max(0, start - 8), start):
+        return _SENTENCE
+    if before in _CJK_SENTENCE_END:
         return _SENTENCE
     return _WORD
 
 
-def _pack(layout: _Layout, fits: Callable[[str], bool], total: int) -> list[tuple[int, int]]:
-    """[start, end) of each part, packed greedily; ``total`` 0 means no numbering."""
+def _pack(
+    layout: _Layout, fits: Callable[[str], bool], total: int, budget: int
+) -> list[tuple[int, int]]:
+    """[start, end) of each part, packed greedily; ``total`` 0 means no numbering.
+
+    ``budget`` in characters is where the search for each cut starts: most counters give
+    one per character, so the answer is near it and few pieces are measured.
+    """
     spans: list[tuple[int, int]] = []
     start = layout.first
     while start < layout.last:
@@ -219,7 +246,7 @@ def _pack(layout: _Layout, fits: Callable[[str], bool], total: int) -> list[tupl
         def piece_fits(end: int, start: int = start, suffix: str = suffix) -> bool:
             return fits(layout.piece(start, end) + suffix)
 
-        cut = _best_cut(layout, start, piece_fits)
+        cut = _best_cut(layout, start, piece_fits, start + budget - len(suffix))
         if cut is None:
             end = _hard_cut(layout, start, piece_fits)
             spans.append((start, end))
@@ -231,7 +258,9 @@ def _pack(layout: _Layout, fits: Callable[[str], bool], total: int) -> list[tupl
     return spans
 
 
-def _best_cut(layout: _Layout, start: int, piece_fits: Callable[[int], bool]) -> _Cut | None:
+def _best_cut(
+    layout: _Layout, start: int, piece_fits: Callable[[int], bool], near: int
+) -> _Cut | None:
     """The cut a reader would choose among those that fit, or None if none does.
 
     The end of the text is the last candidate: when the rest fits, it is taken whole. It is
@@ -240,7 +269,10 @@ def _best_cut(layout: _Layout, start: int, piece_fits: Callable[[int], bool]) ->
     """
     first = bisect.bisect_right(layout.cut_ends, start)
     candidates = [*layout.cuts[first:], _Cut(layout.last, layout.last, _PARAGRAPH)]
-    furthest = _last_fitting(len(candidates), lambda index: piece_fits(candidates[index].end))
+    hint = bisect.bisect_right(layout.cut_ends, near, lo=first) - first - 1
+    furthest = _last_fitting(
+        len(candidates), lambda index: piece_fits(candidates[index].end), hint=hint
+    )
     if furthest is None:
         return None
     best = candidates[furthest]
@@ -282,20 +314,37 @@ def _hard_cut(layout: _Layout, start: int, piece_fits: Callable[[int], bool]) ->
     return end
 
 
-def _last_fitting(count: int, fits_at: Callable[[int], bool]) -> int | None:
+def _last_fitting(count: int, fits_at: Callable[[int], bool], hint: int = 0) -> int | None:
     """The largest index in [0, count) that fits, assuming what fits is a prefix.
 
-    Gallops then bisects, so only a logarithmic number of (possibly long) pieces is measured;
+    Gallops from ``hint`` (a guess of the answer) up or down, then bisects, so only a
+    logarithmic number of (possibly long) pieces is measured, few when the guess is close;
     should a longer piece fit where a shorter did not (a counter is not always monotonic, a
     URL counts 23 whatever its length), the answer is still an index that fits.
     """
-    if count == 0 or not fits_at(0):
+    if count == 0:
         return None
-    low, step = 0, 1
-    while low + step < count and fits_at(low + step):
-        low += step
-        step *= 2
-    high = min(low + step, count)  # fits_at(high) is False, or high == count
+    hint = min(max(hint, 0), count - 1)
+    if hint > 0 and not fits_at(hint):
+        high, step = hint, 1  # fits_at(high) is False: gallop down to one that fits
+        while True:
+            low = high - step
+            if low <= 0:
+                low = 0
+                break
+            if fits_at(low):
+                break
+            high, step = low, step * 2
+        if low == 0 and not fits_at(0):
+            return None
+    else:
+        if hint == 0 and not fits_at(0):
+            return None
+        low, step = hint, 1
+        while low + step < count and fits_at(low + step):
+            low += step
+            step *= 2
+        high = min(low + step, count)  # fits_at(high) is False, or high == count
     while high - low > 1:
         middle = (low + high) // 2
         if fits_at(middle):
