@@ -68,10 +68,13 @@ def arxiv_id(number: int) -> str:
     return f"{20 + month // 12:02d}{month % 12 + 1:02d}.{number % 99_999 + 1:05d}"
 
 
+MAX_PER_PAPER = 6
+
+
 def summaries_of(number: int) -> int:
     """Approved summaries of paper ``number``: every 50th has 6, else 1 or 3 alternately."""
     if number % 50 == 0:
-        return 6
+        return MAX_PER_PAPER
     return 1 if number % 2 else 3
 
 

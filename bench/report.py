@@ -59,7 +59,27 @@ def table(results: dict[str, Any]) -> str:
                 f"{key:<16} p50 {value['p50_ms']:8.2f} ms  p99 {value['p99_ms']:8.2f} ms"
                 f"  max {value['max_ms']:8.2f} ms  ({value['calls']} calls){extra}"
             )
-    for key in ("fill_s", "db_bytes"):
+    render = results.get("render")
+    if isinstance(render, dict):
+        rates = ", ".join(
+            f"{kind} {rate:,.0f}" for kind, rate in render.items() if isinstance(rate, float)
+        )
+        lines.append(f"{'render':<16} posts/s: {rates}")
+    delivery = results.get("delivery")
+    if isinstance(delivery, dict):
+        for scenario, figures in delivery.items():
+            rate = figures.get("achieved_per_s", figures.get("per_s"))
+            ratio = f", {figures['ratio']:.2f} of ideal" if "ratio" in figures else ""
+            lines.append(f"{'delivery':<16} {scenario}: {rate:,.1f} parts/s{ratio}")
+    for key in (
+        "idle_rss_mb",
+        "idle_rss_floor_mb",
+        "rss_ratio",
+        "startup_s",
+        "startup_floor_s",
+        "fill_s",
+        "db_bytes",
+    ):
         if key in results:
             lines.append(f"{key:<16} {results[key]}")
     return "\n".join(lines)

@@ -21,7 +21,7 @@ because it is never a candidate. For rarer words (fewer matches than the bound) 
 result is exactly the best-ranked one. Documents get ids in the order they are indexed,
 so "newest" means "most recently indexed" (``rebuild_index`` re-assigns ids oldest first).
 
-What the bound does not remove (figures from ``bench/search_bench.py``): on SQLite, bm25
+What the bound does not remove (figures from ``python -m bench``): on SQLite, bm25
 counts the documents holding each query word (its IDF) by reading that word's whole
 posting list, about 35 ms per very common word at 1,000,000 documents. On PostgreSQL,
 until migration 0009 the expression index stored no vectors, so each candidate was

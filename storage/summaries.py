@@ -163,7 +163,7 @@ def approved_for_paper(session: Session, paper_id: int) -> list[tuple[Summary, i
     return [(summary, int(value)) for summary, value in rows]
 
 
-def _approved_for_paper() -> Select[tuple[Summary, int]]:
+def _approved_for_paper() -> Select[Summary, int]:
     # Built once: constructing the statement cost as much as running it on SQLite.
     score = score_of().label("score")
     return (

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from storage import migrate, search
@@ -492,3 +492,47 @@ def test_postgres_search_leaves_the_plan_cache_setting_as_it_was(postgres_db: Da
             assert [hit.paper_id for hit in search.search(session, "wasserstein")] == [paper.id]
         setting = session.scalar(text("SELECT current_setting('plan_cache_mode')"))
     assert setting == "force_generic_plan"
+
+
+def _bulk_paper(connection: Connection, number: int, title: str) -> None:
+    paper_id = connection.execute(
+        insert(Paper).values(key=f"bulk:{number}", title=title, abstract="").returning(Paper.id)
+    ).scalar_one()
+    connection.execute(
+        insert(SearchDocument).values(
+            doc_key=f"paper:{paper_id}", paper_id=paper_id, title=title, body=""
+        )
+    )
+
+
+def test_rows_written_during_a_bulk_load_are_found_once_it_ends(db: Database) -> None:
+    connection = db.engine.connect().execution_options(shortscience_write=True)
+    with connection, search.bulk_indexing(connection), connection.begin():
+        for number in range(30):
+            _bulk_paper(connection, number, f"Bulk loaded platypus {number}")
+    with db.transaction() as session:
+        assert len(search.search(session, "platypus", limit=50)) == 30
+        # Upkeep is back: a document written afterwards is indexed as it is written.
+        paper = _paper(session, 99, "A later wombat")
+        index_paper(session, paper)
+    with db.transaction() as session:
+        assert [hit.paper_id for hit in search.search(session, "wombat")] == [paper.id]
+
+
+def test_a_failed_bulk_load_leaves_the_index_and_its_upkeep_in_place(
+    db: Database, library: dict[str, int]
+) -> None:
+    with db.engine.connect().execution_options(shortscience_write=True) as connection:
+        failing = pytest.raises(RuntimeError, match="disk full")
+        with failing, search.bulk_indexing(connection), connection.begin():
+            _bulk_paper(connection, 1, "Never committed echidna")
+            raise RuntimeError("disk full")
+    with db.transaction() as session:
+        assert search.search(session, "echidna") == []
+        assert [hit.paper_id for hit in search.search(session, "transformer")] == [
+            library["attention"]
+        ]
+        paper = _paper(session, 98, "A later quokka")
+        index_paper(session, paper)
+    with db.transaction() as session:
+        assert [hit.paper_id for hit in search.search(session, "quokka")] == [paper.id]
