@@ -151,10 +151,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     upgrade.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     db_commands.add_parser("current", parents=[common], help="show the schema revision")
-    from bot.imports import commands as import_commands  # start-up: not with `import bot.cli`
-
-    import_commands.add_parsers(commands, common)
+    _add_import_parsers(commands, common)
     return parser
+
+
+def _add_import_parsers(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    # Here rather than in bot.imports, whose importer (tqdm, defusedxml) `run` never needs.
+    importing = commands.add_parser(
+        "import",
+        parents=[common],
+        help="import summaries: ShortScience.org's RSS or CSV export, or a JSON export of ours",
+        description="Imports every summary in FILE (ShortScience.org's RSS export, its CSV "
+        "export, or a file written by `shortscience export`), fetching the papers from arXiv. "
+        "Importing a file again changes nothing; malformed items are reported and skipped.",
+    )
+    importing.add_argument("file", nargs="?", metavar="FILE", help="the file to import")
+    importing.add_argument(
+        "--pending",
+        action="store_true",
+        help="the summaries wait for a moderator (default: they arrive approved)",
+    )
+    importing.add_argument(
+        "--demo",
+        action="store_true",
+        help="import the ShortScience.org summaries shipped with the package (no FILE)",
+    )
+    exporting = commands.add_parser(
+        "export",
+        parents=[common],
+        help="write every approved summary with its paper to FILE as JSON",
+        description="Writes the JSON export described in docs/export-format.md; "
+        "`shortscience import FILE` reads it back.",
+    )
+    exporting.add_argument("file", metavar="FILE", help="the JSON file to write")
 
 
 def _log_level(args: argparse.Namespace, config: AppConfig | None) -> str:

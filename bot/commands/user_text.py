@@ -8,17 +8,28 @@ grapheme clusters after NFC, so an accented letter or a flag is one character.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-
-import regex
+from typing import TYPE_CHECKING
 
 from bot.errors import UserError
+
+if TYPE_CHECKING:
+    import regex
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """C0 and C1 controls and DEL, except tab (\\x09) and newline (\\x0a)."""
 
-_GRAPHEME = regex.compile(r"\X")
+
+@functools.cache
+def _grapheme() -> regex.Pattern[str]:
+    """Grapheme clusters (``regex``'s ``\\X``; ``re`` has none), compiled on first use:
+    the headless service never counts them."""
+    import regex
+
+    return regex.compile(r"\X")
+
 
 EXTERNAL_ID_MAX = 64
 """A user's id on their platform: a Discord snowflake, or the terminal's --user name."""
@@ -31,7 +42,7 @@ def normalized(text: str) -> str:
 
 def grapheme_count(text: str) -> int:
     """User-perceived characters: 'é' typed as e + accent is one, so is 👩‍👩‍👧."""
-    return len(_GRAPHEME.findall(normalized(text)))
+    return len(_grapheme().findall(normalized(text)))
 
 
 def refuse_control_characters(text: str, what: str) -> str:

@@ -1,4 +1,5 @@
-"""The `shortscience import` and `shortscience export` commands."""
+"""The `shortscience import` and `shortscience export` commands (their arguments are in
+bot/cli.py, so that building the parser does not load the importer)."""
 
 from __future__ import annotations
 
@@ -15,39 +16,6 @@ from storage.imports import AuthorRecord
 
 EXIT_OK = 0
 EXIT_USAGE = 2
-
-
-def add_parsers(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
-    importing = commands.add_parser(
-        "import",
-        parents=[common],
-        help="import summaries: ShortScience.org's RSS or CSV export, or a JSON export of ours",
-        description="Imports every summary in FILE (ShortScience.org's RSS export, its CSV "
-        "export, or a file written by `shortscience export`), fetching the papers from arXiv. "
-        "Importing a file again changes nothing; malformed items are reported and skipped.",
-    )
-    importing.add_argument("file", nargs="?", metavar="FILE", help="the file to import")
-    importing.add_argument(
-        "--pending",
-        action="store_true",
-        help="the summaries wait for a moderator (default: they arrive approved)",
-    )
-    importing.add_argument(
-        "--demo",
-        action="store_true",
-        help="import the ShortScience.org summaries shipped with the package (no FILE)",
-    )
-    exporting = commands.add_parser(
-        "export",
-        parents=[common],
-        help="write every approved summary with its paper to FILE as JSON",
-        description="Writes the JSON export described in docs/export-format.md; "
-        "`shortscience import FILE` reads it back.",
-    )
-    exporting.add_argument("file", metavar="FILE", help="the JSON file to write")
 
 
 def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:

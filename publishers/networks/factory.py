@@ -10,13 +10,15 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from publishers.networks.base import Network
-from publishers.networks.discord import ChannelPoster, DiscordBotClient, DiscordWebhookClient
 from publishers.networks.outbox_folder import OutboxFolder
 from publishers.settings import ChannelSettings
 from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from publishers.networks.discord import ChannelPoster
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,9 @@ class Clients:
                     folder,
                 )
             return OutboxFolder(folder, channel=channel.name)
-        # Each network's library is imported when a channel needs it: atproto, tweepy and
-        # Mastodon.py together take seconds to import, which a chat command never needs.
+        # Each network's client is imported when a channel needs it: atproto, tweepy and
+        # Mastodon.py together take seconds to import, which a chat command never needs, and
+        # requests with urllib3 (Discord's webhooks, Facebook) only a channel that posts.
         found = channel.credentials
         timeout, clock = self.timeout, self.clock
         if channel.kind == "x":
@@ -132,6 +135,9 @@ class Clients:
                 clock=clock,
             )
         if channel.kind == "discord":
+            # start-up: only a Discord channel needs the client (and requests, urllib3)
+            from publishers.networks.discord import DiscordBotClient, DiscordWebhookClient
+
             if self.poster is not None and channel.discord_channel_id is not None:
                 return DiscordBotClient(
                     self.poster, channel_id=channel.discord_channel_id, timeout=timeout
