@@ -16,7 +16,9 @@ text is packed again until the total it was packed for is the total it produced.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+import functools
+import re
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -45,7 +47,7 @@ _JOINING = regex.compile(
     r"[\r\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}\p{GCB=Prepend}"
     r"\p{GCB=Regional_Indicator}\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"
 )
-_SPACE_RUN = regex.compile(r"\s+")
+_SPACE_RUN = re.compile(r"\s+")  # str.isspace()'s white space, as trim() uses
 # A sentence ends at ".", "!", "?" or an ellipsis, maybe followed by closing quotes and brackets.
 _SENTENCE_END = regex.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
 _SENTENCE_END_TAIL = frozenset(".!?\u2026\"')]\u201d\u2019")
@@ -134,8 +136,10 @@ class _Layout:
 
     def __init__(self, text: str, atoms: Sequence[tuple[int, int]]) -> None:
         self.text = text
-        self.boundaries = _cluster_ends(text)
-        boundary_set = set(self.boundaries) | {0}
+        joined = _has_joining(text)
+        self.boundaries = _cluster_ends(text) if joined else list(range(1, len(text) + 1))
+        # Without joining characters every position is a boundary: no set to test against.
+        boundary_set = set(self.boundaries) | {0} if joined else _EVERY_POSITION
         inside = _inside_atoms(len(text), atoms)
         cuts: list[_Cut] = []
         for run in _SPACE_RUN.finditer(text):
@@ -182,7 +186,7 @@ class _Layout:
             return self.atoms[index]
         return None
 
-    def _cjk_cuts(self, boundary_set: set[int], inside: list[bool]) -> list[_Cut]:
+    def _cjk_cuts(self, boundary_set: Container[int], inside: list[bool]) -> list[_Cut]:
         """Next to a wide (CJK) character: those scripts need no spaces between words."""
         text = self.text
         positions: set[int] = set()
@@ -200,11 +204,30 @@ class _Layout:
         return cuts
 
 
+class _EveryPosition:
+    """A stand-in for the set of cluster boundaries when every position is one."""
+
+    def __contains__(self, position: object) -> bool:
+        return True
+
+
+_EVERY_POSITION: Container[int] = _EveryPosition()
+
+
+@functools.lru_cache(maxsize=8192)
+def _joins(character: str) -> bool:
+    # Per distinct character, remembered: the Unicode classes are slow to test (~50 µs for
+    # a post's worth of text), and posts reuse few distinct characters.
+    return _JOINING.match(character) is not None
+
+
+def _has_joining(text: str) -> bool:
+    """Whether any cluster of ``text`` is more than one code point."""
+    return any(_joins(character) for character in set(text))
+
+
 def _cluster_ends(text: str) -> list[int]:
     """Where each grapheme cluster of ``text`` ends."""
-    if _JOINING.search(text) is None:
-        # The common case: nothing that joins, so every code point is a cluster of its own.
-        return list(range(1, len(text) + 1))
     return [match.end() for match in _GRAPHEME.finditer(text)]
 
 
