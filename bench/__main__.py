@@ -70,6 +70,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             results: dict[str, Any] = {"size": size, "database": describe_url(db.url)}
             existing = filled_size(db)
             if existing == 0:
+                _progress(f"filling {describe_url(db.url)} with {size:,} summaries")
                 filled = fill(db, size)
                 results["fill_s"] = round(filled.seconds, 2)
             elif not size <= existing < size + MAX_PER_PAPER:  # whole papers: a few over
@@ -81,10 +82,13 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             results["db_bytes"] = chat.db_bytes(db)
             parts = options.only or PARTS
             if "chat" in parts:
+                _progress(f"chat commands, {calls:,} calls each")
                 results.update(asyncio.run(chat.measure(db, paper_count, calls)))
             if "publishing" in parts:
+                _progress("publishing: digest selection, rendering, delivery")
                 results.update(publishing.measure(db, small=options.small))
             if "footprint" in parts:
+                _progress("footprint: shortscience run beside a bare discord.Client")
                 results.update(footprint.measure(url))
         finally:
             db.dispose()
@@ -94,12 +98,17 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def _progress(step: str) -> None:
+    """What is running, on stderr: a full run takes minutes."""
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {step}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     options = arguments(argv)
     results = run(options)
-    print(table(results))
-    if options.json:
+    if options.json:  # first: the figures are kept even if printing them fails
         write_json(results, options.json)
+    print(table(results))
     return 0
 
 

@@ -68,6 +68,8 @@ def table(results: dict[str, Any]) -> str:
     delivery = results.get("delivery")
     if isinstance(delivery, dict):
         for scenario, figures in delivery.items():
+            if not isinstance(figures, dict):
+                continue  # e.g. which network was measured
             rate = figures.get("achieved_per_s", figures.get("per_s"))
             ratio = f", {figures['ratio']:.2f} of ideal" if "ratio" in figures else ""
             lines.append(f"{'delivery':<16} {scenario}: {rate:,.1f} parts/s{ratio}")
