@@ -21,9 +21,11 @@ because it is never a candidate. For rarer words (fewer matches than the bound) 
 result is exactly the best-ranked one. Documents get ids in the order they are indexed,
 so "newest" means "most recently indexed" (``rebuild_index`` re-assigns ids oldest first).
 
-What the bound does not remove (figures from ``python -m bench``): on SQLite, bm25
+What the bound does not remove (figures from ``python -m bench``): on SQLite, bm25()
 counts the documents holding each query word (its IDF) by reading that word's whole
-posting list, about 35 ms per very common word at 1,000,000 documents. On PostgreSQL,
+posting list, about 35 ms per very common word at 1,000,000 documents, so for words in
+many documents ``_sqlite_ranked_here`` applies bm25's formula to the candidates itself
+with an estimated count (the order stays bm25()'s; see there). On PostgreSQL,
 until migration 0009 the expression index stored no vectors, so each candidate was
 tokenized again to rank it (~80 ms for 500 candidates); since 0009 the vector is a
 stored, GIN-indexed column and a word that is not very common costs reading its matches'
