@@ -209,18 +209,7 @@ def summary_rows(db: Database, wanted: int) -> list[SummaryItem]:
 def fresh(item: SummaryItem) -> SummaryItem:
     """A copy without the text conversions ``SummaryItem`` caches: each platform pays for
     its own, as a digest built from the database does."""
-    return SummaryItem(
-        id=item.id,
-        tldr=item.tldr,
-        body=item.body,
-        author=item.author,
-        title=item.title,
-        authors=item.authors,
-        arxiv_id=item.arxiv_id,
-        link=item.link,
-        categories=item.categories,
-        approved_at=item.approved_at,
-    )
+    return item.uncached()
 
 
 def render(db: Database, renderer: DigestRenderer, count: int) -> dict[str, Any]:

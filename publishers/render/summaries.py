@@ -46,6 +46,22 @@ class SummaryItem:
         self.categories = categories
         self.approved_at = approved_at
 
+    def uncached(self) -> SummaryItem:
+        """The same summary as a plain item, its text not yet converted (the conversions
+        are cached on first use: a benchmark or a check wants them made afresh)."""
+        return SummaryItem(
+            id=self.id,
+            tldr=self.tldr,
+            body=self.body,
+            author=self.author,
+            title=self.title,
+            authors=self.authors,
+            arxiv_id=self.arxiv_id,
+            link=self.link,
+            categories=self.categories,
+            approved_at=self.approved_at,
+        )
+
     @cached_property
     def plain(self) -> PlainText:
         """The body as plain text, with the stretches a thread must not cut."""
