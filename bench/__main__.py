@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from bench import chat, footprint, publishing
 from bench.fill import MAX_PER_PAPER, fill, filled_size
 from bench.report import machine, table, write_json
+from storage import migrate
 from storage.database import Database, describe_url
 from storage.models import Paper
 
@@ -76,6 +77,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             elif not size <= existing < size + MAX_PER_PAPER:  # whole papers: a few over
                 raise SystemExit(f"{describe_url(db.url)} holds {existing} summaries, not {size}")
             else:
+                migrate.upgrade(db)  # a file filled by an older version gets today's schema
                 results["fill_s"] = None  # reused
             with db.sessions() as session:
                 paper_count = int(session.scalar(select(func.count()).select_from(Paper)) or 0)

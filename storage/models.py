@@ -242,6 +242,8 @@ class Summary(Base):
             postgresql_where=text(ACTIVE_SUMMARY),
         ),
         Index("ix_summaries_status_approved_at", "status", "approved_at"),
+        # The moderation queue, oldest pending first, as a walk instead of a sort.
+        Index("ix_summaries_status_created_at_id", "status", "created_at", "id"),
         Index("ix_summaries_author_id_created_at", "author_id", "created_at"),
     )
 
