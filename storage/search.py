@@ -442,6 +442,30 @@ def _varints(blob: bytes) -> list[int]:
     return values
 
 
+@dataclass(frozen=True)
+class _WordCount:
+    """How many documents hold a word, from its newest CANDIDATE_LIMIT matches: all of
+    them when it has fewer (exact), else their spacing (an estimate)."""
+
+    holding: float
+    matches: Sequence[int] | None
+    """Every match, when there were fewer than CANDIDATE_LIMIT."""
+    density: float
+
+    @classmethod
+    def of(cls, newest_matches: Sequence[int], *, documents: int, newest: int) -> _WordCount:
+        if len(newest_matches) < CANDIDATE_LIMIT:
+            return cls(float(len(newest_matches)), newest_matches, 0.0)
+        density = len(newest_matches) / max(1, newest - newest_matches[-1] + 1)
+        return cls(min(float(documents), density * documents), None, density)
+
+    def between(self, low: int, high: int) -> float:
+        """Its matches with ids in [low, high]: what reading them there costs."""
+        if self.matches is not None:
+            return float(sum(1 for id_ in self.matches if low <= id_ <= high))
+        return self.density * (high - low + 1)
+
+
 def _sqlite_ranked_here(session: Session, terms: Sequence[str]) -> list[_Candidate] | None:
     """The CANDIDATE_LIMIT newest matches ranked as FTS5's bm25() ranks them, or None to
     leave it to bm25() in SQL.
@@ -469,22 +493,17 @@ def _sqlite_ranked_here(session: Session, terms: Sequence[str]) -> list[_Candida
     if documents <= 0:
         return None
     newest = session.execute(text("SELECT max(rowid) FROM search_documents_fts")).scalar() or 0
-    holding: dict[str, float] = {}
-    densities: dict[str, float | list[int]] = {}
-    for phrase in phrases:
-        ids = (
+    counts = {
+        phrase: _WordCount.of(
             session.execute(_NEWEST_MATCHES, {"match": phrase, "candidates": CANDIDATE_LIMIT})
             .scalars()
-            .all()
+            .all(),
+            documents=documents,
+            newest=newest,
         )
-        if len(ids) < CANDIDATE_LIMIT:
-            holding[phrase] = float(len(ids))
-            densities[phrase] = list(ids)  # every match: counted exactly below
-        else:
-            density = len(ids) / max(1, newest - ids[-1] + 1)
-            holding[phrase] = min(float(documents), density * documents)
-            densities[phrase] = density
-    if sum(holding.values()) < HERE_FROM_DOCUMENTS:
+        for phrase in phrases
+    }
+    if sum(count.holding for count in counts.values()) < HERE_FROM_DOCUMENTS:
         return None
     rows = session.execute(
         _CANDIDATES_WITH_SIZES,
@@ -496,21 +515,15 @@ def _sqlite_ranked_here(session: Session, terms: Sequence[str]) -> list[_Candida
         return None
     average_length = sum(totals[1:]) / documents
     low, high = min(row.id for row in rows), max(row.id for row in rows)
-    weights: dict[str, float] = {}
-    scanned: dict[str, float] = {}
-    for phrase in phrases:
-        known = densities[phrase]
-        if isinstance(known, list):
-            scanned[phrase] = float(sum(1 for id_ in known if low <= id_ <= high))
-        else:
-            scanned[phrase] = known * (high - low + 1)
-        idf = math.log((documents - holding[phrase] + 0.5) / (holding[phrase] + 0.5))
+    weights = {}
+    for phrase, count in counts.items():
+        idf = math.log((documents - count.holding + 0.5) / (count.holding + 0.5))
         weights[phrase] = idf if idf > 0 else FTS5_MIN_IDF
     if any(weight > FTS5_MIN_IDF for weight in weights.values()):
         counted = [phrase for phrase in phrases if weights[phrase] > FTS5_MIN_IDF]
     else:
         counted = phrases
-    if any(scanned[phrase] > HERE_MAX_SCANNED for phrase in counted):
+    if any(counts[phrase].between(low, high) > HERE_MAX_SCANNED for phrase in counted):
         return None
     candidates = {row.id: row for row in rows}
     scores = dict.fromkeys(candidates, 0.0)

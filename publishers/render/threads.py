@@ -138,8 +138,10 @@ class _Layout:
         self.text = text
         joined = _has_joining(text)
         self.boundaries = _cluster_ends(text) if joined else list(range(1, len(text) + 1))
-        # Without joining characters every position is a boundary: no set to test against.
-        boundary_set = set(self.boundaries) | {0} if joined else _EVERY_POSITION
+        # Without joining characters every position is a boundary (a range tests in O(1)).
+        boundary_set: Container[int] = (
+            set(self.boundaries) | {0} if joined else range(len(text) + 1)
+        )
         inside = _inside_atoms(len(text), atoms)
         cuts: list[_Cut] = []
         for run in _SPACE_RUN.finditer(text):
@@ -202,16 +204,6 @@ class _Layout:
             rank = _SENTENCE if before in _CJK_SENTENCE_END else _WORD
             cuts.append(_Cut(position, position, rank))
         return cuts
-
-
-class _EveryPosition:
-    """A stand-in for the set of cluster boundaries when every position is one."""
-
-    def __contains__(self, position: object) -> bool:
-        return True
-
-
-_EVERY_POSITION: Container[int] = _EveryPosition()
 
 
 @functools.lru_cache(maxsize=8192)
