@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -27,6 +28,12 @@ POSTGRES_URL_ENV = "SHORTSCIENCE_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "SHORTSCIENCE_REQUIRE_POSTGRES"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Property tests draw new examples on every local run (that is how they find bugs), but in CI
+# (which sets CI) each test draws the same examples every time, derived from the test itself,
+# so a red CI run is reproducible and not a coin toss; a failure prints the blob that replays it.
+settings.register_profile("ci", derandomize=True, print_blob=True, database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 def _postgres_url() -> str:
