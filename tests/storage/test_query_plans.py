@@ -17,6 +17,7 @@ from sqlalchemy import event, text
 from bench.fill import MID, RARE, fill
 from storage import migrate, search, summaries
 from storage.database import Database
+from storage.search import postgres_ranking
 
 SIZE = 4000
 PAPER_INDEX = "ix_summaries_paper_id_status"
@@ -130,11 +131,11 @@ def test_search_reads_the_full_text_index(filled: Database, word: str) -> None:
         assert "VIRTUAL TABLE INDEX" in plan and "search_documents_fts" in plan, plan
         return
     with filled.sessions() as session:
-        walk = search._postgres_walk(session, word)
+        walk = postgres_ranking._postgres_walk(session, word)
     assert walk is None  # a word in 5 % or fewer of the documents: read the index
     if word != RARE:
         return  # at this size scanning a few thousand rows is fairly cheaper for 5 %
-    sql = str(search._POSTGRES_FROM_INDEX.text)
+    sql = str(postgres_ranking._POSTGRES_FROM_INDEX.text)
     nodes = _postgres_plan(
         filled,
         sql.replace(":words", "%(words)s").replace(":candidates", "%(candidates)s"),

@@ -18,10 +18,12 @@ from storage.search import (
     SNIPPET_CHARS,
     index_paper,
     index_summary,
+    postgres_ranking,
     rebuild_index,
     sqlite_match_expression,
     unindex_summary,
 )
+from storage.search.candidates import Candidate
 
 
 def _user(session: Session, name: str = "ada") -> User:
@@ -52,7 +54,7 @@ def _summary(
     return summary
 
 
-def _by_id(candidate: search._Candidate) -> int:
+def _by_id(candidate: Candidate) -> int:
     return candidate.document_id
 
 
@@ -467,19 +469,20 @@ def test_postgres_access_paths_find_the_same_candidates(postgres_db: Database) -
         with_lattices = len(range(0, total, 3))
         expected = {"kernels": CANDIDATE_LIMIT, "kernel lattices": with_lattices}
         for words, count in expected.items():
-            from_index = search._postgres_candidates(session, words, walk=None)
-            walked = search._postgres_candidates(session, words, walk=10**6)
-            too_short = search._postgres_candidates(session, words, walk=10)
+            from_index = postgres_ranking.postgres_candidates(session, words, walk=None)
+            walked = postgres_ranking.postgres_candidates(session, words, walk=10**6)
+            too_short = postgres_ranking.postgres_candidates(session, words, walk=10)
             assert len(from_index) == count
             assert sorted(walked, key=_by_id) == sorted(from_index, key=_by_id)
             # A walk that comes up short falls back to the index.
             assert sorted(too_short, key=_by_id) == sorted(from_index, key=_by_id)
         # The candidates are the newest matches.
-        newest = sorted(c.document_id for c in search._postgres_candidates(session, "kernels"))
+        candidates = postgres_ranking.postgres_candidates(session, "kernels")
+        newest = sorted(candidate.document_id for candidate in candidates)
         all_ids = sorted(session.scalars(select(SearchDocument.id)))
         assert newest == all_ids[-CANDIDATE_LIMIT:]
         # A small table never takes the walk: reading the index is cheaper there.
-        assert search._postgres_walk(session, "kernels") is None
+        assert postgres_ranking._postgres_walk(session, "kernels") is None
 
 
 @pytest.mark.postgres

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from storage import migrate, search
 from storage.database import Database
 from storage.models import Paper, SearchDocument
-from storage.search import CANDIDATE_LIMIT, TITLE_WEIGHT, sqlite_match_expression
+from storage.search import CANDIDATE_LIMIT, TITLE_WEIGHT, sqlite_match_expression, sqlite_ranking
 
 WORDS = (
     "alpha",
@@ -36,7 +36,7 @@ def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database
     """120 documents: "common" in ~80 %, "often" in ~40 %, "seldom" in 5; lengths vary and
     words repeat, so frequencies and lengths both matter to the score. Ranking here is what
     these tests are about, so it is used for any number of documents."""
-    monkeypatch.setattr(search, "HERE_FROM_DOCUMENTS", 0)
+    monkeypatch.setattr(sqlite_ranking, "HERE_FROM_DOCUMENTS", 0)
     db = Database.connect(f"sqlite:///{tmp_path / 'ranking.db'}")
     migrate.upgrade(db)
     rng = random.Random(7)
@@ -80,7 +80,7 @@ def _bm25(db: Database, terms: list[str], limit: int = CANDIDATE_LIMIT) -> dict[
 
 def _here(db: Database, terms: list[str]) -> dict[int, float] | None:
     with db.sessions() as session:
-        ranked = search._sqlite_ranked_here(session, terms)
+        ranked = sqlite_ranking.sqlite_ranked_here(session, terms)
     if ranked is None:
         return None
     return {candidate.document_id: candidate.score for candidate in ranked}
@@ -135,7 +135,7 @@ def test_words_in_few_documents_are_left_to_bm25_in_sql(
     corpus: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """bm25()'s scan is cheap then, cheaper than reading the candidates' frequencies."""
-    monkeypatch.setattr(search, "HERE_FROM_DOCUMENTS", 100)
+    monkeypatch.setattr(sqlite_ranking, "HERE_FROM_DOCUMENTS", 100)
     assert _here(corpus, ["seldom"]) is None
     assert _here(corpus, ["often"]) is None  # in ~48 documents
     assert _here(corpus, ["common", "often"]) is not None  # ~96 + ~48
@@ -150,8 +150,8 @@ def test_a_word_with_more_matches_than_candidates_keeps_bm25s_order(
 ) -> None:
     """Its document count is then estimated from its newest matches; for one word the IDF
     is a common factor, so the order is still exactly bm25()'s."""
-    monkeypatch.setattr(search, "CANDIDATE_LIMIT", 20)
-    monkeypatch.setattr(search, "HERE_MAX_SCANNED", 80)
+    monkeypatch.setattr(sqlite_ranking, "CANDIDATE_LIMIT", 20)
+    monkeypatch.setattr(sqlite_ranking, "HERE_MAX_SCANNED", 80)
     expected = _bm25(corpus, ["often"], limit=20)
     found = _here(corpus, ["often"])
     assert found is not None and found.keys() == expected.keys() and len(expected) == 20

@@ -84,7 +84,7 @@ _SQLITE_DOWN = (
     "DROP TABLE IF EXISTS search_documents_fts",
 )
 
-# storage.search.POSTGRES_DOCUMENT_VECTOR must stay exactly this expression.
+# storage.search.postgres_ranking.POSTGRES_DOCUMENT_VECTOR must stay exactly this expression.
 _POSTGRES_UP = (
     """
     CREATE INDEX search_documents_fts_gin ON search_documents USING gin (

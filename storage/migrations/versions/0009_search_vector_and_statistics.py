@@ -27,7 +27,7 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-# storage.search.POSTGRES_VECTOR_COLUMN names this column.
+# storage.search.postgres_ranking.POSTGRES_VECTOR_COLUMN names this column.
 _POSTGRES_UP = (
     """
     ALTER TABLE search_documents ADD COLUMN search_documents_fts_vector tsvector
