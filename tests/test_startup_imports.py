@@ -22,7 +22,8 @@ HEAVY = (
     "arxiv",  # the first arXiv request
     "feedparser",
     "twitter_text",
-    "publishers.render.lengths",  # rendering a digest: the URL grammar and the rulers
+    "publishers.render.lengths",  # rendering a digest: the rulers
+    "publishers.render.url_grammar",  # and the URL grammar with its top-level domains
     "publishers.render.threads",
     "publishers.render.markdown_text",
     "publishers.render.math_text",

@@ -28,9 +28,9 @@ from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.dollarmath.index import math_inline_dollar
 
-from publishers.render.lengths import find_urls
 from publishers.render.math_text import latex_to_unicode
 from publishers.render.plain_text import PlainText
+from publishers.render.url_grammar import find_urls
 
 __all__ = ["PlainText", "to_discord", "to_plain"]
 

@@ -191,7 +191,7 @@ class DigestRenderer:
 
 
 def _part(text: str, length: int) -> PostPart:
-    from publishers.render.lengths import find_urls  # start-up: digests only
+    from publishers.render.url_grammar import find_urls  # start-up: digests only
 
     return PostPart(text, length, bool(find_urls(text)))
 
@@ -206,7 +206,7 @@ def _links_here(placement: str, number: int, total: int) -> bool:
 
 def _with_atoms(rendered: str, item: SummaryItem) -> PlainText:
     """The rendered post with the body's math and URL stretches where they now stand."""
-    from publishers.render.lengths import find_urls  # start-up: digests only
+    from publishers.render.url_grammar import find_urls  # start-up: digests only
 
     atoms: list[tuple[int, int]] = list(find_urls(rendered, schemeless=False))
     offset = rendered.find(item.text) if item.text else -1

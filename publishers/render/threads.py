@@ -24,8 +24,9 @@ from typing import NamedTuple
 
 import regex
 
-from publishers.render.lengths import Counter, find_urls
+from publishers.render.lengths import Counter
 from publishers.render.plain_text import PlainText
+from publishers.render.url_grammar import find_urls
 
 __all__ = ["Part", "split"]
 

@@ -42,13 +42,13 @@ from publishers.render.lengths import (
     bluesky_length,
     discord_length,
     facebook_length,
-    find_urls,
     graphemes,
     mastodon_counter,
     mastodon_length,
     x_length,
 )
 from publishers.render.markdown_text import to_plain
+from publishers.render.url_grammar import find_urls
 
 SUMMARIES = json.loads(
     (Path(__file__).parents[2] / "fixtures" / "summaries" / "shortscience_home.json").read_text(
