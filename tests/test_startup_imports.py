@@ -27,6 +27,7 @@ HEAVY = (
     "publishers.render.threads",
     "publishers.render.markdown_text",
     "publishers.render.math_text",
+    "publishers.render.math_symbols",
     "markdown_it",
     "pylatexenc",
     "publishers.site.builder",  # `site build`

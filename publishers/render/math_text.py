@@ -8,7 +8,7 @@ fences and fonts but flattens groups (``θ_{t+1}`` comes out as ``θ_t+1``, whic
 arguments, groups, environments; ``_`` and ``^`` stay characters), we walk its node tree here
 so that a sub/superscript keeps its whole group, and symbols come from unicodeit's tables
 (symbols, sub/superscript forms, font letters), then pylatexenc's own text replacements, with a
-short list of overrides where unicodeit picks an unusual character.
+short list of overrides where unicodeit picks an unusual character (all in ``math_symbols``).
 
 Rules the output keeps:
 
@@ -32,8 +32,6 @@ from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 import regex
-import unicodeit.data
-from pylatexenc import latex2text
 from pylatexenc.latexwalker import (
     LatexCharsNode,
     LatexCommentNode,
@@ -48,398 +46,34 @@ from pylatexenc.latexwalker import (
 )
 from pylatexenc.macrospec import LatexContextDb, std_environment, std_macro
 
+from publishers.render.math_symbols import (
+    ACCENTS,
+    BIG_OPERATORS,
+    BINOMIALS,
+    CASES,
+    DECLARATIONS,
+    FENCES,
+    FRACTIONS,
+    FUNCTIONS,
+    LETTER_FONTS,
+    MATRICES,
+    NO_SPACE,
+    ORDINARY,
+    PLAIN_MATH_FONTS,
+    PREFIX,
+    SEPARATORS,
+    SPACES,
+    SPANNING_ACCENTS,
+    SUBSCRIPTS,
+    SUPERSCRIPTS,
+    TEXT_ACCENTS,
+    TEXT_FONTS,
+    UNICODEIT,
+    symbol_for,
+)
+
 __all__ = ["latex_to_unicode"]
 
-
-# ---------------------------------------------------------------------------------------
-# Tables (built once, at import)
-
-# unicodeit's sub/superscript forms, minus entries that are not sub/superscripts at all:
-# "^V" maps to a Hangul letter, "^." to a Canadian syllabic, "^∫" to a small esh, and the
-# arrowhead modifier letters stand in for "<" and ">".
-_NOT_SCRIPTS = frozenset({"^V", "^.", "^∫", "_<", "_>", "^<", "^>"})
-_SUBSCRIPTS = {
-    key[1:]: value
-    for key, value in unicodeit.data.SUBSUPERSCRIPTS
-    if key[0] == "_" and key not in _NOT_SCRIPTS
-}
-# Marks conventionally set as superscripts that are already written raised.
-_SUPERSCRIPTS = {
-    key[1:]: value
-    for key, value in unicodeit.data.SUBSUPERSCRIPTS
-    if key[0] == "^" and key not in _NOT_SCRIPTS
-} | {
-    "*": "*",
-    "\N{ASTERISK OPERATOR}": "*",
-    "\N{PRIME}": "\N{PRIME}",
-    "\N{DOUBLE PRIME}": "\N{DOUBLE PRIME}",
-    "\N{TRIPLE PRIME}": "\N{TRIPLE PRIME}",
-    "\N{DAGGER}": "\N{DAGGER}",
-    "\N{DOUBLE DAGGER}": "\N{DOUBLE DAGGER}",
-    "\N{DOWN TACK}": "\N{MODIFIER LETTER CAPITAL T}",  # A^\top, the transpose
-    "\N{RING OPERATOR}": "\N{DEGREE SIGN}",  # 90^\circ
-}
-
-_UNICODEIT = dict(unicodeit.data.REPLACEMENTS)
-# "\name" -> symbol, for plain control sequences only (no braces in the key).
-_UNICODEIT_SYMBOLS = {
-    key[1:]: value
-    for key, value in _UNICODEIT.items()
-    if key.startswith("\\") and "{" not in key and len(key) > 1
-}
-
-# Where unicodeit's choice reads worse than the usual one, or would bring a backslash back.
-_SYMBOL_OVERRIDES = {
-    "backslash": "\N{REVERSE SOLIDUS OPERATOR}",
-    "textbackslash": "\N{REVERSE SOLIDUS OPERATOR}",
-    "setminus": "\N{SET MINUS}",
-    "langle": "⟨",
-    "rangle": "⟩",
-    "lVert": "‖",
-    "rVert": "‖",
-    "Vert": "‖",
-    "|": "‖",
-    "lvert": "|",
-    "rvert": "|",
-    "vert": "|",
-    "star": "⋆",
-    "dots": "…",
-    "mid": "\N{DIVIDES}",
-    "colon": ":",
-    "{": "{",
-    "}": "}",
-    "lbrace": "{",
-    "rbrace": "}",
-    "#": "#",
-    "$": "$",
-    "%": "%",
-    "&": "&",
-    "_": "_",
-}
-
-# Spacing commands become one space (collapsed later) or nothing.
-_SPACES = frozenset(
-    {
-        ",",
-        ":",
-        ";",
-        ">",
-        " ",
-        "quad",
-        "qquad",
-        "enspace",
-        "thinspace",
-        "medspace",
-        "thickspace",
-        "space",
-        "hfill",
-        "hspace",
-        "nobreakspace",
-    }
-)
-_NO_SPACE = frozenset({"!", "negthinspace", "negmedspace", "negthickspace", "/", "@", "-"})
-
-# Size and delimiter commands whose only job is typesetting: the delimiter after them is
-# written as usual ("\left." is an invisible delimiter, so its dot is dropped).
-_FENCES = frozenset(
-    {
-        "left",
-        "right",
-        "middle",
-        "big",
-        "Big",
-        "bigg",
-        "Bigg",
-        "bigl",
-        "bigr",
-        "bigm",
-        "Bigl",
-        "Bigr",
-        "Bigm",
-        "biggl",
-        "biggr",
-        "biggm",
-        "Biggl",
-        "Biggr",
-        "Biggm",
-    }
-)
-# Declarations and layout commands that carry no text.
-_DECLARATIONS = frozenset(
-    {
-        "rm",
-        "bf",
-        "it",
-        "sf",
-        "tt",
-        "cal",
-        "mit",
-        "em",
-        "displaystyle",
-        "textstyle",
-        "scriptstyle",
-        "scriptscriptstyle",
-        "limits",
-        "nolimits",
-        "nonumber",
-        "notag",
-        "mathstrut",
-        "strut",
-        "normalsize",
-        "small",
-        "footnotesize",
-        "large",
-        "Large",
-        "LARGE",
-        "huge",
-        "Huge",
-        "hline",
-        "cline",
-        "centering",
-        "relax",
-        "allowbreak",
-        "nobreak",
-        "vspace",
-        "label",
-        "color",
-        "phantom",
-        "hphantom",
-        "vphantom",
-        "newcommand",
-        "renewcommand",
-        "providecommand",
-        "DeclareMathOperator",
-        "vfill",
-        "noindent",
-    }
-)
-
-# Operator names (LaTeX's own list plus a few papers use): a space separates them from a
-# following letter, as LaTeX's spacing does ("log x", but "log(x)").
-_FUNCTIONS = frozenset(
-    {
-        "arccos",
-        "arcsin",
-        "arctan",
-        "arg",
-        "cos",
-        "cosh",
-        "cot",
-        "coth",
-        "csc",
-        "deg",
-        "det",
-        "dim",
-        "exp",
-        "gcd",
-        "hom",
-        "inf",
-        "ker",
-        "lg",
-        "lim",
-        "liminf",
-        "limsup",
-        "ln",
-        "log",
-        "max",
-        "min",
-        "Pr",
-        "sec",
-        "sin",
-        "sinh",
-        "sup",
-        "tan",
-        "tanh",
-        "argmax",
-        "argmin",
-        "Tr",
-        "tr",
-        "diag",
-        "sgn",
-        "rank",
-        "erf",
-        "Var",
-        "Cov",
-        "KL",
-    }
-)
-
-_FRACTIONS = frozenset({"frac", "dfrac", "tfrac", "cfrac", "sfrac"})
-_BINOMIALS = frozenset({"binom", "dbinom", "tbinom", "choose"})
-
-# Combining marks for math accents, from unicodeit, plus the wide and arrow variants.
-_ACCENTS = {name[1:]: mark for name, mark in unicodeit.data.COMBININGMARKS} | {
-    "widehat": "\u0302",
-    "widetilde": "\u0303",
-    "overrightarrow": "\u20d7",
-    "check": "\u030c",
-    "mathring": "\u030a",
-    "dddot": "\u20db",
-}
-# Accents that read right when repeated over every letter of a longer argument.
-_SPANNING_ACCENTS = frozenset({"overline", "underline", "bar", "doubleunderline"})
-# Text-mode accents (\'e, \"o, \c{c}).
-_TEXT_ACCENTS = {
-    "'": "\u0301",
-    "`": "\u0300",
-    '"': "\u0308",
-    "^": "\u0302",
-    "~": "\u0303",
-    "=": "\u0304",
-    ".": "\u0307",
-    "u": "\u0306",
-    "v": "\u030c",
-    "H": "\u030b",
-    "c": "\u0327",
-    "d": "\u0323",
-    "b": "\u0331",
-    "r": "\u030a",
-    "k": "\u0328",
-}
-
-# Fonts that change what a letter means (double-struck R for the reals, script L for a loss)
-# keep their Unicode letters; the table key is the font as unicodeit spells it.
-_LETTER_FONTS = {
-    "mathbb": "mathbb",
-    "Bbb": "mathbb",
-    "mathds": "mathbb",
-    "mathbbm": "mathbb",
-    "mathcal": "mathcal",
-    "mathscr": "mathcal",
-    "mathfrak": "mathfrak",
-}
-# Fonts that only style letters are written as the plain letters: shorter, and read aloud
-# correctly by screen readers.
-_PLAIN_MATH_FONTS = frozenset(
-    {
-        "mathrm",
-        "mathbf",
-        "mathit",
-        "mathsf",
-        "mathtt",
-        "mathnormal",
-        "boldsymbol",
-        "bm",
-        "pmb",
-        "mathop",
-        "mathbin",
-        "mathrel",
-        "mathord",
-        "mathopen",
-        "mathclose",
-        "mathpunct",
-        "ensuremath",
-        "overbrace",
-        "underbrace",
-        "boxed",
-        "fbox",
-        "cancel",
-        "bcancel",
-        "xcancel",
-        "sout",
-        "underbar",
-        "displaylimits",
-    }
-)
-_TEXT_FONTS = frozenset(
-    {
-        "text",
-        "textrm",
-        "textit",
-        "textbf",
-        "texttt",
-        "textsf",
-        "textnormal",
-        "textup",
-        "textmd",
-        "textsc",
-        "textsl",
-        "mbox",
-        "hbox",
-        "emph",
-        "intertext",
-    }
-)
-
-# Symbols that are not binary operators or relations even though Unicode files them as math
-# symbols: they bind to what follows (∇f, ∂x, ¬p) or stand alone (∞, ∅).
-_PREFIX = frozenset(
-    unicodedata.lookup(name)
-    for name in (
-        "PARTIAL DIFFERENTIAL",
-        "NABLA",
-        "NOT SIGN",
-        "SQUARE ROOT",
-        "CUBE ROOT",
-        "FOURTH ROOT",
-        "FOR ALL",
-        "THERE EXISTS",
-        "THERE DOES NOT EXIST",
-    )
-)
-_ORDINARY = _PREFIX | frozenset(
-    unicodedata.lookup(name)
-    for name in (
-        "INFINITY",
-        "EMPTY SET",
-        "ANGLE",
-        "MEASURED ANGLE",
-        "SPHERICAL ANGLE",
-        "WHITE UP-POINTING TRIANGLE",
-        "PRIME",
-        "DOUBLE PRIME",
-        "TRIPLE PRIME",
-        "DOWN TACK",
-        "ALEF SYMBOL",
-        "BET SYMBOL",
-        "PLANCK CONSTANT OVER TWO PI",
-        "SCRIPT SMALL L",
-        "SCRIPT CAPITAL P",
-        "BLACK-LETTER CAPITAL I",
-        "BLACK-LETTER CAPITAL R",
-        "VERTICAL LINE",
-        "TILDE",
-    )
-)
-_BIG_OPERATORS = frozenset(
-    unicodedata.lookup(name)
-    for name in (
-        "N-ARY SUMMATION",
-        "N-ARY PRODUCT",
-        "N-ARY COPRODUCT",
-        "INTEGRAL",
-        "DOUBLE INTEGRAL",
-        "TRIPLE INTEGRAL",
-        "CONTOUR INTEGRAL",
-        "SURFACE INTEGRAL",
-        "VOLUME INTEGRAL",
-        "N-ARY LOGICAL AND",
-        "N-ARY LOGICAL OR",
-        "N-ARY INTERSECTION",
-        "N-ARY UNION",
-        "N-ARY CIRCLED DOT OPERATOR",
-        "N-ARY CIRCLED PLUS OPERATOR",
-        "N-ARY CIRCLED TIMES OPERATOR",
-        "N-ARY UNION OPERATOR WITH PLUS",
-        "N-ARY SQUARE UNION OPERATOR",
-    )
-)
-# Characters that make a fraction's part compound, so it needs parentheses: binary operators
-# and relations, plus separators.
-_SEPARATORS = frozenset("-/:;,")
-
-_MATRICES = {
-    "matrix": ("", ""),
-    "pmatrix": ("", ""),
-    "bmatrix": ("", ""),
-    "Bmatrix": ("", ""),
-    "smallmatrix": ("", ""),
-    "array": ("", ""),
-    "subarray": ("", ""),
-    "vmatrix": ("|", "|"),
-    "Vmatrix": ("‖", "‖"),
-}
-_CASES = frozenset({"cases", "dcases", "rcases", "cases*"})
 
 # Marks a function name whose following letter needs a space; resolved by _finish.
 _NAME_END = "\x00"
@@ -452,33 +86,6 @@ _GRAPHEME = regex.compile(r"\X")
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)?", re.DOTALL)
 
 
-def _latex2text_symbols() -> dict[str, str]:
-    """pylatexenc's plain-string replacements, for macros unicodeit does not know."""
-    db = latex2text.get_default_latex_context_db()
-    table: dict[str, str] = {}
-    for spec in db.iter_macro_specs():
-        replacement = getattr(spec, "simplify_repl", None)
-        # Skip placeholders such as "<cit.>" and anything carrying a backslash.
-        if isinstance(replacement, str) and not set(replacement) & set("%<>\\"):
-            table.setdefault(spec.macroname, replacement)
-    return table
-
-
-_LATEX2TEXT_SYMBOLS = _latex2text_symbols()
-
-
-def _symbol(name: str) -> str | None:
-    if name in _SYMBOL_OVERRIDES:
-        return _SYMBOL_OVERRIDES[name]
-    found = _UNICODEIT_SYMBOLS.get(name)
-    if found is not None and found.strip():
-        return found
-    found = _LATEX2TEXT_SYMBOLS.get(name)
-    if found is not None and found.strip():
-        return found
-    return None
-
-
 def _parsing_context() -> LatexContextDb:
     """pylatexenc's default macros, with math ones it lacks and no text-mode ligatures.
 
@@ -488,13 +95,13 @@ def _parsing_context() -> LatexContextDb:
         exclude_categories=["nonascii-specials", "verbatim"]
     )
     one_arg = (
-        set(_ACCENTS)
-        | set(_PLAIN_MATH_FONTS)
-        | set(_LETTER_FONTS)
+        set(ACCENTS)
+        | set(PLAIN_MATH_FONTS)
+        | set(LETTER_FONTS)
         | {"phantom", "hphantom", "vphantom", "color", "substack", "tag", "label"}
     )
     macros = [std_macro(name, "{") for name in sorted(one_arg)]
-    macros += [std_macro(name, "{{") for name in sorted(_FRACTIONS | (_BINOMIALS - {"choose"}))]
+    macros += [std_macro(name, "{{") for name in sorted(FRACTIONS | (BINOMIALS - {"choose"}))]
     macros += [
         std_macro("sqrt", "[{"),
         std_macro("operatorname", "*{"),
@@ -506,7 +113,7 @@ def _parsing_context() -> LatexContextDb:
         std_macro("xrightarrow", "[{"),
         std_macro("xleftarrow", "[{"),
     ]
-    environments = [std_environment(name, None) for name in sorted(_MATRICES)]
+    environments = [std_environment(name, None) for name in sorted(MATRICES)]
     environments += [
         std_environment("array", "[{"),
         std_environment("subarray", "{"),
@@ -598,7 +205,7 @@ def _render(nodes: Sequence[LatexNode | None] | None, mode: _Mode) -> str:
                 out.append(" ")  # "m_\phi (x)": the space TeX took to end "\phi" was typed
             i = j + 1
             continue
-        if isinstance(item, LatexMacroNode) and item.macroname in _FENCES:
+        if isinstance(item, LatexMacroNode) and item.macroname in FENCES:
             j = i + 1
             if j < len(items) and isinstance(items[j], str) and items[j] == ".":
                 j += 1  # "\left." is an invisible delimiter
@@ -692,28 +299,28 @@ def _optional(node: LatexMacroNode, mode: _Mode) -> str:
 
 def _macro(node: LatexMacroNode, mode: _Mode) -> str:
     name = node.macroname
-    if name in _FRACTIONS:
+    if name in FRACTIONS:
         return _fraction(_argument(node, 0, mode), _argument(node, 1, mode))
-    if name in _BINOMIALS:
+    if name in BINOMIALS:
         top, bottom = _argument(node, 0, mode), _argument(node, 1, mode)
         return f"({top} choose {bottom})" if top or bottom else ""
     if name == "sqrt":
         return _root(_argument(node, 0, mode), _optional(node, mode))
-    if name in _ACCENTS and name not in _TEXT_ACCENTS:
+    if name in ACCENTS and name not in TEXT_ACCENTS:
         return _accent(_argument(node, 0, mode), name)
     if name == "not":
         negated = _argument(node, 0, mode)
         return f" {negated[:1]}\u0338{negated[1:]} " if negated else ""
-    if name in _TEXT_ACCENTS and _arguments(node):
+    if name in TEXT_ACCENTS and _arguments(node):
         base = _argument(node, 0, mode)
-        return base[:1] + _TEXT_ACCENTS[name] + base[1:] if base else ""
-    if name in _LETTER_FONTS:
-        return _letters(_argument(node, 0, _TEXT), _LETTER_FONTS[name])
+        return base[:1] + TEXT_ACCENTS[name] + base[1:] if base else ""
+    if name in LETTER_FONTS:
+        return _letters(_argument(node, 0, _TEXT), LETTER_FONTS[name])
     if name in ("overbrace", "underbrace"):
         return _operand(_argument(node, 0, mode))
-    if name in _PLAIN_MATH_FONTS:
+    if name in PLAIN_MATH_FONTS:
         return _argument(node, 0, mode)
-    if name in _TEXT_FONTS:
+    if name in TEXT_FONTS:
         return _argument(node, 0, replace(mode, math=False))
     if name == "operatorname":
         return _argument(node, 0, mode) + _NAME_END
@@ -732,9 +339,9 @@ def _macro(node: LatexMacroNode, mode: _Mode) -> str:
         return f" ({_argument(node, 0, _TEXT)})"
     if name == "\\":
         return mode.row_separator
-    if name in _SPACES:
+    if name in SPACES:
         return " "
-    if name in _NO_SPACE or name in _DECLARATIONS or name in _FENCES:
+    if name in NO_SPACE or name in DECLARATIONS or name in FENCES:
         return ""
     return _named(node, mode)
 
@@ -742,19 +349,19 @@ def _macro(node: LatexMacroNode, mode: _Mode) -> str:
 def _named(node: LatexMacroNode, mode: _Mode) -> str:
     """Symbols, operator names, and whatever else: never the command itself."""
     name = node.macroname
-    if name in _FUNCTIONS:
+    if name in FUNCTIONS:
         return name + _NAME_END
     arguments = [arg for kind, arg in _arguments(node) if kind == "{" and arg is not None]
     if arguments:
         # A command pylatexenc knows takes arguments (\cite{x}, \ref{y}): keep what they say.
         return " ".join(_finish(_render_node(arg, mode)) for arg in arguments)
-    symbol = _symbol(name)
+    symbol = symbol_for(name)
     if symbol is not None:
         if not mode.math:
             return symbol
         # The space that ends a control word ("\alpha + 1") is kept, except after symbols
         # that bind to what follows (∇f, ∂x).
-        after = " " if node.macro_post_space and symbol not in _PREFIX else ""
+        after = " " if node.macro_post_space and symbol not in PREFIX else ""
         return _spaced(symbol) + after
     if name.isalpha():
         return name + _NAME_END
@@ -763,7 +370,7 @@ def _named(node: LatexMacroNode, mode: _Mode) -> str:
 
 def _spaced(symbol: str) -> str:
     """Binary operators and relations get a space on each side, as LaTeX sets them."""
-    if symbol in _BIG_OPERATORS:
+    if symbol in BIG_OPERATORS:
         return symbol + _NAME_END
     if len(symbol) == 1 and _is_operator(symbol):
         return f" {symbol} "
@@ -771,9 +378,9 @@ def _spaced(symbol: str) -> str:
 
 
 def _is_operator(char: str) -> bool:
-    if char in _SEPARATORS:
+    if char in SEPARATORS:
         return True
-    return unicodedata.category(char) == "Sm" and char not in _ORDINARY
+    return unicodedata.category(char) == "Sm" and char not in ORDINARY
 
 
 def _script(argument: str, kind: str) -> str:
@@ -781,7 +388,7 @@ def _script(argument: str, kind: str) -> str:
     text = _finish(argument)
     if not text:
         return ""
-    table = _SUBSCRIPTS if kind == "_" else _SUPERSCRIPTS
+    table = SUBSCRIPTS if kind == "_" else SUPERSCRIPTS
     compact = text.replace(" ", "")
     if all(char in table for char in compact):
         return "".join(table[char] for char in compact)
@@ -830,13 +437,13 @@ def _is_simple(text: str) -> bool:
 
 
 def _accent(base: str, name: str) -> str:
-    mark = _ACCENTS[name]
+    mark = ACCENTS[name]
     graphemes = _GRAPHEME.findall(base)
     if not graphemes:
         return ""
     if len(graphemes) == 1:
         return base + mark
-    if name in _SPANNING_ACCENTS:
+    if name in SPANNING_ACCENTS:
         return "".join(grapheme + mark for grapheme in graphemes)
     return f"{name}({base})"
 
@@ -846,7 +453,7 @@ def _letters(text: str, font: str) -> str:
 
     No half-styled words: ``\\mathcal{Lq}`` stays "Lq" if q had no script form.
     """
-    styled = [_UNICODEIT.get(f"\\{font}{{{char}}}", "") for char in text]
+    styled = [UNICODEIT.get(f"\\{font}{{{char}}}", "") for char in text]
     if text and all(styled):
         return "".join(styled)
     return text
@@ -854,11 +461,11 @@ def _letters(text: str, font: str) -> str:
 
 def _environment(node: LatexEnvironmentNode, mode: _Mode) -> str:
     name = node.environmentname
-    if name in _MATRICES or name in _CASES:
+    if name in MATRICES or name in CASES:
         rows = _rows(node.nodelist, mode)
-        if name in _CASES:
+        if name in CASES:
             return "{" + "; ".join(", ".join(row) for row in rows) + "}"
-        opening, closing = _MATRICES[name]
+        opening, closing = MATRICES[name]
         inner = ", ".join("[" + ", ".join(row) + "]" for row in rows)
         return f"{opening}[{inner}]{closing}"
     # align, aligned, gather, split, equation...: rows in reading order, alignment dropped.
