@@ -125,6 +125,15 @@ class DeliveryState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class CardKind(enum.StrEnum):
+    """What a card in the moderation channel asks moderators to decide."""
+
+    SUMMARY = "summary"
+    """A summary at one revision: a newer revision gets a card of its own."""
+    DIGEST = "digest"
+    """A draft digest: one card, drawn again when the draft changes."""
+
+
 class User(Base):
     """Someone who writes or moderates, known by the platform they came from."""
 
@@ -504,29 +513,36 @@ class AutolookupReply(Base):
     replied_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class QueueCard(Base):
-    """One card in the Discord moderation channel: a summary at the revision it shows.
+class Card(Base):
+    """A card in the moderation channel: what it asks moderators to decide, and where it is.
 
-    A row is written before the card is sent (a claim) and completed with the message id
-    after, so a submission from any front end or process is posted once per revision.
-    ``closed_at`` is set once the card was edited to say the summary was decided,
-    withdrawn or superseded by a newer revision, and its buttons were removed.
+    A row is written before the card is sent (the claim) and completed with a reference
+    to the message after (``storage.cards``), so a card is posted once, whichever front
+    end or process sweeps. The key says which card of its subject a row is:
+    ``key_revision`` is the revision shown for kinds that get a card per revision
+    (summaries), 0 for kinds whose one card is drawn again (digests). There is no foreign
+    key: the subject is a summary or a digest by ``kind``; a card whose subject is gone is
+    never due again. ``place`` and ``message_ref`` are the front end's own references (a
+    channel and a message), opaque here. ``closed_at`` is set once the card was edited to
+    say what became of its subject, its buttons gone.
     """
 
-    __tablename__ = "queue_cards"
+    __tablename__ = "cards"
     __table_args__ = (
         CheckConstraint("revision >= 1", name="revision"),
-        Index("ix_queue_cards_open", "discord_message_id", "closed_at"),
+        CheckConstraint("key_revision = 0 OR key_revision = revision", name="key_revision"),
+        Index("ix_cards_kind_closed_at", "kind", "closed_at"),
     )
 
-    summary_id: Mapped[int] = mapped_column(
-        ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True
-    )
-    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[CardKind] = mapped_column(_enum(CardKind, "card_kind"), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    """The subject's revision the card shows."""
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=1)
-    discord_channel_id: Mapped[int | None] = mapped_column(BigInteger)
-    discord_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    place: Mapped[str | None] = mapped_column(String(100))
+    message_ref: Mapped[str | None] = mapped_column(String(100))
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -546,24 +562,6 @@ class PublishingNotice(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
-
-
-class DigestCard(Base):
-    """A draft digest's card in the Discord moderation channel (claim, send, confirm)."""
-
-    __tablename__ = "digest_cards"
-
-    digest_id: Mapped[int] = mapped_column(
-        ForeignKey("digests.id", ondelete="CASCADE"), primary_key=True
-    )
-    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    attempts: Mapped[int] = mapped_column(Integer, default=1)
-    revision: Mapped[int] = mapped_column(Integer, default=1)
-    """The digest's revision the card shows: a changed draft's card is drawn again."""
-    discord_channel_id: Mapped[int | None] = mapped_column(BigInteger)
-    discord_message_id: Mapped[int | None] = mapped_column(BigInteger)
-    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SchedulerHolder(Base):

@@ -23,18 +23,18 @@ from bot.discord.cogs.moderation import card_message, card_view
 from bot.discord.embeds import MAX_TOTAL, embed_size
 from publishers.settings import ChannelSettings as PublisherChannel
 from publishers.settings import PublishingSettings
+from storage.cards import STALE_CLAIM
 from storage.database import Database
 from storage.models import (
+    Card,
     Channel,
     Digest,
     ModerationAction,
     ModerationEvent,
-    QueueCard,
     Summary,
     SummaryStatus,
     Vote,
 )
-from storage.queue_cards import STALE_CLAIM
 from tests.bot.discord.conftest import (
     ADA,
     BOB,
@@ -798,8 +798,8 @@ async def test_a_card_whose_answer_was_lost_is_found_not_posted_twice(
     await _sweep(bot)
     assert len(_cards(api)) == sent, "the card in the channel was found, not sent again"
     with db.sessions() as session:
-        row = session.scalars(select(QueueCard)).one()
-    assert row.discord_message_id == int(_cards(api)[-1].response["id"])
+        row = session.scalars(select(Card)).one()
+    assert row.message_ref == _cards(api)[-1].response["id"]
 
 
 # --- nothing typed is lost ------------------------------------------------------------------

@@ -35,9 +35,9 @@ from publishers.networks.base import (
 )
 from publishers.settings import ChannelSettings, PublishingSettings
 from storage import deliveries as outbox
+from storage.cards import STALE_CLAIM
 from storage.database import Database
-from storage.digest_cards import STALE_CLAIM
-from storage.models import Channel, DigestCard, DigestStatus, PublishingNotice
+from storage.models import Card, CardKind, Channel, DigestStatus, PublishingNotice
 from storage.models import Digest as DigestRow
 from tests.bot.discord.conftest import (
     BOB,
@@ -158,9 +158,9 @@ def _digest(db: Database, digest_id: int) -> tuple[DigestStatus, list[int]]:
         return row.status, [item.summary_id for item in row.items]
 
 
-def _card_row(db: Database, digest_id: int) -> DigestCard:
+def _card_row(db: Database, digest_id: int) -> Card:
     with db.sessions() as session:
-        return session.get_one(DigestCard, digest_id)
+        return session.get_one(Card, (CardKind.DIGEST, digest_id, 0))
 
 
 def _edits(api: DiscordAPI) -> list[dict[str, Any]]:
@@ -201,7 +201,7 @@ async def test_drafts_and_only_drafts_get_a_card_once_whoever_sweeps_twice(
     [attached] = card.files  # three summaries are more than an embed holds
     assert first_part.strip() in attached.data.decode("utf-8")
     assert card.json["allowed_mentions"] == {"parse": []}
-    assert _card_row(db, draft.digest_id).discord_message_id == int(card.response["id"])
+    assert _card_row(db, draft.digest_id).message_ref == card.response["id"]
 
 
 async def test_a_moderator_approves_and_the_digest_goes_out(
@@ -386,7 +386,7 @@ async def test_a_card_whose_answer_was_lost_is_found_not_posted_twice(
     ctx.clock = lambda: later
     await _sweep(bot)
     [only] = _cards(api)
-    assert _card_row(db, digest_id).discord_message_id == int(only.response["id"])
+    assert _card_row(db, digest_id).message_ref == only.response["id"]
 
 
 async def test_a_card_that_could_not_be_posted_is_posted_by_a_later_sweep(

@@ -1,0 +1,286 @@
+"""The card ledger: cards in the moderation channel, every kind kept the same way.
+
+Posting a card is claim, send, confirm. The claim is a ``cards`` row, written before
+anything is sent; its key (kind, subject, ``key_revision``) is what makes two processes
+post one card once: the second insert fails (:func:`take`). A claim whose sender died, or
+whose send failed (:func:`release`), is taken again after ``STALE_CLAIM``, conditionally
+on the claim time read, so of two sweepers one wins (:func:`retake`); such a retry is
+marked, because the first attempt may have been posted without an answer, and the sender
+must look for that card in the channel before posting it again.
+
+A posted card stays open while its subject can be decided at the revision it shows. Once
+the subject is decided, withdrawn or changed (anywhere: a chat, the terminal, another
+process) the card is due (:func:`outdated`): closed to say what became of it, or, for
+kinds whose one card follows its subject (digests), drawn again (:func:`mark_redrawn`).
+
+What a kind's subject is, and when it is open, is all this module knows of it
+(:data:`SUBJECTS`); places and messages are the front end's references, opaque here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.models import Card, CardKind, Digest, DigestStatus, Summary, SummaryStatus
+from storage.writes import changed_rows
+
+STALE_CLAIM = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a kind of card shows: the rows, when one can be decided, how cards follow it."""
+
+    model: type[Summary] | type[Digest]
+    open: ColumnElement[bool]
+    """A subject moderators can decide now: it needs a card, and its card stays open."""
+    per_revision: bool
+    """True: each revision gets a card of its own and the older one is closed. False: one
+    card per subject, drawn again when the subject changes."""
+
+    def key_revision(self, revision: int) -> int:
+        """The key of the card that shows ``revision``."""
+        return revision if self.per_revision else 0
+
+    def needed_key(self) -> SQLColumnExpression[int]:
+        """In SQL: the key of the card a subject needs at its current revision."""
+        return self.model.revision if self.per_revision else literal(0)
+
+
+SUBJECTS: dict[CardKind, Subject] = {
+    CardKind.SUMMARY: Subject(Summary, Summary.status == SummaryStatus.PENDING, per_revision=True),
+    CardKind.DIGEST: Subject(Digest, Digest.status == DigestStatus.DRAFT, per_revision=False),
+}
+
+
+def per_revision(kind: CardKind) -> bool:
+    """Whether a new revision of this kind's subject gets a card of its own."""
+    return SUBJECTS[kind].per_revision
+
+
+@dataclass(frozen=True)
+class Claim:
+    kind: CardKind
+    subject_id: int
+    revision: int
+    retry: bool
+    """An earlier attempt may have posted this card: look for it before sending."""
+
+
+@dataclass(frozen=True)
+class Due:
+    """A subject that needs a card, as one process read it: its claim is still to be made."""
+
+    kind: CardKind
+    subject_id: int
+    revision: int
+
+
+@dataclass(frozen=True)
+class Stale:
+    """An unposted claim older than ``STALE_CLAIM``, as read: retaken only if unchanged."""
+
+    kind: CardKind
+    subject_id: int
+    key_revision: int
+    claimed_at: datetime
+    revision: int
+    """The subject's revision now: the retaken card shows this one."""
+
+
+@dataclass(frozen=True)
+class OpenCard:
+    """A posted card: where it is, and the revision it shows."""
+
+    kind: CardKind
+    subject_id: int
+    revision: int
+    place: str
+    message_ref: str
+
+
+def _key(kind: CardKind, subject_id: int, revision: int) -> ColumnElement[bool]:
+    """The row of the card of ``subject_id`` showing ``revision``."""
+    return and_(
+        Card.kind == kind,
+        Card.subject_id == subject_id,
+        Card.key_revision == SUBJECTS[kind].key_revision(revision),
+    )
+
+
+def due(session: Session, kind: CardKind, limit: int = 10) -> list[Due]:
+    """Open subjects of ``kind`` without a card (at their revision, for per-revision kinds)."""
+    subject = SUBJECTS[kind]
+    model = subject.model
+    rows = session.execute(
+        select(model.id, model.revision)
+        .outerjoin(
+            Card,
+            and_(
+                Card.kind == kind,
+                Card.subject_id == model.id,
+                Card.key_revision == subject.needed_key(),
+            ),
+        )
+        .where(subject.open, Card.subject_id.is_(None))
+        .order_by(model.id)
+        .limit(limit)
+    ).all()
+    return [Due(kind, subject_id, revision) for subject_id, revision in rows]
+
+
+def take(session: Session, found: Due, now: datetime) -> Claim | None:
+    """Claim a card read as due; None if another process claimed it since (the key)."""
+    key_revision = SUBJECTS[found.kind].key_revision(found.revision)
+    try:
+        with session.begin_nested():
+            session.add(
+                Card(
+                    kind=found.kind,
+                    subject_id=found.subject_id,
+                    key_revision=key_revision,
+                    revision=found.revision,
+                    claimed_at=now,
+                )
+            )
+    except IntegrityError:
+        return None
+    return Claim(found.kind, found.subject_id, found.revision, retry=False)
+
+
+def stale(session: Session, kind: CardKind, now: datetime, limit: int = 10) -> list[Stale]:
+    """Unposted claims older than ``STALE_CLAIM`` on subjects still open, the same card."""
+    subject = SUBJECTS[kind]
+    model = subject.model
+    rows = session.execute(
+        select(Card.subject_id, Card.key_revision, Card.claimed_at, model.revision)
+        .join(model, model.id == Card.subject_id)
+        .where(
+            Card.kind == kind,
+            subject.open,
+            Card.key_revision == subject.needed_key(),
+            Card.message_ref.is_(None),
+            Card.claimed_at < now - STALE_CLAIM,
+        )
+        .order_by(Card.subject_id)
+        .limit(limit)
+    ).all()
+    return [
+        Stale(kind, subject_id, key_revision, claimed_at, revision)
+        for subject_id, key_revision, claimed_at, revision in rows
+    ]
+
+
+def retake(session: Session, found: Stale, now: datetime) -> Claim | None:
+    """Take over a stale claim as a retry; None if another process took or posted it since
+    (the update is conditional on the claim time read and on no message yet)."""
+    taken = changed_rows(
+        session,
+        update(Card)
+        .where(
+            Card.kind == found.kind,
+            Card.subject_id == found.subject_id,
+            Card.key_revision == found.key_revision,
+            Card.claimed_at == found.claimed_at,
+            Card.message_ref.is_(None),
+        )
+        .values(claimed_at=now, attempts=Card.attempts + 1, revision=found.revision),
+    )
+    if taken != 1:
+        return None
+    return Claim(found.kind, found.subject_id, found.revision, retry=True)
+
+
+def claim_unposted(session: Session, kind: CardKind, now: datetime, limit: int = 10) -> list[Claim]:
+    """Claim up to ``limit`` cards of ``kind``: subjects without one, then stale claims."""
+    claims: list[Claim] = []
+    for found in due(session, kind, limit):
+        claim = take(session, found, now)
+        if claim is not None:
+            claims.append(claim)
+    if len(claims) >= limit:
+        return claims
+    for found_stale in stale(session, kind, now, limit - len(claims)):
+        claim = retake(session, found_stale, now)
+        if claim is not None:
+            claims.append(claim)
+    return claims
+
+
+def mark_posted(
+    session: Session, claim: Claim, place: str, message_ref: str, now: datetime
+) -> None:
+    session.execute(
+        update(Card)
+        .where(_key(claim.kind, claim.subject_id, claim.revision))
+        .values(place=place, message_ref=message_ref, posted_at=now)
+    )
+
+
+def release(session: Session, claim: Claim, now: datetime) -> None:
+    """Give a claim back after a failed send: the next sweep retries it, looking first."""
+    session.execute(
+        update(Card)
+        .where(_key(claim.kind, claim.subject_id, claim.revision), Card.message_ref.is_(None))
+        .values(claimed_at=now - STALE_CLAIM - timedelta(seconds=1))
+    )
+
+
+def outdated(session: Session, kind: CardKind, limit: int = 25) -> list[OpenCard]:
+    """Posted cards still open although their subject was decided or changed since."""
+    subject = SUBJECTS[kind]
+    model = subject.model
+    rows = session.execute(
+        select(Card.subject_id, Card.revision, Card.place, Card.message_ref)
+        .join(model, model.id == Card.subject_id)
+        .where(
+            Card.kind == kind,
+            Card.message_ref.is_not(None),
+            Card.closed_at.is_(None),
+            or_(~subject.open, model.revision != Card.revision),
+        )
+        .order_by(Card.subject_id, Card.key_revision)
+        .limit(limit)
+    ).all()
+    return [
+        OpenCard(kind, subject_id, revision, place, message_ref)
+        for subject_id, revision, place, message_ref in rows
+        if place is not None and message_ref is not None
+    ]
+
+
+def _this_message(card: OpenCard) -> ColumnElement[bool]:
+    return and_(
+        _key(card.kind, card.subject_id, card.revision), Card.message_ref == card.message_ref
+    )
+
+
+def mark_redrawn(session: Session, card: OpenCard, revision: int) -> None:
+    """The card was drawn again and shows ``revision`` now (kinds with one card)."""
+    session.execute(update(Card).where(_this_message(card)).values(revision=revision))
+
+
+def mark_closed(session: Session, card: OpenCard, now: datetime) -> None:
+    """The card at ``card.message_ref`` says what became of its subject; another message
+    (an older copy someone pressed) leaves the recorded card to the sweep."""
+    session.execute(
+        update(Card).where(_this_message(card), Card.closed_at.is_(None)).values(closed_at=now)
+    )
+
+
+def card_of(session: Session, kind: CardKind, subject_id: int) -> OpenCard | None:
+    """Where the newest posted card of a subject is, if one was posted."""
+    row = session.scalars(
+        select(Card)
+        .where(Card.kind == kind, Card.subject_id == subject_id, Card.message_ref.is_not(None))
+        .order_by(Card.key_revision.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.place is None or row.message_ref is None:
+        return None
+    return OpenCard(kind, subject_id, row.revision, row.place, row.message_ref)
