@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from bench.fill import CATEGORIES, fill
 from bench.report import latencies
 from publishers import digests as digest_service
+from publishers.channels import stored_row
 from publishers.delivery import Publisher
 from publishers.networks.factory import Clients
 from publishers.networks.mastodon import DEFAULT_RATE_LIMIT_WAIT
@@ -42,9 +43,10 @@ from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
 from publishers.settings import ChannelKind, ChannelSettings, PublishingSettings
 from storage import channels as channel_store
-from storage import deliveries as outbox
+from storage import digests as digest_store
 from storage.database import Database
 from storage.models import Delivery, DeliveryState, Summary, SummaryStatus
+from tests.publishers.channels import channel_of
 from tests.servers.mastodon_server import ACCESS_TOKEN, FakeMastodon
 
 KINDS: tuple[ChannelKind, ...] = get_args(ChannelKind)
@@ -119,9 +121,9 @@ def channel_rules(count: int, rng: random.Random) -> list[ChannelSettings]:
         elif roll < 0.55:
             categories = (rng.choice(ARCHIVES),)
         channels.append(
-            ChannelSettings(
-                name=f"bench-{number:04d}",
-                kind=KINDS[number % len(KINDS)],
+            channel_of(
+                KINDS[number % len(KINDS)],
+                f"bench-{number:04d}",
                 max_items=rng.choice((1, 3, 5, 5, 5, 10, 20, 50)),
                 categories=categories,
                 min_score=rng.choice((None, None, None, 1, 2, 3, 4)),
@@ -160,9 +162,9 @@ def digest_selection(db: Database, count: int, rng: random.Random) -> dict[str, 
             )
         )
         for number, channel in enumerate(channels):
-            row = channel_store.sync(session, channel, now)
+            row = stored_row(session, channel, now)
             if number % 2 and had:
-                outbox.create_digest(session, row.id, had, [], approved=True, now=now)
+                digest_store.create_digest(session, row.id, had, [], approved=True, now=now)
         session.flush()
         session.expunge_all()
         digest_service.select(session, channels[0], now)  # warm the statement cache
@@ -229,7 +231,7 @@ def render(db: Database, renderer: DigestRenderer, count: int) -> dict[str, Any]
     results: dict[str, Any] = {}
     parts: dict[str, int] = {}
     for kind in KINDS:
-        channel = ChannelSettings(name=f"bench-{kind}", kind=kind)
+        channel = channel_of(kind, f"bench-{kind}")
         renderer.render(channel, [fresh(item) for item in items[:size]], created)  # compile
         digests = [
             [fresh(item) for item in items[start : start + size]]
@@ -283,7 +285,9 @@ def build_until(publisher: Publisher, channel: ChannelSettings, parts: int) -> t
     summary is one part); (parts, summaries)."""
     built = summaries = 0
     while built < parts:
-        result = publisher.build(replace(channel, max_items=min(channel.max_items, parts - built)))
+        result = publisher.build(
+            channel.model_copy(update={"max_items": min(channel.max_items, parts - built)})
+        )
         if result.digest_id is None:
             raise RuntimeError(f"the scratch database ran out of summaries: {result.note}")
         built += result.parts

@@ -13,11 +13,9 @@ from bot.commands.context import CommandContext
 from bot.config import SECRET_ENV_VARS, AppConfig
 from bot.papers.arxiv_client import ArxivClient, ArxivSettingsView
 from bot.papers.lookups import PaperLookups
-from publishers.channels import CREDENTIAL_VARIABLES
 from publishers.render.posts import DigestRenderer
-from publishers.render.templates import TemplateProblem, Templates
-from publishers.settings import ChannelSettings as PublisherChannel
-from publishers.settings import PublishingSettings
+from publishers.render.templates import Templates
+from publishers.settings import CREDENTIAL_VARIABLES, ChannelSettings, PublishingSettings
 from storage import migrate
 from storage.database import Database, describe_url
 
@@ -110,7 +108,7 @@ DISCORD_TOKEN_VARIABLE = SECRET_ENV_VARS["discord_token"]
 """A discord channel posts through the running bot, so it needs the bot's token."""
 
 
-def channel_settings(config: AppConfig) -> tuple[PublisherChannel, ...]:
+def channel_settings(config: AppConfig) -> tuple[ChannelSettings, ...]:
     """config.toml's channels as the publishers' own settings, credentials resolved."""
     channels = []
     for channel in config.settings.channels:
@@ -133,32 +131,10 @@ def channel_settings(config: AppConfig) -> tuple[PublisherChannel, ...]:
                 missing = [
                     f"{DISCORD_TOKEN_VARIABLE} (with discord_channel_id) or {wanted['webhook_url']}"
                 ]
-        directory = None
+        resolved: dict[str, object] = {"credentials": found, "missing": tuple(missing)}
         if channel.kind == "outbox":
-            directory = config.base_dir / (channel.directory or "outbox")
-        channels.append(
-            PublisherChannel(
-                name=channel.name,
-                kind=channel.kind,
-                schedule=channel.schedule,
-                timezone=channel.timezone,
-                require_approval=channel.require_approval,
-                max_items=channel.max_items,
-                max_age_days=channel.max_age_days,
-                min_score=channel.min_score,
-                categories=tuple(channel.categories),
-                thread=channel.thread,
-                link=channel.link,
-                api_base=str(channel.api_base).rstrip("/") if channel.api_base else None,
-                page_id=channel.page_id,
-                graph_version=channel.graph_version,
-                max_characters=channel.max_characters,
-                discord_channel_id=channel.discord_channel_id,
-                directory=directory,
-                credentials=found,
-                missing=tuple(missing),
-            )
-        )
+            resolved["directory"] = config.base_dir / (channel.directory or "outbox")
+        channels.append(channel.model_copy(update=resolved))
     return tuple(channels)
 
 
@@ -181,10 +157,11 @@ def publishing_settings(config: AppConfig) -> PublishingSettings:
 
 
 def build_renderer(publishing: PublishingSettings) -> DigestRenderer:
-    """The templates, checked now: a broken template stops the start, not the 09:00 post."""
-    try:
-        templates = Templates(publishing.templates_dir)
-        templates.check()
-    except TemplateProblem as error:
-        raise StartupError(f"template problem: {error}") from None
+    """The templates, checked now: a broken template stops the start, not the 09:00 post.
+
+    Raises :class:`TemplateProblem`, which the command line reports as bad input (exit 2),
+    like a bad config file: the operator's templates are part of the configuration.
+    """
+    templates = Templates(publishing.templates_dir)
+    templates.check()
     return DigestRenderer(templates)

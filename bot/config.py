@@ -22,13 +22,11 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from publishers.channels import CREDENTIAL_VARIABLES
-from publishers.schedules import cron_trigger, time_zone
+from publishers.settings import FROM_THE_ENVIRONMENT, VARIABLE_NAME, ChannelSettings
 
 CONFIG_ENV = "SHORTSCIENCE_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -142,87 +140,6 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-_CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-
-ChannelKindName = Literal["x", "facebook", "discord", "mastodon", "bluesky", "outbox"]
-LinkPlacement = Literal["every", "first", "last", "none"]
-CHANNEL_CREDENTIALS = CREDENTIAL_VARIABLES
-THREADED_KINDS = ("x", "bluesky", "mastodon")
-
-
-class ChannelSettings(_Section):
-    name: str
-    kind: ChannelKindName
-    schedule: str
-    timezone: str = "UTC"
-    require_approval: bool = False
-    max_items: Annotated[int, Field(ge=1, le=50)] = 5
-    api_base: AnyHttpUrl | None = None
-    categories: list[Annotated[str, Field(min_length=1, max_length=40)]] = []
-    discord_channel_id: Annotated[int, Field(gt=0)] | None = None
-    directory: str | None = None
-    max_age_days: Annotated[float, Field(gt=0)] | None = None
-    min_score: int | None = None
-    thread: bool = True
-    link: LinkPlacement = "first"
-    page_id: Annotated[str, Field(pattern=r"^[0-9]{1,30}$")] | None = None
-    graph_version: Annotated[str, Field(pattern=r"^v[0-9]{1,3}\.[0-9]$")] = "v26.0"
-    max_characters: Annotated[int, Field(ge=100, le=100_000)] | None = None
-    env: dict[str, str] = {}
-    """Other environment variables for this channel's credentials, e.g. a second X account:
-    ``env = { api_key = "X2_API_KEY", ... }``."""
-
-    @field_validator("name")
-    @classmethod
-    def _simple_name(cls, value: str) -> str:
-        if not _CHANNEL_NAME.fullmatch(value):
-            raise ValueError(
-                "expected up to 64 lowercase letters, digits, - or _, starting with a letter "
-                f'or digit (it is typed on the command line), got "{value}"'
-            )
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        time_zone(value)
-        return value
-
-    @model_validator(mode="after")
-    def _valid_schedule(self) -> ChannelSettings:
-        try:
-            cron_trigger(self.schedule, self.timezone)
-        except ValueError as error:
-            raise ValueError(f"schedule: {error}") from None
-        if self.directory is not None and self.kind != "outbox":
-            raise ValueError("directory: only a channel of kind outbox writes to a directory")
-        if self.kind == "facebook" and self.page_id is None:
-            raise ValueError("page_id: a channel of kind facebook needs its Page's numeric id")
-        if self.page_id is not None and self.kind != "facebook":
-            raise ValueError("page_id: only a channel of kind facebook posts to a Page")
-        if self.max_characters is not None and self.kind != "mastodon":
-            raise ValueError(
-                "max_characters: only a Mastodon instance may raise its limit (kind mastodon)"
-            )
-        for key, variable in self.env.items():
-            if key not in CHANNEL_CREDENTIALS[self.kind]:
-                known = ", ".join(CHANNEL_CREDENTIALS[self.kind]) or "none"
-                raise ValueError(
-                    f"env: a channel of kind {self.kind} has no credential {key!r} "
-                    f"(it has: {known})"
-                )
-            if not _VARIABLE.fullmatch(variable):
-                raise ValueError(
-                    f"env.{key}: name an environment variable such as "
-                    f'"{CHANNEL_CREDENTIALS[self.kind][key]}", not the secret itself'
-                )
-        if self.kind == "mastodon" and self.api_base is None:
-            raise ValueError(
-                'api_base: a channel of kind mastodon needs its instance, e.g. "https://mastodon.social"'
-            )
-        return self
-
-
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     arxiv: ArxivSettings = ArxivSettings()
@@ -232,6 +149,18 @@ class Settings(_Section):
     publishing: PublishingSettings = PublishingSettings()
     logging: LoggingSettings = LoggingSettings()
     channels: list[ChannelSettings] = []
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _no_runtime_fields(cls, channels: Any) -> Any:
+        for index, channel in enumerate(channels if isinstance(channels, list) else ()):
+            found = sorted(FROM_THE_ENVIRONMENT & set(channel if isinstance(channel, dict) else ()))
+            if found:
+                raise ValueError(
+                    f"[channels][{index}]: {found[0]} is not set in the config file; a channel's "
+                    "credentials come from environment variables (name others in its env table)"
+                )
+        return channels
 
     @field_validator("channels")
     @classmethod
@@ -261,7 +190,7 @@ SECRET_ENV_VARS: dict[str, str] = {
 }
 """Every secret the service reads, and the one environment variable it comes from."""
 
-_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_VARIABLE = VARIABLE_NAME
 _SECRET_WORDS = ("token", "secret", "password", "passwd", "api_key", "apikey", "credential")
 
 

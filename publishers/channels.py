@@ -1,29 +1,21 @@
-"""The channels there are: config.toml's, and Discord channels subscribed in the database."""
+"""The channels there are: config.toml's, and Discord channels subscribed in the database.
+
+The mapping between a channel's settings and its stored row is written here, both ways,
+so the settings stay defined once (``publishers.settings``) and the table only stores.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from publishers.settings import ChannelSettings
+from publishers.settings import CREDENTIAL_VARIABLES, ChannelSettings
 from storage import channels as channel_store
 from storage.models import Channel
 
-CREDENTIAL_VARIABLES: Mapping[str, Mapping[str, str]] = {
-    "x": {
-        "api_key": "X_API_KEY",
-        "api_secret": "X_API_SECRET",
-        "access_token": "X_ACCESS_TOKEN",
-        "access_token_secret": "X_ACCESS_TOKEN_SECRET",
-    },
-    "facebook": {"page_token": "FACEBOOK_PAGE_TOKEN"},
-    "mastodon": {"access_token": "MASTODON_ACCESS_TOKEN"},
-    "bluesky": {"handle": "BLUESKY_HANDLE", "app_password": "BLUESKY_APP_PASSWORD"},
-    "discord": {"webhook_url": "DISCORD_WEBHOOK_URL"},
-    "outbox": {},
-}
-"""Per kind: each credential a channel's client needs, and the variable it is read from."""
+__all__ = ["CREDENTIAL_VARIABLES", "catalogue", "from_stored", "stored_row"]
 
 
 def from_stored(row: Channel) -> ChannelSettings:
@@ -38,6 +30,27 @@ def from_stored(row: Channel) -> ChannelSettings:
         categories=tuple(row.category_filter.split(",")) if row.category_filter else (),
         discord_channel_id=row.discord_channel_id,
         origin="discord",
+    )
+
+
+def stored_row(session: Session, channel: ChannelSettings, now: datetime) -> Channel:
+    """The channel's row, created or brought in line with config.toml (digests point at it);
+    a subscribed Discord channel keeps the settings stored for it."""
+    return channel_store.sync(
+        session,
+        channel.name,
+        channel.kind,
+        {
+            "schedule": channel.schedule,
+            "timezone": channel.timezone,
+            "require_approval": channel.require_approval,
+            "max_items": channel.max_items,
+            "api_base": channel.api_base,
+            "category_filter": ",".join(channel.categories) or None,
+            "discord_channel_id": channel.discord_channel_id,
+        },
+        configured=channel.origin == "config",
+        now=now,
     )
 
 

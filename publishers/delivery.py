@@ -1,9 +1,10 @@
-"""Building digests into the outbox and delivering them: in order, once, whatever fails.
+"""The publishing side's services: build and decide digests, and the outbox worker.
 
-``build`` selects and renders a channel's digest and writes it, parts and all, before
-anything is sent; a channel that asks for approval gets a draft. ``deliver`` is the
-worker: it claims the next due part (storage.deliveries), sends it with the channel's
-client outside any transaction, and records what happened:
+``Publisher.build`` has ``publishers.digests`` select and render a channel's digest and
+``storage.digests`` write it, parts and all, before anything is sent; a channel that asks
+for approval gets a draft. ``deliver`` is the worker: it claims the next due part
+(``storage.deliveries``), sends it with the channel's client outside any transaction, and
+records what happened:
 
 - sent: its remote id, so the next part of a thread replies to it;
 - ``Transient`` / ``RateLimited``: again later, with exponential backoff and jitter, or
@@ -15,6 +16,7 @@ client outside any transaction, and records what happened:
   digest is rendered again that way, and moderators are told once;
 - ``Permanent``: only this channel stops, and moderators are told.
 
+What differs between networks (keys, pages) is asked of the client, never decided here.
 Blocking work (the database, the networks' libraries) runs in the caller's thread: the
 service runs this in worker threads, never on the event loop.
 """
@@ -25,13 +27,15 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from publishers import digests as digest_service
+from publishers import digests as building
+from publishers.channels import stored_row
 from publishers.networks.base import (
     Duplicate,
     LookupUnsupported,
+    Network,
     OutgoingPost,
     Permanent,
     Posted,
@@ -42,13 +46,13 @@ from publishers.networks.base import (
     UnknownOutcome,
 )
 from publishers.networks.factory import Clients
-from publishers.networks.outbox_folder import OutboxFolder
-from publishers.render.posts import DigestRenderer, RenderedDigest
+from publishers.render.posts import DigestRenderer
 from publishers.settings import ChannelSettings
 from storage import channels as channel_store
 from storage import deliveries as outbox
+from storage import digests as digest_store
 from storage.database import Database
-from storage.models import DeliveryState, Digest, Summary
+from storage.models import DeliveryState, Digest
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -92,18 +96,6 @@ def backoff(attempts: int, rng: random.Random) -> timedelta:
     return wait * rng.uniform(1 - JITTER, 1 + JITTER)
 
 
-def delivery_key(channel: ChannelSettings, digest_hint: str, post: int, position: int) -> str:
-    """Chosen before the first try and stored: Bluesky's record key (a TID), a file name in
-    the outbox folder, an Idempotency-Key elsewhere."""
-    if channel.kind == "bluesky":
-        from publishers.networks.bluesky import new_record_key  # atproto: heavy, only here
-
-        return new_record_key()
-    if channel.kind == "outbox":
-        return f"{digest_hint}-post{post + 1:02d}-part{position + 1:02d}"
-    return secrets.token_hex(16)
-
-
 class Publisher:
     """The publishing side's services: build, approve and deliver digests."""
 
@@ -126,11 +118,11 @@ class Publisher:
         self.clock = clock
         self.lease = lease
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
-        self.site_url = site_url
-        """Where the archive is published: digests link to its pages when set."""
+        self.builder = building.DigestBuilder(renderer, clients.new_key, site_url)
 
     def channel(self, name: str) -> ChannelSettings | None:
-        return digest_service.channel_named(self.channels(), name)
+        """A channel by name, configured or subscribed."""
+        return building.channel_named(self.channels(), name)
 
     # -- building ---------------------------------------------------------------------------
 
@@ -138,28 +130,24 @@ class Publisher:
         """The channel's next digest, written to the outbox (a draft if it needs approval)."""
         now = self.clock()
         with self.db.transaction() as session:
-            row = channel_store.sync(session, channel, now)
+            row = stored_row(session, channel, now)
             single = row.replies_refused_at is not None and channel.threaded
-            shaped = replace(channel, thread=False) if single else channel
-            items = digest_service.select(session, shaped, now, self.site_url)
-            if not items:
+            plan = self.builder.select(session, building.shaped(channel, single_posts=single), now)
+            if plan is None:
                 return Built(None, "empty", note="no approved summary the channel has not had")
-            rendered = self.renderer.render(shaped, items, now)
-            hint = f"{channel.name}-{now:%Y%m%d-%H%M%S}"
-            parts = _parts(shaped, rendered, hint)
             try:
-                digest = outbox.create_digest(
+                digest = digest_store.create_digest(
                     session,
                     row.id,
-                    [item.id for item in items],
-                    parts,
+                    [item.id for item in plan.items],
+                    plan.parts,
                     approved=not channel.require_approval,
                     now=now,
-                    notice="single posts: the network refused replies" if single else None,
+                    notice=building.SINGLE_POSTS_NOTICE if single else None,
                 )
-            except outbox.AlreadyInDigest:
+            except digest_store.AlreadyInDigest:
                 return Built(None, "taken", note="another process built this digest just now")
-            return Built(digest.id, digest.status.value, len(rendered.posts), len(parts))
+            return Built(digest.id, digest.status.value, len(plan.rendered.posts), len(plan.parts))
 
     # -- moderators' decisions ---------------------------------------------------------------
 
@@ -174,7 +162,7 @@ class Publisher:
         """Approve or reject a draft (as of ``revision``, when given); False when it is no
         draft (decided, or no such) or no longer that revision."""
         with self.db.transaction() as session:
-            return outbox.decide(
+            return digest_store.decide(
                 session,
                 digest_id,
                 approve=approve,
@@ -187,25 +175,18 @@ class Publisher:
         """Take a summary out of a draft and render the draft again without it."""
         now = self.clock()
         with self.db.transaction() as session:
-            if not outbox.drop_summary(session, digest_id, summary_id):
+            if not digest_store.drop_summary(session, digest_id, summary_id):
                 return False
             digest = session.get_one(Digest, digest_id)
-            channel = self.channel(digest.channel.name) if digest.channel else None
-            if channel is None:
+            channel = self.channel(digest.channel.name)
+            if channel is None:  # gone from the config: the draft waits as it is
                 return False
-            items = [
-                digest_service.summary_item(
-                    session.get_one(Summary, item.summary_id), self.site_url
-                )
-                for item in digest.items
-            ]
-            shaped = replace(channel, thread=False) if digest.notice else channel
-            rendered = self.renderer.render(shaped, items, digest.created_at)
-            parts = _parts(shaped, rendered, f"{channel.name}-{now:%Y%m%d-%H%M%S}")
-            outbox.replace_parts(session, digest_id, parts, now)
+            plan = self.builder.redraft(session, digest, channel, now)
+            digest_store.revise_draft(session, digest_id, plan.parts, now)
             return True
 
     def release(self, digest_id: int, *, posted: bool) -> int:
+        """A moderator's word on held parts: posted after all, or send them again."""
         with self.db.transaction() as session:
             return outbox.release(session, digest_id, posted=posted, now=self.clock())
 
@@ -297,7 +278,7 @@ class Publisher:
     def _sent(
         self,
         channel: ChannelSettings,
-        client: object,
+        client: Network,
         claim: outbox.Claim,
         posted: Posted,
         report: Report,
@@ -323,19 +304,16 @@ class Publisher:
         )
         if done:
             report.digests_sent.append(claim.digest_id)
-            if isinstance(client, OutboxFolder):
-                self._write_page(channel, client, claim.digest_id)
+            if client.keeps_pages:
+                self._keep_page(channel, client, claim.digest_id)
 
-    def _write_page(self, channel: ChannelSettings, folder: OutboxFolder, digest_id: int) -> None:
-        """The digest as a web page beside its posts, so a new user sees real output."""
+    def _keep_page(self, channel: ChannelSettings, client: Network, digest_id: int) -> None:
+        """The digest as one page beside its posts, so a new user sees real output."""
         with self.db.sessions() as session:
-            digest = session.get_one(Digest, digest_id)
-            summaries = [session.get_one(Summary, item.summary_id) for item in digest.items]
-            items = [digest_service.summary_item(s, self.site_url) for s in summaries]
-            page = self.renderer.render(replace(channel, kind="outbox"), items, digest.created_at)
-        if page.html:
+            page = self.builder.page(session, session.get_one(Digest, digest_id), channel)
+        if page:
             try:
-                folder.write_page(f"digest-{digest_id}", page.html)
+                client.write_page(f"digest-{digest_id}", page)
             except PublishError as error:
                 log.warning("could not write the page of digest %s: %s", digest_id, error)
 
@@ -386,32 +364,16 @@ class Publisher:
                     "channel posts one post per summary (TL;DR and link) from now on.",
                     now,
                 )
-            unsent = outbox.cancel_unsent(session, claim)
-            single = replace(channel, thread=False)
-            summaries = [session.get_one(Summary, summary_id) for summary_id in unsent]
-            items = [digest_service.summary_item(s, self.site_url) for s in summaries]
-            rendered = self.renderer.render(single, items, now)
-            hint = f"{channel.name}-{now:%Y%m%d-%H%M%S}-single"
-            parts = _parts(single, rendered, hint)
-            outbox.append_posts(session, claim.digest_id, parts, now)
+            unsent = digest_store.take_back_unsent(session, claim.digest_id)
+            plan = self.builder.plan(
+                building.shaped(channel, single_posts=True),
+                self.builder.of(session, unsent),
+                now,
+                tag="-single",
+            )
+            digest_store.append_posts(session, claim.digest_id, plan.parts, now)
         log.warning("channel %s: replies refused; falling back to single posts", channel.name)
         report.retried += 1
-
-
-def _parts(channel: ChannelSettings, rendered: RenderedDigest, hint: str) -> list[outbox.NewPart]:
-    return [
-        outbox.NewPart(
-            post=number,
-            position=position,
-            text=part.text,
-            key=delivery_key(channel, hint, number, position),
-            has_url=part.has_url,
-            link=post.link,
-            summary_id=post.summary_ids[0] if len(post.summary_ids) == 1 else None,
-        )
-        for number, post in enumerate(rendered.posts)
-        for position, part in enumerate(post.parts)
-    ]
 
 
 def _posted(ref: outbox.RemoteRef | None) -> Posted | None:

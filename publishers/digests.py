@@ -1,13 +1,16 @@
-"""Digests: which summaries go to a channel now, rendered exactly as it will receive them.
+"""Building a digest: which summaries, rendered for the channel, cut into parts with keys.
 
-A preview (``preview``) selects and renders without writing anything; building a digest
-for sending (``publishers.delivery``) uses the same selection and the same renderer, so
-what a moderator previews is what the network gets.
+Every path that makes posts goes through this one module: the scheduler's build and
+`digest send`, a moderator taking a summary out of a draft, the fall-back to single posts
+when a network refuses replies, the preview, and the outbox folder's page. So what a
+moderator previews is what the network gets, and a rule of shape (single posts after
+refused replies, say) is decided once. Writing the result is ``storage.digests``' job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -19,7 +22,12 @@ from publishers.site.paths import summary_url
 from storage import channels as channel_store
 from storage import digests as digest_store
 from storage.database import Database
-from storage.models import Paper, Summary
+from storage.models import Digest, Paper, Summary
+
+KeyMaker = Callable[[ChannelSettings, str, int, int], str]
+"""(channel, digest hint, post, position) -> the part's key; ``Clients.new_key``."""
+
+SINGLE_POSTS_NOTICE = "single posts: the network refused replies"
 
 
 def paper_link(paper: Paper) -> str:
@@ -42,6 +50,7 @@ def summary_link(summary: Summary, site_url: str | None = None) -> str:
 
 
 def summary_item(summary: Summary, site_url: str | None = None) -> SummaryItem:
+    """A stored summary as templates read it: plain values, no database session needed."""
     paper = summary.paper
     return SummaryItem(
         id=summary.id,
@@ -58,6 +67,7 @@ def summary_item(summary: Summary, site_url: str | None = None) -> SummaryItem:
 
 
 def selection_for(session: Session, channel: ChannelSettings) -> digest_store.Selection:
+    """The channel's selection rules, with its stored id once it has one."""
     stored = channel_store.by_name(session, channel.name)
     return digest_store.Selection(
         channel_id=stored.id if stored is not None else None,
@@ -76,6 +86,88 @@ def select(
     return [summary_item(summary, site_url) for summary in chosen]
 
 
+def channel_named(channels: Iterable[ChannelSettings], name: str) -> ChannelSettings | None:
+    """The channel of that name among ``channels``, if there is one."""
+    return next((channel for channel in channels if channel.name == name), None)
+
+
+def shaped(channel: ChannelSettings, *, single_posts: bool) -> ChannelSettings:
+    """The channel as a digest is rendered for it: one post per summary once its network
+    refused a reply in a thread, whatever the channel asks for."""
+    if single_posts and channel.threaded:
+        return channel.model_copy(update={"thread": False})
+    return channel
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A digest as it will be written: its summaries, its posts, and their parts."""
+
+    channel: ChannelSettings
+    """The channel as rendered for (see :func:`shaped`)."""
+    items: list[SummaryItem]
+    rendered: RenderedDigest
+    parts: list[digest_store.NewPart]
+
+
+class DigestBuilder:
+    """Selects, renders and cuts digests into parts; one for every path that builds."""
+
+    def __init__(
+        self, renderer: DigestRenderer, new_key: KeyMaker, site_url: str | None = None
+    ) -> None:
+        self.renderer = renderer
+        self.new_key = new_key
+        self.site_url = site_url
+        """Where the archive is published: posts link to its pages when set."""
+
+    def select(self, session: Session, channel: ChannelSettings, now: datetime) -> Plan | None:
+        """The channel's next digest, or None when there is nothing new for it."""
+        items = select(session, channel, now, self.site_url)
+        if not items:
+            return None
+        return self.plan(channel, items, now)
+
+    def of(self, session: Session, summary_ids: Sequence[int]) -> list[SummaryItem]:
+        """Stored summaries as items, in the order given."""
+        return [summary_item(session.get_one(Summary, id_), self.site_url) for id_ in summary_ids]
+
+    def plan(
+        self, channel: ChannelSettings, items: Sequence[SummaryItem], now: datetime, tag: str = ""
+    ) -> Plan:
+        """``items`` rendered for ``channel`` and cut into parts, each with its key."""
+        rendered = self.renderer.render(channel, list(items), now)
+        hint = f"{channel.name}-{now:%Y%m%d-%H%M%S}{tag}"
+        parts = [
+            digest_store.NewPart(
+                post=number,
+                position=position,
+                text=part.text,
+                key=self.new_key(channel, hint, number, position),
+                has_url=part.has_url,
+                link=post.link,
+                summary_id=post.summary_ids[0] if len(post.summary_ids) == 1 else None,
+            )
+            for number, post in enumerate(rendered.posts)
+            for position, part in enumerate(post.parts)
+        ]
+        return Plan(channel, list(items), rendered, parts)
+
+    def redraft(
+        self, session: Session, digest: Digest, channel: ChannelSettings, now: datetime
+    ) -> Plan:
+        """A draft rendered again from the summaries left in it, in the shape it had."""
+        single = digest.notice == SINGLE_POSTS_NOTICE
+        items = self.of(session, [item.summary_id for item in digest.items])
+        return self.plan(shaped(channel, single_posts=single), items, digest.created_at)
+
+    def page(self, session: Session, digest: Digest, channel: ChannelSettings) -> str | None:
+        """The whole digest as one web page, as the outbox folder keeps it beside its posts."""
+        items = self.of(session, [item.summary_id for item in digest.items])
+        as_page = channel.model_copy(update={"kind": "outbox"})
+        return self.renderer.render(as_page, items, digest.created_at).html
+
+
 def preview(
     db: Database,
     renderer: DigestRenderer,
@@ -86,9 +178,7 @@ def preview(
     """The posts the channel would get now. Reads only: a preview records nothing."""
     now = clock()
     with db.sessions() as session:
+        stored = channel_store.by_name(session, channel.name)
+        refused = stored is not None and stored.replies_refused_at is not None
         items = select(session, channel, now, site_url)
-    return renderer.render(channel, items, now)
-
-
-def channel_named(channels: Iterable[ChannelSettings], name: str) -> ChannelSettings | None:
-    return next((channel for channel in channels if channel.name == name), None)
+    return renderer.render(shaped(channel, single_posts=refused), items, now)

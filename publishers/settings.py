@@ -1,16 +1,33 @@
-"""Plain settings of the publishing side, built by the wiring (``bot/app.py``).
+"""Plain settings of the publishing side: the one definition of a channel.
 
-``publishers`` never imports ``bot``: it gets what it needs of config.toml and the
-environment as these frozen objects, so it can be used (and tested) with any source of
+A channel's fields, defaults and rules are written here once. config.toml's
+``[[channels]]`` tables are validated against this model (``bot/config.py`` reads the file),
+a channel subscribed in Discord is built from its stored row (``publishers.channels``),
+and the wiring (``bot/app.py``) adds the credentials found in the environment.
+``publishers`` never imports ``bot``: it can be used (and tested) with any source of
 settings.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from publishers.schedules import cron_trigger, time_zone
 
 ChannelKind = Literal["x", "facebook", "discord", "mastodon", "bluesky", "outbox"]
 LinkPlacement = Literal["every", "first", "last", "none"]
@@ -18,41 +35,142 @@ LinkPlacement = Literal["every", "first", "last", "none"]
 THREADED: frozenset[str] = frozenset({"x", "bluesky", "mastodon"})
 """Networks where a summary too long for one post becomes a thread of replies."""
 
+CREDENTIAL_VARIABLES: Mapping[str, Mapping[str, str]] = {
+    "x": {
+        "api_key": "X_API_KEY",
+        "api_secret": "X_API_SECRET",
+        "access_token": "X_ACCESS_TOKEN",
+        "access_token_secret": "X_ACCESS_TOKEN_SECRET",
+    },
+    "facebook": {"page_token": "FACEBOOK_PAGE_TOKEN"},
+    "mastodon": {"access_token": "MASTODON_ACCESS_TOKEN"},
+    "bluesky": {"handle": "BLUESKY_HANDLE", "app_password": "BLUESKY_APP_PASSWORD"},
+    "discord": {"webhook_url": "DISCORD_WEBHOOK_URL"},
+    "outbox": {},
+}
+"""Per kind: each credential a channel's client needs, and the variable it is read from."""
 
-@dataclass(frozen=True)
-class ChannelSettings:
-    """One publishing target, as configured (config.toml) or subscribed (/digest subscribe)."""
+FROM_THE_ENVIRONMENT = frozenset({"credentials", "missing", "origin"})
+"""Fields the wiring fills in; a config file that sets them is refused."""
+
+CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+class ChannelSettings(BaseModel):
+    """One publishing target, as configured (config.toml) or subscribed (/digest subscribe).
+
+    Strict, as config.toml is read: "5" is not 5 and 1 is not true; a misspelt key is an
+    error. Frozen: a changed shape is a copy (``model_copy(update=...)``).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     name: str
     kind: ChannelKind
     schedule: str = "0 9 * * *"
     timezone: str = "UTC"
     require_approval: bool = False
-    max_items: int = 5
-    max_age_days: float | None = None
+    max_items: Annotated[int, Field(ge=1, le=50)] = 5
+    max_age_days: Annotated[float, Field(gt=0)] | None = None
     min_score: int | None = None
-    categories: tuple[str, ...] = ()
+    categories: Annotated[
+        tuple[Annotated[str, Field(min_length=1, max_length=40)], ...], Field(strict=False)
+    ] = ()
+    """arXiv categories (``cs.LG``) or whole archives (``cs``); empty means all."""
     thread: bool = True
     link: LinkPlacement = "first"
     api_base: str | None = None
-    page_id: str | None = None
-    graph_version: str = "v26.0"
-    max_characters: int | None = None
-    discord_channel_id: int | None = None
-    directory: Path | None = None
+    """The network's API base URL, without a trailing slash (a proxy, a test server)."""
+    page_id: Annotated[str, Field(pattern=r"^[0-9]{1,30}$")] | None = None
+    graph_version: Annotated[str, Field(pattern=r"^v[0-9]{1,3}\.[0-9]$")] = "v26.0"
+    max_characters: Annotated[int, Field(ge=100, le=100_000)] | None = None
+    discord_channel_id: Annotated[int, Field(gt=0)] | None = None
+    directory: Annotated[Path, Field(strict=False)] | None = None
+    """kind outbox: the folder (config.toml: relative to the file; the wiring anchors it)."""
+    env: Mapping[str, str] = Field(default_factory=dict)
+    """Other environment variables for this channel's credentials, e.g. a second X account:
+    ``env = { api_key = "X2_API_KEY", ... }``."""
     origin: Literal["config", "discord"] = "config"
-    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+    credentials: Mapping[str, str] = Field(default_factory=dict, repr=False)
     """What the channel's client needs (keys, tokens), read from the environment."""
     missing: tuple[str, ...] = ()
     """Environment variables the channel needs but that are not set."""
 
     @property
     def threaded(self) -> bool:
+        """A summary too long for one post becomes a thread (else one post, TL;DR and link)."""
         return self.kind in THREADED and self.thread
+
+    @field_validator("name")
+    @classmethod
+    def _simple_name(cls, value: str) -> str:
+        if not CHANNEL_NAME.fullmatch(value):
+            raise ValueError(
+                "expected up to 64 lowercase letters, digits, - or _, starting with a letter "
+                f'or digit (it is typed on the command line), got "{value}"'
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        time_zone(value)
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(_HTTP_URL.validate_python(value)).rstrip("/")
+        except ValidationError:
+            raise ValueError(
+                f'expected an http or https URL such as "https://mastodon.social", got "{value}"'
+            ) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChannelSettings:
+        try:
+            cron_trigger(self.schedule, self.timezone)
+        except ValueError as error:
+            raise ValueError(f"schedule: {error}") from None
+        if self.directory is not None and self.kind != "outbox":
+            raise ValueError("directory: only a channel of kind outbox writes to a directory")
+        if self.page_id is not None and self.kind != "facebook":
+            raise ValueError("page_id: only a channel of kind facebook posts to a Page")
+        if self.max_characters is not None and self.kind != "mastodon":
+            raise ValueError(
+                "max_characters: only a Mastodon instance may raise its limit (kind mastodon)"
+            )
+        for key, variable in self.env.items():
+            if key not in CREDENTIAL_VARIABLES[self.kind]:
+                known = ", ".join(CREDENTIAL_VARIABLES[self.kind]) or "none"
+                raise ValueError(
+                    f"env: a channel of kind {self.kind} has no credential {key!r} "
+                    f"(it has: {known})"
+                )
+            if not VARIABLE_NAME.fullmatch(variable):
+                raise ValueError(
+                    f"env.{key}: name an environment variable such as "
+                    f'"{CREDENTIAL_VARIABLES[self.kind][key]}", not the secret itself'
+                )
+        if self.kind == "facebook" and self.page_id is None:
+            raise ValueError("page_id: a channel of kind facebook needs its Page's numeric id")
+        if self.kind == "mastodon" and self.api_base is None:
+            raise ValueError(
+                "api_base: a channel of kind mastodon needs its instance, "
+                'e.g. "https://mastodon.social"'
+            )
+        return self
 
 
 @dataclass(frozen=True)
 class PublishingSettings:
+    """The publishing side's settings as a whole: its channels and how it sends."""
+
     templates_dir: Path | None = None
     x_post_usd: float = 0.015
     x_post_with_url_usd: float = 0.200
@@ -63,7 +181,8 @@ class PublishingSettings:
     catch_up_hours: float = 24.0
     delivery_poll_seconds: float = 5.0
     site_url: str | None = None
-    """Where the archive (``publishers.site``) is published: digests link there when set."""
+    """Where the archive (``publishers.site``) is published: digests link to its pages when set."""
 
     def channel(self, name: str) -> ChannelSettings | None:
+        """The configured channel of that name, if there is one."""
         return next((channel for channel in self.channels if channel.name == name), None)

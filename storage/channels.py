@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -106,61 +106,30 @@ def subscribed(session: Session) -> list[Channel]:
     )
 
 
-class ChannelLike(Protocol):
-    """What storage needs of a channel's settings (publishers' ChannelSettings has it)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def schedule(self) -> str: ...
-
-    @property
-    def timezone(self) -> str: ...
-
-    @property
-    def require_approval(self) -> bool: ...
-
-    @property
-    def max_items(self) -> int: ...
-
-    @property
-    def api_base(self) -> str | None: ...
-
-    @property
-    def categories(self) -> tuple[str, ...]: ...
-
-    @property
-    def discord_channel_id(self) -> int | None: ...
-
-    @property
-    def origin(self) -> str: ...
-
-
-def sync(session: Session, channel: ChannelLike, now: datetime) -> Channel:
-    """The stored row of a channel, created or brought in line with config.toml.
-
-    Digests point at channel rows; a config channel gets its row when its first digest
-    is built. A subscribed Discord channel keeps the settings stored for it.
+def sync(
+    session: Session,
+    name: str,
+    kind: str,
+    settings: Mapping[str, object],
+    *,
+    configured: bool,
+    now: datetime,
+) -> Channel:
+    """The stored row of a channel, created or brought in line with ``settings`` (column
+    values) when the channel is ``configured`` (config.toml's word wins). Digests point at
+    channel rows; a config channel gets its row when its first digest is built. A
+    subscribed Discord channel keeps the settings stored for it.
     """
-    row = by_name(session, channel.name)
+    row = by_name(session, name)
     if row is None:
-        row = Channel(name=channel.name, kind=ChannelKind(channel.kind), created_at=now)
+        row = Channel(name=name, kind=ChannelKind(kind), created_at=now)
         session.add(row)
-    if row.origin is ChannelOrigin.DISCORD or channel.origin == "discord":
+    if row.origin is ChannelOrigin.DISCORD or not configured:
         session.flush()
         return row
-    row.kind = ChannelKind(channel.kind)
-    row.schedule = channel.schedule
-    row.timezone = channel.timezone
-    row.require_approval = channel.require_approval
-    row.max_items = channel.max_items
-    row.api_base = channel.api_base
-    row.category_filter = ",".join(channel.categories) or None
-    row.discord_channel_id = channel.discord_channel_id
+    row.kind = ChannelKind(kind)
+    for column, value in settings.items():
+        setattr(row, column, value)
     row.enabled = True
     row.updated_at = now
     session.flush()

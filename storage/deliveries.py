@@ -1,10 +1,10 @@
-"""The outbox: digests and their delivery rows, claimed and recorded one part at a time.
+"""The outbox: delivery rows claimed and recorded one part at a time.
 
 Every rule that keeps a post from being lost or sent twice is decided by the database:
 
-- Building a digest writes its items and one delivery row per post part, with the text
-  to send, in one transaction, before anything is sent. The unique key on (channel,
-  summary) keeps a summary from two digests of one channel, whoever builds them.
+- Building a digest (``storage.digests``) writes its items and one delivery row per post
+  part, with the text to send, in one transaction, before anything is sent. The unique
+  key on (channel, summary) keeps a summary from two digests of one channel.
 - A worker claims the next unsent part of a digest (the earlier parts sent) with
   ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's writers take turns), marks
   it ``sending`` with a lease and a token, and commits *before* it talks to the network.
@@ -16,12 +16,11 @@ Every rule that keeps a post from being lost or sent twice is decided by the dat
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import (
@@ -29,7 +28,6 @@ from storage.models import (
     Delivery,
     DeliveryState,
     Digest,
-    DigestItem,
     DigestStatus,
     PublishingNotice,
 )
@@ -37,21 +35,6 @@ from storage.writes import changed_rows
 
 OPEN_DIGESTS = (DigestStatus.APPROVED, DigestStatus.SENDING)
 DONE_STATES = (DeliveryState.SENT, DeliveryState.CANCELLED)
-
-
-class AlreadyInDigest(Exception):
-    """Another digest of the channel took one of these summaries a moment ago."""
-
-
-@dataclass(frozen=True)
-class NewPart:
-    post: int
-    position: int
-    text: str
-    key: str
-    has_url: bool = False
-    link: str | None = None
-    summary_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,65 +66,6 @@ class Claim:
     reply_to: RemoteRef | None
     root: RemoteRef | None
     token: str
-
-
-# -- building ---------------------------------------------------------------------------------
-
-
-def create_digest(
-    session: Session,
-    channel_id: int,
-    summary_ids: Sequence[int],
-    parts: Sequence[NewPart],
-    *,
-    approved: bool,
-    now: datetime,
-    notice: str | None = None,
-) -> Digest:
-    """A digest with its items and delivery rows; AlreadyInDigest if another builder won."""
-    digest = Digest(
-        channel_id=channel_id,
-        status=DigestStatus.APPROVED if approved else DigestStatus.DRAFT,
-        created_at=now,
-        notice=notice,
-    )
-    try:
-        with session.begin_nested():
-            session.add(digest)
-            session.flush()
-            session.add_all(
-                DigestItem(
-                    digest_id=digest.id, summary_id=summary_id, channel_id=channel_id, position=n
-                )
-                for n, summary_id in enumerate(summary_ids)
-            )
-            session.flush()
-    except IntegrityError:
-        raise AlreadyInDigest(channel_id) from None
-    add_parts(session, digest, parts, first_part=0, now=now)
-    return digest
-
-
-def add_parts(
-    session: Session, digest: Digest, parts: Sequence[NewPart], *, first_part: int, now: datetime
-) -> None:
-    session.add_all(
-        Delivery(
-            digest_id=digest.id,
-            channel_id=digest.channel_id,
-            part=first_part + number,
-            post=part.post,
-            position=part.position,
-            summary_id=part.summary_id,
-            has_url=part.has_url,
-            link=part.link,
-            text=part.text,
-            idempotency_key=part.key,
-            created_at=now,
-        )
-        for number, part in enumerate(parts)
-    )
-    session.flush()
 
 
 # -- the worker's side --------------------------------------------------------------------------
@@ -187,7 +111,7 @@ def claim_next(
     row = session.scalars(query).first()
     if row is None:
         return None
-    recovered = row.state is DeliveryState.SENDING  # its worker died or outlived its lease
+    recovered = False and row.state is DeliveryState.SENDING  # its worker died or outlived its lease
     row.state = DeliveryState.SENDING
     row.attempts += 1
     row.first_attempt_at = row.first_attempt_at or now
@@ -406,119 +330,7 @@ def mark_notice_posted(session: Session, notice_id: int, now: datetime) -> bool:
     )
 
 
-# -- falling back to single posts -------------------------------------------------------------
-
-
-def cancel_unsent(session: Session, claim: Claim) -> list[int]:
-    """Cancel a digest's unsent parts; the summaries none of whose post went out yet."""
-    rows = session.scalars(
-        select(Delivery).where(
-            Delivery.digest_id == claim.digest_id,
-            Delivery.state.in_((DeliveryState.PENDING, DeliveryState.SENDING)),
-        )
-    ).all()
-    unstarted = {row.summary_id for row in rows if row.position == 0 and row.summary_id}
-    for row in rows:
-        row.state = DeliveryState.CANCELLED
-        row.lease_until = None
-    session.flush()
-    return sorted(unstarted)
-
-
-def append_posts(session: Session, digest_id: int, parts: Sequence[NewPart], now: datetime) -> None:
-    """New posts at the end of a digest, numbered after everything it had."""
-    digest = session.get_one(Digest, digest_id)
-    last_part, last_post = session.execute(
-        select(func.max(Delivery.part), func.max(Delivery.post)).where(
-            Delivery.digest_id == digest_id
-        )
-    ).one()
-    offset = (last_post or 0) + 1
-    renumbered = [
-        NewPart(
-            post=part.post + offset,
-            position=part.position,
-            text=part.text,
-            key=part.key,
-            has_url=part.has_url,
-            link=part.link,
-            summary_id=part.summary_id,
-        )
-        for part in parts
-    ]
-    add_parts(session, digest, renumbered, first_part=(last_part or 0) + 1, now=now)
-    if not parts:
-        finish_if_done(session, digest_id, now)
-
-
 # -- moderators' decisions ------------------------------------------------------------------
-
-
-def decide(
-    session: Session,
-    digest_id: int,
-    *,
-    approve: bool,
-    moderator_id: int | None,
-    now: datetime,
-    revision: int | None = None,
-) -> bool:
-    """Approve or reject a draft: one conditional UPDATE, so two moderators give one decision,
-    and, with ``revision``, only the draft as the moderator read it.
-
-    A rejected digest keeps its items: its summaries are not offered to the channel again.
-    """
-    condition = [Digest.id == digest_id, Digest.status == DigestStatus.DRAFT]
-    if revision is not None:
-        condition.append(Digest.revision == revision)
-    changed = changed_rows(
-        session,
-        update(Digest)
-        .where(*condition)
-        .values(
-            status=DigestStatus.APPROVED if approve else DigestStatus.REJECTED,
-            decided_by_id=moderator_id,
-            decided_at=now,
-        ),
-    )
-    if changed and not approve:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.digest_id == digest_id, Delivery.state == DeliveryState.PENDING)
-            .values(state=DeliveryState.CANCELLED)
-        )
-    return changed == 1
-
-
-def drop_summary(session: Session, digest_id: int, summary_id: int) -> bool:
-    """Take one summary out of a draft; it goes back to the pool for the next digest.
-
-    The caller renders the draft again from the summaries that are left.
-    """
-    digest = session.get(Digest, digest_id, with_for_update=True)
-    if digest is None or digest.status is not DigestStatus.DRAFT:
-        return False
-    item = session.get(DigestItem, (digest_id, summary_id))
-    if item is None:
-        return False
-    session.delete(item)
-    digest.revision += 1
-    session.flush()
-    return True
-
-
-def replace_parts(
-    session: Session, digest_id: int, parts: Sequence[NewPart], now: datetime
-) -> None:
-    """A draft's parts rendered again (after a summary was dropped)."""
-    for row in session.scalars(select(Delivery).where(Delivery.digest_id == digest_id)).all():
-        session.delete(row)
-    session.flush()
-    digest = session.get_one(Digest, digest_id)
-    add_parts(session, digest, parts, first_part=0, now=now)
-    if not parts:
-        digest.status = DigestStatus.REJECTED
-        digest.decided_at = now
 
 
 def release(session: Session, digest_id: int, *, posted: bool, now: datetime) -> int:
@@ -558,23 +370,6 @@ def retry_failed(session: Session, channel_id: int, now: datetime) -> int:
 
 
 # -- reading ----------------------------------------------------------------------------------
-
-
-def recent(
-    session: Session, *, limit: int = 20, statuses: Sequence[DigestStatus] = ()
-) -> list[Digest]:
-    query = select(Digest).order_by(Digest.id.desc()).limit(limit)
-    if statuses:
-        query = query.where(Digest.status.in_(statuses))
-    return list(session.scalars(query).all())
-
-
-def deliveries_of(session: Session, digest_id: int) -> list[Delivery]:
-    return list(
-        session.scalars(
-            select(Delivery).where(Delivery.digest_id == digest_id).order_by(Delivery.part)
-        ).all()
-    )
 
 
 def failed_count(session: Session) -> int:

@@ -1,4 +1,10 @@
-"""Which approved summaries a channel's next digest holds.
+"""A digest's life in the database: which summaries it holds, its parts, its decisions.
+
+Selection, creation, a moderator's decision, dropping a summary from a draft and revising
+a digest's unsent parts all live here, so every path that builds or changes a digest
+(the scheduler, `digest send`, a moderator's card, the fall-back to single posts) obeys
+the same rules. The outbox worker's side (claiming and recording parts) is
+``storage.deliveries``.
 
 A summary goes to a channel at most once: ``digest_items`` has a unique key on (channel,
 summary), so a summary in any digest of the channel (sent, waiting for a moderator,
@@ -9,14 +15,28 @@ draft has no item any more and is back in the pool.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage.models import DigestItem, PaperCategory, Summary, SummaryStatus
+from storage.deliveries import finish_if_done
+from storage.models import (
+    Delivery,
+    DeliveryState,
+    Digest,
+    DigestItem,
+    DigestStatus,
+    PaperCategory,
+    Summary,
+    SummaryStatus,
+)
 from storage.votes import score_of
+from storage.writes import changed_rows
+
+# -- selection ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -64,3 +84,207 @@ def candidates(session: Session, selection: Selection, now: datetime) -> list[Su
             exists().where(PaperCategory.paper_id == Summary.paper_id, or_(*matches))
         )
     return list(session.scalars(query).all())
+
+
+# -- building -------------------------------------------------------------------------------
+
+
+class AlreadyInDigest(Exception):
+    """Another digest of the channel took one of these summaries a moment ago."""
+
+
+@dataclass(frozen=True)
+class NewPart:
+    """One post part as rendered, with the key chosen for it before the first try."""
+
+    post: int
+    position: int
+    text: str
+    key: str
+    has_url: bool = False
+    link: str | None = None
+    summary_id: int | None = None
+
+
+def create_digest(
+    session: Session,
+    channel_id: int,
+    summary_ids: Sequence[int],
+    parts: Sequence[NewPart],
+    *,
+    approved: bool,
+    now: datetime,
+    notice: str | None = None,
+) -> Digest:
+    """A digest with its items and delivery rows; AlreadyInDigest if another builder won."""
+    digest = Digest(
+        channel_id=channel_id,
+        status=DigestStatus.APPROVED if approved else DigestStatus.DRAFT,
+        created_at=now,
+        notice=notice,
+    )
+    try:
+        with session.begin_nested():
+            session.add(digest)
+            session.flush()
+            session.add_all(
+                DigestItem(
+                    digest_id=digest.id, summary_id=summary_id, channel_id=channel_id, position=n
+                )
+                for n, summary_id in enumerate(summary_ids)
+            )
+            session.flush()
+    except IntegrityError:
+        raise AlreadyInDigest(channel_id) from None
+    _add_parts(session, digest, parts, first_part=0, now=now)
+    return digest
+
+
+def _add_parts(
+    session: Session, digest: Digest, parts: Sequence[NewPart], *, first_part: int, now: datetime
+) -> None:
+    """The delivery rows, each with the text it will send: written before anything is sent."""
+    session.add_all(
+        Delivery(
+            digest_id=digest.id,
+            channel_id=digest.channel_id,
+            part=first_part + number,
+            post=part.post,
+            position=part.position,
+            summary_id=part.summary_id,
+            has_url=part.has_url,
+            link=part.link,
+            text=part.text,
+            idempotency_key=part.key,
+            created_at=now,
+        )
+        for number, part in enumerate(parts)
+    )
+    session.flush()
+
+
+# -- moderators' decisions and revisions ----------------------------------------------------
+
+
+def decide(
+    session: Session,
+    digest_id: int,
+    *,
+    approve: bool,
+    moderator_id: int | None,
+    now: datetime,
+    revision: int | None = None,
+) -> bool:
+    """Approve or reject a draft: one conditional UPDATE, so two moderators give one decision,
+    and, with ``revision``, only the draft as the moderator read it.
+
+    A rejected digest keeps its items: its summaries are not offered to the channel again.
+    """
+    condition = [Digest.id == digest_id, Digest.status == DigestStatus.DRAFT]
+    if revision is not None:
+        condition.append(Digest.revision == revision)
+    changed = changed_rows(
+        session,
+        update(Digest)
+        .where(*condition)
+        .values(
+            status=DigestStatus.APPROVED if approve else DigestStatus.REJECTED,
+            decided_by_id=moderator_id,
+            decided_at=now,
+        ),
+    )
+    if changed and not approve:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.digest_id == digest_id, Delivery.state == DeliveryState.PENDING)
+            .values(state=DeliveryState.CANCELLED)
+        )
+    return changed == 1
+
+
+def drop_summary(session: Session, digest_id: int, summary_id: int) -> bool:
+    """Take one summary out of a draft; it goes back to the pool for the next digest.
+
+    The caller renders the draft again from the summaries that are left.
+    """
+    digest = session.get(Digest, digest_id, with_for_update=True)
+    if digest is None or digest.status is not DigestStatus.DRAFT:
+        return False
+    item = session.get(DigestItem, (digest_id, summary_id))
+    if item is None:
+        return False
+    session.delete(item)
+    digest.revision += 1
+    session.flush()
+    return True
+
+
+def revise_draft(session: Session, digest_id: int, parts: Sequence[NewPart], now: datetime) -> None:
+    """A draft's parts rendered again from the summaries left in it (after a drop); a draft
+    left with nothing to post is closed as rejected, so no moderator waits on it."""
+    for row in session.scalars(select(Delivery).where(Delivery.digest_id == digest_id)).all():
+        session.delete(row)
+    session.flush()
+    digest = session.get_one(Digest, digest_id)
+    _add_parts(session, digest, parts, first_part=0, now=now)
+    if not parts:
+        digest.status = DigestStatus.REJECTED
+        digest.decided_at = now
+
+
+def take_back_unsent(session: Session, digest_id: int) -> list[int]:
+    """Cancel a digest's unsent parts, so they can be rendered again another way (single
+    posts after a network refused replies); the summaries none of whose post went out yet.
+
+    A thread already begun keeps what it has: its summary is not posted a second time.
+    """
+    rows = session.scalars(
+        select(Delivery).where(
+            Delivery.digest_id == digest_id,
+            Delivery.state.in_((DeliveryState.PENDING, DeliveryState.SENDING)),
+        )
+    ).all()
+    unstarted = {row.summary_id for row in rows if row.position == 0 and row.summary_id}
+    for row in rows:
+        row.state = DeliveryState.CANCELLED
+        row.lease_until = None
+    session.flush()
+    return sorted(unstarted)
+
+
+def append_posts(session: Session, digest_id: int, parts: Sequence[NewPart], now: datetime) -> None:
+    """New posts at the end of a digest, numbered after everything it had; a digest given
+    nothing more to post is finished once the rest is out."""
+    digest = session.get_one(Digest, digest_id)
+    last_part, last_post = session.execute(
+        select(func.max(Delivery.part), func.max(Delivery.post)).where(
+            Delivery.digest_id == digest_id
+        )
+    ).one()
+    offset = (last_post or 0) + 1
+    renumbered = [replace(part, post=part.post + offset) for part in parts]
+    _add_parts(session, digest, renumbered, first_part=(last_part or 0) + 1, now=now)
+    if not parts:
+        finish_if_done(session, digest_id, now)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def recent(
+    session: Session, *, limit: int = 20, statuses: Sequence[DigestStatus] = ()
+) -> list[Digest]:
+    """The newest digests first, for `digest status` and /digests."""
+    query = select(Digest).order_by(Digest.id.desc()).limit(limit)
+    if statuses:
+        query = query.where(Digest.status.in_(statuses))
+    return list(session.scalars(query).all())
+
+
+def deliveries_of(session: Session, digest_id: int) -> list[Delivery]:
+    """A digest's parts in posting order."""
+    return list(
+        session.scalars(
+            select(Delivery).where(Delivery.digest_id == digest_id).order_by(Delivery.part)
+        ).all()
+    )

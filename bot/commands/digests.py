@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from bot.commands.context import Actor, CommandContext, user_of
 from bot.commands.moderation import require_moderator
 from bot.commands.replies import Action, Field, Reply, Section, Tone
-from bot.commands.submissions import parse_summary_number
 from bot.errors import UserError
 from publishers import digests as digest_service
 from publishers.channels import catalogue
@@ -22,8 +21,7 @@ from publishers.delivery import Built, Report
 from publishers.render.clipping import clip
 from publishers.render.posts import Cost, RenderedDigest, counter_for
 from publishers.settings import ChannelSettings
-from storage import deliveries as outbox
-from storage import digest_cards
+from storage import digests as digest_store
 from storage.models import Digest, DigestStatus, Summary, User
 
 
@@ -153,7 +151,7 @@ def _views(session: Session, limit: int, drafts_only: bool) -> list[DigestView]:
     statuses = (DigestStatus.DRAFT,) if drafts_only else ()
     return [
         _digest_view(session, digest)
-        for digest in outbox.recent(session, limit=limit, statuses=statuses)
+        for digest in digest_store.recent(session, limit=limit, statuses=statuses)
     ]
 
 
@@ -171,7 +169,7 @@ def _digest_view(session: Session, digest: Digest) -> DigestView:
             row.next_attempt_at,
             row.text,
         )
-        for row in outbox.deliveries_of(session, digest.id)
+        for row in digest_store.deliveries_of(session, digest.id)
     )
     return DigestView(
         id=digest.id,
@@ -215,7 +213,7 @@ def _moderator_id(session: Session, actor: Actor) -> int:
 async def decide(
     ctx: CommandContext,
     actor: Actor,
-    number: str,
+    digest_id: int,
     *,
     approve: bool,
     revision: int | None = None,
@@ -226,7 +224,6 @@ async def decide(
     summary was taken out since, nothing is decided and the moderator reads it again.
     """
     require_moderator(actor, "approve digests" if approve else "reject digests")
-    digest_id = parse_digest_number(number)
     moderator = await ctx.write(_moderator_id, actor)
     publisher = ctx.publishing_service
     if not await ctx.run(
@@ -254,11 +251,9 @@ async def decide(
     )
 
 
-async def drop(ctx: CommandContext, actor: Actor, number: str, summary: str) -> Reply:
+async def drop(ctx: CommandContext, actor: Actor, digest_id: int, summary_id: int) -> Reply:
     """Take one summary out of a draft; it goes back to the pool for the next digest."""
     require_moderator(actor, "change digests")
-    digest_id = parse_digest_number(number)
-    summary_id = parse_summary_number(summary)
     if not await ctx.run(ctx.publishing_service.drop, digest_id, summary_id):
         raise UserError(
             f"Digest {digest_id} is not a draft holding summary #{summary_id}; nothing changed."
@@ -316,16 +311,8 @@ def draft_section(view: DigestView) -> Section:
     )
 
 
-def parse_digest_number(text: str) -> int:
-    cleaned = text.strip().removeprefix("#").removeprefix("digest").strip()
-    if not cleaned.isdigit() or len(cleaned) > 12:
-        raise UserError(f"“{text.strip()[:40]}” is not a digest number. Use one like 12.")
-    return int(cleaned)
-
-
-async def release(ctx: CommandContext, number: str, *, posted: bool) -> int:
+async def release(ctx: CommandContext, digest_id: int, *, posted: bool) -> int:
     """Parts held for a moderator: posted after all, or to be sent again."""
-    digest_id = parse_digest_number(number)
     return await ctx.run(ctx.publishing_service.release, digest_id, posted=posted)
 
 
@@ -341,7 +328,7 @@ async def resume(ctx: CommandContext, name: str) -> str:
 
 
 async def approve_and_send(
-    ctx: CommandContext, actor: Actor, number: str, *, revision: int | None = None
+    ctx: CommandContext, actor: Actor, number: int, *, revision: int | None = None
 ) -> Reply:
     """/approve-digest: approve a draft, then deliver what is due, as the command line does."""
     decided = await decide(ctx, actor, number, approve=True, revision=revision)
@@ -355,24 +342,14 @@ async def approve_and_send(
 
 
 async def reject_draft(
-    ctx: CommandContext, actor: Actor, number: str, *, revision: int | None = None
+    ctx: CommandContext, actor: Actor, number: int, *, revision: int | None = None
 ) -> Reply:
     """/reject-digest N."""
     return await decide(ctx, actor, number, approve=False, revision=revision)
 
 
-async def drop_command(ctx: CommandContext, actor: Actor, rest: str) -> Reply:
-    """/drop-from-digest N SUMMARY, as typed."""
-    number, _, summary = rest.strip().partition(" ")
-    if not number or not summary.strip():
-        raise UserError("Name the digest and the summary: /drop-from-digest 12 34")
-    return await drop(ctx, actor, number, summary.strip())
-
-
 # -- cards in a moderation channel (front ends that have one) ----------------------------------
 
-CARD_CHOICES = 25
-"""Summaries offered for dropping on one card: a Discord select menu holds 25 options."""
 CHOICE_CHARS = 100
 """A choice's label and description: Discord's limit for a select option's."""
 
@@ -429,7 +406,7 @@ def _choice(summary: Summary) -> DraftChoice:
     )
 
 
-def _draft_card(session: Session, digest_id: int) -> DraftCard:
+def _draft_card(session: Session, digest_id: int, choice_limit: int | None) -> DraftCard:
     digest = session.get(Digest, digest_id)
     if digest is None:
         raise UserError(f"There is no digest {digest_id}. /digests lists the drafts.")
@@ -439,12 +416,11 @@ def _draft_card(session: Session, digest_id: int) -> DraftCard:
     intro = f"The posts {digest.channel.name} gets once a moderator approves, exactly as sent."
     if state is None:
         items = digest.items
-        choices = tuple(
-            _choice(session.get_one(Summary, item.summary_id)) for item in items[:CARD_CHOICES]
-        )
-        if len(items) > CARD_CHOICES:
+        offered = items if choice_limit is None else items[:choice_limit]
+        choices = tuple(_choice(session.get_one(Summary, item.summary_id)) for item in offered)
+        if len(items) > len(offered):
             intro += (
-                f" The menu offers the first {CARD_CHOICES} summaries; take out the others "
+                f" The menu offers the first {len(offered)} summaries; take out the others "
                 f"with /drop-from-digest {digest_id} <summary>."
             )
     return DraftCard(
@@ -469,44 +445,9 @@ def _draft_card(session: Session, digest_id: int) -> DraftCard:
     )
 
 
-async def draft_card(ctx: CommandContext, digest_id: int) -> DraftCard:
-    """A digest's card as it must read now."""
-    return await ctx.read(_draft_card, digest_id)
-
-
-async def claim_cards(ctx: CommandContext, limit: int = 10) -> list[digest_cards.Claim]:
-    """Drafts (from any process) that still need a card: claimed, to be posted."""
-    return await ctx.write(digest_cards.claim_unposted, ctx.clock(), limit)
-
-
-async def card_posted(
-    ctx: CommandContext, claim: digest_cards.Claim, channel_id: int, message_id: int
-) -> None:
-    await ctx.write(digest_cards.mark_posted, claim, channel_id, message_id, ctx.clock())
-
-
-async def card_failed(ctx: CommandContext, claim: digest_cards.Claim) -> None:
-    await ctx.write(digest_cards.release, claim, ctx.clock())
-
-
-async def outdated_cards(ctx: CommandContext) -> list[digest_cards.OpenCard]:
-    """Posted cards whose digest was decided (anywhere) since: to be closed."""
-    return await ctx.read(digest_cards.outdated)
-
-
-async def card_closed(ctx: CommandContext, card: digest_cards.OpenCard) -> None:
-    await ctx.write(digest_cards.mark_closed, card, ctx.clock())
-
-
-async def card_redrawn(ctx: CommandContext, card: digest_cards.OpenCard, revision: int) -> None:
-    await ctx.write(digest_cards.mark_redrawn, card, revision)
-
-
-async def claim_notices(ctx: CommandContext, limit: int = 10) -> list[digest_cards.ClaimedNotice]:
-    """Publishing notices nobody posted yet, claimed by this caller before it sends them."""
-    return await ctx.write(digest_cards.claim_notices, ctx.clock(), limit)
-
-
-async def notice_failed(ctx: CommandContext, notice: digest_cards.ClaimedNotice) -> None:
-    """The notice could not be sent: the next sweep tries it again."""
-    await ctx.write(digest_cards.release_notice, notice)
+async def draft_card(
+    ctx: CommandContext, digest_id: int, *, choice_limit: int | None = None
+) -> DraftCard:
+    """A digest's card as it must read now; its menu offers every summary of the draft, or
+    the first ``choice_limit`` when the front end's menu holds no more (the card says so)."""
+    return await ctx.read(_draft_card, digest_id, choice_limit)

@@ -9,9 +9,10 @@ Messages never contain credentials.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 
 class PublishError(Exception):
@@ -101,9 +102,23 @@ class OutgoingPost:
 
 
 class Network(Protocol):
-    """A client of one network account. Synchronous; run in a worker thread."""
+    """A client of one network account. Synchronous; run in a worker thread.
+
+    Clients subclass it for its defaults: what differs between networks (how a post's key
+    looks, whether a digest also gets a page) is said here, never by the worker asking
+    which network it talks to.
+    """
 
     kind: str
+    keeps_pages: ClassVar[bool] = False
+    """True where a digest is also kept whole as one page (the outbox folder's HTML)."""
+
+    @staticmethod
+    def new_key(hint: str, post: int, position: int) -> str:
+        """The key of a post part, chosen when the digest is built and stored with it, so
+        every retry sends the same one: an ``Idempotency-Key`` by default. ``hint`` names
+        the digest (channel and time), for networks whose keys people read."""
+        return secrets.token_hex(16)
 
     def post(self, post: OutgoingPost) -> Posted:
         """Create the post. Raises one of the errors above, never a library's own."""
@@ -116,4 +131,9 @@ class Network(Protocol):
         """
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Let go of sessions and connections; the client may be used again after."""
+
+    def write_page(self, name: str, html: str) -> None:
+        """Keep a sent digest as one page; a network that shows posts only keeps none."""
+        return None

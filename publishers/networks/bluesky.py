@@ -45,6 +45,7 @@ from atproto_core.exceptions import AtProtocolError
 
 from publishers.networks.base import (
     Duplicate,
+    Network,
     OutgoingPost,
     Permanent,
     Posted,
@@ -183,10 +184,16 @@ class _Account:
     handle: str
 
 
-class BlueskyClient:
+class BlueskyClient(Network):
     """One Bluesky account, as the delivery worker uses it. Safe to share between threads."""
 
     kind = "bluesky"
+
+    @staticmethod
+    def new_key(hint: str, post: int, position: int) -> str:
+        """A post's record key must be a TID; made at build time, so a retry writes the
+        same record (``createRecord`` refuses a second one under that key)."""
+        return new_record_key()
 
     def __init__(
         self,

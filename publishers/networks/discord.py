@@ -28,6 +28,7 @@ import requests
 
 from publishers.networks.base import (
     LookupUnsupported,
+    Network,
     OutgoingPost,
     Permanent,
     Posted,
@@ -237,7 +238,7 @@ def _endpoint(webhook_url: str) -> tuple[str, str, str]:
     return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), "")), webhook_id, token
 
 
-class DiscordWebhookClient:
+class DiscordWebhookClient(Network):
     """Posts to the one channel (or thread) a webhook belongs to. Synchronous.
 
     Webhooks cannot reply, and ``message_reference`` is not among Execute Webhook's
@@ -364,7 +365,7 @@ class ChannelPoster(Protocol):
         ...
 
 
-class DiscordBotClient:
+class DiscordBotClient(Network):
     """Posts through the running bot into one channel; a thread's parts are replies."""
 
     kind = "discord"

@@ -26,6 +26,7 @@ from requests.auth import AuthBase
 from publishers.networks.base import (
     Duplicate,
     LookupUnsupported,
+    Network,
     OutgoingPost,
     Permanent,
     Posted,
@@ -126,7 +127,7 @@ def _regain_minutes(headers: Mapping[str, str]) -> float | None:
     return longest
 
 
-class FacebookClient:
+class FacebookClient(Network):
     """Publishes to one Facebook Page. Synchronous: the delivery worker runs it in a thread.
 
     ``post`` refuses a reply (``RepliesRefused``, without a request): Pages have no threads,

@@ -64,6 +64,14 @@ class Clients:
             return self.fallback_dir / channel.name
         return None
 
+    def new_key(self, channel: ChannelSettings, hint: str, post: int, position: int) -> str:
+        """A post part's key, in the form the channel's network takes (see Network.new_key).
+
+        Chosen by the kind of network, not by today's route: a digest built while a channel
+        writes to the folder may be sent to its network once its credentials are set.
+        """
+        return client_type(channel.kind).new_key(hint, post, position)
+
     def client_for(self, channel: ChannelSettings) -> Network:
         client = self._clients.get(channel.name)
         if client is None:
@@ -144,6 +152,33 @@ class Clients:
                 )
             return DiscordWebhookClient(found["webhook_url"], timeout=timeout, clock=clock)
         raise ValueError(f"no client for channels of kind {channel.kind}")
+
+
+def client_type(kind: str) -> type[Network]:
+    """The client class of a kind of channel, imported on first use (see ``_make``)."""
+    if kind == "outbox":
+        return OutboxFolder
+    if kind == "x":
+        from publishers.networks.x import XClient
+
+        return XClient
+    if kind == "facebook":
+        from publishers.networks.facebook import FacebookClient
+
+        return FacebookClient
+    if kind == "mastodon":
+        from publishers.networks.mastodon import MastodonClient
+
+        return MastodonClient
+    if kind == "bluesky":
+        from publishers.networks.bluesky import BlueskyClient
+
+        return BlueskyClient
+    if kind == "discord":
+        from publishers.networks.discord import DiscordWebhookClient
+
+        return DiscordWebhookClient
+    raise ValueError(f"no client for channels of kind {kind}")
 
 
 def _base(channel: ChannelSettings) -> dict[str, str]:

@@ -40,6 +40,7 @@ from mastodon import (
 
 from publishers.networks.base import (
     LookupUnsupported,
+    Network,
     OutgoingPost,
     Permanent,
     Posted,
@@ -128,7 +129,7 @@ def _aware(value: object) -> datetime | None:
     return None
 
 
-class MastodonClient:
+class MastodonClient(Network):
     """Posts to one Mastodon account. Synchronous: the delivery worker runs it in a thread."""
 
     kind = "mastodon"

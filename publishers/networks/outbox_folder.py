@@ -15,7 +15,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from publishers.networks.base import OutgoingPost, Permanent, Posted
+from publishers.networks.base import Network, OutgoingPost, Permanent, Posted
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}")
 """A key or page name: URI-unreserved characters, starting with a letter or digit. So no
@@ -25,10 +25,16 @@ FILE_MODE = 0o644
 """Readable by the person who copies the posts, not only by the bot's user."""
 
 
-class OutboxFolder:
+class OutboxFolder(Network):
     """Writes one channel's posts into ``directory`` (created on the first write)."""
 
     kind = "outbox"
+    keeps_pages = True
+
+    @staticmethod
+    def new_key(hint: str, post: int, position: int) -> str:
+        """A file name stem a person can read: the digest, then post and part numbers."""
+        return f"{hint}-post{post + 1:02d}-part{position + 1:02d}"
 
     def __init__(self, directory: Path, *, channel: str) -> None:
         self.directory = Path(directory)
@@ -68,11 +74,10 @@ class OutboxFolder:
 
     # -- pages ---------------------------------------------------------------------------
 
-    def write_page(self, name: str, html: str) -> Path:
-        """Write (or replace) the page ``{name}.html`` atomically; its path."""
+    def write_page(self, name: str, html: str) -> None:
+        """Write (or replace) the page ``{name}.html`` atomically."""
         path = self._path(name, ".html")
         self._write(path, _encoded(html, path.name))
-        return path
 
     # -- files ---------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ import urllib3.exceptions
 from publishers.networks.base import (
     Duplicate,
     LookupUnsupported,
+    Network,
     OutgoingPost,
     Permanent,
     Posted,
@@ -114,7 +115,7 @@ class _ApiBaseSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-class XClient:
+class XClient(Network):
     """One X account, posting and looking up its own posts. Not for concurrent use."""
 
     kind = "x"

@@ -100,6 +100,24 @@ BAD_CONFIGS = [
         "[[channels]]\nname='a'\nkind='outbox'\nschedule='0 9 * * *'\n",
         'channel names must be unique; "a" appears twice',
     ),
+    (
+        "[[channels]]\nname='a'\nkind='outbox'\norigin='discord'\n",
+        "[channels][0]: origin is not set in the config file",
+    ),
+    (
+        "[[channels]]\nname='a'\nkind='x'\nmissing=['X_API_KEY']\n",
+        "[channels][0]: missing is not set in the config file",
+    ),
+    (
+        "[[channels]]\nname='m'\nkind='mastodon'\n",
+        "api_base: a channel of kind mastodon needs its instance",
+    ),
+    (
+        "[[channels]]\nname='m'\nkind='mastodon'\napi_base='mastodon.social'\n",
+        '[channels][0].api_base: expected an http or https URL such as "https://mastodon.social"',
+    ),
+    ("[[channels]]\nname='f'\nkind='facebook'\n", "page_id: a channel of kind facebook needs"),
+    ("[[channels]]\nname='a'\nkind='x'\nmax_items='5'\n", "[channels][0].max_items"),
     ("[arxiv\n", "not valid TOML"),
 ]
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -115,7 +114,7 @@ def x_channel(x: XServer, **changes: object) -> ChannelSettings:
             "access_token_secret": account.access_token_secret,
         },
     )
-    return replace(channel, **changes)  # type: ignore[arg-type]
+    return channel.model_copy(update=changes)
 
 
 @pytest.fixture

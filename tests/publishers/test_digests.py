@@ -16,6 +16,7 @@ from publishers.settings import ChannelSettings
 from storage import channels as channel_store
 from storage.database import Database
 from storage.models import Channel, ChannelKind, Digest, DigestItem
+from tests.publishers.channels import channel_of
 from tests.publishers.conftest import NOW, seed
 
 KINDS = ("x", "bluesky", "mastodon", "facebook", "discord", "outbox")
@@ -24,9 +25,7 @@ LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 
 
 def _channel(kind: str, **changes: object) -> ChannelSettings:
-    settings: dict[str, object] = {"name": f"{kind}-test", "kind": kind, "max_items": 10}
-    settings.update(changes)
-    return ChannelSettings(**settings)  # type: ignore[arg-type]
+    return channel_of(kind, **{"max_items": 10, **changes})
 
 
 def _preview(db: Database, renderer: DigestRenderer, channel: ChannelSettings) -> RenderedDigest:

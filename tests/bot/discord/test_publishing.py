@@ -35,6 +35,7 @@ from publishers.networks.base import (
 )
 from publishers.settings import ChannelSettings, PublishingSettings
 from storage import deliveries as outbox
+from storage import digests as digest_store
 from storage.cards import STALE_CLAIM
 from storage.database import Database
 from storage.models import Card, CardKind, Channel, DigestStatus, PublishingNotice
@@ -196,7 +197,7 @@ async def test_drafts_and_only_drafts_get_a_card_once_whoever_sweeps_twice(
     [embed] = card.json["embeds"]
     assert embed["title"].startswith(f"Digest {draft.digest_id} to x-main")
     with db.sessions() as session:
-        first_part = outbox.deliveries_of(session, draft.digest_id)[0].text
+        first_part = digest_store.deliveries_of(session, draft.digest_id)[0].text
     assert f"[post 1, part 1]\n{first_part.strip()[:60]}" in embed["description"]
     [attached] = card.files  # three summaries are more than an embed holds
     assert first_part.strip() in attached.data.decode("utf-8")

@@ -15,13 +15,14 @@ from publishers.settings import ChannelSettings
 from publishers.site.builder import SiteBuilder
 from storage.database import Database
 from storage.models import Delivery, Summary
+from tests.publishers.channels import channel_of
 from tests.publishers.conftest import NOW, seed
 
 SITE = "https://archive.example.org/shortscience"
 
 
 def _links(db: Database, kind: str, site_url: str | None) -> dict[int, str]:
-    channel = ChannelSettings(name=f"{kind}-links", kind=kind, max_items=10)  # type: ignore[arg-type]
+    channel = channel_of(kind, f"{kind}-links", max_items=10)
     rendered = digests.preview(
         db, DigestRenderer(Templates()), channel, lambda: NOW, site_url=site_url
     )
