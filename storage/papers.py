@@ -215,8 +215,9 @@ def _browse_grouped(
     return [(paper, summaries) for paper, summaries, _ in session.execute(query).all()]
 
 
-def suggest(session: Session, typed: str, limit: int = 25) -> list[Paper]:
-    """Stored papers whose id or title contains what was typed so far (autocomplete)."""
+def suggest(session: Session, typed: str, *, limit: int) -> list[Paper]:
+    """Stored papers whose id or title contains what was typed so far (autocomplete), newest
+    first, at most ``limit``: the front end's box decides how many it shows."""
     typed = typed.strip()
     query = select(Paper).order_by(Paper.created_at.desc(), Paper.id.desc()).limit(limit)
     if typed:

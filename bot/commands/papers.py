@@ -254,15 +254,16 @@ async def browse(ctx: CommandContext, facet: str, value: str) -> Reply:
     return await ctx.read(_browse_reply, facet, value, ctx.limits.search_results)
 
 
-def _suggestions(session: Session, typed: str) -> list[tuple[str, str]]:
+def _suggestions(session: Session, typed: str, limit: int) -> list[tuple[str, str]]:
     choices = []
-    for paper in paper_store.suggest(session, typed, limit=25):
+    for paper in paper_store.suggest(session, typed, limit=limit):
         reference = paper_reference(paper)
         label = f"{reference} · {paper.title}"
         choices.append((label if len(label) <= 100 else label[:99] + "…", reference[:100]))
     return choices
 
 
-async def suggest_papers(ctx: CommandContext, typed: str) -> list[tuple[str, str]]:
-    """(label, value) pairs of stored papers for an autocomplete box; at most 25."""
-    return await ctx.read(_suggestions, clean_line(typed[:100], "paper"))
+async def suggest_papers(ctx: CommandContext, typed: str, *, limit: int) -> list[tuple[str, str]]:
+    """(label, value) pairs of stored papers for an autocomplete box, newest first; at most
+    ``limit``, as many as the front end's box holds."""
+    return await ctx.read(_suggestions, clean_line(typed[:100], "paper"), limit)

@@ -125,7 +125,7 @@ async def list_subscriptions(ctx: CommandContext, actor: Actor, *, guild_id: int
                 f"<#{channel.discord_channel_id}>: {_describe(channel)}",
                 inline=False,
             )
-            for channel in channels[:25]
+            for channel in channels
         ),
         private=True,
     )

@@ -11,6 +11,7 @@ from bot.commands.subscriptions import channel_name_for
 from bot.discord import replies
 from bot.discord.actors import actor_from
 from bot.discord.bot import ShortScienceBot
+from bot.discord.choices import autocomplete_choices
 
 
 @app_commands.guild_only()
@@ -84,7 +85,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Digest c
     ) -> list[app_commands.Choice[str]]:
         names = await digests.channel_names(self.bot.ctx)
         wanted = current.strip().lower()
-        return [app_commands.Choice(name=name, value=name) for name in names if wanted in name][:25]
+        return autocomplete_choices((name, name) for name in names if wanted in name)
 
 
 async def setup(bot: ShortScienceBot) -> None:

@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.commands import papers
 from bot.discord import replies
 from bot.discord.bot import ShortScienceBot
+from bot.discord.choices import MAX_CHOICES, autocomplete_choices
 
 
 class Papers(commands.Cog):
@@ -27,8 +28,8 @@ class Papers(commands.Cog):
     async def _paper_choices(
         self, _interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        pairs = await papers.suggest_papers(self.bot.ctx, current)
-        return [app_commands.Choice(name=label, value=value) for label, value in pairs]
+        pairs = await papers.suggest_papers(self.bot.ctx, current, limit=MAX_CHOICES)
+        return autocomplete_choices(pairs)
 
     @app_commands.command(description="Search stored papers and summaries (arXiv if none match)")
     @app_commands.describe(words="what to look for")

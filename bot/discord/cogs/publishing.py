@@ -33,6 +33,7 @@ from bot.commands.context import Actor
 from bot.commands.moderation import require_moderator
 from bot.discord.actors import actor_from
 from bot.discord.bot import ShortScienceBot
+from bot.discord.choices import MAX_CHOICES
 from bot.discord.embeds import NOTICE_MARK, plain_content, reply_pages, text_is_whole
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.tree import report
@@ -155,7 +156,7 @@ async def _post_card(bot: ShortScienceBot, channel_id: int, claim: Claim) -> int
                 log.info("card of digest %s was posted before; not again", claim.digest_id)
                 await digests.card_posted(bot.ctx, claim, channel_id, found)
                 return 0
-        card = await digests.draft_card(bot.ctx, claim.digest_id)
+        card = await digests.draft_card(bot.ctx, claim.digest_id, choice_limit=MAX_CHOICES)
         if not card.open:
             # Decided since the claim: nothing to ask the moderators any more.
             await digests.card_failed(bot.ctx, claim)
@@ -175,7 +176,7 @@ async def _close_card(bot: ShortScienceBot, card: OpenCard) -> None:
     """Say on the card what became of its digest, and take its buttons away; a draft that
     changed elsewhere (a summary taken out) is drawn again instead, with new buttons."""
     try:
-        now = await digests.draft_card(bot.ctx, card.digest_id)
+        now = await digests.draft_card(bot.ctx, card.digest_id, choice_limit=MAX_CHOICES)
         channel = bot.get_channel(card.channel_id) or await bot.fetch_channel(card.channel_id)
         message = channel.get_partial_message(card.message_id)  # type: ignore[union-attr]
         if now.open:
@@ -232,7 +233,7 @@ async def _post_notice(bot: ShortScienceBot, notice: ClaimedNotice) -> int:
 async def show_card(interaction: discord.Interaction, digest_id: int) -> None:
     """Bring the pressed card up to date: current while a draft, else closed."""
     bot = _bot(interaction)
-    card = await digests.draft_card(bot.ctx, digest_id)
+    card = await digests.draft_card(bot.ctx, digest_id, choice_limit=MAX_CHOICES)
     await interaction.edit_original_response(view=card_view(card), **as_edit(card_content(card)))
     message, channel_id = interaction.message, interaction.channel_id
     if not card.open and message is not None and channel_id is not None:

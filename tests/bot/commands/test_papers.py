@@ -147,3 +147,16 @@ async def test_a_rejected_summary_is_never_shown(
     await moderation.reject(ctx, mod, str(number), "Please add the main result.")
     reply = await papers.summary(ctx, "1606.04474")
     assert reply.sections == ()
+
+
+async def test_suggestions_offer_as_many_papers_as_the_front_end_asks_for(
+    ctx: CommandContext,
+) -> None:
+    """The command layer does not know a box's size (Discord's is 25): it takes a limit."""
+    await papers.summary(ctx, "1810.03292")
+    await papers.summary(ctx, "1606.04474")
+    assert len(await papers.suggest_papers(ctx, "", limit=5)) == 2
+    [newest] = await papers.suggest_papers(ctx, "", limit=1)
+    assert newest[1] == "1606.04474"
+    [found] = await papers.suggest_papers(ctx, "salien", limit=5)
+    assert found[1] == "1810.03292"

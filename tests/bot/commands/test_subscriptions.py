@@ -90,3 +90,12 @@ async def test_unsubscribe_keeps_the_row_and_list_shows_active_ones(
     assert len(_channels(db)) == 3
     with pytest.raises(UserError, match="not a digest channel"):
         await subscriptions.unsubscribe(ctx, ADMIN, channel_id=777)
+
+
+async def test_list_shows_every_channel(ctx: CommandContext) -> None:
+    """No cut at Discord's 25 embed fields here: the Discord front end applies its limits."""
+    for number in range(30):
+        await subscriptions.subscribe(ctx, ADMIN, guild_id=9, channel_id=1000 + number)
+    listed = await subscriptions.list_subscriptions(ctx, ADMIN, guild_id=9)
+    assert len(listed.fields) == 30
+    assert listed.text.startswith("30 channels")
