@@ -51,6 +51,7 @@ from publishers.settings import ChannelSettings
 from storage import channels as channel_store
 from storage import deliveries as outbox
 from storage import digests as digest_store
+from storage import notices
 from storage.database import Database
 from storage.models import DeliveryState, Digest
 from storage.types import utcnow
@@ -356,7 +357,7 @@ class Publisher:
         with self.db.transaction() as session:
             told = channel_store.refuse_replies(session, claim.channel_id, now)
             if told:
-                outbox.add_notice(
+                notices.add_notice(
                     session,
                     claim.channel_id,
                     claim.digest_id,

@@ -29,8 +29,8 @@ from storage.models import (
     DeliveryState,
     Digest,
     DigestStatus,
-    PublishingNotice,
 )
+from storage.notices import add_notice
 from storage.writes import changed_rows
 
 OPEN_DIGESTS = (DigestStatus.APPROVED, DigestStatus.SENDING)
@@ -111,7 +111,7 @@ def claim_next(
     row = session.scalars(query).first()
     if row is None:
         return None
-    recovered = False and row.state is DeliveryState.SENDING  # its worker died or outlived its lease
+    recovered = row.state is DeliveryState.SENDING  # its worker died or outlived its lease
     row.state = DeliveryState.SENDING
     row.attempts += 1
     row.first_attempt_at = row.first_attempt_at or now
@@ -292,42 +292,6 @@ def record_failed(session: Session, claim: Claim, error: str, now: datetime) -> 
         now,
     )
     return True
-
-
-# -- notices ----------------------------------------------------------------------------------
-
-
-def add_notice(
-    session: Session, channel_id: int, digest_id: int | None, text: str, now: datetime
-) -> None:
-    session.add(
-        PublishingNotice(channel_id=channel_id, digest_id=digest_id, text=text, created_at=now)
-    )
-    session.flush()
-
-
-def unposted_notices(session: Session, limit: int = 10) -> list[PublishingNotice]:
-    return list(
-        session.scalars(
-            select(PublishingNotice)
-            .where(PublishingNotice.posted_at.is_(None))
-            .order_by(PublishingNotice.id)
-            .limit(limit)
-        ).all()
-    )
-
-
-def mark_notice_posted(session: Session, notice_id: int, now: datetime) -> bool:
-    """Conditional: of two processes posting notices, one posts each."""
-    return (
-        changed_rows(
-            session,
-            update(PublishingNotice)
-            .where(PublishingNotice.id == notice_id, PublishingNotice.posted_at.is_(None))
-            .values(posted_at=now),
-        )
-        == 1
-    )
 
 
 # -- moderators' decisions ------------------------------------------------------------------

@@ -9,12 +9,44 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from storage import deliveries as outbox
 from storage.models import PublishingNotice
 from storage.writes import changed_rows
+
+
+def add_notice(
+    session: Session, channel_id: int, digest_id: int | None, text: str, now: datetime
+) -> None:
+    session.add(
+        PublishingNotice(channel_id=channel_id, digest_id=digest_id, text=text, created_at=now)
+    )
+    session.flush()
+
+
+def unposted_notices(session: Session, limit: int = 10) -> list[PublishingNotice]:
+    return list(
+        session.scalars(
+            select(PublishingNotice)
+            .where(PublishingNotice.posted_at.is_(None))
+            .order_by(PublishingNotice.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def mark_notice_posted(session: Session, notice_id: int, now: datetime) -> bool:
+    """Conditional: of two processes posting notices, one posts each."""
+    return (
+        changed_rows(
+            session,
+            update(PublishingNotice)
+            .where(PublishingNotice.id == notice_id, PublishingNotice.posted_at.is_(None))
+            .values(posted_at=now),
+        )
+        == 1
+    )
 
 
 @dataclass(frozen=True)
@@ -28,8 +60,8 @@ class ClaimedNotice:
 def claim_notices(session: Session, now: datetime, limit: int = 10) -> list[ClaimedNotice]:
     """Take the notices nobody posted yet; each conditional, so of two processes one wins."""
     claimed = []
-    for notice in outbox.unposted_notices(session, limit=limit):
-        if outbox.mark_notice_posted(session, notice.id, now):
+    for notice in unposted_notices(session, limit=limit):
+        if mark_notice_posted(session, notice.id, now):
             claimed.append(ClaimedNotice(notice.id, notice.text, now))
     return claimed
 

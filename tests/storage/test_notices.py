@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from storage import deliveries as outbox
 from storage import notices
 from storage.database import Database
 from storage.models import Channel, ChannelKind, PublishingNotice
@@ -17,7 +16,7 @@ def _notice(db: Database, text: str) -> None:
         channel = Channel(name="x-main", kind=ChannelKind.OUTBOX, schedule="0 9 * * *")
         session.add(channel)
         session.flush()
-        outbox.add_notice(session, channel.id, None, text, NOW)
+        notices.add_notice(session, channel.id, None, text, NOW)
 
 
 def _claim_notices(db: Database, now: datetime = NOW) -> list[notices.ClaimedNotice]:
