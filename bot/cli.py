@@ -20,6 +20,7 @@ from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
 from bot.errors import UserError
 from bot.logging_setup import setup_logging
 from bot.service import console_actor, run
+from publishers.render.templates import TemplateProblem, Templates
 from storage import migrate
 from storage.database import describe_url
 
@@ -270,22 +271,14 @@ def cmd_digest(args: argparse.Namespace, config: AppConfig) -> int:
 
 def cmd_site(args: argparse.Namespace, config: AppConfig) -> int:
     # start-up: only `site build` needs the site builder
-    from publishers.render.templates import TemplateProblem, Templates
     from publishers.site.builder import SiteBuilder
 
     publishing = publishing_settings(config)
-    try:
-        templates = Templates(publishing.templates_dir)
-    except TemplateProblem as error:
-        print(f"shortscience: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    templates = Templates(publishing.templates_dir)  # a missing folder stops us here
     db = open_database(config)
     try:
         builder = SiteBuilder(db, templates, site_url=publishing.site_url)
         report = builder.build(Path(args.directory))
-    except TemplateProblem as error:
-        print(f"shortscience: template problem: {error}", file=sys.stderr)
-        return EXIT_FAILURE
     finally:
         db.dispose()
     sys.stdout.write(report.text())
@@ -347,6 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as error:
         print(f"shortscience: {error}", file=sys.stderr)
         return EXIT_FAILURE
+    except TemplateProblem as error:
+        # The operator's templates are input, like the config: one line, exit 2.
+        print(f"shortscience: template problem: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except SQLAlchemyError as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"shortscience: database error: {first_line}", file=sys.stderr)

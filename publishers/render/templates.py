@@ -3,8 +3,10 @@
 The environment is strict (``StrictUndefined``): a misspelt variable is an error. And
 every template is rendered once with a sample digest when the service starts
 (:meth:`Templates.check`), so such an error stops the start with the template's name and
-line, instead of surfacing at the first scheduled post. HTML and XML templates are autoescaped;
-plain-text ones are not (their readers are networks that show text as text).
+line, instead of surfacing at the first scheduled post. A template that fails only on some
+data (a misspelt name inside an ``if``) fails when it meets that data, with the same
+:class:`TemplateProblem`. HTML and XML templates are autoescaped; plain-text ones are not
+(their readers are networks that show text as text).
 """
 
 from __future__ import annotations
@@ -68,10 +70,18 @@ class Templates:
             raise TemplateProblem(
                 f"{error.filename or name}, line {error.lineno}: {error.message}"
             ) from None
-        except jinja2.TemplateNotFound:
-            raise TemplateProblem(f"no template {name}") from None
-        except jinja2.UndefinedError as error:
+        except jinja2.TemplateNotFound as error:
+            missing = f" (it includes {error.name})" if error.name != name else ""
+            raise TemplateProblem(f"no template {name}{missing}") from None
+        except jinja2.TemplateError as error:
             raise TemplateProblem(f"{_where(error, name)}: {error.message}") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError) as error:
+            # An expression of the template failed on this data ({{ summary.title + 1 }});
+            # one raised outside any template is a bug of ours and keeps its traceback.
+            where = _template_frame(error, name)
+            if where is None:
+                raise
+            raise TemplateProblem(f"{where}: {type(error).__name__}: {error}") from None
 
     def check(self) -> None:
         """Render every template with a sample, so a broken one fails now, not at 09:00."""
@@ -80,12 +90,16 @@ class Templates:
             self.render(name, **sample)
 
 
-def _where(error: BaseException, name: str) -> str:
+def _template_frame(error: BaseException, name: str) -> str | None:
     """The template file and line an error was raised at (Jinja maps frames to them)."""
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if frame.filename.endswith(name) or "/templates/" in frame.filename:
+        if frame.filename.endswith((".j2", name)):
             return f"{frame.filename}, line {frame.lineno}"
-    return name
+    return None
+
+
+def _where(error: BaseException, name: str) -> str:
+    return _template_frame(error, name) or name
 
 
 class _Sample:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from storage import migrate
 from storage.database import Database
 from storage.models import Digest
 from tests.publishers.conftest import seed
@@ -449,11 +450,79 @@ def test_a_broken_template_stops_the_start_with_its_name_and_line(tmp_path: Path
         timeout=60,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # the operator's templates are input, like the config
     [line] = result.stderr.strip().splitlines()[-1:]
     assert "template problem:" in line
     assert "x/summary.txt.j2, line 3" in line
     assert "tldr_txt" in line
+
+
+def _seeded_config_with_templates(tmp_path: Path, templates_dir: str) -> Path:
+    config = _config(tmp_path, f"[publishing]\ntemplates_dir = '{templates_dir}'\n" + CHANNELS)
+    db = Database.connect(f"sqlite:///{tmp_path / 'shortscience.db'}")
+    try:
+        migrate.upgrade(db)
+        seed(db)
+    finally:
+        db.dispose()
+    return config
+
+
+def _digests(tmp_path: Path) -> int:
+    db = Database.connect(f"sqlite:///{tmp_path / 'shortscience.db'}")
+    try:
+        with db.sessions() as session:
+            return session.query(Digest).count()
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("action", ["preview", "send"])
+def test_a_template_failing_only_on_some_data_is_one_line_exit_2(
+    tmp_path: Path, action: str
+) -> None:
+    """Start-up's check renders the sample summary (#1); a misspelt name inside an ``if``
+    that only later summaries enter gave a 43-line traceback from preview and send."""
+    (tmp_path / "mine" / "outbox").mkdir(parents=True)
+    (tmp_path / "mine" / "outbox" / "summary.md.j2").write_text(
+        "{{ summary.title }}\n{% if summary.id > 1 %}\n{{ summary.venue }}\n{% endif %}\n",
+        encoding="utf-8",
+    )
+    config = _seeded_config_with_templates(tmp_path, "mine")
+    result = _shortscience("--config", str(config), "digest", action, "outbox", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    expected = f"shortscience: template problem: {tmp_path}/mine/outbox/summary.md.j2, line 3: "
+    assert line.startswith(expected)
+    assert "'venue'" in line
+    assert result.stdout == ""
+    assert _digests(tmp_path) == 0
+    assert not list((tmp_path / "outbox").glob("*.md"))
+
+
+@pytest.mark.parametrize("action", ["preview", "send"])
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (None, "templates_dir {folder} is not a folder"),
+        ("{{ summary.title }\n", "{folder}/outbox/summary.md.j2, line 1: unexpected '}}'"),
+    ],
+)
+def test_a_missing_templates_dir_or_a_syntax_error_exits_2(
+    tmp_path: Path, action: str, template: str | None, expected: str
+) -> None:
+    """Both exited 1; the README promises 2 for bad input (config and what it names)."""
+    folder = tmp_path / "mine"
+    if template is not None:
+        (folder / "outbox").mkdir(parents=True)
+        (folder / "outbox" / "summary.md.j2").write_text(template, encoding="utf-8")
+    config = _seeded_config_with_templates(tmp_path, "mine")
+    result = _shortscience("--config", str(config), "digest", action, "outbox", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"shortscience: template problem: {expected.format(folder=folder)}"
+    ]
+    assert _digests(tmp_path) == 0
 
 
 def test_digest_send_outbox_writes_files_with_no_tokens_and_status_reports_it(

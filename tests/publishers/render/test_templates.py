@@ -72,3 +72,23 @@ def test_html_is_escaped_and_plain_text_is_not() -> None:
     text = templates.render("outbox/summary.md.j2", summary=item, channel=channel)
     assert "<script>alert(1)</script> {{ config }}" in text
     assert "A <b>bold</b> claim" in text
+
+
+def test_a_template_failing_only_on_some_data_names_its_line(tmp_path: Path) -> None:
+    """The start-up check renders the sample summary (#1) only; a name misspelt inside an
+    ``if`` that only later summaries enter fails there, as a TemplateProblem too."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "summary.txt.j2").write_text(
+        "{{ summary.title }}\n{% if summary.id > 1 %}\n{{ summary.venue }}\n{% endif %}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "x" / "single.txt.j2").write_text(
+        "{{ tldr }}\n{{ summary.title + 1 if summary.id > 1 else '' }}\n", encoding="utf-8"
+    )
+    templates = Templates(tmp_path)
+    templates.check()
+    later = _item("Body")  # summary #3
+    with pytest.raises(TemplateProblem, match=r"x/summary\.txt\.j2, line 3: .*'venue'"):
+        templates.render("x/summary.txt.j2", summary=later)
+    with pytest.raises(TemplateProblem, match=r"x/single\.txt\.j2, line 2: TypeError: "):
+        templates.render("x/single.txt.j2", summary=later, tldr="t", link=None)
