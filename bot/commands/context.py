@@ -11,7 +11,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot.commands.user_text import check_external_id, strip_control_characters
+from bot.commands.user_text import check_external_id, strip_unsafe_characters
 from bot.config import LimitSettings, ModerationSettings
 from bot.papers.arxiv_client import ArxivClient
 from bot.papers.lookups import PaperLookups
@@ -77,7 +77,7 @@ def user_of(session: Session, actor: Actor) -> User:
         session,
         actor.platform,
         check_external_id(actor.external_id),
-        strip_control_characters(actor.display_name).strip() or actor.external_id,
+        strip_unsafe_characters(actor.display_name).strip() or actor.external_id,
     )
 
 

@@ -11,6 +11,7 @@ from bot.errors import UserError
 from bot.papers.arxiv_client import ArxivRejected, ArxivUnavailable
 from bot.papers.arxiv_ids import InvalidArxivId, parse_arxiv_id
 from bot.papers.lookups import Found, PaperLookups
+from publishers.render import bidi
 from storage import papers as paper_store
 from storage import search as search_store
 from storage import summaries as summary_store
@@ -258,7 +259,7 @@ def _suggestions(session: Session, typed: str, limit: int) -> list[tuple[str, st
     choices = []
     for paper in paper_store.suggest(session, typed, limit=limit):
         reference = paper_reference(paper)
-        label = f"{reference} · {paper.title}"
+        label = bidi.neutralise(f"{reference} · {paper.title}")  # shown in the box
         choices.append((label if len(label) <= 100 else label[:99] + "…", reference[:100]))
     return choices
 

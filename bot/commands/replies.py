@@ -1,9 +1,25 @@
-"""What a command answers, before any front end turns it into an embed or plain text."""
+"""What a command answers, before any front end turns it into an embed or plain text.
+
+Every text of a reply is shown to someone (on Discord, on a terminal, to a moderator
+deciding on it), so bidirectional controls are taken out as a reply is made
+(:func:`publishers.render.bidi.neutralise`): a stored summary, an arXiv title or an
+echoed argument then reads in the order it is stored, whichever front end shows it.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+from publishers.render import bidi
+
+
+def _neutralise_texts(instance: object, *names: str) -> None:
+    """Replace these text fields of a frozen dataclass by their neutralised text."""
+    for name in names:
+        value = getattr(instance, name)
+        if value is not None and bidi.CONTROLS.search(value):
+            object.__setattr__(instance, name, bidi.neutralise(value))
 
 
 class Tone(enum.StrEnum):
@@ -18,6 +34,9 @@ class Field:
     value: str
     inline: bool = True
 
+    def __post_init__(self) -> None:
+        _neutralise_texts(self, "name", "value")
+
 
 @dataclass(frozen=True)
 class Section:
@@ -31,6 +50,9 @@ class Section:
     """A line read before the text, such as a summary's TL;DR; overviews list the leads."""
     summary_id: int | None = None
     """The summary the section shows, for front ends that let readers vote on it."""
+
+    def __post_init__(self) -> None:
+        _neutralise_texts(self, "title", "text", "footer", "url", "lead")
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,9 @@ class Notice:
     external_id: str
     text: str
 
+    def __post_init__(self) -> None:
+        _neutralise_texts(self, "text")
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -78,3 +103,6 @@ class Reply:
     """The paper a reply shows, so a front end can build its pages again from the id."""
     lead: str | None = None
     """A line read before the text (a submission's TL;DR on its card)."""
+
+    def __post_init__(self) -> None:
+        _neutralise_texts(self, "title", "text", "url", "notice", "footer", "lead")

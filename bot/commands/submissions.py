@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.commands.context import Actor, CommandContext, user_of
 from bot.commands.replies import Field, Reply, Section, Tone
-from bot.commands.user_text import grapheme_count, normalized, refuse_control_characters
+from bot.commands.user_text import grapheme_count, normalized, refuse_unsafe_characters
 from bot.config import LimitSettings
 from bot.errors import UserError
 from bot.papers.arxiv_ids import ArxivId, parse_arxiv_id
@@ -47,8 +47,8 @@ def clean_text(tldr: str, body: str, limits: LimitSettings) -> tuple[str, str]:
     The TL;DR is one line of at most ``tldr_max_chars`` user-perceived characters
     (grapheme clusters after NFC), the way a reader or X counts them, not code points.
     """
-    tldr = " ".join(refuse_control_characters(normalized(tldr), "TL;DR").split())
-    body = refuse_control_characters(normalized(body), "summary").strip()
+    tldr = " ".join(refuse_unsafe_characters(normalized(tldr), "TL;DR").split())
+    body = refuse_unsafe_characters(normalized(body), "summary").strip()
     if not tldr:
         raise UserError("The TL;DR is empty. Sum the paper up in one line.")
     length = grapheme_count(tldr)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import regex
 
-from bot.commands.user_text import normalized, refuse_control_characters
+from bot.commands.user_text import normalized, refuse_unsafe_characters
 from bot.errors import UserError
 from storage.imports import IMPORTED_PLATFORM, AuthorRecord
 from storage.models import ANONYMOUS, SummaryStatus
@@ -61,7 +61,7 @@ class Entry:
 def checked_text(text: str, what: str) -> str:
     """Text as it will be stored (NFC, ``\\n`` line ends); control characters refused."""
     try:
-        return refuse_control_characters(normalized(text), what).strip()
+        return refuse_unsafe_characters(normalized(text), what).strip()
     except UserError as error:
         raise Malformed(str(error)) from None
 

@@ -7,6 +7,10 @@ line, instead of surfacing at the first scheduled post. A template that fails on
 data (a misspelt name inside an ``if``) fails when it meets that data, with the same
 :class:`TemplateProblem`. HTML and XML templates are autoescaped; plain-text ones are not
 (their readers are networks that show text as text).
+
+Everything rendered here is shown somewhere (a post, a page of the archive, a digest
+file), so it leaves without bidirectional embeddings, overrides and isolates
+(:mod:`publishers.render.bidi`), whichever template or field brought them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import jinja2
 
+from publishers.render import bidi
 from publishers.render.plain_text import PlainText
 from publishers.render.summaries import SummaryItem
 
@@ -65,7 +70,7 @@ class Templates:
     def render(self, name: str, **context: Any) -> str:
         try:
             template = self.environment.get_template(name)
-            return template.render(**context).strip()
+            return bidi.neutralise(template.render(**context).strip())
         except jinja2.TemplateSyntaxError as error:
             raise TemplateProblem(
                 f"{error.filename or name}, line {error.lineno}: {error.message}"

@@ -10,6 +10,7 @@ nothing loads from elsewhere. Math is MathML made now (:mod:`publishers.site.htm
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -217,6 +218,8 @@ class SiteBuilder:
         def write(page: str, template: str, **context: Any) -> None:
             root = "../" * page.count("/")
             text = self.templates.render(f"site/{template}", root=root, **common, **context)
+            if page.endswith(".xml"):
+                text = xml_text(text)
             target = directory / page
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text + "\n", encoding="utf-8")
@@ -271,6 +274,18 @@ class SiteBuilder:
         if self.site_url:
             return f"{self.site_url}/{entry.paper.page}#{entry.summary.anchor}"
         return f"tag:shortscience-bot,2026:summary-{entry.summary.id}"
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""What XML 1.0 forbids anywhere in a document, even escaped: C0 controls, lone
+surrogates, U+FFFE and U+FFFF."""
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 forbids. New text cannot hold them (they are
+    refused where people type), but one stored row from before would make the whole feed
+    ill-formed, and a feed reader then shows nothing at all."""
+    return _NOT_XML.sub("", text)
 
 
 def _atom_time(moment: datetime | None) -> str:

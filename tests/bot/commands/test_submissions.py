@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -237,6 +238,51 @@ async def test_control_characters_are_refused_on_every_database(
     with pytest.raises(UserError, match=f"The {field} contains a control character"):
         await submissions.submit(ctx, ada, "1606.04474", tldr, body)
     assert _stored(db) == []
+
+
+NONCHARACTERS = ["\uffff", "\ufffe", "\ufdd0", "\ufdef", "\U0001fffe", "\U0010ffff"]
+
+
+@pytest.mark.parametrize("character", NONCHARACTERS)
+async def test_noncharacters_are_refused_like_control_characters(
+    ctx: CommandContext, ada: Actor, db: Database, character: str
+) -> None:
+    """U+FFFF in a summary made the archive's feed.xml ill-formed XML (issue 16)."""
+    code = f"U+{ord(character):04X}"
+    with pytest.raises(
+        UserError, match=re.escape(f"The summary contains a Unicode noncharacter ({code})")
+    ):
+        await submissions.submit(ctx, ada, "1606.04474", "A TL;DR", f"Body {character} here.")
+    with pytest.raises(
+        UserError, match=re.escape(f"The TL;DR contains a Unicode noncharacter ({code})")
+    ):
+        await submissions.submit(ctx, ada, "1606.04474", f"A TL;DR{character}", BODY)
+    assert _stored(db) == []
+
+
+BIDI_CONTROLS = [chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+
+
+@pytest.mark.parametrize("character", BIDI_CONTROLS)
+async def test_bidirectional_controls_are_refused_on_the_way_in(
+    ctx: CommandContext, ada: Actor, db: Database, character: str
+) -> None:
+    code = f"U+{ord(character):04X}"
+    with pytest.raises(
+        UserError, match=re.escape(f"The summary contains a bidirectional control ({code})")
+    ):
+        await submissions.submit(ctx, ada, "1606.04474", "A TL;DR", f"txt.{character}exe")
+    assert _stored(db) == []
+
+
+async def test_bidirectional_marks_are_text_and_kept(
+    ctx: CommandContext, ada: Actor, db: Database
+) -> None:
+    """LRM, RLM and ALM open no embedding; right-to-left writers need them."""
+    tldr = "\u05e2\u05d1\u05e8\u05d9\u05ea\u200f (C++) \u061c\u0627 and \u200e."
+    await submissions.submit(ctx, ada, "1606.04474", tldr, BODY)
+    [summary] = _stored(db)
+    assert summary.tldr == tldr
 
 
 async def test_a_user_name_past_64_characters_is_refused_clearly(

@@ -8,6 +8,7 @@ the module's own constants and of ``embed_size``.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -577,3 +578,25 @@ def test_a_field_value_over_1024_characters_never_leaves_the_renderer() -> None:
     for field in pages[0][0].fields:
         assert field.value is not None and len(field.value) <= 1024
     assert_within_discord_limits(pages[0])
+
+
+def test_bidirectional_controls_never_reach_an_embed() -> None:
+    """A reply is neutralised as it is made (issue 16): whatever a stored row holds, no
+    embed, field or footer carries an override, an embedding or an isolate."""
+    hostile = "\u202egnp.exe\u202c \u2067txet\u2069 \u202aembedded\u202c \u200f(mark)"
+    reply = Reply(
+        title=f"Title {hostile}",
+        text=f"Text {hostile}",
+        fields=(Field(f"Name {hostile}", f"Value {hostile}"),),
+        sections=(
+            Section(f"#1 by {hostile}", f"Body {hostile}", f"Footer {hostile}", lead=hostile),
+        ),
+        notice=f"Notice {hostile}",
+        footer=f"Footer {hostile}",
+        lead=f"Lead {hostile}",
+    )
+    payloads = [embed.to_dict() for page in reply_pages(reply) for embed in page]
+    wire = json.dumps(payloads, ensure_ascii=False)
+    controls = [chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+    assert not [char for char in controls if char in wire]
+    assert "gnp.exe txet embedded \u200f(mark)" in wire

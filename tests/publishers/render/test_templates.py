@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from publishers.render.posts import DigestRenderer
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import TEMPLATE_NAMES, TemplateProblem, Templates
+from publishers.settings import ChannelSettings
 from publishers.site.builder import SITE_TEMPLATES
 
 
@@ -72,6 +75,44 @@ def test_html_is_escaped_and_plain_text_is_not() -> None:
     text = templates.render("outbox/summary.md.j2", summary=item, channel=channel)
     assert "<script>alert(1)</script> {{ config }}" in text
     assert "A <b>bold</b> claim" in text
+
+
+# --- bidirectional controls and template problems (issue 16) ---------------------------------
+
+BIDI_CONTROLS = [chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+
+
+def test_no_network_receives_a_bidirectional_control() -> None:
+    """A stored title, TL;DR, body or name with an override (or Markdown's ``&#x202E;``)
+    reached every network untouched, so a post could read reversed."""
+    item = SummaryItem(
+        id=7,
+        tldr="Approve \u202egnp.exe\u202c now, \u2067txet\u2069",
+        body="Body \u202bembedded\u202c and &#x202E;referenced and \u2066isolated\u2069. "
+        "Marks stay: \u05e2\u05d1\u05e8\u05d9\u05ea\u200f (C++).",
+        author="\u202eada",
+        title="A \u202dtitle\u202c",
+        authors=("\u2068One\u2069",),
+        arxiv_id="1606.04474",
+        link="https://arxiv.org/abs/1606.04474",
+    )
+    renderer = DigestRenderer(Templates())
+    created = datetime(2026, 11, 27, tzinfo=UTC)
+    texts = []
+    needs: dict[str, dict[str, str]] = {
+        "facebook": {"page_id": "1"},
+        "mastodon": {"api_base": "https://mastodon.example"},
+    }
+    for kind in ("x", "bluesky", "mastodon", "facebook", "discord", "outbox"):
+        channel = ChannelSettings(name=kind, kind=kind, **needs.get(kind, {}))
+        digest = renderer.render(channel, [item.uncached()], created)
+        texts += [part.text for post in digest.posts for part in post.parts]
+        texts += [digest.html] if digest.html else []
+    assert len(texts) >= 7
+    for text in texts:
+        assert not [char for char in BIDI_CONTROLS if char in text], text
+    assert any("Approve gnp.exe now" in text for text in texts)
+    assert any("\u200f (C++)" in text for text in texts)
 
 
 def test_a_template_failing_only_on_some_data_names_its_line(tmp_path: Path) -> None:

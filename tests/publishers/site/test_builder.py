@@ -19,7 +19,7 @@ from publishers.site.html import latex_to_mathml, markdown_to_html
 from storage import summaries as summary_store
 from storage.archive import approved_archive
 from storage.database import Database
-from storage.models import Paper
+from storage.models import Paper, Summary
 from storage.papers import PaperData, upsert
 from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive
 
@@ -301,3 +301,29 @@ def test_an_overriding_site_template_with_a_misspelt_variable_names_file_and_lin
     with pytest.raises(TemplateProblem) as problem:
         SiteBuilder(db, Templates(tmp_path / "mine")).build(tmp_path / "out")
     assert "site/home.html.j2, line 2" in str(problem.value)
+
+
+# --- what a hostile run broke (issue 16) ------------------------------------------------------
+
+
+def test_stored_text_cannot_break_the_feed_or_reverse_a_page(db: Database, tmp_path: Path) -> None:
+    """Rows stored before noncharacters, controls and bidirectional controls were refused:
+    U+FFFF made feed.xml ill-formed XML, and an override reversed a page's text."""
+    archive = build_archive(db, tmp_path / "first")
+    with db.transaction() as session:
+        best = session.get(Summary, archive.best_id)
+        assert best is not None
+        best.tldr = "Exact\uffff\x01 likelihood, \u202eby coupling\u202c."
+        best.body += "\n\nNot text: \ufffe\U0010ffff, and an \u2067isolated\u2069 \x1b word."
+        best.paper.title += " \u202dforced\u202c"
+    SiteBuilder(db, Templates()).build(site := tmp_path / "site")
+    root = _feed(site / "feed.xml")  # strict: an ill-formed feed fails here
+    entry = root.findall(f"{ATOM}entry")[0]
+    assert entry.findtext(f"{SHORTSCIENCE}arxivid") == REAL_NVP
+    assert entry.findtext(f"{ATOM}summary") == "Exact likelihood, by coupling."
+    controls = [chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+    for path in site.rglob("*.*"):
+        text = path.read_text("utf-8")
+        assert not [char for char in controls if char in text], path
+    page = (site / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    assert "an isolated" in page and " forced" in page

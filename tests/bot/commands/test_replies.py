@@ -1,0 +1,72 @@
+"""Replies are what people read: no bidirectional control survives into one (issue 16)."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, fields
+
+from sqlalchemy import select
+
+from bot.commands import moderation, papers
+from bot.commands.context import Actor, CommandContext
+from bot.commands.replies import Field, Notice, Reply, Section
+from storage.database import Database
+from storage.models import Paper, Summary, SummaryStatus
+from tests.bot.commands.conftest import submit
+
+CONTROLS = [chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+
+
+def _texts(reply: Reply) -> list[str]:
+    """Every string a front end may show of a reply, its fields' and sections' included."""
+    found: list[str] = []
+    for value in (reply, *reply.fields, *reply.sections, *reply.notices):
+        found += [item for item in astuple(value) if type(item) is str]
+    return found
+
+
+async def test_stored_rows_with_bidirectional_controls_read_in_stored_order(
+    ctx: CommandContext, ada: Actor, bob: Actor, mod: Actor, db: Database
+) -> None:
+    """Rows stored before the controls were refused (and arXiv's titles, which are never
+    refused) reached moderators and readers untouched, so a text could show reversed."""
+    approved = await submit(ctx, ada)
+    pending = await submit(ctx, bob)
+    with db.transaction() as session:
+        rows = {s.id: s for s in session.scalars(select(Summary))}
+        rows[approved].status = SummaryStatus.APPROVED
+        rows[approved].approved_at = rows[approved].created_at
+        rows[approved].tldr = "Approve \u202egnp.exe\u202c now"
+        rows[approved].body = "An \u2067isolated\u2069 word and a mark \u200f(kept)."
+        rows[pending].tldr = "Pending \u202bembedded\u202c"
+        rows[pending].body = "Pending \u2066body\u2069."
+        paper = session.scalars(select(Paper).where(Paper.arxiv_id == "1606.04474")).one()
+        paper.title = "Learning \u202dto\u202c learn"
+    shown = await papers.summary(ctx, "1606.04474")
+    queue = await moderation.queue(ctx, mod)
+    texts = _texts(shown) + _texts(queue)
+    assert not [text for text in texts if any(char in text for char in CONTROLS)]
+    assert shown.title == "Learning to learn"
+    assert "Approve gnp.exe now" in texts
+    assert any("An isolated word and a mark \u200f(kept)." in text for text in texts)
+    assert any("Pending embedded" in text for text in _texts(queue))
+
+
+def test_every_text_field_of_a_reply_is_neutralised() -> None:
+    """Made at the one place every front end takes its text from, whatever built it."""
+    hostile = "a\u202eb\u2066c\u2069"
+    reply = Reply(
+        title=hostile,
+        text=hostile,
+        url=hostile,
+        fields=(Field(hostile, hostile),),
+        sections=(Section(hostile, hostile, hostile, hostile, hostile),),
+        notice=hostile,
+        footer=hostile,
+        notices=(Notice("console", "ada", hostile),),
+        lead=hostile,
+    )
+    for value in (reply, *reply.fields, *reply.sections, *reply.notices):
+        for spec in fields(value):
+            text = getattr(value, spec.name)
+            if type(text) is str and spec.name not in ("platform", "external_id"):
+                assert text == "abc", (type(value).__name__, spec.name)
