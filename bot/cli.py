@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
@@ -216,13 +217,26 @@ def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
             return EXIT_USAGE
     from bot.console.repl import chat  # start-up: only the terminal front end needs it
 
+    # Bytes that are not UTF-8 arrive as lone surrogates, so the console can say which
+    # line held which bytes instead of failing on them (or, strict, losing the stream).
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
+    interactive = sys.stdin.isatty()
     db = open_database(config)
     try:
         ctx = build_context(config, db)
         actor = console_actor(args.user, moderator=args.moderator)
-        asyncio.run(chat(ctx, actor, sys.stdin, sys.stdout, interactive=sys.stdin.isatty()))
+        failures = asyncio.run(chat(ctx, actor, sys.stdin, sys.stdout, interactive=interactive))
     finally:
         db.dispose()
+    if failures and not interactive:
+        # A script learns that something it sent was refused; a person saw each error.
+        print(
+            f"shortscience: chat: {failures} line{'s' if failures != 1 else ''} failed "
+            "(each error is printed above)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     return EXIT_OK
 
 

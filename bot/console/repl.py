@@ -2,12 +2,18 @@
 
 The same loop serves a person at a terminal and a script feeding a pipe: a bad line
 prints its message and the next line is read; only the end of input stops it.
+
+Bytes that are not UTF-8 reach us as lone surrogates (the stream is read with
+``surrogateescape``): such a line is refused with its number and its bytes. Inside a
+submission the draft is kept: the line is left out and the next one continues the body
+(on a terminal, type it again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -47,6 +53,29 @@ HELP = """Commands (one per line):
 """
 
 
+class UndecodableLine(UserError):
+    """A line holding bytes that are not UTF-8; the message names the line and the bytes."""
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]+")
+"""Bytes that were not UTF-8, as ``surrogateescape`` hands them over."""
+
+
+def undecodable(text: str, number: int) -> UndecodableLine | None:
+    """The error for line ``number`` when it holds bytes that are not UTF-8, else None."""
+    found = _ESCAPED_BYTE.search(text)
+    if found is None:
+        return None
+    shown = " ".join(
+        f"{ord(char) - 0xDC00:02x}" for run in _ESCAPED_BYTE.finditer(text) for char in run.group()
+    )
+    before = text[: found.start()][-20:]
+    where = f"after “{before}”" if before.strip() else "at the start"
+    return UndecodableLine(
+        f"Line {number} is not UTF-8 text: bytes {shown} (hex), the first {where}, cannot be read."
+    )
+
+
 class Input:
     """Lines from a stream, read by a daemon thread so the event loop never waits on it.
 
@@ -58,6 +87,8 @@ class Input:
         self.stream = stream
         self.out = out
         self.interactive = interactive
+        self.number = 0
+        """How many lines have been read: the number of the last one."""
         self._lines: asyncio.Queue[str] | None = None
 
     def _start(self) -> asyncio.Queue[str]:
@@ -87,7 +118,12 @@ class Input:
         if text == "":
             self._lines.put_nowait("")  # the end of input stays the end for later reads
             return None
-        return text.rstrip("\r\n")
+        self.number += 1
+        line = text.rstrip("\r\n")
+        problem = undecodable(line, self.number)
+        if problem is not None:
+            raise problem
+        return line
 
 
 @dataclass
@@ -100,19 +136,37 @@ class Console:
     """Summary number -> the revision this session last showed its moderator."""
     seen_digests: dict[int, int] = field(default_factory=dict)
     """Draft digest number -> its revision as /digests last showed it."""
+    failures: int = 0
+    """Lines that failed: commands refused or gone wrong, and lines that could not be read."""
 
     def write(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
 
+    def fail(self, message: str) -> None:
+        self.failures += 1
+        self.write(render_error(message))
+
+    async def _draft_line(self, prompt: str) -> str | None:
+        """The next line of a draft; an unreadable one is reported and left out, and the
+        draft goes on with the line after it."""
+        while True:
+            try:
+                return await self.source.line(prompt)
+            except UndecodableLine as error:
+                self.fail(
+                    f"{error} It was left out of your draft, which is kept: type the line "
+                    "again, or go on."
+                )
+
     async def _text(self) -> tuple[str, str]:
         """The TL;DR line, then body lines up to a line holding only "."."""
-        tldr = await self.source.line("TL;DR> ")
+        tldr = await self._draft_line("TL;DR> ")
         if tldr is None:
             raise UserError("Input ended before the TL;DR; nothing was saved.")
         body: list[str] = []
         while True:
-            line = await self.source.line("... ")
+            line = await self._draft_line("... ")
             if line is None:
                 raise UserError(
                     'Input ended before the line holding only "." that ends the body; '
@@ -250,9 +304,12 @@ class Console:
 
     async def run(self) -> int:
         """Serve lines until the input ends or /quit; returns how many lines failed."""
-        failures = 0
         while True:
-            line = await self.source.line("shortscience> ")
+            try:
+                line = await self.source.line("shortscience> ")
+            except UndecodableLine as error:
+                self.fail(f"{error} Send commands as UTF-8 text.")
+                continue
             if line is None:
                 break
             if not line.strip():
@@ -260,24 +317,21 @@ class Console:
             if line.strip().lower() in ("/quit", "/exit"):
                 break
             if not line.lstrip().startswith("/"):
-                failures += 1
-                self.write(render_error(NOT_A_COMMAND))
+                self.fail(NOT_A_COMMAND)
                 continue
             try:
                 reply = await self.dispatch(line)
             except UserError as error:
-                failures += 1
-                self.write(render_error(str(error)))
+                self.fail(str(error))
                 continue
             except Exception:
-                failures += 1
                 log.exception("command failed: %s", line.split(" ", 1)[0])
-                self.write(render_error("Something went wrong on our side; it has been logged."))
+                self.fail("Something went wrong on our side; it has been logged.")
                 continue
             if reply is not None:
                 self._remember(reply)
                 self.write(render(reply))
-        return failures
+        return self.failures
 
 
 def _required(rest: str, example: str) -> str:

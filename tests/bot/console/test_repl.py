@@ -169,7 +169,7 @@ def test_arxiv_down_in_a_pipe_prints_the_reason(tmp_path: Path, arxiv_server: Fa
     config = _config(tmp_path, arxiv_server.url)
     arxiv_server.fail_next(10, status=503)
     result = _shortscience_chat(tmp_path, config, "/summary 1606.04474\n")
-    assert result.returncode == 0
+    assert result.returncode == 1  # a script learns that a line failed
     assert "Error: arXiv is not answering right now and 1606.04474 is not stored here yet" in (
         result.stdout
     )
@@ -251,3 +251,87 @@ async def test_an_anonymous_submission_and_votes_from_the_terminal(
     output, failures = await _chat(ctx, "/submit 1605.08803 --anon\n")
     assert failures == 1
     assert "Unknown option '--anon'" in output
+
+
+# --- bytes that are not UTF-8, bidirectional controls (issue 16) -----------------------------
+
+HOSTILE_SCRIPT = (
+    b"/submit 1606.04474\n"
+    b"In Latin-1: caf\xe9\n"  # line 2
+    b"The TL;DR, again in UTF-8: caf\xc3\xa9.\n"
+    b"First body line.\n"
+    b"\xff\xfe half a line\n"  # line 5
+    b"Last body line.\n"
+    b".\n"
+    b"/mine\xa0\n"  # line 8
+)
+
+
+async def test_bytes_that_are_not_utf8_name_their_line_and_the_draft_is_kept(
+    ctx: CommandContext, db: Database
+) -> None:
+    """They lost the submission with "Something went wrong on our side"."""
+    stream = io.TextIOWrapper(
+        io.BytesIO(HOSTILE_SCRIPT), encoding="utf-8", errors="surrogateescape"
+    )
+    out = io.StringIO()
+    failures = await chat(ctx, ADA, stream, out, interactive=False)
+    errors = [line for line in out.getvalue().splitlines() if line.startswith("Error: ")]
+    kept = "It was left out of your draft, which is kept: type the line again, or go on."
+    assert errors == [
+        "Error: Line 2 is not UTF-8 text: bytes e9 (hex), the first after “In Latin-1: caf”, "
+        f"cannot be read. {kept}",
+        "Error: Line 5 is not UTF-8 text: bytes ff fe (hex), the first at the start, cannot be "
+        f"read. {kept}",
+        "Error: Line 8 is not UTF-8 text: bytes a0 (hex), the first after “/mine”, cannot be "
+        "read. Send commands as UTF-8 text.",
+    ]
+    assert failures == 3
+    assert "Something went wrong" not in out.getvalue()
+    with db.sessions() as session:
+        summary = session.scalars(select(Summary)).one()
+    assert summary.tldr == "The TL;DR, again in UTF-8: café."
+    assert summary.body == "First body line.\nLast body line."
+
+
+def test_a_piped_session_with_errors_exits_1_and_says_so(
+    tmp_path: Path, arxiv_server: FakeArxiv
+) -> None:
+    config = _config(tmp_path, arxiv_server.url)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SHORTSCIENCE_CONFIG")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), "chat", "--user", "ada"],
+        input=HOSTILE_SCRIPT,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stdout, stderr = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "shortscience: chat: 3 lines failed (each error is printed above)"
+    )
+    assert "Error: Line 5 is not UTF-8 text: bytes ff fe (hex)" in stdout
+    assert "Summary #1 received" in stdout
+    clean = _shortscience_chat(tmp_path, config, "/mine\n", "--user", "ada")
+    assert clean.returncode == 0, clean.stderr
+    assert "#1 · pending" in clean.stdout
+
+
+async def test_bidirectional_controls_in_stored_text_never_reach_the_terminal(
+    ctx: CommandContext, db: Database
+) -> None:
+    """Rows stored before they were refused: a moderator reads them in stored order."""
+    await _chat(ctx, "/submit 1606.04474\nHarmless.\nA body.\n.\n")
+    with db.transaction() as session:
+        summary = session.scalars(select(Summary)).one()
+        summary.tldr = "Approve \u202egnp.exe\u202c now"
+        summary.body = "Isolated \u2067txet\u2069 and marked \u200f(ok)"
+    output, failures = await _chat(ctx, "/queue\n", actor=MIA)
+    assert failures == 0
+    assert not any(chr(code) in output for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+    assert "Approve gnp.exe now" in output
+    assert "Isolated txet and marked \u200f(ok)" in output
