@@ -246,7 +246,14 @@ class Publisher:
                 posted = client.find(post)
                 if posted is None:
                     with self.db.transaction() as session:
-                        outbox.record_looked_up(session, claim)
+                        still_mine = outbox.record_looked_up(session, claim)
+                    if not still_mine:  # its lease ran out while we looked: the other
+                        log.warning(  # worker looks and posts, never both of us
+                            "digest %s part %s was taken over by another worker",
+                            claim.digest_id,
+                            claim.part,
+                        )
+                        return
             if posted is None:
                 posted = client.post(post)
         except RateLimited as error:

@@ -239,9 +239,12 @@ def record_retry(
     return changed_rows(session, update(Delivery).where(_mine(claim)).values(**values)) == 1
 
 
-def record_looked_up(session: Session, claim: Claim) -> None:
-    """The look-up found nothing: the next try may post without looking again."""
-    session.execute(update(Delivery).where(_mine(claim)).values(needs_lookup=False))
+def record_looked_up(session: Session, claim: Claim) -> bool:
+    """The look-up found nothing: the next try may post without looking again. False when
+    another worker took the part over meanwhile: then this one must not post it."""
+    return (
+        changed_rows(session, update(Delivery).where(_mine(claim)).values(needs_lookup=False)) == 1
+    )
 
 
 def record_held(session: Session, claim: Claim, error: str, now: datetime) -> bool:

@@ -8,6 +8,8 @@ and what the database recorded.
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from sqlalchemy import select
 from publishers.delivery import Publisher
 from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
+from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
 from storage import papers as paper_store
 from storage import summaries as summary_store
@@ -35,6 +38,7 @@ from storage.models import (
 from storage.papers import PaperData
 from tests.servers.bluesky_server import CREATE_RECORD, FakeBluesky
 from tests.servers.discord_webhook_server import FakeDiscordWebhook
+from tests.servers.facebook_server import FakeFacebook
 from tests.servers.http_fake import Fault, FaultKind, Response
 from tests.servers.mastodon_server import FakeMastodon
 from tests.servers.x_server import TWEETS, XServer
@@ -364,6 +368,55 @@ def test_a_mastodon_thread_uses_idempotency_keys_and_never_doubles(
         assert [post.in_reply_to_id for post in posts[1:]] == [post.id for post in posts[:-1]]
         keys = {request.headers.get("idempotency-key") for request in instance.received("POST")}
         assert keys == {row.idempotency_key for row in deliveries(db)}
+
+
+def test_a_worker_whose_part_was_taken_over_while_it_looked_does_not_post_it(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """Worker A looks a part up after a lost answer; the look-up outlasts A's lease and
+    worker B takes the part over. B looks, finds nothing and posts; A, told by the outbox
+    that the part is no longer its own, sends nothing: one POST per attempt, one post."""
+    with FakeFacebook(clock=clock) as graph:
+        approved(db, "Short enough for one post.")
+        channel = ChannelSettings(
+            name="page",
+            kind="facebook",
+            api_base=graph.url,
+            page_id=graph.page_id,
+            credentials={"page_token": graph.page_token},
+        )
+        first, second = (
+            Publisher(
+                db,
+                DigestRenderer(Templates()),
+                lambda: [channel],
+                Clients(fallback_dir=tmp_path / "outbox", timeout=10, clock=clock),
+                clock=clock,
+            )
+            for _ in range(2)
+        )
+        first.build(channel)
+        graph.fail("POST", graph.feed_pattern, Fault(FaultKind.DROP_BEFORE))
+        assert first.deliver().retried == 1  # the answer is lost: look before sending again
+        clock.advance(seconds=5)
+
+        graph.latency = 1.0  # A's look-up is still on its way when B takes over
+        looking = threading.Thread(target=first.deliver, kwargs={"limit": 1})
+        looking.start()
+        for _ in range(500):
+            if graph.received("GET", graph.posts_pattern):
+                break
+            time.sleep(0.01)
+        assert graph.received("GET", graph.posts_pattern), "worker A never looked"
+        clock.advance(minutes=10)  # A's lease is over
+        assert second.deliver(limit=1).sent == 1
+        looking.join(timeout=30)
+
+        assert not looking.is_alive()
+        assert len(graph.posts) == 1
+        assert len(graph.received("POST", graph.feed_pattern)) == 2  # the lost one and B's
+        [row] = deliveries(db)
+        assert row.state is DeliveryState.SENT and row.remote_id == graph.posts[0].id
 
 
 # --- no credentials, no network, no silence ----------------------------------------------------
