@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.app import build_context, open_database
 from bot.config import AppConfig
 from bot.imports.exporter import export_file
-from bot.imports.importer import Importer, UnreadableFile, demo_text, read_file
+from bot.imports.importer import Importer, UnreadableFile, demo_text, read_entries, read_file
 from bot.service import console_actor
 from storage.imports import AuthorRecord
 
@@ -30,6 +30,11 @@ def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
     except UnreadableFile as error:
         print(f"shortscience: import: {error}", file=sys.stderr)
         return EXIT_USAGE
+    try:  # before the database is opened: a file we cannot read changes nothing
+        kind, entries = read_entries(text)
+    except UnreadableFile as error:
+        print(f"shortscience: import: {source}: {error}", file=sys.stderr)
+        return EXIT_USAGE
     actor = console_actor()
     operator = AuthorRecord(actor.platform, actor.external_id[:64], actor.display_name)
     db = open_database(config)
@@ -43,10 +48,7 @@ def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
                 operator=operator,
                 progress=sys.stderr.isatty(),
             )
-            report = importer.import_text(text, source)
-        except UnreadableFile as error:
-            print(f"shortscience: import: {source}: {error}", file=sys.stderr)
-            return EXIT_USAGE
+            report = importer.import_entries(kind, entries, source)
         finally:
             if ctx.publisher is not None:
                 ctx.publisher.clients.close()

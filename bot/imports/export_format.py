@@ -156,11 +156,31 @@ def _problem_text(error: ValidationError) -> str:
     return f"{where}: {first['msg']}" if where else first["msg"]
 
 
+def check_every_text(model: BaseModel, prefix: str = "") -> None:
+    """Every text of an item, the paper's included, under the rules of typed text.
+
+    A NUL or an escape character in a paper's venue would otherwise be stored by SQLite
+    and refused by PostgreSQL; checked here, each database gets the same message, naming
+    the field (``paper.authors[2]``).
+    """
+    for name, value in model:
+        field = f"{prefix}{name}"
+        if isinstance(value, str):
+            checked_text(value, field)
+        elif isinstance(value, BaseModel):
+            check_every_text(value, f"{field}.")
+        elif isinstance(value, list):
+            for number, element in enumerate(value, start=1):
+                if isinstance(element, str):
+                    checked_text(element, f"{field}[{number}]")
+
+
 def parse_summary(data: object, where: str) -> Entry:
     try:
         item = SummaryV1.model_validate(data)
     except ValidationError as error:
         raise Malformed(_problem_text(error)) from None
+    check_every_text(item)
     paper = item.paper
     if item.status not in (SummaryStatus.APPROVED, SummaryStatus.PENDING):
         raise Malformed(f"status {item.status.value!r}: only approved or pending are imported")

@@ -43,8 +43,31 @@ LOG_EVERY = 100
 """Without a terminal, a progress line after this many summaries."""
 
 
+MAX_JSON_DEPTH = 20
+"""How deep a JSON file may nest; our export nests 5 deep (document, summaries, summary,
+paper, authors). Deeper is not an export of ours, and 200,000 levels would exhaust the
+parser's recursion."""
+
+
 class UnreadableFile(Exception):
     """The file as a whole cannot be read (not UTF-8, not RSS/JSON/CSV, another version)."""
+
+
+def _too_deep(data: object) -> bool:
+    """Whether parsed JSON nests deeper than MAX_JSON_DEPTH (walked without recursion)."""
+    level: list[tuple[object, int]] = [(data, 1)]
+    while level:
+        value, depth = level.pop()
+        if isinstance(value, dict):
+            children: list[object] = list(value.values())
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        level.extend((child, depth + 1) for child in children)
+    return False
 
 
 def demo_text() -> str:
@@ -55,12 +78,20 @@ def demo_text() -> str:
 def read_entries(text: str) -> tuple[str, list[Entry | Problem]]:
     """The file's format name and its entries, in file order."""
     if export_format.looks_like_json(text):
+        too_deep = UnreadableFile(
+            f"the JSON nests deeper than {MAX_JSON_DEPTH} levels (an export of ours nests 5); "
+            "it is not a file `shortscience export` wrote"
+        )
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise UnreadableFile(
                 f"not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
             ) from None
+        except RecursionError:  # far deeper than the limit: the parser gave up first
+            raise too_deep from None
+        if _too_deep(data):
+            raise too_deep
         try:
             return "JSON export", export_format.parse(data)
         except export_format.UnsupportedDocument as error:
@@ -110,6 +141,15 @@ class ImportReport:
         return line
 
 
+WRITE_ATTEMPTS = 2
+"""A summary's write is tried again once when it met a duplicate key: written meanwhile."""
+
+
+def _refusal(error: IntegrityError | DataError) -> str:
+    first = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+    return f"the database refused it: {first}"
+
+
 class Importer:
     """Imports files into one database; ``operator`` is recorded as approving them."""
 
@@ -133,6 +173,13 @@ class Importer:
 
     def import_text(self, text: str, source: str) -> ImportReport:
         kind, results = read_entries(text)
+        return self.import_entries(kind, results, source)
+
+    def import_entries(
+        self, kind: str, results: list[Entry | Problem], source: str
+    ) -> ImportReport:
+        """Store what :func:`read_entries` made of a file (read first, so that an
+        unreadable file is refused before the database is even opened)."""
         log.info("reading %s as %s: %d items", source, kind, len(results))
         report = ImportReport()
         entries: list[Entry] = []
@@ -229,15 +276,28 @@ class Importer:
     def _store(self, entry: Entry, source: str, now: datetime, report: ImportReport) -> None:
         try:
             record = self._record(entry, now)
-            with self.db.transaction() as session:
-                outcome = import_store.write(session, record, self.operator, source, now)
-        except (Malformed, import_store.Conflict) as error:
+        except Malformed as error:
             report.skip(Problem(entry.where, str(error)))
             return
-        except (IntegrityError, DataError) as error:
-            first = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
-            report.skip(Problem(entry.where, f"the database refused it: {first}"))
-            return
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.db.transaction() as session:
+                    outcome = import_store.write(session, record, self.operator, source, now)
+                break
+            except import_store.Conflict as error:
+                report.skip(Problem(entry.where, str(error)))
+                return
+            except IntegrityError as error:
+                if attempt < WRITE_ATTEMPTS:
+                    # Another import of the same file (or a command) stored this paper or
+                    # summary between our look and our write; the next try finds it.
+                    log.debug("%s: written meanwhile by someone else; trying again", entry.where)
+                    continue
+                report.skip(Problem(entry.where, _refusal(error)))
+                return
+            except DataError as error:
+                report.skip(Problem(entry.where, _refusal(error)))
+                return
         if outcome is Outcome.PRESENT:
             report.present += 1
         else:

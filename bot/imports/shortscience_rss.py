@@ -92,6 +92,8 @@ def parse_item(item: ET.Element, where: str) -> Entry:
     author_name = _text(fields, "author")
     if not author_name:
         raise Malformed("the author is missing")
+    for name in ("guid", "link"):  # the summary's identity: checked, kept as written
+        checked_text(_text(fields, name), name)
     identity = _text(fields, "guid") or _text(fields, "link") or f"{key}#{author_name}"
     summary_key = import_key(SOURCE, identity)
     anonymous = author_name == ANONYMOUS

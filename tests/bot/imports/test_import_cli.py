@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -136,3 +138,34 @@ def test_the_demo_data_is_package_data() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = pyproject["tool"]["setuptools"]["package-data"]["bot"]
     assert any(Path("demo", DEMO_FILE).match(pattern) for pattern in patterns)
+
+
+def test_json_nested_200000_deep_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None:
+    """It ended in a RecursionError traceback; the file is refused before the database opens."""
+    depth = 200_000
+    deep = tmp_path / "deep.json"
+    deep.write_text(
+        '{"format": "shortscience-bot/summaries", "version": 1, "summaries": '
+        + "[" * depth
+        + "]" * depth
+        + "}",
+        encoding="utf-8",
+    )
+    config = _config(tmp_path, f"sqlite:///{tmp_path / 's.db'}")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SHORTSCIENCE_CONFIG")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", config, "import", str(deep)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "shortscience: import: deep.json: the JSON nests deeper than 20 levels (an export of "
+        "ours nests 5); it is not a file `shortscience export` wrote"
+    ]
+    assert result.stdout == ""
+    assert not (tmp_path / "s.db").exists()

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.commands.context import CommandContext
 from bot.commands.papers import summary as summary_command
 from bot.config import LimitSettings
-from bot.imports.entries import ELLIPSIS, derive_tldr
+from bot.imports.entries import ELLIPSIS, Entry, derive_tldr
 from bot.imports.exporter import export_file
-from bot.imports.importer import Importer, ImportReport, UnreadableFile
+from bot.imports.importer import Importer, ImportReport, UnreadableFile, read_entries
 from bot.papers.arxiv_client import ArxivClient, ArxivSettingsView, RateLimiter
 from bot.papers.lookups import PaperLookups
+from storage import imports as import_store
 from storage import migrate
 from storage import summaries as summary_store
 from storage.database import Database
-from storage.imports import AuthorRecord
+from storage.imports import AuthorRecord, SummaryRecord
 from storage.models import (
     ModerationAction,
     ModerationEvent,
@@ -348,3 +352,187 @@ def test_a_tldr_is_the_first_sentence_cut_at_a_word() -> None:
     assert tldr.endswith(ELLIPSIS)
     assert len(tldr) <= 40
     assert derive_tldr("é" * 300, 280) == "é" * 279 + ELLIPSIS
+
+
+# --- what a hostile run broke (issue 16) ------------------------------------------------------
+
+
+def _export_item(number: int = 1) -> dict[str, Any]:
+    """One summary of our JSON export, every text field of its paper filled in."""
+    return {
+        "key": f"shortscience-bot:hostile-{number}",
+        "paper": {
+            "key": f"doi:10.1000/hostile.{number}",
+            "title": "A paper with every field",
+            "abstract": "An abstract.",
+            "authors": ["A. One", "B. Two"],
+            "categories": ["cs.LG", "stat.ML"],
+            "primary_category": "cs.LG",
+            "doi": f"10.1000/hostile.{number}",
+            "journal_ref": "Journal 1 (2020)",
+            "comment": "9 pages",
+            "venue": "NeurIPS",
+            "year": 2020,
+            "url": "https://example.org/paper",
+        },
+        "author": {"platform": "console", "id": f"writer{number}", "name": "Writer"},
+        "anonymous": False,
+        "score": 0,
+        "tldr": "A TL;DR.",
+        "body": "A body.",
+        "status": "approved",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "updated_at": "2026-01-01T00:00:00+00:00",
+    }
+
+
+def _export_text(*items: dict[str, Any]) -> str:
+    document = {"format": "shortscience-bot/summaries", "version": 1, "summaries": list(items)}
+    return json.dumps(document)
+
+
+def _with(item: dict[str, Any], field: str, bad: str) -> dict[str, Any]:
+    """``item`` with ``bad`` put into ``field`` ("paper.venue", "paper.authors[2]")."""
+    *parents, last = field.split(".")
+    target = item
+    for name in parents:
+        target = target[name]
+    if last.endswith("]"):
+        name, _, index = last[:-1].partition("[")
+        target[name][int(index) - 1] += bad
+    else:
+        target[last] += bad
+    return item
+
+
+TEXT_FIELDS = [
+    "key",
+    "tldr",
+    "body",
+    "author.id",
+    "author.name",
+    "paper.key",
+    "paper.title",
+    "paper.abstract",
+    "paper.authors[2]",
+    "paper.categories[1]",
+    "paper.primary_category",
+    "paper.doi",
+    "paper.journal_ref",
+    "paper.comment",
+    "paper.venue",
+    "paper.url",
+]
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+def test_every_text_field_of_a_json_import_is_checked_on_every_database(
+    db: Database, lookups: PaperLookups, field: str
+) -> None:
+    """SQLite stored a NUL or an escape in a paper's venue; PostgreSQL refused the NUL with
+    a database error. Both now refuse the item, naming it and the field."""
+    text = _export_text(
+        _with(_export_item(1), field, "\x00"), _with(_export_item(2), field, "\x1b[31m")
+    )
+    report = importer(lookups).import_text(text, "export.json")
+    assert (report.imported, report.skipped, report.present) == (0, 2, 0)
+    assert [str(problem) for problem in report.problems] == [
+        f"summary {number}: The {field} contains a control character ({code}) that cannot be "
+        "stored. Remove it (it is invisible; retyping the text helps) and try again."
+        for number, code in ((1, "U+0000"), (2, "U+001B"))
+    ]
+    assert counts(db)["Summary"] == counts(db)["Paper"] == 0
+
+
+def test_a_noncharacter_is_refused_by_every_import_format(
+    db: Database, lookups: PaperLookups
+) -> None:
+    """U+FFFF accepted by an import made the archive's feed.xml ill-formed XML."""
+    csv_text = "sitzmann2020implicit,Sine activations \uffff represent images.\n"
+    csv_report = importer(lookups).import_text(csv_text, "export.csv")
+    json_report = importer(lookups).import_text(
+        _export_text(_with(_export_item(), "body", "\U0001ffff")), "export.json"
+    )
+    rss = _break(rss_text(), 1, "</description>", "\ufdd0</description>")  # U+FFFF is not XML
+    rss_report = importer(lookups).import_text(rss, "rss-full.xml")
+    assert [str(problem) for problem in csv_report.problems] == [
+        "line 1: The text contains a Unicode noncharacter (U+FFFF), which is not text and "
+        "cannot be stored. Remove it (it is invisible; retyping the text helps) and try again."
+    ]
+    assert [problem.reason[:52] for problem in json_report.problems] == [
+        "The body contains a Unicode noncharacter (U+1FFFF), "
+    ]
+    assert [problem.where for problem in rss_report.problems] == ["item 1"]
+    assert "description contains a Unicode noncharacter (U+FDD0)" in rss_report.problems[0].reason
+    assert rss_report.imported == 4
+    with db.sessions() as session:
+        bodies = session.scalars(select(Summary.body)).all()
+    assert not any(char in body for body in bodies for char in "\uffff\U0001ffff\ufdd0")
+
+
+def test_json_nested_past_the_limit_is_refused_as_a_whole(
+    db: Database, lookups: PaperLookups
+) -> None:
+    deep = "[" * 50 + "]" * 50
+    text = '{"format": "shortscience-bot/summaries", "version": 1, "summaries": [' + deep + "]}"
+    with pytest.raises(UnreadableFile, match="the JSON nests deeper than 20 levels"):
+        importer(lookups).import_text(text, "deep.json")
+    assert counts(db)["Summary"] == 0
+
+
+def _blocked_by(db: Database, pid: int) -> bool:
+    """Whether some PostgreSQL backend waits for a lock held by backend ``pid``."""
+    with db.sessions() as session:
+        waiting = session.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+            {"pid": pid},
+        ).scalar_one()
+    return bool(waiting)
+
+
+def test_a_summary_another_import_writes_meanwhile_counts_as_already_present(
+    postgres_url: str, arxiv_client: ArxivClient
+) -> None:
+    """Two imports of one file at once on PostgreSQL: the second meets the first's paper
+    and summary at its write. It reported "skipped ... duplicate key"; it is present."""
+    db = Database.connect(postgres_url)
+    migrate.upgrade(db)
+    try:
+        lookups = PaperLookups(db, arxiv_client, refresh_after=timedelta(days=30))
+        document = _export_text(_export_item())
+        [entry] = read_entries(document)[1]
+        assert isinstance(entry, Entry) and entry.created_at is not None
+        record = SummaryRecord(
+            import_key=entry.import_key,
+            paper=entry.paper,
+            paper_fetched_at=None,
+            author=entry.author,
+            anonymous=False,
+            imported_votes=0,
+            tldr=entry.tldr or "",
+            body=entry.body,
+            status=SummaryStatus.APPROVED,
+            created_at=entry.created_at,
+            updated_at=entry.created_at,
+            approved_at=entry.created_at,
+        )
+        second: dict[str, ImportReport] = {}
+
+        def import_again() -> None:
+            second["report"] = importer(lookups).import_text(document, "export.json")
+
+        thread = threading.Thread(target=import_again)
+        with db.transaction() as session:  # the first import, its write not committed yet
+            import_store.write(session, record, OPERATOR, "export.json", datetime.now(UTC))
+            first = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            thread.start()
+            deadline = time.monotonic() + 60
+            while not _blocked_by(db, first):  # the second import reached its write
+                assert thread.is_alive(), "the second import ended without waiting"
+                assert time.monotonic() < deadline, "the second import never waited"
+                time.sleep(0.02)
+        thread.join(timeout=60)
+        assert second["report"].closing_line() == "imported 0, skipped 0, already present 1"
+        assert counts(db)["Summary"] == 1
+    finally:
+        db.dispose()
