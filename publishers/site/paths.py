@@ -4,7 +4,10 @@ A paper's page is ``papers/<arXiv id>.html`` (``papers/1606.04474.html``; an old
 slash becomes ``_``: ``papers/hep-th_9901001.html``); a paper without an arXiv id gets a
 slug of its key and a short hash of it, so two keys never share a page
 (``papers/doi-10.1145-3292500-1a2b3c4d.html``). Index pages follow the same rule for
-venues and categories.
+venues and categories, with two more cases slugged: a name that would be the list page of
+its folder (a venue called ``index`` must not overwrite ``venues/index.html``; ``Index``
+neither, on a case-insensitive disk), and a name shaped like a slug itself (``a-1a2b3c4d``,
+which could be the slug of another name).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from storage.models import Paper
 _ARXIV_ID = re.compile(r"\d{4}\.\d{4,5}|[A-Za-z][A-Za-z.-]*/\d{7}")
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,79}")
 _UNSAFE = re.compile(r"[^a-z0-9.]+")
+_SLUG_SHAPED = re.compile(r"(?:.*-)?[0-9a-f]{8}")
+LIST_PAGE = "index"
+"""Each folder's list page (``venues/index.html``): no group's page may take its name."""
 
 
 def _hash(text: str) -> str:
@@ -25,7 +31,12 @@ def _hash(text: str) -> str:
 
 def slug(text: str) -> str:
     """A file-name-safe name: ``text`` itself when it is safe, else a slug plus a hash."""
-    if _SAFE.fullmatch(text) and not text.endswith("."):
+    if (
+        _SAFE.fullmatch(text)
+        and not text.endswith(".")
+        and text.casefold() != LIST_PAGE
+        and not _SLUG_SHAPED.fullmatch(text)
+    ):
         return text
     cut = _UNSAFE.sub("-", text.lower()).strip("-.")[:60].strip("-.")
     return f"{cut}-{_hash(text)}" if cut else _hash(text)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from bot.cli import main
 from publishers.render.templates import TemplateProblem, Templates
@@ -19,7 +19,7 @@ from publishers.site.html import latex_to_mathml, markdown_to_html
 from storage import summaries as summary_store
 from storage.archive import approved_archive
 from storage.database import Database
-from storage.models import Paper, Summary
+from storage.models import Paper, PaperCategory, Summary
 from storage.papers import PaperData, upsert
 from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive
 
@@ -304,6 +304,36 @@ def test_an_overriding_site_template_with_a_misspelt_variable_names_file_and_lin
 
 
 # --- what a hostile run broke (issue 16) ------------------------------------------------------
+
+
+def test_a_venue_or_category_named_index_keeps_the_list_pages(db: Database, tmp_path: Path) -> None:
+    """A venue named `index` was written over venues/index.html, the list of venues."""
+    build_archive(db, tmp_path / "first")
+    with db.transaction() as session:
+        first, second, third = session.scalars(
+            select(Paper).where(Paper.arxiv_id.in_(["1606.04474", "1606.02960", "1810.03292"]))
+        ).all()
+        first.venue = "index"
+        second.venue = "Index"  # the same file on a case-insensitive disk
+        third.venue = "neurips-1a2b3c4d"  # shaped like the slug of another name
+        first.categories.append(PaperCategory(category="index"))
+    site = tmp_path / "site"
+    report = SiteBuilder(db, Templates()).build(site)
+    assert len({page.casefold() for page in report.pages}) == len(report.pages), "overwritten"
+    listed = {}
+    for kind, heading in (("venues", "By venue"), ("categories", "By category")):
+        listing = _parse(site / kind / "index.html")
+        assert ("ul", {"class": "groups"}) in listing.tags, f"{kind}/index.html is not the list"
+        assert f"<h1>{heading}</h1>" in (site / kind / "index.html").read_text("utf-8")
+        listed[kind] = {attrs["href"] for tag, attrs in listing.tags if tag == "a"}
+    for venue in ("index", "Index", "neurips-1a2b3c4d"):
+        page = paths.venue_page(venue)
+        assert f"../{page}" in listed["venues"]
+        assert (site / page).is_file()
+    assert f"../{paths.category_page('index')}" in listed["categories"]
+    assert paths.venue_page("neurips-1a2b3c4d") != "venues/neurips-1a2b3c4d.html"
+    assert paths.category_page("index") != "categories/index.html"
+    assert paths.category_page("cs.LG") == "categories/cs.LG.html"  # names kept where safe
 
 
 def test_stored_text_cannot_break_the_feed_or_reverse_a_page(db: Database, tmp_path: Path) -> None:
