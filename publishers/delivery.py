@@ -88,6 +88,7 @@ class Report:
 
     @property
     def attempts(self) -> int:
+        """Parts tried in this pass, whatever became of them; bounds one pass of the worker."""
         return self.sent + self.retried + self.held + self.failed
 
 

@@ -121,6 +121,7 @@ class DigestScheduler:
 
     @property
     def running(self) -> bool:
+        """Whether APScheduler runs here (this process holds the scheduler lock)."""
         return bool(self.scheduler.running)
 
     async def start(self) -> None:
@@ -133,6 +134,7 @@ class DigestScheduler:
         self.scheduler.resume()
 
     def shutdown(self) -> None:
+        """Stop the jobs without waiting for a running one; the next holder catches up."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         serve_jobs(None)
@@ -159,6 +161,7 @@ class DigestScheduler:
                 log.info("channel %s: digest schedule changed to %s", name, channel.schedule)
 
     def next_run(self, name: str) -> datetime | None:
+        """When the channel's next digest is due, for `digest schedule` and health."""
         job = self.scheduler.get_job(JOB_PREFIX + name)
         return job.next_run_time if job is not None else None
 
@@ -192,6 +195,7 @@ class Leadership:
         self.takeover_seconds = takeover_seconds
 
     def try_lead(self, now: datetime) -> bool:
+        """Take the scheduler lock if free; a database hiccup means "not now", never a crash."""
         try:
             return self.lock.try_acquire(now)
         except Exception:
@@ -241,6 +245,7 @@ class Leadership:
                 log.exception("could not bring the digest jobs in line with the channels")
 
     def stop(self) -> None:
+        """Stop scheduling and give the lock up, so another process can take over at once."""
         self.scheduler.shutdown()
         self.lock.release()
 

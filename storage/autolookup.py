@@ -13,6 +13,7 @@ from storage.writes import changed_rows
 
 
 def enabled_channel_ids(session: Session) -> set[int]:
+    """The Discord channels where pasted arXiv links are looked up by themselves."""
     return set(session.scalars(select(AutolookupChannel.discord_channel_id)).all())
 
 

@@ -35,10 +35,12 @@ class Subscription:
 
 
 def discord_channel_name(channel_id: int) -> str:
+    """The name a subscribed Discord channel is known by on the command line."""
     return f"discord-{channel_id}"
 
 
 def by_discord_channel(session: Session, channel_id: int) -> Channel | None:
+    """The channel row of a Discord channel, configured or subscribed."""
     return session.scalars(
         select(Channel).where(Channel.discord_channel_id == channel_id)
     ).one_or_none()
@@ -82,6 +84,7 @@ def unsubscribe(session: Session, channel_id: int, now: datetime) -> bool:
 
 
 def enabled_in_guild(session: Session, guild_id: int) -> list[Channel]:
+    """A server's subscribed channels, for its admins' /digest list."""
     return list(
         session.scalars(
             select(Channel)
@@ -92,6 +95,7 @@ def enabled_in_guild(session: Session, guild_id: int) -> list[Channel]:
 
 
 def by_name(session: Session, name: str) -> Channel | None:
+    """A channel by the name the command line and config.toml use."""
     return session.scalars(select(Channel).where(Channel.name == name)).one_or_none()
 
 

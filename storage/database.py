@@ -108,6 +108,7 @@ class Database:
     def connect(
         cls, url: str | URL, *, base_dir: Path | None = None, echo: bool = False
     ) -> Database:
+        """An engine for ``url`` with the project's settings (SQLite: WAL, foreign keys on)."""
         engine = make_engine(url, base_dir=base_dir, echo=echo)
         writer = engine.execution_options(**{WRITE_OPTION: True})
         return cls(
@@ -118,6 +119,7 @@ class Database:
 
     @property
     def url(self) -> URL:
+        """The database URL, for start-up lines (print it with describe_url: no password)."""
         return self.engine.url
 
     @property
@@ -132,4 +134,5 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        """Close the pooled connections, so a test or a CLI command leaves none behind."""
         self.engine.dispose()

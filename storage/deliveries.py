@@ -203,6 +203,7 @@ def record_sent(session: Session, claim: Claim, posted: RemoteRef, now: datetime
 
 
 def finish_if_done(session: Session, digest_id: int, now: datetime) -> bool:
+    """Mark the digest sent once none of its parts is left to send; True if this call did."""
     unsent = session.scalar(
         select(func.count())
         .select_from(Delivery)
@@ -340,6 +341,7 @@ def retry_failed(session: Session, channel_id: int, now: datetime) -> int:
 
 
 def failed_count(session: Session) -> int:
+    """Parts that need a person (failed or held), for `health`."""
     return int(
         session.scalar(
             select(func.count())

@@ -40,6 +40,7 @@ class Holder:
     since: datetime
 
     def describe(self) -> str:
+        """Who holds the lock, as `health` shows it."""
         return f"{self.host} pid {self.pid} since {self.since:%Y-%m-%d %H:%M:%S} UTC"
 
 
@@ -53,6 +54,7 @@ class SchedulerLock:
 
     @property
     def held(self) -> bool:
+        """Whether this process holds the lock now."""
         return self._connection is not None or self._file is not None
 
     def try_acquire(self, now: datetime) -> bool:
@@ -97,6 +99,7 @@ class SchedulerLock:
         return True
 
     def release(self) -> None:
+        """Give the lock up (a clean stop), so another process takes over without waiting."""
         if not self.held:
             return
         try:

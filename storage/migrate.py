@@ -93,6 +93,7 @@ def _read_revision(connection: Connection) -> str | None:
 
 
 def current_revision(db: Database) -> str | None:
+    """The schema revision the database is at (None before the first migration)."""
     with db.engine.connect() as connection:
         return _read_revision(connection)
 
@@ -157,6 +158,7 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
 
 
 def downgrade(db: Database, revision: str) -> None:
+    """Migrate back to ``revision`` (tests and operators undoing an upgrade)."""
     from alembic import command  # start-up: only an actual migration needs Alembic
 
     config = _alembic_config()
@@ -166,4 +168,5 @@ def downgrade(db: Database, revision: str) -> None:
 
 
 def is_up_to_date(db: Database) -> bool:
+    """Whether the schema is the newest, so `run` can refuse an old one with a clear line."""
     return current_revision(db) == head_revision()

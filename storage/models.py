@@ -193,10 +193,12 @@ class Paper(Base):
 
     @property
     def author_names(self) -> list[str]:
+        """The authors in the order the paper lists them."""
         return [author.name for author in self.authors]
 
     @property
     def category_names(self) -> list[str]:
+        """The arXiv categories, primary first."""
         return [category.category for category in self.categories]
 
 

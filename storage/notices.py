@@ -19,6 +19,7 @@ from storage.writes import changed_rows
 def add_notice(
     session: Session, channel_id: int, digest_id: int | None, text: str, now: datetime
 ) -> None:
+    """Queue a word for the moderators (a stopped channel, a held part); posted once."""
     session.add(
         PublishingNotice(channel_id=channel_id, digest_id=digest_id, text=text, created_at=now)
     )
@@ -26,6 +27,7 @@ def add_notice(
 
 
 def unposted_notices(session: Session, limit: int = 10) -> list[PublishingNotice]:
+    """The oldest notices nobody posted yet, for the moderation channel."""
     return list(
         session.scalars(
             select(PublishingNotice)

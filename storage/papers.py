@@ -63,6 +63,7 @@ def with_details_by_arxiv_id(session: Session, arxiv_id: str) -> Paper | None:
 
 
 def get_by_arxiv_ids(session: Session, arxiv_ids: Iterable[str]) -> dict[str, Paper]:
+    """Stored papers by arXiv id (no version), in one query for a batch of lookups."""
     ids = list(dict.fromkeys(arxiv_ids))
     if not ids:
         return {}
@@ -84,6 +85,7 @@ def freshness_by_arxiv_ids(
 
 
 def get_by_key(session: Session, key: str) -> Paper | None:
+    """A paper by its key (``arxiv:ID`` or another source's), if stored."""
     return session.scalars(select(Paper).where(Paper.key == key)).one_or_none()
 
 
@@ -126,6 +128,7 @@ def approved_counts(session: Session, paper_ids: Sequence[int]) -> dict[int, int
 
 
 def get_many(session: Session, paper_ids: Sequence[int]) -> dict[int, Paper]:
+    """Papers by id in one query, so a list of summaries costs no query per paper."""
     if not paper_ids:
         return {}
     papers = session.scalars(select(Paper).where(Paper.id.in_(paper_ids))).all()

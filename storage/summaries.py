@@ -66,6 +66,7 @@ def lock_author(session: Session, user_id: int) -> None:
 
 
 def get(session: Session, summary_id: int) -> Summary | None:
+    """A summary by its number, if there is one."""
     return session.get(Summary, summary_id)
 
 
@@ -78,6 +79,7 @@ def record(
     *,
     now: datetime | None = None,
 ) -> ModerationEvent:
+    """Write a moderation event: the audit log keeps who did what, why and when."""
     event = ModerationEvent(
         summary_id=summary.id,
         actor_id=actor.id,
@@ -181,6 +183,7 @@ _APPROVED_FOR_PAPER = _approved_for_paper()
 
 
 def for_author(session: Session, author_id: int, limit: int = 25) -> list[Summary]:
+    """An author's summaries newest first, for /mine."""
     return list(
         session.scalars(
             select(Summary)

@@ -22,6 +22,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """Store UTC; a naive datetime is refused rather than guessed at."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -32,6 +33,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Read back an aware UTC datetime, also from SQLite, which keeps no zone."""
         if value is None:
             return None
         if value.tzinfo is None:

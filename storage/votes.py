@@ -44,6 +44,7 @@ def cast_vote(session: Session, summary_id: int, user_id: int, value: int, now: 
 
 
 def vote_of(session: Session, summary_id: int, user_id: int) -> int | None:
+    """A member's vote on a summary (+1, -1), or None, so a second vote changes it."""
     return session.scalar(
         select(Vote.value).where(Vote.summary_id == summary_id, Vote.user_id == user_id)
     )

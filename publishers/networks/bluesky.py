@@ -259,6 +259,7 @@ class BlueskyClient(Network):
         return self._posted(account, found.uri, found.cid)
 
     def close(self) -> None:
+        """Drop the HTTP session; the next call logs in again."""
         self._client.request.close()
 
     # -- the session ------------------------------------------------------------------

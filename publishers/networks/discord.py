@@ -273,6 +273,7 @@ class DiscordWebhookClient(Network):
     # -- the Network interface -----------------------------------------------------------
 
     def post(self, post: OutgoingPost) -> Posted:
+        """Send through the webhook, mentions off: a summary never pings anyone."""
         response = self._send({"content": post.text, "allowed_mentions": NO_MENTIONS})
         status = response.status_code
         body = self._json(response)
@@ -309,6 +310,7 @@ class DiscordWebhookClient(Network):
         )
 
     def close(self) -> None:
+        """Drop the HTTP session; the webhook URL stays with the client."""
         self._session.close()
 
     # -- HTTP ----------------------------------------------------------------------------
@@ -387,6 +389,7 @@ class DiscordBotClient(Network):
         return f"DiscordBotClient(channel_id={self.channel_id!r})"
 
     def post(self, post: OutgoingPost) -> Posted:
+        """Send through the running bot, as a reply to the part before in a thread."""
         reply_to = _message_id(post.reply_to) if post.reply_to is not None else None
         try:
             message_id = self._poster.send(self.channel_id, post.text, reply_to, self.timeout)

@@ -167,6 +167,7 @@ class FacebookClient(Network):
     # -- the Network interface -----------------------------------------------------------
 
     def post(self, post: OutgoingPost) -> Posted:
+        """Publish on the Page, with the link as its preview; a Page has no threads to reply in."""
         if post.reply_to is not None:
             raise RepliesRefused("Facebook Pages have no threads; send the digest as one post")
         data = {"message": post.text}
@@ -213,6 +214,7 @@ class FacebookClient(Network):
         )
 
     def close(self) -> None:
+        """Drop the HTTP session; the Page token stays with the client."""
         self._session.close()
 
     # -- HTTP and errors -----------------------------------------------------------------

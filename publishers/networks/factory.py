@@ -73,12 +73,14 @@ class Clients:
         return client_type(channel.kind).new_key(hint, post, position)
 
     def client_for(self, channel: ChannelSettings) -> Network:
+        """The channel's client, made once and kept: logins and sessions outlive one post."""
         client = self._clients.get(channel.name)
         if client is None:
             client = self._clients[channel.name] = self._make(channel)
         return client
 
     def close(self) -> None:
+        """Close every client made so far (at shutdown, or when the channels change)."""
         for client in self._clients.values():
             client.close()
         self._clients.clear()

@@ -169,6 +169,7 @@ class MastodonClient(Network):
     # -- the Network interface -----------------------------------------------------------
 
     def post(self, post: OutgoingPost) -> Posted:
+        """Create the status with its Idempotency-Key, so a resend within the hour is no double."""
         return self._create(post, creating=True)
 
     def find(self, post: OutgoingPost) -> Posted | None:
@@ -192,6 +193,7 @@ class MastodonClient(Network):
         return self._search_own_statuses(post)
 
     def close(self) -> None:
+        """Drop the HTTP session; the access token stays with the client."""
         self._session.close()
 
     # -- calls ---------------------------------------------------------------------------

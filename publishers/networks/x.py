@@ -152,6 +152,7 @@ class XClient(Network):
     # -- the Network interface -------------------------------------------------------------
 
     def post(self, post: OutgoingPost) -> Posted:
+        """Create the post (as a reply in a thread); X's errors become the project's own here."""
         reply_to = post.reply_to.remote_id if post.reply_to is not None else None
         try:
             response = self._client.create_tweet(
@@ -208,6 +209,7 @@ class XClient(Network):
         )
 
     def close(self) -> None:
+        """Drop tweepy's HTTP session."""
         self._client.session.close()
 
     # -- helpers -------------------------------------------------------------------------

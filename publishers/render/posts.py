@@ -74,9 +74,11 @@ class RenderedDigest:
 
     @property
     def parts(self) -> int:
+        """How many posts the networks get in all: what X bills and rate limits count."""
         return sum(len(post.parts) for post in self.posts)
 
     def cost(self, post_usd: float, post_with_url_usd: float) -> Cost:
+        """What the parts cost on X at the configured prices (a URL makes a post dearer)."""
         with_url = sum(part.has_url for post in self.posts for part in post.parts)
         plain = self.parts - with_url
         return Cost(self.parts, with_url, round(plain * post_usd + with_url * post_with_url_usd, 4))
@@ -103,6 +105,7 @@ class DigestRenderer:
         summaries: Sequence[SummaryItem],
         created: datetime,
     ) -> RenderedDigest:
+        """The posts ``channel`` gets for ``summaries``, each part within the network's count."""
         posts: list[Post] = []
         html = None
         context = {"channel": channel}

@@ -71,28 +71,33 @@ class SummaryItem:
 
     @property
     def text(self) -> str:
+        """The body as plain text with Unicode math, for networks that show no Markdown."""
         return self.plain.text
 
     @cached_property
     def tldr_text(self) -> str:
+        """The TL;DR on one line as plain text, for single posts and previews."""
         from publishers.render.markdown_text import to_plain  # start-up: digests only
 
         return " ".join(to_plain(self.tldr).text.split())
 
     @cached_property
     def discord_text(self) -> str:
+        """The body in Discord's Markdown, math as Unicode (Discord renders no LaTeX)."""
         from publishers.render.markdown_text import to_discord  # start-up: digests only
 
         return to_discord(self.body)
 
     @cached_property
     def tldr_discord(self) -> str:
+        """The TL;DR on one line in Discord's Markdown."""
         from publishers.render.markdown_text import to_discord  # start-up: digests only
 
         return " ".join(to_discord(self.tldr).split())
 
     @property
     def authors_line(self) -> str:
+        """The first authors and how many more, so a long author list does not fill a post."""
         if len(self.authors) > MAX_AUTHORS_SHOWN:
             shown = ", ".join(self.authors[:MAX_AUTHORS_SHOWN])
             return f"{shown} and {len(self.authors) - MAX_AUTHORS_SHOWN} more"
@@ -100,4 +105,5 @@ class SummaryItem:
 
     @property
     def approved_on(self) -> str:
+        """The approval date as people read it (ISO), empty before approval."""
         return f"{self.approved_at:%Y-%m-%d}" if self.approved_at else ""
