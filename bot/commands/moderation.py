@@ -6,10 +6,8 @@ from sqlalchemy.orm import Session
 
 from bot.commands.context import Actor, CommandContext, user_of
 from bot.commands.replies import Action, Notice, Reply, Section, Tone
-from bot.commands.submissions import parse_summary_number
 from bot.commands.user_text import clean_line
 from bot.errors import UserError
-from storage import queue_cards
 from storage import search as search_store
 from storage import summaries as summary_store
 from storage.models import ModerationAction, Summary, SummaryStatus
@@ -199,7 +197,7 @@ def _decide(
 
 
 async def approve(
-    ctx: CommandContext, actor: Actor, number: str, *, revision: int | None = None
+    ctx: CommandContext, actor: Actor, number: int, *, revision: int | None = None
 ) -> Reply:
     """Publish a pending summary: it is shown to everyone and may go out in digests.
 
@@ -207,51 +205,22 @@ async def approve(
     author edited since, nothing is approved and the moderator is told to read again.
     """
     require_moderator(actor, "approve summaries")
-    summary_id = parse_summary_number(number)
-    return await ctx.write(_decide, ctx, actor, summary_id, True, None, revision)
+    return await ctx.write(_decide, ctx, actor, number, True, None, revision)
 
 
 async def reject(
     ctx: CommandContext,
     actor: Actor,
-    number: str,
+    number: int,
     reason: str,
     *,
     revision: int | None = None,
 ) -> Reply:
     """Turn a pending summary down, with a reason the author will read."""
     require_moderator(actor, "reject summaries")
-    summary_id = parse_summary_number(number)
     reason = clean_line(reason, "reason")
     if not reason:
-        raise UserError(f"Say why, so the author can improve it: /reject {summary_id} <reason>")
+        raise UserError(f"Say why, so the author can improve it: /reject {number} <reason>")
     if len(reason) > REASON_MAX_CHARS:
         raise UserError(f"Keep the reason under {REASON_MAX_CHARS} characters.")
-    return await ctx.write(_decide, ctx, actor, summary_id, False, reason, revision)
-
-
-# -- cards in a moderation channel (front ends that have one) ---------------------------------
-
-
-async def claim_cards(ctx: CommandContext, limit: int = 10) -> list[queue_cards.Claim]:
-    """Pending summaries (from any front end) whose current revision still needs a card."""
-    return await ctx.write(queue_cards.claim_unposted, ctx.clock(), limit)
-
-
-async def card_posted(
-    ctx: CommandContext, claim: queue_cards.Claim, channel_id: int, message_id: int
-) -> None:
-    await ctx.write(queue_cards.mark_posted, claim, channel_id, message_id, ctx.clock())
-
-
-async def card_failed(ctx: CommandContext, claim: queue_cards.Claim) -> None:
-    await ctx.write(queue_cards.release, claim, ctx.clock())
-
-
-async def outdated_cards(ctx: CommandContext) -> list[queue_cards.OpenCard]:
-    """Posted cards whose summary was decided, withdrawn or edited since: to be closed."""
-    return await ctx.read(queue_cards.outdated)
-
-
-async def card_closed(ctx: CommandContext, card: queue_cards.OpenCard) -> None:
-    await ctx.write(queue_cards.mark_closed, card, ctx.clock())
+    return await ctx.write(_decide, ctx, actor, number, False, reason, revision)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,18 +26,8 @@ from storage import papers as paper_store
 from storage import summaries as summary_store
 from storage.models import ModerationAction, Paper, Summary, SummaryStatus, User
 
-_SUMMARY_NUMBER = re.compile(r"#?\s*(\d{1,12})")
-
 PRECHECK_SECONDS = 2.0
 """How long a check before a form may wait for arXiv: Discord wants the form within 3 s."""
-
-
-def parse_summary_number(text: str) -> int:
-    """``12`` or ``#12``: the number every reply names a summary by."""
-    match = _SUMMARY_NUMBER.fullmatch(text.strip())
-    if match is None:
-        raise UserError(f"“{text.strip()[:40]}” is not a summary number. Use one like #12.")
-    return int(match.group(1))
 
 
 def clean_text(tldr: str, body: str, limits: LimitSettings) -> tuple[str, str]:
@@ -252,7 +241,7 @@ def _edit(
 async def edit(
     ctx: CommandContext,
     actor: Actor,
-    number: str,
+    number: int,
     tldr: str,
     body: str,
     *,
@@ -263,9 +252,8 @@ async def edit(
     ``seen_revision`` is the revision the author started from (a Discord form carries
     it); an edit made meanwhile elsewhere is then not silently overwritten.
     """
-    summary_id = parse_summary_number(number)
     tldr, body = clean_text(tldr, body, ctx.limits)
-    return await ctx.write(_edit, ctx, actor, summary_id, tldr, body, seen_revision)
+    return await ctx.write(_edit, ctx, actor, number, tldr, body, seen_revision)
 
 
 @dataclass(frozen=True)
@@ -280,9 +268,9 @@ def _own_pending(session: Session, actor: Actor, number: int) -> SummaryText:
     return SummaryText(summary.tldr, summary.body, summary.revision)
 
 
-async def own_pending(ctx: CommandContext, actor: Actor, number: str) -> SummaryText:
+async def own_pending(ctx: CommandContext, actor: Actor, number: int) -> SummaryText:
     """The text of one's own pending summary, to edit it (refused for anyone else's)."""
-    return await ctx.write(_own_pending, actor, parse_summary_number(number))
+    return await ctx.write(_own_pending, actor, number)
 
 
 def _withdraw(session: Session, ctx: CommandContext, actor: Actor, number: int) -> Reply:
@@ -304,9 +292,9 @@ def _withdraw(session: Session, ctx: CommandContext, actor: Actor, number: int) 
     )
 
 
-async def withdraw(ctx: CommandContext, actor: Actor, number: str) -> Reply:
+async def withdraw(ctx: CommandContext, actor: Actor, number: int) -> Reply:
     """Take back one's own pending summary; it is kept, but never shown."""
-    return await ctx.write(_withdraw, ctx, actor, parse_summary_number(number))
+    return await ctx.write(_withdraw, ctx, actor, number)
 
 
 def _mine(session: Session, actor: Actor) -> Reply:

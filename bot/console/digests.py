@@ -10,6 +10,7 @@ from typing import Any
 from bot.commands import digests
 from bot.commands.context import Actor, CommandContext
 from bot.commands.digests import DigestView, Preview
+from bot.commands.parsing import digest_number
 from bot.commands.user_text import terminal_safe
 from bot.errors import UserError
 from publishers.delivery import Report
@@ -179,14 +180,18 @@ async def digest_command(ctx: CommandContext, args: argparse.Namespace) -> str:
         return status_text(views)
     if action in ("approve", "reject"):
         actor = operator(args.user)
-        reply = await digests.decide(ctx, actor, args.digest, approve=action == "approve")
+        reply = await digests.decide(
+            ctx, actor, digest_number(args.digest), approve=action == "approve"
+        )
         text = reply.text
         if action == "approve":
             report = await digests.deliver_now(ctx)
             text += f" Delivered: {_report_line(report)}."
         return text + "\n"
     if action == "release":
-        released = await digests.release(ctx, args.digest, posted=args.verdict == "posted")
+        released = await digests.release(
+            ctx, digest_number(args.digest), posted=args.verdict == "posted"
+        )
         return f"{released} held part{'s' if released != 1 else ''} released ({args.verdict}).\n"
     if action == "resume":
         return (await digests.resume(ctx, args.channel)) + "\n"

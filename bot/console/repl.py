@@ -21,8 +21,8 @@ from typing import TextIO
 
 from bot.commands import digests, moderation, papers, submissions, votes
 from bot.commands.context import Actor, CommandContext
+from bot.commands.parsing import digest_number, summary_number, vote_direction
 from bot.commands.replies import Reply
-from bot.commands.submissions import parse_summary_number
 from bot.console.render import render, render_error
 from bot.errors import UserError
 
@@ -193,26 +193,20 @@ class Console:
             "/vote": self._vote,
             "/edit": self._edit,
             "/withdraw": lambda rest: submissions.withdraw(
-                self.ctx, self.actor, _required(rest, "/withdraw 12")
+                self.ctx, self.actor, summary_number(_required(rest, "/withdraw 12"))
             ),
             "/mine": lambda _rest: submissions.mine(self.ctx, self.actor),
             "/queue": lambda _rest: moderation.queue(self.ctx, self.actor),
             "/approve": self._approve,
             "/reject": self._reject,
             "/digests": lambda _rest: digests.drafts(self.ctx, self.actor),
-            "/approve-digest": lambda rest: digests.approve_and_send(
-                self.ctx,
-                self.actor,
-                _required(rest, "/approve-digest 3"),
-                revision=self._seen_digest(rest),
+            "/approve-digest": lambda rest: self._decide_digest(
+                rest, "/approve-digest 3", "approve digests", digests.approve_and_send
             ),
-            "/reject-digest": lambda rest: digests.reject_draft(
-                self.ctx,
-                self.actor,
-                _required(rest, "/reject-digest 3"),
-                revision=self._seen_digest(rest),
+            "/reject-digest": lambda rest: self._decide_digest(
+                rest, "/reject-digest 3", "reject digests", digests.reject_draft
             ),
-            "/drop-from-digest": lambda rest: digests.drop_command(self.ctx, self.actor, rest),
+            "/drop-from-digest": self._drop_from_digest,
             "/help": self._help,
         }
 
@@ -249,49 +243,59 @@ class Console:
         number, _, direction = rest.partition(" ")
         if not number or not direction.strip():
             raise UserError("Name the summary and up or down: /vote 12 up")
-        return await votes.vote(self.ctx, self.actor, number, direction)
+        return await votes.vote(
+            self.ctx, self.actor, summary_number(number), vote_direction(direction)
+        )
 
     async def _edit(self, rest: str) -> Reply:
         number = _required(rest, "/edit 12")
         tldr, body = await self._text()
-        return await submissions.edit(self.ctx, self.actor, number, tldr, body)
+        return await submissions.edit(self.ctx, self.actor, summary_number(number), tldr, body)
 
-    def _seen_revision(self, number: str, what: str) -> int:
-        """The revision of a summary this moderator was shown, so they decide on that text."""
+    def _moderated(self, text: str, parse: Callable[[str], int], what: str) -> int:
+        """The number a moderator typed; anyone else is refused before it is even read."""
         moderation.require_moderator(self.actor, what)
-        summary_id = parse_summary_number(number)
+        return parse(text)
+
+    def _seen_revision(self, number: str, what: str) -> tuple[int, int]:
+        """The summary, and the revision of it this moderator was shown, so they decide on
+        that text."""
+        summary_id = self._moderated(number, summary_number, what)
         revision = self.seen.get(summary_id)
         if revision is None:
             raise UserError(
                 f"Read summary #{summary_id} before deciding: /queue shows the pending "
                 "summaries with their text."
             )
-        return revision
+        return summary_id, revision
 
     async def _approve(self, rest: str) -> Reply:
         number = _required(rest, "/approve 12")
-        return await moderation.approve(
-            self.ctx, self.actor, number, revision=self._seen_revision(number, "approve summaries")
-        )
+        summary_id, revision = self._seen_revision(number, "approve summaries")
+        return await moderation.approve(self.ctx, self.actor, summary_id, revision=revision)
 
     async def _reject(self, rest: str) -> Reply:
         number, _, reason = rest.partition(" ")
         if not number:
             raise UserError("Name the summary and the reason: /reject 12 <reason>")
-        return await moderation.reject(
-            self.ctx,
-            self.actor,
-            number,
-            reason,
-            revision=self._seen_revision(number, "reject summaries"),
+        summary_id, revision = self._seen_revision(number, "reject summaries")
+        return await moderation.reject(self.ctx, self.actor, summary_id, reason, revision=revision)
+
+    async def _decide_digest(
+        self, rest: str, example: str, what: str, decide: Callable[..., Awaitable[Reply]]
+    ) -> Reply:
+        """On the draft as /digests last showed it, if it did."""
+        digest_id = self._moderated(_required(rest, example), digest_number, what)
+        return await decide(
+            self.ctx, self.actor, digest_id, revision=self.seen_digests.get(digest_id)
         )
 
-    def _seen_digest(self, number: str) -> int | None:
-        """The revision of a draft digest /digests showed, so a decision is on that one."""
-        try:
-            return self.seen_digests.get(digests.parse_digest_number(number))
-        except UserError:
-            return None
+    async def _drop_from_digest(self, rest: str) -> Reply:
+        number, _, summary = rest.strip().partition(" ")
+        if not number or not summary.strip():
+            raise UserError("Name the digest and the summary: /drop-from-digest 12 34")
+        digest_id = self._moderated(number, digest_number, "change digests")
+        return await digests.drop(self.ctx, self.actor, digest_id, summary_number(summary))
 
     def _remember(self, reply: Reply) -> None:
         for action in reply.actions:

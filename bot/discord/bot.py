@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 import discord
 from discord.ext import commands
 
 from bot.commands.context import CommandContext
 from bot.config import DiscordSettings
+from bot.discord.cards import CardSweeper
 from bot.discord.forms import FormRouter
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.pages import HeldPages, PageButton, VoteButton
-from bot.discord.tree import ShortScienceTree, report
+from bot.discord.tree import ShortScienceTree, answered
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,8 @@ class ShortScienceBot(commands.AutoShardedBot):
         self.configured_autolookup = configured
         self.sync_commands = sync_commands
         self.autolookup_cooldown = timedelta(minutes=settings.autolookup_cooldown_minutes)
-        # One sweep of the moderation queue at a time in this process (others: the claims).
-        self.queue_lock = asyncio.Lock()
+        # Every kind of card in the moderation channel, kept by one sweep (a cog).
+        self.cards = CardSweeper(self)
         self.held_pages = HeldPages()
         self.forms = FormRouter()
         # Files attached to /submit or /edit, until their form comes back (by form token).
@@ -86,6 +88,7 @@ class ShortScienceBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         # Registered at every start: this is what keeps old messages' buttons alive.
         self.add_dynamic_items(PageButton, VoteButton)
+        await self.add_cog(self.cards)
         for name in COGS:
             await self.load_extension(name)
         if self.sync_commands:
@@ -107,10 +110,17 @@ class ShortScienceBot(commands.AutoShardedBot):
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Submitted forms, whichever process (or restart) opened them (see forms.py)."""
-        try:
-            await self.forms.dispatch(interaction)
-        except Exception as error:
-            await report(interaction, error)
+        await answered(interaction, self.forms.dispatch(interaction))
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """A listener failed (a link in conversation, say): nobody asked, so nobody is
+        answered; it is logged with its traceback."""
+        log.exception("the %s listener failed", event_method)
+
+    async def moderation_channel(self) -> Any:
+        """The configured moderation channel, where cards and notices go."""
+        channel_id = self.settings.moderation_channel_id
+        return self.get_channel(channel_id) or await self.fetch_channel(channel_id)
 
 
 def use_api_base(api_base: str | None) -> str:

@@ -23,10 +23,11 @@ import discord
 
 from bot.commands import papers, votes
 from bot.commands.context import CommandContext
+from bot.commands.votes import VoteDirection
 from bot.discord.actors import actor_from
 from bot.discord.embeds import page_summaries, reply_pages
 from bot.discord.mentions import NO_MENTIONS
-from bot.discord.tree import report
+from bot.discord.tree import answered
 
 HOLD_SECONDS = 3600.0
 HOLD_MAX = 500
@@ -82,8 +83,8 @@ def pager_view(
     view.add_item(PageButton(source, index - 1, "p", disabled=index <= 0))
     view.add_item(PageButton(source, index + 1, "n", disabled=index >= total - 1))
     if summary_id is not None:
-        view.add_item(VoteButton(summary_id, "up"))
-        view.add_item(VoteButton(summary_id, "down"))
+        view.add_item(VoteButton(summary_id, VoteDirection.UP))
+        view.add_item(VoteButton(summary_id, VoteDirection.DOWN))
     return view
 
 
@@ -138,10 +139,7 @@ class PageButton(
         return cls(Source(match["kind"], match["key"]), int(match["page"]), match["dir"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            await self._turn(interaction)
-        except Exception as error:
-            await report(interaction, error)
+        await answered(interaction, self._turn(interaction))
 
     async def _turn(self, interaction: discord.Interaction) -> None:
         bot: Any = interaction.client
@@ -172,15 +170,14 @@ class VoteButton(
 ):
     """A vote on the summary a page shows; the answer (and any refusal) only the voter sees."""
 
-    def __init__(self, summary_id: int, direction: str) -> None:
+    def __init__(self, summary_id: int, direction: VoteDirection) -> None:
+        up = direction is VoteDirection.UP
         super().__init__(
             discord.ui.Button(
-                label="Vote up" if direction == "up" else "Vote down",
-                emoji="\N{THUMBS UP SIGN}" if direction == "up" else "\N{THUMBS DOWN SIGN}",
-                style=discord.ButtonStyle.success
-                if direction == "up"
-                else discord.ButtonStyle.secondary,
-                custom_id=f"ss:vote:{summary_id}:{direction}",
+                label="Vote up" if up else "Vote down",
+                emoji="\N{THUMBS UP SIGN}" if up else "\N{THUMBS DOWN SIGN}",
+                style=discord.ButtonStyle.success if up else discord.ButtonStyle.secondary,
+                custom_id=f"ss:vote:{summary_id}:{direction.value}",
             )
         )
         self.summary_id = summary_id
@@ -193,16 +190,14 @@ class VoteButton(
         _item: discord.ui.Item[Any],
         match: re.Match[str],
     ) -> VoteButton:
-        return cls(int(match["summary"]), match["dir"])
+        return cls(int(match["summary"]), VoteDirection(match["dir"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        try:
-            bot: Any = interaction.client
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            actor = actor_from(interaction, bot.moderator_role_ids)
-            reply = await votes.vote(bot.ctx, actor, str(self.summary_id), self.direction)
-            await interaction.followup.send(
-                reply.text, ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
-        except Exception as error:
-            await report(interaction, error)
+        await answered(interaction, self._vote(interaction))
+
+    async def _vote(self, interaction: discord.Interaction) -> None:
+        bot: Any = interaction.client
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        actor = actor_from(interaction, bot.moderator_role_ids)
+        reply = await votes.vote(bot.ctx, actor, self.summary_id, self.direction)
+        await interaction.followup.send(reply.text, ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -1,8 +1,15 @@
-"""One place for what users see when a command fails."""
+"""One place for what users see when something they did fails.
+
+Slash commands fail into the tree's ``on_error``; buttons, menus and forms are not the
+tree's, so their work runs through :func:`answered`. Either way :func:`report` answers:
+a ``UserError`` (a domain error) with its own safe message, anything else logged with
+its traceback and a generic apology, always visible to that person only.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Mapping
 
 import discord
 from discord import app_commands
@@ -35,6 +42,14 @@ async def send_error(interaction: discord.Interaction, message: str) -> None:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
+def _what(interaction: discord.Interaction) -> str:
+    """What was used, for the log: a command's name, or a component's or form's id."""
+    if interaction.command is not None:
+        return f"/{interaction.command.qualified_name}"
+    data: Mapping[str, object] = interaction.data or {}
+    return str(data.get("custom_id") or "an interaction")
+
+
 def unwrap(error: BaseException) -> BaseException:
     """discord.py wraps a command's exception; the cause is what matters."""
     while isinstance(error, app_commands.CommandInvokeError) and error.original is not None:
@@ -50,12 +65,23 @@ async def report(interaction: discord.Interaction, error: BaseException) -> None
     elif isinstance(cause, app_commands.CheckFailure):
         message = str(cause) or "You cannot use this command here."
     else:
-        log.error("command failed", exc_info=cause)
+        log.error("%s failed", _what(interaction), exc_info=cause)
         message = APOLOGY
     try:
         await send_error(interaction, message)
     except discord.HTTPException:
         log.warning("could not tell the user about an error (interaction expired?)")
+
+
+async def answered(interaction: discord.Interaction, work: Awaitable[object]) -> bool:
+    """Do a button's, menu's or form's work; if it fails, the failure is the answer (see
+    :func:`report`). Whether it succeeded, so the caller may put things right after."""
+    try:
+        await work
+    except Exception as error:
+        await report(interaction, error)
+        return False
+    return True
 
 
 class ShortScienceTree(app_commands.CommandTree):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import replace
 from typing import Any, Literal
@@ -16,9 +15,7 @@ from bot.discord import replies
 from bot.discord.actors import actor_from
 from bot.discord.bot import ShortScienceBot
 from bot.discord.embeds import reply_pages
-from bot.discord.tree import report
-
-log = logging.getLogger(__name__)
+from bot.discord.tree import answered
 
 
 class ReadMoreButton(
@@ -43,15 +40,15 @@ class ReadMoreButton(
         return cls(match["ref"])
 
     async def callback(self, interaction: discord.Interaction) -> Any:
+        await answered(interaction, self._read(interaction))
+
+    async def _read(self, interaction: discord.Interaction) -> None:
         bot = interaction.client
         if not isinstance(bot, ShortScienceBot):
             return
-        try:
-            await replies.defer(interaction, private=True)
-            reply = await papers.summary(bot.ctx, self.reference)
-            await replies.send(interaction, reply, private=True)
-        except Exception as error:
-            await report(interaction, error)
+        await replies.defer(interaction, private=True)
+        reply = await papers.summary(bot.ctx, self.reference)
+        await replies.send(interaction, reply, private=True)
 
 
 class Autolookup(commands.Cog):
@@ -67,34 +64,32 @@ class Autolookup(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
+        """A failure here is logged by the bot's ``on_error``: nobody asked, nobody is told."""
         if message.author.bot or message.webhook_id is not None:
             return
         if not self.is_enabled(message.channel.id) or "arxiv" not in message.content.lower():
             return
-        try:
-            reply = await autolookup.mentioned(
-                self.bot.ctx,
-                message.channel.id,
-                message.content,
-                enabled=True,
-                cooldown=self.bot.autolookup_cooldown,
-            )
-            if reply is None:
-                return
-            view = None
-            if reply.actions:
-                view = discord.ui.View(timeout=None)
-                view.add_item(ReadMoreButton(reply.actions[0].argument))
-            kwargs: dict[str, Any] = {
-                "embeds": reply_pages(reply)[0],
-                "allowed_mentions": replies.NO_MENTIONS,
-                "mention_author": False,
-            }
-            if view is not None:
-                kwargs["view"] = view
-            await message.reply(**kwargs)
-        except Exception:
-            log.exception("auto-lookup failed in channel %s", message.channel.id)
+        reply = await autolookup.mentioned(
+            self.bot.ctx,
+            message.channel.id,
+            message.content,
+            enabled=True,
+            cooldown=self.bot.autolookup_cooldown,
+        )
+        if reply is None:
+            return
+        view = None
+        if reply.actions:
+            view = discord.ui.View(timeout=None)
+            view.add_item(ReadMoreButton(reply.actions[0].argument))
+        kwargs: dict[str, Any] = {
+            "embeds": reply_pages(reply)[0],
+            "allowed_mentions": replies.NO_MENTIONS,
+            "mention_author": False,
+        }
+        if view is not None:
+            kwargs["view"] = view
+        await message.reply(**kwargs)
 
     @app_commands.command(description="Answer arXiv links posted in this channel (server admins)")
     @app_commands.describe(state="on or off")

@@ -23,7 +23,6 @@ from bot.commands.replies import Reply
 from bot.discord import replies
 from bot.discord.actors import actor_from
 from bot.discord.bot import ShortScienceBot
-from bot.discord.cogs.moderation import post_cards
 from bot.discord.forms import form_id, send_form
 from bot.errors import UserError
 
@@ -170,7 +169,7 @@ class Submissions(commands.Cog):
                 summary_id=reply.summary_id,
             )
         await replies.send(interaction, reply, files=files)
-        await post_cards(self.bot)
+        await self.bot.cards.sweep()
 
     # -- forms -----------------------------------------------------------------------------
 
@@ -198,7 +197,7 @@ class Submissions(commands.Cog):
     async def edit_form(
         self, interaction: discord.Interaction, arguments: list[str], values: dict[str, str]
     ) -> None:
-        number, revision = arguments[0], int(arguments[1])
+        number, revision = int(arguments[0]), int(arguments[1])
         token = arguments[2] if len(arguments) > 2 else NO_FILE
         await replies.defer(interaction, private=True)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
@@ -257,7 +256,7 @@ class Submissions(commands.Cog):
         if file is not None:
             check_attachment(file, limits.body_max_chars)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
-        current = await submissions.own_pending(self.bot.ctx, actor, str(summary))
+        current = await submissions.own_pending(self.bot.ctx, actor, summary)
         await send_form(
             interaction,
             SummaryForm(
@@ -278,10 +277,8 @@ class Submissions(commands.Cog):
     ) -> None:
         await replies.defer(interaction, private=True)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
-        await replies.send(
-            interaction, await submissions.withdraw(self.bot.ctx, actor, str(summary))
-        )
-        await post_cards(self.bot)
+        await replies.send(interaction, await submissions.withdraw(self.bot.ctx, actor, summary))
+        await self.bot.cards.sweep()
 
     @app_commands.command(description="Your summaries and their status")
     async def mine(self, interaction: discord.Interaction) -> None:

@@ -42,5 +42,5 @@ async def submit_and_approve(
     ctx: CommandContext, actor: Actor, moderator: Actor, paper: str = "1606.04474", **text: str
 ) -> int:
     number = await submit(ctx, actor, paper, **text)
-    await moderation.approve(ctx, moderator, str(number))
+    await moderation.approve(ctx, moderator, number)
     return number

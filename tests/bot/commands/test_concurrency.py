@@ -41,8 +41,8 @@ async def test_an_edit_racing_an_approval_never_approves_the_unread_edit(
     for trial in range(TRIALS):
         author = _author(trial)
         number = await submit_for(ctx, author, "Original text.")
-        edit = submissions.edit(ctx, author, str(number), "Unreviewed edit.", "New body.")
-        approve = moderation.approve(ctx, mod, str(number), revision=1)
+        edit = submissions.edit(ctx, author, number, "Unreviewed edit.", "New body.")
+        approve = moderation.approve(ctx, mod, number, revision=1)
         edited, approved = await _outcomes(edit, approve)
         with db.sessions() as session:
             summary = session.get_one(Summary, number)

@@ -41,9 +41,9 @@ async def test_only_moderators_may_moderate(
         if command == "queue":
             await moderation.queue(ctx, bob)
         elif command == "approve":
-            await moderation.approve(ctx, bob, str(number))
+            await moderation.approve(ctx, bob, number)
         else:
-            await moderation.reject(ctx, bob, str(number), "no")
+            await moderation.reject(ctx, bob, number, "no")
     assert _summary(db, number).status is SummaryStatus.PENDING
 
 
@@ -58,7 +58,7 @@ async def test_the_queue_lists_pending_summaries_oldest_first(
         f"#{second}",
     ]
     assert ("approve", str(first)) in [(a.command, a.argument) for a in reply.actions]
-    await moderation.approve(ctx, mod, str(first))
+    await moderation.approve(ctx, mod, first)
     after = await moderation.queue(ctx, mod)
     assert [section.title.split(" · ")[0] for section in after.sections] == [f"#{second}"]
 
@@ -72,7 +72,7 @@ async def test_approval_publishes_and_is_audited(
     ctx: CommandContext, ada: Actor, mod: Actor, db: Database
 ) -> None:
     number = await submit(ctx, ada)
-    reply = await moderation.approve(ctx, mod, f"#{number}")
+    reply = await moderation.approve(ctx, mod, number)
     assert reply.title == f"Summary #{number} approved"
     summary = _summary(db, number)
     assert summary.status is SummaryStatus.APPROVED
@@ -90,9 +90,9 @@ async def test_rejection_needs_a_reason_and_records_it(
 ) -> None:
     number = await submit(ctx, ada)
     with pytest.raises(UserError, match="Say why"):
-        await moderation.reject(ctx, mod, str(number), "   ")
+        await moderation.reject(ctx, mod, number, "   ")
     assert _summary(db, number).status is SummaryStatus.PENDING
-    await moderation.reject(ctx, mod, str(number), "Please  state the main result.")
+    await moderation.reject(ctx, mod, number, "Please  state the main result.")
     summary = _summary(db, number)
     assert summary.status is SummaryStatus.REJECTED
     assert summary.moderation_reason == "Please state the main result."
@@ -108,16 +108,16 @@ async def test_a_second_decision_is_refused_and_names_the_first(
 ) -> None:
     other = Actor(platform="console", external_id="max", display_name="Max", is_moderator=True)
     number = await submit(ctx, ada)
-    await moderation.approve(ctx, mod, str(number))
+    await moderation.approve(ctx, mod, number)
     with pytest.raises(UserError, match=f"Summary #{number} is already approved by Mia"):
-        await moderation.reject(ctx, other, str(number), "too late")
+        await moderation.reject(ctx, other, number, "too late")
     assert _summary(db, number).status is SummaryStatus.APPROVED
     assert len(_events(db, number)) == 2
 
 
 async def test_an_unknown_summary(ctx: CommandContext, mod: Actor) -> None:
     with pytest.raises(UserError, match="There is no summary #999"):
-        await moderation.approve(ctx, mod, "999")
+        await moderation.approve(ctx, mod, 999)
 
 
 async def test_two_moderators_at_once_give_one_decision(
@@ -137,9 +137,9 @@ async def test_two_moderators_at_once_give_one_decision(
         await asyncio.to_thread(wait)
         try:
             if index % 2:
-                await moderation.reject(ctx, moderator, str(number), "no")
+                await moderation.reject(ctx, moderator, number, "no")
             else:
-                await moderation.approve(ctx, moderator, str(number))
+                await moderation.approve(ctx, moderator, number)
         except UserError as error:
             return f"refused: {error}"
         return "decided"
@@ -158,13 +158,13 @@ async def test_an_approval_of_an_edited_revision_is_refused(
     ctx: CommandContext, ada: Actor, mod: Actor, db: Database
 ) -> None:
     number = await submit(ctx, ada, tldr="Harmless.")
-    await submissions.edit(ctx, ada, str(number), "Edited after the card.", "New body.")
+    await submissions.edit(ctx, ada, number, "Edited after the card.", "New body.")
     with pytest.raises(moderation.Superseded, match="revision 2 is waiting now"):
-        await moderation.approve(ctx, mod, str(number), revision=1)
+        await moderation.approve(ctx, mod, number, revision=1)
     with pytest.raises(moderation.Superseded):
-        await moderation.reject(ctx, mod, str(number), "Off topic.", revision=1)
+        await moderation.reject(ctx, mod, number, "Off topic.", revision=1)
     assert _summary(db, number).status is SummaryStatus.PENDING
-    reply = await moderation.approve(ctx, mod, str(number), revision=2)
+    reply = await moderation.approve(ctx, mod, number, revision=2)
     assert reply.revision == 2
     assert _summary(db, number).status is SummaryStatus.APPROVED
 
@@ -173,7 +173,7 @@ async def test_the_queue_binds_each_decision_to_the_revision_it_shows(
     ctx: CommandContext, ada: Actor, mod: Actor
 ) -> None:
     number = await submit(ctx, ada)
-    await submissions.edit(ctx, ada, str(number), "Second.", "Second body.")
+    await submissions.edit(ctx, ada, number, "Second.", "Second body.")
     reply = await moderation.queue(ctx, mod)
     assert {(a.command, a.argument, a.revision) for a in reply.actions} == {
         ("approve", str(number), 2),
@@ -186,10 +186,10 @@ async def test_a_moderator_may_not_approve_their_own_summary(
 ) -> None:
     number = await submit(ctx, mod)
     with pytest.raises(UserError, match="another moderator must approve it"):
-        await moderation.approve(ctx, mod, str(number))
+        await moderation.approve(ctx, mod, number)
     assert _summary(db, number).status is SummaryStatus.PENDING
     ctx.moderation = ModerationSettings(allow_self_approval=True)
-    await moderation.approve(ctx, mod, str(number))
+    await moderation.approve(ctx, mod, number)
     assert _summary(db, number).status is SummaryStatus.APPROVED
 
 
@@ -200,11 +200,11 @@ async def test_a_card_says_what_became_of_its_revision(
     fresh = await moderation.submission_card(ctx, number)
     assert fresh.notice is None and fresh.revision == 1
     assert [a.revision for a in fresh.actions] == [1, 1]
-    await submissions.edit(ctx, ada, str(number), "Second.", "Second body.")
+    await submissions.edit(ctx, ada, number, "Second.", "Second body.")
     old = await moderation.submission_card(ctx, number, shown_revision=1)
     assert old.notice is not None and old.notice.startswith("Superseded")
     assert old.actions == ()
-    await submissions.withdraw(ctx, ada, str(number))
+    await submissions.withdraw(ctx, ada, number)
     gone = await moderation.submission_card(ctx, number, shown_revision=2)
     assert gone.notice == "Withdrawn"
     assert gone.actions == ()

@@ -144,7 +144,7 @@ async def test_a_rejected_summary_is_never_shown(
     ctx: CommandContext, ada: Actor, mod: Actor
 ) -> None:
     number = await submit(ctx, ada)
-    await moderation.reject(ctx, mod, str(number), "Please add the main result.")
+    await moderation.reject(ctx, mod, number, "Please add the main result.")
     reply = await papers.summary(ctx, "1606.04474")
     assert reply.sections == ()
 

@@ -114,7 +114,7 @@ async def test_an_author_edits_a_pending_summary(
     ctx: CommandContext, ada: Actor, db: Database
 ) -> None:
     number = await submit(ctx, ada)
-    reply = await submissions.edit(ctx, ada, f"#{number}", "Better TL;DR.", "Better body.")
+    reply = await submissions.edit(ctx, ada, number, "Better TL;DR.", "Better body.")
     assert reply.title == f"Summary #{number} updated"
     [summary] = _stored(db)
     assert (summary.tldr, summary.body, summary.revision) == ("Better TL;DR.", "Better body.", 2)
@@ -128,9 +128,9 @@ async def test_nobody_edits_or_withdraws_another_authors_summary(
 ) -> None:
     number = await submit(ctx, ada)
     with pytest.raises(UserError, match=f"You have no summary #{number}"):
-        await submissions.edit(ctx, bob, str(number), "Mine now.", "Body.")
+        await submissions.edit(ctx, bob, number, "Mine now.", "Body.")
     with pytest.raises(UserError, match=f"You have no summary #{number}"):
-        await submissions.withdraw(ctx, bob, str(number))
+        await submissions.withdraw(ctx, bob, number)
     [summary] = _stored(db)
     assert summary.status is SummaryStatus.PENDING
     assert summary.tldr == "An LSTM learns to optimize."
@@ -140,22 +140,14 @@ async def test_withdrawn_summaries_are_kept_but_can_no_longer_change(
     ctx: CommandContext, ada: Actor, db: Database
 ) -> None:
     number = await submit(ctx, ada)
-    await submissions.withdraw(ctx, ada, str(number))
+    await submissions.withdraw(ctx, ada, number)
     [summary] = _stored(db)
     assert summary.status is SummaryStatus.WITHDRAWN
     assert summary.body == BODY
     with pytest.raises(UserError, match="is withdrawn; only pending summaries can be edited"):
-        await submissions.edit(ctx, ada, str(number), "t", "b")
+        await submissions.edit(ctx, ada, number, "t", "b")
     # Withdrawing frees the paper for a fresh summary by the same author.
     await submit(ctx, ada)
-
-
-@pytest.mark.parametrize("number", ["", "twelve", "#", "12b", "-3"])
-async def test_a_bad_summary_number_is_explained(
-    ctx: CommandContext, ada: Actor, number: str
-) -> None:
-    with pytest.raises(UserError, match="Use one like #12"):
-        await submissions.withdraw(ctx, ada, number)
 
 
 async def test_mine_lists_my_summaries_with_their_status(
@@ -164,7 +156,7 @@ async def test_mine_lists_my_summaries_with_their_status(
     first = await submit(ctx, ada, paper="1606.04474")
     second = await submit(ctx, ada, paper="1810.03292")
     await submit(ctx, bob, paper="1606.02960")
-    await submissions.withdraw(ctx, ada, str(first))
+    await submissions.withdraw(ctx, ada, first)
     reply = await submissions.mine(ctx, ada)
     assert [section.title.split(" · ")[:2] for section in reply.sections] == [
         [f"#{second}", "pending"],
@@ -301,7 +293,7 @@ async def test_a_withdrawn_summary_still_counts_toward_the_rate_limit(
 ) -> None:
     ctx.limits = LimitSettings(submissions_per_window=2, submission_window_minutes=60)
     first = await submit(ctx, ada, paper="1606.04474")
-    await submissions.withdraw(ctx, ada, str(first))
+    await submissions.withdraw(ctx, ada, first)
     await submit(ctx, ada, paper="1606.04474")
     with pytest.raises(UserError, match="the most allowed"):
         await submit(ctx, ada, paper="1810.03292")
@@ -332,8 +324,8 @@ async def test_an_edit_from_an_outdated_form_does_not_overwrite_a_newer_one(
     ctx: CommandContext, ada: Actor, db: Database
 ) -> None:
     number = await submit(ctx, ada)
-    await submissions.edit(ctx, ada, str(number), "Second.", "Second body.", seen_revision=1)
+    await submissions.edit(ctx, ada, number, "Second.", "Second body.", seen_revision=1)
     with pytest.raises(UserError, match="changed since you opened it"):
-        await submissions.edit(ctx, ada, str(number), "Third.", "Third body.", seen_revision=1)
+        await submissions.edit(ctx, ada, number, "Third.", "Third body.", seen_revision=1)
     [summary] = _stored(db)
     assert (summary.tldr, summary.revision) == ("Second.", 2)

@@ -91,6 +91,26 @@ async def test_bad_lines_print_a_message_and_the_console_goes_on(
     assert "Sanity Checks for Saliency Maps" in output
 
 
+async def test_typed_numbers_and_votes_are_read_by_the_console(ctx: CommandContext) -> None:
+    """The console parses what is typed; the commands take numbers and directions."""
+    script = (
+        "/withdraw twelve\n"
+        "/vote 1 sideways\n"
+        "/edit #\nTL;DR\nBody.\n.\n"
+        "/approve-digest three\n"
+        "/drop-from-digest 3 x\n"
+    )
+    output, failures = await _chat(ctx, script, actor=MIA)
+    assert failures == 5
+    assert [line for line in output.splitlines() if line.startswith("Error: ")] == [
+        "Error: “twelve” is not a summary number. Use one like #12.",
+        "Error: “sideways” is not a vote. Vote up or down, e.g. /vote 12 up.",
+        "Error: “#” is not a summary number. Use one like #12.",
+        "Error: “three” is not a digest number. Use one like 12.",
+        "Error: “x” is not a summary number. Use one like #12.",
+    ]
+
+
 async def test_input_ending_inside_a_submission_saves_nothing(
     ctx: CommandContext, db: Database
 ) -> None:
@@ -213,7 +233,7 @@ async def test_a_console_moderator_decides_on_the_revision_they_were_shown(
         typed.write("/queue\n")
         typed.flush()
         await _until(out, "First body.")
-        await submissions.edit(ctx, ADA, "1", "Second.", "Second body.")
+        await submissions.edit(ctx, ADA, 1, "Second.", "Second body.")
         typed.write("/approve 1\n")
         typed.flush()
         await _until(out, "Error: ")

@@ -15,11 +15,10 @@ import discord
 import pytest
 from sqlalchemy import select
 
-from bot.commands import moderation, submissions
+from bot.commands import cards, moderation, submissions
 from bot.commands.context import Actor, CommandContext
 from bot.config import DiscordSettings, LimitSettings
 from bot.discord.bot import ShortScienceBot, intents_for
-from bot.discord.cogs.moderation import card_message, card_view
 from bot.discord.embeds import MAX_TOTAL, embed_size
 from publishers.settings import ChannelSettings as PublisherChannel
 from publishers.settings import PublishingSettings
@@ -27,6 +26,7 @@ from storage.cards import STALE_CLAIM
 from storage.database import Database
 from storage.models import (
     Card,
+    CardKind,
     Channel,
     Digest,
     ModerationAction,
@@ -208,7 +208,7 @@ async def test_several_summaries_are_paged_and_cut_to_discord_limits(
         reply = await submissions.submit(
             ctx, _discord_actor(author), "1606.04474", "TL;DR", long_body
         )
-        await moderation.approve(ctx, mod, str(reply.summary_id))
+        await moderation.approve(ctx, mod, reply.summary_id)
     await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(MAX)))
     body = _answer(api)
     assert sum(embed_size_of(e) for e in body["embeds"]) <= MAX_TOTAL
@@ -236,7 +236,7 @@ async def test_anyone_can_turn_the_pages_and_gets_a_copy_of_their_own(
         reply = await submissions.submit(
             ctx, _discord_actor(author), "1606.04474", f"TL;DR by {author['username']}", "Body."
         )
-        await moderation.approve(ctx, mod, str(reply.summary_id))
+        await moderation.approve(ctx, mod, reply.summary_id)
     await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(MAX)))
     message = _answer_message(api)
     next_id = _answer(api)["components"][0]["components"][1]["custom_id"]
@@ -252,7 +252,7 @@ async def test_a_papers_pages_turn_after_a_restart(
     api: DiscordAPI, ctx: CommandContext, discord_settings: DiscordSettings
 ) -> None:
     reply = await submissions.submit(ctx, _discord_actor(ADA), "1606.04474", "TL;DR", "Body.")
-    await moderation.approve(ctx, _discord_actor(MIA, moderator=True), str(reply.summary_id))
+    await moderation.approve(ctx, _discord_actor(MIA, moderator=True), reply.summary_id)
     with redirect_discord_api(api):
         first = await start_bot(api, ctx, discord_settings)
         await dispatch(
@@ -298,7 +298,7 @@ async def test_nobody_is_pinged_whatever_a_summary_says(
 ) -> None:
     hostile = "@everyone look! <@123> <@&456> @here"
     number = await _pending_summary(ctx, body=hostile, tldr="@everyone <@123>")
-    await moderation.approve(ctx, _discord_actor(MIA, moderator=True), str(number))
+    await moderation.approve(ctx, _discord_actor(MIA, moderator=True), number)
     await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(BOB)))
     feed(bot, "MESSAGE_CREATE", _chat_message("https://arxiv.org/abs/1606.04474", LINKS_CHANNEL))
     await api.wait_for_requests(1, f"/channels/{LINKS_CHANNEL}/messages", method="POST")
@@ -636,15 +636,13 @@ async def test_submissions_from_any_front_end_get_one_card_per_revision(
     reply = await submissions.submit(
         ctx, terminal_user, "1606.04474", "From the terminal.", "Body."
     )
-    cog = bot.get_cog("Moderation")
-    assert cog is not None
-    await cog.sweep()
-    await cog.sweep()
+    await bot.cards.sweep()
+    await bot.cards.sweep()
     cards = api.calls(f"/channels/{QUEUE_CHANNEL}/messages", "POST")
     assert len(cards) == 1
     assert "From the terminal." in str(cards[0].json["embeds"])
-    await submissions.edit(ctx, terminal_user, str(reply.summary_id), "Edited.", "Body 2.")
-    await cog.sweep()
+    await submissions.edit(ctx, terminal_user, reply.summary_id, "Edited.", "Body 2.")
+    await bot.cards.sweep()
     cards = api.calls(f"/channels/{QUEUE_CHANNEL}/messages", "POST")
     assert len(cards) == 2
     assert "Edited." in str(cards[1].json["embeds"])
@@ -655,10 +653,8 @@ async def test_a_card_that_could_not_be_posted_is_posted_by_the_next_sweep(
 ) -> None:
     await _pending_summary(ctx)
     api.fail_next_fixture(f"/channels/{QUEUE_CHANNEL}/messages", "403_50013_missing_permissions")
-    cog = bot.get_cog("Moderation")
-    assert cog is not None
-    await cog.sweep()
-    await cog.sweep()
+    await bot.cards.sweep()
+    await bot.cards.sweep()
     statuses = [r.status for r in api.calls(f"/channels/{QUEUE_CHANNEL}/messages", "POST")]
     assert statuses == [403, 200]
 
@@ -667,7 +663,7 @@ async def test_a_card_decided_elsewhere_loses_its_buttons_when_pressed(
     bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext
 ) -> None:
     number = await _pending_summary(ctx)
-    await moderation.approve(ctx, Actor("console", "mia", "mia", is_moderator=True), str(number))
+    await moderation.approve(ctx, Actor("console", "mia", "mia", is_moderator=True), number)
     await dispatch(
         bot,
         _press("approve", number, **as_member(MAX, moderator=True)),
@@ -686,9 +682,7 @@ async def test_a_card_decided_elsewhere_loses_its_buttons_when_pressed(
 
 
 async def _sweep(bot: ShortScienceBot) -> None:
-    cog = bot.get_cog("Moderation")
-    assert cog is not None
-    await cog.sweep()  # type: ignore[attr-defined]
+    await bot.cards.sweep()
 
 
 def _cards(api: DiscordAPI) -> list[Any]:
@@ -701,7 +695,7 @@ async def test_an_outdated_cards_approve_is_refused_and_the_card_says_superseded
     number = await _pending_summary(ctx, tldr="Harmless text.")
     await _sweep(bot)
     [first] = _cards(api)
-    await submissions.edit(ctx, _discord_actor(ADA), str(number), "Edited.", "Edited body.")
+    await submissions.edit(ctx, _discord_actor(ADA), number, "Edited.", "Edited body.")
     await dispatch(bot, _press("approve", number, revision=1, **as_member(MIA, moderator=True)))
     refusal = api.last("/webhooks/", "POST").json
     assert refusal["flags"] & 64
@@ -727,13 +721,11 @@ async def test_a_card_is_closed_wherever_its_summary_changed(
     card_id = _cards(api)[0].response["id"]
     terminal_author = _discord_actor(ADA)  # the same person, typing in the terminal
     if change == "edited":
-        await submissions.edit(ctx, terminal_author, str(number), "New.", "New body.")
+        await submissions.edit(ctx, terminal_author, number, "New.", "New body.")
     elif change == "withdrawn":
-        await submissions.withdraw(ctx, terminal_author, str(number))
+        await submissions.withdraw(ctx, terminal_author, number)
     else:
-        await moderation.approve(
-            ctx, Actor("console", "mia", "mia", is_moderator=True), str(number)
-        )
+        await moderation.approve(ctx, Actor("console", "mia", "mia", is_moderator=True), number)
     await _sweep(bot)
     closed = api.last(f"/channels/{QUEUE_CHANNEL}/messages/{card_id}", "PATCH").json
     assert closed["components"] == []
@@ -786,11 +778,11 @@ async def test_a_card_whose_answer_was_lost_is_found_not_posted_twice(
 ) -> None:
     """A process claimed the card, sent it, and was killed before it heard back."""
     number = await _pending_summary(ctx)
-    claims = await moderation.claim_cards(ctx)
-    assert [claim.summary_id for claim in claims] == [number]
-    card = await moderation.submission_card(ctx, number)
+    claims = await cards.claim(ctx, CardKind.SUMMARY)
+    assert [claim.subject_id for claim in claims] == [number]
+    card = await bot.cards.adapter(CardKind.SUMMARY).draw(ctx, number)
     await bot.get_channel(QUEUE_CHANNEL).send(  # type: ignore[union-attr]
-        view=card_view(number, 1), **card_message(card)
+        view=card.view, **card.message
     )
     sent = len(_cards(api))
     later = datetime.now(UTC) + STALE_CLAIM + timedelta(seconds=5)
@@ -932,7 +924,7 @@ async def test_a_summary_page_has_vote_buttons_that_count_once_per_member(
     bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
 ) -> None:
     reply = await submissions.submit(ctx, _discord_actor(ADA), "1606.04474", "TL;DR", "Body.")
-    await moderation.approve(ctx, _discord_actor(MIA, moderator=True), str(reply.summary_id))
+    await moderation.approve(ctx, _discord_actor(MIA, moderator=True), reply.summary_id)
     await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(MAX)))
     message = _answer_message(api)
     next_id = _answer(api)["components"][0]["components"][1]["custom_id"]
@@ -972,7 +964,7 @@ async def test_the_submit_form_lets_the_author_appear_as_anonymous(
     card = api.last(f"/channels/{QUEUE_CHANNEL}/messages", "POST").json
     assert "ada" in str(card), "moderators see the real author"
     await moderation.approve(
-        ctx, _discord_actor(MIA, moderator=True), str(summary.id), revision=summary.revision
+        ctx, _discord_actor(MIA, moderator=True), summary.id, revision=summary.revision
     )
     await dispatch(bot, slash_command("summary", [option("paper", "1606.04474")], **as_member(MIA)))
     shown = str(_answer(api))

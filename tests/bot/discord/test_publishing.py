@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,11 @@ import discord
 import pytest
 from sqlalchemy import select
 
-from bot.commands import digests
+from bot.commands import cards, digests
 from bot.commands.context import Actor, CommandContext
 from bot.config import DiscordSettings
+from bot.console.repl import Console, Input
 from bot.discord.bot import ShortScienceBot
-from bot.discord.cogs.publishing import card_content, card_view
 from bot.discord.poster import DiscordPoster, publish_error
 from bot.errors import UserError
 from publishers.networks.base import (
@@ -104,10 +105,12 @@ async def _draft(ctx: CommandContext, folder: Path, max_items: int = 3) -> int:
 
 
 async def _sweep(bot: ShortScienceBot) -> None:
+    """What one tick of the bot's loops does: the card sweep, then the notices."""
+    await bot.cards.sweep()
     # Not isinstance: load_extension runs the module anew, with classes of its own.
     cog = bot.get_cog("Publishing")
     assert cog is not None
-    await cog.sweep()  # type: ignore[attr-defined]
+    await cog.notice_sweep()  # type: ignore[attr-defined]
 
 
 def _cards(api: DiscordAPI) -> list[RecordedRequest]:
@@ -359,10 +362,10 @@ async def test_a_card_decided_in_the_terminal_is_closed_by_the_next_sweep(
     await _sweep(bot)
     card_id = _cards(api)[0].response["id"]
     if approve:
-        reply = await digests.approve_and_send(ctx, TERMINAL, str(digest_id))
+        reply = await digests.approve_and_send(ctx, TERMINAL, digest_id)
         assert "Sent now:" in reply.text
     else:
-        await digests.reject_draft(ctx, TERMINAL, str(digest_id))
+        await digests.reject_draft(ctx, TERMINAL, digest_id)
     await _sweep(bot)
     closed = api.last(f"/channels/{QUEUE_CHANNEL}/messages/{card_id}", "PATCH").json
     assert closed["components"] == []
@@ -378,11 +381,11 @@ async def test_a_card_whose_answer_was_lost_is_found_not_posted_twice(
 ) -> None:
     """A process claimed the card, sent it, and was killed before it heard back."""
     digest_id = await _draft(ctx, tmp_path)
-    [claim] = await digests.claim_cards(ctx)
-    card = await digests.draft_card(ctx, claim.digest_id)
+    [claim] = await cards.claim(ctx, CardKind.DIGEST)
+    card = await bot.cards.adapter(CardKind.DIGEST).draw(ctx, claim.subject_id)
     channel = bot.get_channel(QUEUE_CHANNEL)
     assert isinstance(channel, discord.TextChannel)
-    await channel.send(view=card_view(card), **card_content(card))
+    await channel.send(view=card.view, **card.message)
     later = datetime.now(UTC) + STALE_CLAIM + timedelta(seconds=5)
     ctx.clock = lambda: later
     await _sweep(bot)
@@ -426,12 +429,15 @@ async def test_the_terminal_lists_drafts_and_drops_summaries(
     [shown] = listed.sections
     assert shown.title.startswith(f"Digest {digest_id} to x-main")
     dropped = _digest(db, digest_id)[1][0]
+    terminal = Console(
+        ctx, TERMINAL, Input(io.StringIO(), io.StringIO(), interactive=False), io.StringIO()
+    )
     with pytest.raises(UserError, match="/drop-from-digest 12 34"):
-        await digests.drop_command(ctx, TERMINAL, str(digest_id))
-    await digests.drop_command(ctx, TERMINAL, f"{digest_id} #{dropped}")
+        await terminal.dispatch(f"/drop-from-digest {digest_id}")
+    await terminal.dispatch(f"/drop-from-digest {digest_id} #{dropped}")
     assert dropped not in _digest(db, digest_id)[1]
     with pytest.raises(UserError, match="Only moderators"):
-        await digests.reject_draft(ctx, Actor("console", "bob", "bob"), str(digest_id))
+        await digests.reject_draft(ctx, Actor("console", "bob", "bob"), digest_id)
 
 
 # --- notices ---------------------------------------------------------------------------------
@@ -599,7 +605,7 @@ async def test_a_draft_changed_in_the_terminal_is_redrawn_and_its_old_buttons_re
     await _sweep(bot)
     card = _cards(api)[0]
     _, summaries = _digest(db, digest_id)
-    await digests.drop_command(ctx, TERMINAL, f"{digest_id} {summaries[0]}")
+    await digests.drop(ctx, TERMINAL, digest_id, summaries[0])
     # The card still shows revision 1: its Approve decides nothing and says why.
     await dispatch(bot, _press("approve", digest_id, card.response, revision=1, **MAX_MOD))
     assert "changed since you read it" in api.last("/webhooks/", "POST").json["content"]
