@@ -79,7 +79,10 @@ def refuse_unsafe_characters(text: str, what: str) -> str:
     elif _NONCHARACTER.fullmatch(character):
         kind = f"a Unicode noncharacter ({code}), which is not text and cannot be stored"
     else:
-        kind = f"a bidirectional control ({code}) that can make text show in another order than it is written"
+        kind = (
+            f"a bidirectional control ({code}) that can make text show in another order "
+            "than it is written"
+        )
     raise UserError(
         f"The {what} contains {kind}. "
         "Remove it (it is invisible; retyping the text helps) and try again."
