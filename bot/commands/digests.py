@@ -18,6 +18,7 @@ from bot.errors import UserError
 from publishers import digests as digest_service
 from publishers.channels import catalogue
 from publishers.delivery import Built, Report
+from publishers.render import bidi
 from publishers.render.clipping import clip
 from publishers.render.posts import Cost, RenderedDigest, counter_for
 from publishers.settings import ChannelSettings
@@ -399,10 +400,12 @@ def digest_state(session: Session, digest: Digest) -> str | None:
 
 
 def _choice(summary: Summary) -> DraftChoice:
+    """A menu entry: shown text, so without bidirectional controls (like every reply)."""
+    label = bidi.neutralise(f"#{summary.id} · {summary.paper.title}")
     return DraftChoice(
         summary_id=summary.id,
-        label=clip(f"#{summary.id} · {summary.paper.title}", CHOICE_CHARS) or f"#{summary.id}",
-        description=clip(summary.tldr, CHOICE_CHARS),
+        label=clip(label, CHOICE_CHARS) or f"#{summary.id}",
+        description=clip(bidi.neutralise(summary.tldr), CHOICE_CHARS),
     )
 
 

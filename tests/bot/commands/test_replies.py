@@ -6,12 +6,14 @@ from dataclasses import astuple, fields
 
 from sqlalchemy import select
 
-from bot.commands import moderation, papers
+from bot.commands import digests, moderation, papers
 from bot.commands.context import Actor, CommandContext
 from bot.commands.replies import Field, Notice, Reply, Section
+from storage import digests as digest_store
 from storage.database import Database
-from storage.models import Paper, Summary, SummaryStatus
+from storage.models import Channel, ChannelKind, Paper, Summary, SummaryStatus
 from tests.bot.commands.conftest import submit
+from tests.publishers.conftest import NOW, seed
 
 CONTROLS = [chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
 
@@ -70,3 +72,29 @@ def test_every_text_field_of_a_reply_is_neutralised() -> None:
             text = getattr(value, spec.name)
             if type(text) is str and spec.name not in ("platform", "external_id"):
                 assert text == "abc", (type(value).__name__, spec.name)
+
+
+async def test_a_draft_digests_menu_shows_titles_and_tldrs_in_stored_order(
+    ctx: CommandContext, db: Database
+) -> None:
+    """The menu a moderator drops summaries from is text shown too, not only the card."""
+    summary_ids = list(seed(db, hard=False).ids)
+    with db.transaction() as session:
+        summary = session.get(Summary, summary_ids[0])
+        assert summary is not None
+        summary.tldr = "Approve \u202egnp.exe\u202c now"
+        summary.paper.title = "A \u2067title\u2069"
+        channel = Channel(name="drafts", kind=ChannelKind.OUTBOX, schedule="0 9 * * *")
+        session.add(channel)
+        session.flush()
+        part = digest_store.NewPart(post=0, position=0, text="The digest", key="k0")
+        digest = digest_store.create_digest(
+            session, channel.id, summary_ids, [part], approved=False, now=NOW
+        )
+        digest_id = digest.id
+    card = await digests.draft_card(ctx, digest_id)
+    [choice] = [choice for choice in card.choices if choice.summary_id == summary_ids[0]]
+    assert (choice.label, choice.description) == (
+        f"#{summary_ids[0]} · A title",
+        "Approve gnp.exe now",
+    )
