@@ -98,3 +98,15 @@ async def test_a_draft_digests_menu_shows_titles_and_tldrs_in_stored_order(
         f"#{summary_ids[0]} · A title",
         "Approve gnp.exe now",
     )
+
+
+async def test_paper_suggestions_show_titles_in_stored_order(
+    ctx: CommandContext, db: Database
+) -> None:
+    """An autocomplete box shows arXiv's titles, which are never refused on the way in."""
+    await papers.summary(ctx, "1606.04474")
+    with db.transaction() as session:
+        paper = session.scalars(select(Paper).where(Paper.arxiv_id == "1606.04474")).one()
+        paper.title = "Learning \u202eto\u202c learn"
+    [(label, value)] = await papers.suggest_papers(ctx, "", limit=5)
+    assert (label, value) == ("1606.04474 · Learning to learn", "1606.04474")
