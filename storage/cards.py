@@ -21,8 +21,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -64,57 +74,56 @@ def per_revision(kind: CardKind) -> bool:
 
 
 @dataclass(frozen=True)
-class Claim:
+class CardRef:
+    """The card of a subject that shows ``revision``: which row of the ledger it is."""
+
     kind: CardKind
     subject_id: int
     revision: int
+
+    @property
+    def key_revision(self) -> int:
+        return SUBJECTS[self.kind].key_revision(self.revision)
+
+    def row(self) -> ColumnElement[bool]:
+        return and_(
+            Card.kind == self.kind,
+            Card.subject_id == self.subject_id,
+            Card.key_revision == self.key_revision,
+        )
+
+
+@dataclass(frozen=True)
+class Claim(CardRef):
     retry: bool
     """An earlier attempt may have posted this card: look for it before sending."""
 
 
 @dataclass(frozen=True)
-class Due:
-    """A subject that needs a card, as one process read it: its claim is still to be made."""
+class Stale(CardRef):
+    """An unposted claim older than ``STALE_CLAIM`` (at the subject's revision now), as
+    read: retaken only if nobody took it or posted it since."""
 
-    kind: CardKind
-    subject_id: int
-    revision: int
-
-
-@dataclass(frozen=True)
-class Stale:
-    """An unposted claim older than ``STALE_CLAIM``, as read: retaken only if unchanged."""
-
-    kind: CardKind
-    subject_id: int
-    key_revision: int
     claimed_at: datetime
-    revision: int
-    """The subject's revision now: the retaken card shows this one."""
 
 
 @dataclass(frozen=True)
-class OpenCard:
+class OpenCard(CardRef):
     """A posted card: where it is, and the revision it shows."""
 
-    kind: CardKind
-    subject_id: int
-    revision: int
     place: str
     message_ref: str
 
 
-def _key(kind: CardKind, subject_id: int, revision: int) -> ColumnElement[bool]:
-    """The row of the card of ``subject_id`` showing ``revision``."""
-    return and_(
-        Card.kind == kind,
-        Card.subject_id == subject_id,
-        Card.key_revision == SUBJECTS[kind].key_revision(revision),
-    )
+def _with_subjects(kind: CardKind, *columns: Any) -> Select[Any]:
+    """Cards of ``kind`` joined to their subjects."""
+    model = SUBJECTS[kind].model
+    return select(*columns).join(model, model.id == Card.subject_id).where(Card.kind == kind)
 
 
-def due(session: Session, kind: CardKind, limit: int = 10) -> list[Due]:
-    """Open subjects of ``kind`` without a card (at their revision, for per-revision kinds)."""
+def due(session: Session, kind: CardKind, limit: int = 10) -> list[CardRef]:
+    """Open subjects of ``kind`` without a card (at their revision, for per-revision kinds),
+    as this process reads them: the claim is still to be made (:func:`take`)."""
     subject = SUBJECTS[kind]
     model = subject.model
     rows = session.execute(
@@ -131,19 +140,18 @@ def due(session: Session, kind: CardKind, limit: int = 10) -> list[Due]:
         .order_by(model.id)
         .limit(limit)
     ).all()
-    return [Due(kind, subject_id, revision) for subject_id, revision in rows]
+    return [CardRef(kind, subject_id, revision) for subject_id, revision in rows]
 
 
-def take(session: Session, found: Due, now: datetime) -> Claim | None:
+def take(session: Session, found: CardRef, now: datetime) -> Claim | None:
     """Claim a card read as due; None if another process claimed it since (the key)."""
-    key_revision = SUBJECTS[found.kind].key_revision(found.revision)
     try:
         with session.begin_nested():
             session.add(
                 Card(
                     kind=found.kind,
                     subject_id=found.subject_id,
-                    key_revision=key_revision,
+                    key_revision=found.key_revision,
                     revision=found.revision,
                     claimed_at=now,
                 )
@@ -156,12 +164,9 @@ def take(session: Session, found: Due, now: datetime) -> Claim | None:
 def stale(session: Session, kind: CardKind, now: datetime, limit: int = 10) -> list[Stale]:
     """Unposted claims older than ``STALE_CLAIM`` on subjects still open, the same card."""
     subject = SUBJECTS[kind]
-    model = subject.model
     rows = session.execute(
-        select(Card.subject_id, Card.key_revision, Card.claimed_at, model.revision)
-        .join(model, model.id == Card.subject_id)
+        _with_subjects(kind, Card.subject_id, subject.model.revision, Card.claimed_at)
         .where(
-            Card.kind == kind,
             subject.open,
             Card.key_revision == subject.needed_key(),
             Card.message_ref.is_(None),
@@ -171,8 +176,7 @@ def stale(session: Session, kind: CardKind, now: datetime, limit: int = 10) -> l
         .limit(limit)
     ).all()
     return [
-        Stale(kind, subject_id, key_revision, claimed_at, revision)
-        for subject_id, key_revision, claimed_at, revision in rows
+        Stale(kind, subject_id, revision, claimed_at) for subject_id, revision, claimed_at in rows
     ]
 
 
@@ -182,13 +186,7 @@ def retake(session: Session, found: Stale, now: datetime) -> Claim | None:
     taken = changed_rows(
         session,
         update(Card)
-        .where(
-            Card.kind == found.kind,
-            Card.subject_id == found.subject_id,
-            Card.key_revision == found.key_revision,
-            Card.claimed_at == found.claimed_at,
-            Card.message_ref.is_(None),
-        )
+        .where(found.row(), Card.claimed_at == found.claimed_at, Card.message_ref.is_(None))
         .values(claimed_at=now, attempts=Card.attempts + 1, revision=found.revision),
     )
     if taken != 1:
@@ -216,9 +214,7 @@ def mark_posted(
     session: Session, claim: Claim, place: str, message_ref: str, now: datetime
 ) -> None:
     session.execute(
-        update(Card)
-        .where(_key(claim.kind, claim.subject_id, claim.revision))
-        .values(place=place, message_ref=message_ref, posted_at=now)
+        update(Card).where(claim.row()).values(place=place, message_ref=message_ref, posted_at=now)
     )
 
 
@@ -226,7 +222,7 @@ def release(session: Session, claim: Claim, now: datetime) -> None:
     """Give a claim back after a failed send: the next sweep retries it, looking first."""
     session.execute(
         update(Card)
-        .where(_key(claim.kind, claim.subject_id, claim.revision), Card.message_ref.is_(None))
+        .where(claim.row(), Card.message_ref.is_(None))
         .values(claimed_at=now - STALE_CLAIM - timedelta(seconds=1))
     )
 
@@ -234,15 +230,12 @@ def release(session: Session, claim: Claim, now: datetime) -> None:
 def outdated(session: Session, kind: CardKind, limit: int = 25) -> list[OpenCard]:
     """Posted cards still open although their subject was decided or changed since."""
     subject = SUBJECTS[kind]
-    model = subject.model
     rows = session.execute(
-        select(Card.subject_id, Card.revision, Card.place, Card.message_ref)
-        .join(model, model.id == Card.subject_id)
+        _with_subjects(kind, Card.subject_id, Card.revision, Card.place, Card.message_ref)
         .where(
-            Card.kind == kind,
             Card.message_ref.is_not(None),
             Card.closed_at.is_(None),
-            or_(~subject.open, model.revision != Card.revision),
+            or_(~subject.open, subject.model.revision != Card.revision),
         )
         .order_by(Card.subject_id, Card.key_revision)
         .limit(limit)
@@ -255,9 +248,7 @@ def outdated(session: Session, kind: CardKind, limit: int = 25) -> list[OpenCard
 
 
 def _this_message(card: OpenCard) -> ColumnElement[bool]:
-    return and_(
-        _key(card.kind, card.subject_id, card.revision), Card.message_ref == card.message_ref
-    )
+    return and_(card.row(), Card.message_ref == card.message_ref)
 
 
 def mark_redrawn(session: Session, card: OpenCard, revision: int) -> None:

@@ -2,8 +2,8 @@
 
 A kind of card (a summary to moderate, a digest to approve) is a small adapter
 (:class:`CardAdapter`): its kind, how to draw it now (its embed, a file when the embed
-cannot hold the text, its buttons; or what became of its subject), and its Approve
-button, by whose custom id a posted card is recognised. The rest is the same for every
+cannot hold the text, its buttons; or what became of its subject), and its decision
+buttons, by whose custom ids a posted card is recognised. The rest is the same for every
 kind and lives here:
 
 - the sweep (:class:`CardSweeper`): post the cards that are missing (claim, send, confirm,
@@ -27,7 +27,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import discord
 from discord.ext import commands, tasks
@@ -37,6 +37,7 @@ from bot.commands.context import Actor, CommandContext
 from bot.commands.moderation import require_moderator
 from bot.discord.actors import actor_from
 from bot.discord.embeds import NOTICE_MARK, plain_content
+from bot.discord.items import Rebuilt
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.tree import answered
 from bot.errors import UserError
@@ -77,23 +78,19 @@ class Drawing:
         return self.notice is None
 
 
-class CardAdapter(Protocol):
+Draw = Callable[[CommandContext, int, int | None], Awaitable[Drawing]]
+"""(context, subject, the revision a posted card shows or None) -> the card as it must read
+now; what became of the subject is said in terms of the revision shown."""
+
+
+@dataclass(frozen=True)
+class CardAdapter:
     """What one kind of card needs besides what every card shares."""
 
-    @property
-    def kind(self) -> CardKind: ...
-
-    @property
-    def approve(self) -> type[DecisionButton]:
-        """Its Approve button: a posted card is recognised by this button's custom id."""
-        ...
-
-    async def draw(
-        self, ctx: CommandContext, subject_id: int, shown_revision: int | None = None
-    ) -> Drawing:
-        """The card of ``subject_id`` as it must read now; ``shown_revision`` is the
-        revision a posted card shows, so what became of it is said in its terms."""
-        ...
+    kind: CardKind
+    buttons: type[DecisionButton]
+    """Its Approve and Reject: a posted card is recognised by their custom ids."""
+    draw: Draw
 
 
 def as_edit(message: dict[str, Any]) -> dict[str, Any]:
@@ -133,11 +130,17 @@ class CardSweeper(commands.Cog, name="Cards"):
     def __init__(self, bot: ShortScienceBot) -> None:
         self.bot = bot
         self.adapters: dict[CardKind, CardAdapter] = {}
+        self.chores: dict[str, Callable[[], Awaitable[object]]] = {}
         self._lock = asyncio.Lock()
 
     def register(self, adapter: CardAdapter) -> None:
         """A kind of card the sweep keeps (its cog registers it when it loads)."""
         self.adapters[adapter.kind] = adapter
+
+    def each_tick(self, name: str, chore: Callable[[], Awaitable[object]]) -> None:
+        """Something else the moderation channel gets on every tick, after the cards (the
+        publishing notices); it must not raise."""
+        self.chores[name] = chore
 
     def adapter(self, kind: CardKind) -> CardAdapter:
         return self.adapters[kind]
@@ -152,7 +155,13 @@ class CardSweeper(commands.Cog, name="Cards"):
     @tasks.loop(seconds=SWEEP_SECONDS)
     async def every(self) -> None:
         """Subjects and decisions from the terminal, another process, or while away."""
+        await self.tick()
+
+    async def tick(self) -> None:
+        """The cards, then the other chores: what one turn of the loop does."""
         await self.sweep()
+        for chore in list(self.chores.values()):
+            await chore()
 
     @every.before_loop
     async def _connected(self) -> None:
@@ -195,7 +204,7 @@ class CardSweeper(commands.Cog, name="Cards"):
                     log.info("card of %s %s was posted before; not again", *_of(claim))
                     await card_commands.posted(ctx, claim, place, str(found))
                     return 0
-            drawing = await adapter.draw(ctx, claim.subject_id)
+            drawing = await adapter.draw(ctx, claim.subject_id, None)
             if not drawing.open or drawing.revision != claim.revision:
                 # Decided or changed since the claim: the next sweep deals with what is now.
                 await card_commands.failed(ctx, claim)
@@ -217,7 +226,7 @@ class CardSweeper(commands.Cog, name="Cards"):
         revision = claim.revision if per_revision(claim.kind) else None
         async for message in channel.history(limit=HISTORY_LOOKBACK):
             mine = me is not None and message.author.id == me.id
-            if mine and adapter.approve.on(message, claim.subject_id, revision):
+            if mine and adapter.buttons.on(message, claim.subject_id, revision):
                 return int(message.id)
         return None
 
@@ -302,21 +311,20 @@ NO_MATCH = r"(?!)"
 ItemT = TypeVar("ItemT", bound=discord.ui.Item[Any])
 
 
-class CardControl(discord.ui.DynamicItem[ItemT], template=NO_MATCH):
+class CardControl(Rebuilt, discord.ui.DynamicItem[ItemT], template=NO_MATCH):
     """A button or menu on a card, bound to its subject and the revision the card shows.
 
-    A subclass names its kind of card, its verb and what only moderators may do, builds
-    its item (:meth:`_item`) and acts (:meth:`act`); this base builds the custom id
-    ``{prefix}:{verb}:{subject}:{revision}`` and the template that reads it back, and
-    answers the press (:func:`press`). A card posted by an older version, without a
-    revision, is shown anew instead of acting.
+    A subclass names its kind of card, its verbs and what they act on (the refusal says
+    "Only moderators can {verb} {noun}"), builds its item (:meth:`_item`) and acts
+    (:meth:`act`); this base builds the custom id ``{prefix}:{verb}:{subject}:{revision}``
+    and the template that reads it back, and answers the press (:func:`press`). A card
+    posted by an older version, without a revision, is shown anew instead of acting.
     """
 
     kind: ClassVar[CardKind]
     prefix: ClassVar[str]
-    verb: ClassVar[str]
-    what: ClassVar[str]
-    """What only moderators may do, as the refusal says it: "approve summaries"."""
+    verbs: ClassVar[tuple[str, ...]]
+    noun: ClassVar[str]
     card_row: ClassVar[int] = 0
 
     def __init_subclass__(
@@ -324,41 +332,44 @@ class CardControl(discord.ui.DynamicItem[ItemT], template=NO_MATCH):
         *,
         kind: CardKind | None = None,
         prefix: str = "",
-        verb: str = "",
-        what: str = "",
+        verbs: tuple[str, ...] = (),
+        noun: str = "",
     ) -> None:
         if kind is None:  # a base for controls (DecisionButton): nothing to match yet
             super().__init_subclass__(template=NO_MATCH)
             return
-        cls.kind, cls.prefix, cls.verb, cls.what = kind, prefix, verb, what
+        cls.kind, cls.prefix, cls.verbs, cls.noun = kind, prefix, verbs, noun
         super().__init_subclass__(
-            template=rf"{re.escape(prefix)}:{verb}:(?P<id>[0-9]{{1,12}})(?::(?P<revision>[0-9]{{1,9}}))?"
+            template=rf"{re.escape(prefix)}:(?P<verb>{'|'.join(verbs)}):(?P<id>[0-9]{{1,12}})"
+            r"(?::(?P<revision>[0-9]{1,9}))?"
         )
 
-    def __init__(self, subject_id: int, revision: int | None) -> None:
-        super().__init__(self._item(self.custom_id_for(subject_id, revision)), row=self.card_row)
+    def __init__(self, subject_id: int, revision: int | None, verb: str | None = None) -> None:
+        self.verb = verb or self.verbs[0]
         self.subject_id = subject_id
         self.revision = revision
+        suffix = "" if revision is None else f":{revision}"
+        custom_id = f"{self.prefix}:{self.verb}:{subject_id}{suffix}"
+        super().__init__(self._item(custom_id), row=self.card_row)
 
     def _item(self, custom_id: str) -> ItemT:
         """The Discord item this control is, under ``custom_id``."""
         raise NotImplementedError
 
-    @classmethod
-    def custom_id_for(cls, subject_id: int, revision: int | None) -> str:
-        suffix = "" if revision is None else f":{revision}"
-        return f"{cls.prefix}:{cls.verb}:{subject_id}{suffix}"
+    @property
+    def what(self) -> str:
+        return f"{self.verb} {self.noun}"
 
     @classmethod
     def on(cls, message: discord.Message, subject_id: int, revision: int | None) -> bool:
-        """Whether ``message`` carries this control for the subject: at ``revision``, or at
-        any revision when it is None."""
-        stem = cls.custom_id_for(subject_id, None) + ":"
+        """Whether ``message`` carries a control of this class for the subject: at
+        ``revision``, or at any revision when it is None."""
 
         def shows(custom_id: str) -> bool:
-            if revision is None:
-                return custom_id.startswith(stem)
-            return custom_id == cls.custom_id_for(subject_id, revision)
+            found = cls.__discord_ui_compiled_template__.fullmatch(custom_id)
+            if found is None or int(found["id"]) != subject_id:
+                return False
+            return revision is None or found["revision"] == str(revision)
 
         return any(
             shows(str(getattr(child, "custom_id", None) or ""))
@@ -367,14 +378,9 @@ class CardControl(discord.ui.DynamicItem[ItemT], template=NO_MATCH):
         )
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        _interaction: discord.Interaction[Any],
-        _item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> Self:
-        return cls(int(match["id"]), int(match["revision"]) if match["revision"] else None)
+    def from_match(cls, match: re.Match[str]) -> Self:
+        revision = int(match["revision"]) if match["revision"] else None
+        return cls(int(match["id"]), revision, match["verb"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def act(actor: Actor) -> None:
@@ -391,20 +397,23 @@ class CardControl(discord.ui.DynamicItem[ItemT], template=NO_MATCH):
 
 
 class DecisionButton(CardControl[discord.ui.Button[Any]]):
-    """Approve or Reject on a card: a control that is a button with a label and a style."""
+    """Approve and Reject on a card: one class per kind, the verb read from the custom id."""
 
-    label: ClassVar[str]
-    style: ClassVar[discord.ButtonStyle]
+    LOOKS: ClassVar[dict[str, tuple[str, discord.ButtonStyle]]] = {
+        "approve": ("Approve", discord.ButtonStyle.success),
+        "reject": ("Reject", discord.ButtonStyle.danger),
+    }
 
-    def __init_subclass__(
-        cls,
-        *,
-        label: str = "",
-        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
-        **kwargs: Any,
-    ) -> None:
-        cls.label, cls.style = label, style
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        if kwargs:
+            kwargs["verbs"] = tuple(cls.LOOKS)
         super().__init_subclass__(**kwargs)
 
+    @classmethod
+    def both(cls, subject_id: int, revision: int) -> tuple[Self, Self]:
+        """Approve and Reject for the subject at ``revision``."""
+        return cls(subject_id, revision, "approve"), cls(subject_id, revision, "reject")
+
     def _item(self, custom_id: str) -> discord.ui.Button[Any]:
-        return discord.ui.Button(label=self.label, style=self.style, custom_id=custom_id)
+        label, style = self.LOOKS[self.verb]
+        return discord.ui.Button(label=label, style=style, custom_id=custom_id)

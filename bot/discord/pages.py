@@ -26,6 +26,7 @@ from bot.commands.context import CommandContext
 from bot.commands.votes import VoteDirection
 from bot.discord.actors import actor_from
 from bot.discord.embeds import page_summaries, reply_pages
+from bot.discord.items import Rebuilt
 from bot.discord.mentions import NO_MENTIONS
 from bot.discord.tree import answered
 
@@ -112,6 +113,7 @@ def _asked_by(interaction: discord.Interaction) -> bool:
 
 
 class PageButton(
+    Rebuilt,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"ss:pg:(?P<kind>paper|held):(?P<key>[0-9a-f]{1,40}):(?P<page>-?[0-9]{1,4}):(?P<dir>[pn])",
 ):
@@ -130,12 +132,7 @@ class PageButton(
         self.page = page
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        _interaction: discord.Interaction,
-        _item: discord.ui.Item[Any],
-        match: re.Match[str],
-    ) -> PageButton:
+    def from_match(cls, match: re.Match[str]) -> PageButton:
         return cls(Source(match["kind"], match["key"]), int(match["page"]), match["dir"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -165,6 +162,7 @@ class PageButton(
 
 
 class VoteButton(
+    Rebuilt,
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"ss:vote:(?P<summary>[0-9]{1,12}):(?P<dir>up|down)",
 ):
@@ -184,12 +182,7 @@ class VoteButton(
         self.direction = direction
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        _interaction: discord.Interaction,
-        _item: discord.ui.Item[Any],
-        match: re.Match[str],
-    ) -> VoteButton:
+    def from_match(cls, match: re.Match[str]) -> VoteButton:
         return cls(int(match["summary"]), VoteDirection(match["dir"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -63,19 +64,25 @@ def _digests(db: Database, count: int, status: DigestStatus) -> list[int]:
         return [row.id for row in rows]
 
 
+Status = SummaryStatus | DigestStatus
+
+
 @dataclass(frozen=True)
 class Kind:
     """A kind of card and what its subjects are, for the table below."""
 
     kind: CardKind
     model: type[Summary] | type[Digest]
-    make: Callable[[Database, int, bool], list[int]]
-    """``count`` subjects, open (needing a card) or not."""
-    decided: SummaryStatus | DigestStatus
+    make: Callable[[Database, int, Any], list[int]]
+    open: Status
+    """A subject in this state needs a card."""
+    closed: Status
+    """One in this state needs none."""
+    decided: Status
     new_card_per_revision: bool
 
     def subjects(self, db: Database, count: int = 1, *, open_: bool = True) -> list[int]:
-        return self.make(db, count, open_)
+        return self.make(db, count, self.open if open_ else self.closed)
 
     def decide(self, db: Database, subject_id: int) -> None:
         with db.transaction() as session:
@@ -87,25 +94,11 @@ class Kind:
             session.get_one(self.model, subject_id).revision += 1
 
 
+S, D = SummaryStatus, DigestStatus
 KINDS = [
-    Kind(
-        CardKind.SUMMARY,
-        Summary,
-        lambda db, n, open_: _summaries(
-            db, n, SummaryStatus.PENDING if open_ else SummaryStatus.APPROVED
-        ),
-        SummaryStatus.APPROVED,
-        new_card_per_revision=True,
-    ),
-    Kind(
-        CardKind.DIGEST,
-        Digest,
-        lambda db, n, open_: _digests(
-            db, n, DigestStatus.DRAFT if open_ else DigestStatus.APPROVED
-        ),
-        DigestStatus.REJECTED,
-        new_card_per_revision=False,
-    ),
+    # kind, subjects, made by, open, not open, decided, a new card for each revision
+    Kind(CardKind.SUMMARY, Summary, _summaries, S.PENDING, S.APPROVED, S.APPROVED, True),
+    Kind(CardKind.DIGEST, Digest, _digests, D.DRAFT, D.APPROVED, D.REJECTED, False),
 ]
 
 

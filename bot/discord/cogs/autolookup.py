@@ -15,11 +15,14 @@ from bot.discord import replies
 from bot.discord.actors import actor_from
 from bot.discord.bot import ShortScienceBot
 from bot.discord.embeds import reply_pages
+from bot.discord.items import Rebuilt
 from bot.discord.tree import answered
 
 
 class ReadMoreButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"ss:read:(?P<ref>[A-Za-z0-9./-]{1,60})"
+    Rebuilt,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"ss:read:(?P<ref>[A-Za-z0-9./-]{1,60})",
 ):
     """Opens the paper's summaries for whoever presses it, just for them."""
 
@@ -34,9 +37,7 @@ class ReadMoreButton(
         self.reference = reference
 
     @classmethod
-    async def from_custom_id(
-        cls, _interaction: discord.Interaction, _item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> ReadMoreButton:
+    def from_match(cls, match: re.Match[str]) -> ReadMoreButton:
         return cls(match["ref"])
 
     async def callback(self, interaction: discord.Interaction) -> Any:

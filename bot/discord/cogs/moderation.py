@@ -25,7 +25,14 @@ from bot.commands.replies import Notice, Reply
 from bot.discord import replies
 from bot.discord.actors import PLATFORM, actor_from
 from bot.discord.bot import ShortScienceBot
-from bot.discord.cards import DecisionButton, Drawing, press, show_pressed, sweeper_of
+from bot.discord.cards import (
+    CardAdapter,
+    DecisionButton,
+    Drawing,
+    press,
+    show_pressed,
+    sweeper_of,
+)
 from bot.discord.embeds import plain_content, reply_pages, text_is_whole
 from bot.discord.forms import form_id, send_form
 from bot.discord.mentions import NO_MENTIONS
@@ -90,53 +97,30 @@ async def decided(interaction: discord.Interaction, reply: Reply, revision: int)
     await sweeper.sweep()
 
 
-class ApproveSummary(
-    DecisionButton,
-    kind=SUMMARY,
-    prefix="ss",
-    verb="approve",
-    label="Approve",
-    style=discord.ButtonStyle.success,
-    what="approve summaries",
-):
+class SummaryDecision(DecisionButton, kind=SUMMARY, prefix="ss", noun="summaries"):
+    """``ss:approve:12:3`` decides at once; ``ss:reject:12:3`` asks for the reason first,
+    and the form's submit decides (:meth:`Moderation.reject_form`)."""
+
     async def act(self, interaction: discord.Interaction, actor: Actor, revision: int) -> None:
+        if self.verb == "reject":
+            await send_form(interaction, RejectForm(self.subject_id, revision))
+            return
         await interaction.response.defer()
         ctx = sweeper_of(interaction).bot.ctx
         reply = await moderation.approve(ctx, actor, self.subject_id, revision=revision)
         await decided(interaction, reply, revision)
 
 
-class RejectSummary(
-    DecisionButton,
-    kind=SUMMARY,
-    prefix="ss",
-    verb="reject",
-    label="Reject",
-    style=discord.ButtonStyle.danger,
-    what="reject summaries",
-):
-    async def act(self, interaction: discord.Interaction, actor: Actor, revision: int) -> None:
-        """Asks for the reason; the form's submit decides (:meth:`Moderation.reject_form`)."""
-        await send_form(interaction, RejectForm(self.subject_id, revision))
-
-
-class SummaryCards:
+async def draw(ctx: CommandContext, summary_id: int, shown_revision: int | None) -> Drawing:
     """A submission at one revision, with Approve and Reject while it is pending."""
-
-    kind = SUMMARY
-    approve = ApproveSummary
-
-    async def draw(
-        self, ctx: CommandContext, subject_id: int, shown_revision: int | None = None
-    ) -> Drawing:
-        card = await moderation.submission_card(ctx, subject_id, shown_revision=shown_revision)
-        revision = card.revision if card.revision is not None else 0
-        view = None
-        if card.notice is None:
-            view = discord.ui.View(timeout=None)
-            view.add_item(ApproveSummary(subject_id, revision))
-            view.add_item(RejectSummary(subject_id, revision))
-        return Drawing(revision, card.notice, card_message(card), view)
+    card = await moderation.submission_card(ctx, summary_id, shown_revision=shown_revision)
+    revision = card.revision if card.revision is not None else 0
+    view = None
+    if card.notice is None:
+        view = discord.ui.View(timeout=None)
+        for button in SummaryDecision.both(summary_id, revision):
+            view.add_item(button)
+    return Drawing(revision, card.notice, card_message(card), view)
 
 
 class RejectForm(discord.ui.Modal, title="Reject summary"):
@@ -157,7 +141,7 @@ class Moderation(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.forms.register("reject", self.reject_form)
-        self.bot.cards.register(SummaryCards())
+        self.bot.cards.register(CardAdapter(SUMMARY, SummaryDecision, draw))
 
     async def reject_form(
         self, interaction: discord.Interaction, arguments: list[str], values: dict[str, str]
@@ -182,5 +166,5 @@ class Moderation(commands.Cog):
 
 async def setup(bot: ShortScienceBot) -> None:
     # Registered at every start: this is what keeps old cards' buttons alive.
-    bot.add_dynamic_items(ApproveSummary, RejectSummary)
+    bot.add_dynamic_items(SummaryDecision)
     await bot.add_cog(Moderation(bot))

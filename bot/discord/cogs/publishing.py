@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 import discord
-from discord.ext import commands, tasks
+from discord.ext import commands
 
 from bot.commands import digests
 from bot.commands import notices as notice_commands
@@ -33,7 +33,7 @@ from bot.commands.context import Actor, CommandContext
 from bot.commands.parsing import summary_number
 from bot.discord.bot import ShortScienceBot
 from bot.discord.cards import (
-    SWEEP_SECONDS,
+    CardAdapter,
     CardControl,
     DecisionButton,
     Drawing,
@@ -60,10 +60,10 @@ def card_view(card: digests.DraftCard) -> discord.ui.View | None:
     if not card.open:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(ApproveDigest(card.digest_id, card.revision))
-    view.add_item(RejectDigest(card.digest_id, card.revision))
+    for button in DigestDecision.both(card.digest_id, card.revision):
+        view.add_item(button)
     if card.choices:
-        view.add_item(DropMenu(card.digest_id, card.revision, card.choices))
+        view.add_item(DropMenu(card.digest_id, card.revision).offer(card.choices))
     return view
 
 
@@ -87,79 +87,47 @@ def card_content(card: digests.DraftCard) -> dict[str, Any]:
 # -- pressing a card ----------------------------------------------------------------------------
 
 
-async def _decide(
-    interaction: discord.Interaction, actor: Actor, digest_id: int, revision: int, *, approve: bool
-) -> None:
+class DigestDecision(DecisionButton, kind=DIGEST, prefix=PREFIX, noun="digests"):
     """One decision whoever presses, on the draft the card shows; the card says it, then an
     approved digest goes out."""
-    await interaction.response.defer()
-    ctx = sweeper_of(interaction).bot.ctx
-    await digests.decide(ctx, actor, digest_id, approve=approve, revision=revision)
-    await show_pressed(interaction, DIGEST, digest_id, revision)  # buttons gone before sending
-    if approve:
-        sent = await digests.deliver_now(ctx)
-        log.info("digest %s approved; %d parts delivered", digest_id, sent.sent)
-        await show_pressed(interaction, DIGEST, digest_id, revision)  # "Sent.", or what failed
 
-
-class ApproveDigest(
-    DecisionButton,
-    kind=DIGEST,
-    prefix=PREFIX,
-    verb="approve",
-    label="Approve",
-    style=discord.ButtonStyle.success,
-    what="approve digests",
-):
     async def act(self, interaction: discord.Interaction, actor: Actor, revision: int) -> None:
-        await _decide(interaction, actor, self.subject_id, revision, approve=True)
+        await interaction.response.defer()
+        ctx = sweeper_of(interaction).bot.ctx
+        approve = self.verb == "approve"
+        await digests.decide(ctx, actor, self.subject_id, approve=approve, revision=revision)
+        await show_pressed(interaction, DIGEST, self.subject_id, revision)  # buttons gone first
+        if approve:
+            sent = await digests.deliver_now(ctx)
+            log.info("digest %s approved; %d parts delivered", self.subject_id, sent.sent)
+            await show_pressed(interaction, DIGEST, self.subject_id, revision)  # "Sent." or not
 
 
-class RejectDigest(
-    DecisionButton,
-    kind=DIGEST,
-    prefix=PREFIX,
-    verb="reject",
-    label="Reject",
-    style=discord.ButtonStyle.danger,
-    what="reject digests",
-):
-    async def act(self, interaction: discord.Interaction, actor: Actor, revision: int) -> None:
-        await _decide(interaction, actor, self.subject_id, revision, approve=False)
-
-
-class DropMenu(
-    CardControl[discord.ui.Select[Any]],
-    kind=DIGEST,
-    prefix=PREFIX,
-    verb="drop",
-    what="change digests",
-):
+class DropMenu(CardControl[discord.ui.Select[Any]], kind=DIGEST, prefix=PREFIX, verbs=("drop",)):
     """Take one summary out: the draft is rendered again without it, and so is the card."""
 
     card_row = 1
-
-    def __init__(
-        self, digest_id: int, revision: int | None, choices: tuple[digests.DraftChoice, ...] = ()
-    ) -> None:
-        self.choices = choices
-        super().__init__(digest_id, revision)
+    what = "change digests"
 
     def _item(self, custom_id: str) -> discord.ui.Select[Any]:
         return discord.ui.Select(
             custom_id=custom_id,
             placeholder="Drop one summary from this digest",
-            options=[
-                discord.SelectOption(
-                    label=choice.label,
-                    value=str(choice.summary_id),
-                    description=choice.description or None,
-                )
-                for choice in self.choices
-            ],
             min_values=1,
             max_values=1,
         )
+
+    def offer(self, choices: tuple[digests.DraftChoice, ...]) -> DropMenu:
+        """The summaries the menu offers (a menu read back from a press needs none)."""
+        self.item.options = [
+            discord.SelectOption(
+                label=choice.label,
+                value=str(choice.summary_id),
+                description=choice.description or None,
+            )
+            for choice in choices
+        ]
+        return self
 
     async def act(self, interaction: discord.Interaction, actor: Actor, revision: int) -> None:
         await interaction.response.defer()
@@ -169,19 +137,11 @@ class DropMenu(
         await show_pressed(interaction, DIGEST, self.subject_id, revision)
 
 
-class DigestCards:
-    """A draft digest: its posts as they will go out, Approve, Reject and the drop menu."""
-
-    kind = DIGEST
-    approve = ApproveDigest
-
-    async def draw(
-        self, ctx: CommandContext, subject_id: int, shown_revision: int | None = None
-    ) -> Drawing:
-        """The digest as it is now (one card follows its draft: ``shown_revision`` changes
-        nothing of what it says)."""
-        card = await digests.draft_card(ctx, subject_id, choice_limit=MAX_CHOICES)
-        return Drawing(card.revision, card.reply.notice, card_content(card), card_view(card))
+async def draw(ctx: CommandContext, digest_id: int, _shown_revision: int | None) -> Drawing:
+    """A draft digest: its posts as they will go out, Approve, Reject and the drop menu; one
+    card follows its draft, so the revision it showed changes nothing of what it says."""
+    card = await digests.draft_card(ctx, digest_id, choice_limit=MAX_CHOICES)
+    return Drawing(card.revision, card.reply.notice, card_content(card), card_view(card))
 
 
 # -- notices ------------------------------------------------------------------------------------
@@ -219,24 +179,11 @@ class Publishing(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.cards.register(DigestCards())
-        if self.bot.settings.moderation_channel_id:
-            self.notice_sweep.start()
-
-    async def cog_unload(self) -> None:
-        self.notice_sweep.cancel()
-
-    @tasks.loop(seconds=SWEEP_SECONDS)
-    async def notice_sweep(self) -> None:
-        """Notices written by any process (the scheduler, the terminal), or while away."""
-        await post_notices(self.bot)
-
-    @notice_sweep.before_loop
-    async def _connected(self) -> None:
-        await self.bot.wait_until_ready()
+        self.bot.cards.register(CardAdapter(DIGEST, DigestDecision, draw))
+        self.bot.cards.each_tick("notices", lambda: post_notices(self.bot))
 
 
 async def setup(bot: ShortScienceBot) -> None:
     # Registered at every start: this is what keeps old cards' buttons alive.
-    bot.add_dynamic_items(ApproveDigest, RejectDigest, DropMenu)
+    bot.add_dynamic_items(DigestDecision, DropMenu)
     await bot.add_cog(Publishing(bot))

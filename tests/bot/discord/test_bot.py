@@ -780,7 +780,7 @@ async def test_a_card_whose_answer_was_lost_is_found_not_posted_twice(
     number = await _pending_summary(ctx)
     claims = await cards.claim(ctx, CardKind.SUMMARY)
     assert [claim.subject_id for claim in claims] == [number]
-    card = await bot.cards.adapter(CardKind.SUMMARY).draw(ctx, number)
+    card = await bot.cards.adapter(CardKind.SUMMARY).draw(ctx, number, None)
     await bot.get_channel(QUEUE_CHANNEL).send(  # type: ignore[union-attr]
         view=card.view, **card.message
     )

@@ -105,12 +105,18 @@ async def _draft(ctx: CommandContext, folder: Path, max_items: int = 3) -> int:
 
 
 async def _sweep(bot: ShortScienceBot) -> None:
-    """What one tick of the bot's loops does: the card sweep, then the notices."""
-    await bot.cards.sweep()
-    # Not isinstance: load_extension runs the module anew, with classes of its own.
-    cog = bot.get_cog("Publishing")
-    assert cog is not None
-    await cog.notice_sweep()  # type: ignore[attr-defined]
+    """What one turn of the moderation channel's loop does: the cards, then the notices."""
+    await bot.cards.tick()
+
+
+async def _posted(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, folder: Path, max_items: int = 3
+) -> tuple[int, RecordedRequest]:
+    """A draft, and the one card the sweep posted for it."""
+    digest_id = await _draft(ctx, folder, max_items)
+    await _sweep(bot)
+    [card] = _cards(api)
+    return digest_id, card
 
 
 def _cards(api: DiscordAPI) -> list[RecordedRequest]:
@@ -211,9 +217,7 @@ async def test_drafts_and_only_drafts_get_a_card_once_whoever_sweeps_twice(
 async def test_a_moderator_approves_and_the_digest_goes_out(
     bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database, tmp_path: Path
 ) -> None:
-    digest_id = await _draft(ctx, tmp_path)
-    await _sweep(bot)
-    [card] = _cards(api)
+    digest_id, card = await _posted(bot, api, ctx, tmp_path)
     await dispatch(bot, _press("approve", digest_id, card.response, **MIA_MOD))
     status, _ = _digest(db, digest_id)
     assert status is DigestStatus.SENT
@@ -230,9 +234,7 @@ async def test_a_moderator_approves_and_the_digest_goes_out(
 async def test_a_moderator_rejects_and_nothing_is_sent(
     bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database, tmp_path: Path
 ) -> None:
-    digest_id = await _draft(ctx, tmp_path)
-    await _sweep(bot)
-    [card] = _cards(api)
+    digest_id, card = await _posted(bot, api, ctx, tmp_path)
     await dispatch(bot, _press("reject", digest_id, card.response, **MIA_MOD))
     assert _digest(db, digest_id)[0] is DigestStatus.REJECTED
     assert not (tmp_path / "x-main").exists()
@@ -244,9 +246,7 @@ async def test_a_moderator_rejects_and_nothing_is_sent(
 async def test_dropping_a_summary_renders_the_card_again_and_frees_the_summary(
     bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database, tmp_path: Path
 ) -> None:
-    digest_id = await _draft(ctx, tmp_path)
-    await _sweep(bot)
-    [card] = _cards(api)
+    digest_id, card = await _posted(bot, api, ctx, tmp_path)
     dropped, *kept = _digest(db, digest_id)[1]
     await dispatch(
         bot,
@@ -273,9 +273,7 @@ async def test_dropping_a_summary_renders_the_card_again_and_frees_the_summary(
 async def test_dropping_every_summary_leaves_nothing_to_approve(
     bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database, tmp_path: Path
 ) -> None:
-    digest_id = await _draft(ctx, tmp_path, max_items=1)
-    await _sweep(bot)
-    [card] = _cards(api)
+    digest_id, card = await _posted(bot, api, ctx, tmp_path, max_items=1)
     [only] = _digest(db, digest_id)[1]
     await dispatch(
         bot,
@@ -290,9 +288,7 @@ async def test_dropping_every_summary_leaves_nothing_to_approve(
 async def test_someone_without_a_moderator_role_changes_nothing(
     bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database, tmp_path: Path
 ) -> None:
-    digest_id = await _draft(ctx, tmp_path)
-    await _sweep(bot)
-    [card] = _cards(api)
+    digest_id, card = await _posted(bot, api, ctx, tmp_path)
     before = _digest(db, digest_id)
     for verb, values in (("approve", None), ("reject", None), ("drop", [str(before[1][0])])):
         await dispatch(bot, _press(verb, digest_id, card.response, values=values, **as_member(BOB)))
@@ -307,9 +303,7 @@ async def test_someone_without_a_moderator_role_changes_nothing(
 async def test_two_moderators_at_once_give_one_decision(
     bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database, tmp_path: Path
 ) -> None:
-    digest_id = await _draft(ctx, tmp_path)
-    await _sweep(bot)
-    [card] = _cards(api)
+    digest_id, card = await _posted(bot, api, ctx, tmp_path)
     await asyncio.gather(
         dispatch(bot, _press("approve", digest_id, card.response, **MIA_MOD)),
         dispatch(bot, _press("reject", digest_id, card.response, **MAX_MOD)),
@@ -382,7 +376,7 @@ async def test_a_card_whose_answer_was_lost_is_found_not_posted_twice(
     """A process claimed the card, sent it, and was killed before it heard back."""
     digest_id = await _draft(ctx, tmp_path)
     [claim] = await cards.claim(ctx, CardKind.DIGEST)
-    card = await bot.cards.adapter(CardKind.DIGEST).draw(ctx, claim.subject_id)
+    card = await bot.cards.adapter(CardKind.DIGEST).draw(ctx, claim.subject_id, None)
     channel = bot.get_channel(QUEUE_CHANNEL)
     assert isinstance(channel, discord.TextChannel)
     await channel.send(view=card.view, **card.message)
