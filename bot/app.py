@@ -64,6 +64,7 @@ def open_database(config: AppConfig) -> Database:
 
 
 def build_context(config: AppConfig, db: Database) -> CommandContext:
+    """The services every command gets, built once per process from the config."""
     settings = config.settings.arxiv
     client = ArxivClient(
         ArxivSettingsView(
@@ -139,6 +140,7 @@ def channel_settings(config: AppConfig) -> tuple[ChannelSettings, ...]:
 
 
 def publishing_settings(config: AppConfig) -> PublishingSettings:
+    """The publishing side's settings, paths anchored beside the config file."""
     publishing = config.settings.publishing
     templates_dir = None
     if publishing.templates_dir:

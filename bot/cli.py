@@ -34,6 +34,7 @@ log = logging.getLogger("shortscience")
 
 
 def package_version() -> str:
+    """The installed version; "unknown" when run from a checkout that was never installed."""
     try:
         return version("shortscience-bot")
     except PackageNotFoundError:
@@ -60,6 +61,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and option, each with its help, in one parser."""
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="shortscience",
@@ -200,15 +202,18 @@ def _log_level(args: argparse.Namespace, config: AppConfig | None) -> str:
 
 
 def cmd_version(_args: argparse.Namespace, _config: AppConfig) -> int:
+    """`shortscience version`."""
     print(f"shortscience-bot {package_version()}")
     return EXIT_OK
 
 
 def cmd_run(_args: argparse.Namespace, config: AppConfig) -> int:
+    """`shortscience run`: every configured part until stopped."""
     return run(config)
 
 
 def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
+    """`shortscience chat`: the chat commands on standard input, as a named user."""
     if args.user is not None:
         try:
             check_external_id(args.user)
@@ -241,6 +246,7 @@ def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_db(args: argparse.Namespace, config: AppConfig) -> int:
+    """`shortscience db upgrade|current`."""
     if args.db_command == "current":
         db = connect(config)
         try:
@@ -264,6 +270,7 @@ def cmd_db(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_digest(args: argparse.Namespace, config: AppConfig) -> int:
+    """`shortscience digest ...`: previews, sending and decisions from the command line."""
     from bot.console.digests import digest_command  # start-up: only `digest` needs it
 
     db = open_database(config)
@@ -285,6 +292,7 @@ def cmd_digest(args: argparse.Namespace, config: AppConfig) -> int:
 
 def cmd_site(args: argparse.Namespace, config: AppConfig) -> int:
     # start-up: only `site build` needs the site builder
+    """`shortscience site build DIR`."""
     from publishers.site.builder import SiteBuilder
 
     publishing = publishing_settings(config)
@@ -313,12 +321,14 @@ def cmd_health(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
+    """`shortscience import`, its parser loaded only when used."""
     from bot.imports import commands as import_commands  # start-up: only import needs it
 
     return import_commands.cmd_import(args, config)
 
 
 def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
+    """`shortscience export`, its writer loaded only when used."""
     from bot.imports import commands as import_commands  # start-up: only export needs it
 
     return import_commands.cmd_export(args, config)
@@ -338,6 +348,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, AppConfig], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The entry point: one line and exit 2 for a bad config, never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

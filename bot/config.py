@@ -206,6 +206,7 @@ class Secrets:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()
     ) -> Secrets:
+        """Read every known secret (and the extra variables channels name) once, at start."""
         environ = os.environ if environ is None else environ
         found = {
             name: SecretStr(environ[var])
@@ -225,12 +226,14 @@ class Secrets:
         return secret.get_secret_value() if secret is not None else None
 
     def get(self, name: str) -> str | None:
+        """A known secret by its name; an unknown name is a bug, so it raises."""
         if name not in SECRET_ENV_VARS:
             raise KeyError(name)
         secret = self.values.get(name)
         return secret.get_secret_value() if secret is not None else None
 
     def has(self, *names: str) -> bool:
+        """Whether all the named secrets are set (a part that needs them starts only then)."""
         return all(self.get(name) for name in names)
 
     def revealed(self) -> list[str]:
@@ -413,6 +416,7 @@ def load_config(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> AppConfig:
+    """The validated config and secrets; ConfigError (one line) when anything is wrong."""
     path, required = find_config_path(explicit)
     secrets = Secrets.from_env(environ)
     from_env = secrets.get("database_url")

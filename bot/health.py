@@ -40,6 +40,7 @@ class HealthReport:
 
     @property
     def healthy(self) -> bool:
+        """Healthy: the database answers and nothing waits for a person."""
         return (
             self.database == "ok"
             and self.failed_deliveries == 0
@@ -47,6 +48,7 @@ class HealthReport:
         )
 
     def as_json(self) -> dict[str, Any]:
+        """`health --format json`, for monitors."""
         return {
             "healthy": self.healthy,
             "database": self.database,
@@ -63,6 +65,7 @@ class HealthReport:
         }
 
     def text(self) -> str:
+        """`health`, for a person."""
         lines = [
             f"healthy: {'yes' if self.healthy else 'no'}",
             f"database: {self.database}",
@@ -77,6 +80,7 @@ class HealthReport:
 
 
 def check_health(config: AppConfig) -> HealthReport:
+    """Look at the database, the scheduler lock and every channel; never raises."""
     report = HealthReport()
     try:
         db = connect(config)

@@ -24,6 +24,7 @@ class RedactSecrets(logging.Filter):
         self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Replace every secret value in a record by its variable's name before it is written."""
         if not self._secrets:
             return True
         message = record.getMessage()

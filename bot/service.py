@@ -47,6 +47,7 @@ class PartStatus:
     detail: str
 
     def line(self) -> str:
+        """The start-up line of one part: what it is, whether it runs, and why."""
         return f"{self.name}: {self.state} ({self.detail})"
 
 
@@ -70,6 +71,7 @@ def plan_parts(
     clients: Clients | None = None,
     now: datetime | None = None,
 ) -> Plan:
+    """Which parts this process starts, each with its reason, before any starts."""
     secrets = config.secrets
     discord_settings = config.settings.discord
     statuses = [
@@ -274,6 +276,7 @@ def console_actor(name: str | None = None, *, moderator: bool = False) -> Actor:
 
 
 def run(config: AppConfig) -> int:
+    """`shortscience run`: serve until Ctrl-C or SIGTERM, then stop cleanly."""
     db = open_database(config)
     try:
         asyncio.run(serve(config, db, interactive=sys.stdin.isatty()))

@@ -20,6 +20,7 @@ RULE = "-" * 60
 
 
 def preview_text(preview: Preview) -> str:
+    """A preview as the terminal shows it: every part with its length as the network counts."""
     channel, digest = preview.channel, preview.digest
     if not digest.posts:
         return (
@@ -84,6 +85,7 @@ def preview_json(preview: Preview) -> list[dict[str, Any]]:
 
 
 def status_json(views: list[DigestView]) -> list[dict[str, Any]]:
+    """`digest status --format json`: the same facts for scripts."""
     return [
         {
             "id": view.id,
@@ -116,6 +118,7 @@ def status_json(views: list[DigestView]) -> list[dict[str, Any]]:
 
 
 def status_text(views: list[DigestView]) -> str:
+    """`digest status`: each digest and every delivery, so an operator sees what is stuck."""
     if not views:
         return "No digests yet. `shortscience digest send <channel>` builds one now.\n"
     lines = []
@@ -208,6 +211,7 @@ def operator(name: str | None) -> Actor:
 
 
 def schedule_text(runs: list[NextRun]) -> str:
+    """`digest schedule`: each channel's next digest in its own time zone."""
     if not runs:
         return "No channels. config.toml's [[channels]] or /digest subscribe add them.\n"
     width = max(len(run.channel) for run in runs)

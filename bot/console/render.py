@@ -11,6 +11,7 @@ from bot.commands.user_text import terminal_safe
 
 
 def render(reply: Reply) -> str:
+    """A reply as plain terminal text, with nothing that could drive the terminal."""
     lines: list[str] = []
     if reply.title:
         lines.append(reply.title)
@@ -45,4 +46,5 @@ def render(reply: Reply) -> str:
 
 
 def render_error(message: str) -> str:
+    """A refusal as one terminal line."""
     return f"Error: {terminal_safe(message)}\n"

@@ -109,6 +109,7 @@ class Input:
         return lines
 
     async def line(self, prompt: str = "") -> str | None:
+        """The next line, or None at the end of input; with the prompt when typed by a person."""
         if self._lines is None:
             self._lines = self._start()
         if self.interactive and prompt:
@@ -140,10 +141,12 @@ class Console:
     """Lines that failed: commands refused or gone wrong, and lines that could not be read."""
 
     def write(self, text: str) -> None:
+        """Print and flush, so a piped reader sees each reply as it comes."""
         self.out.write(text)
         self.out.flush()
 
     def fail(self, message: str) -> None:
+        """Print a refusal and count it: a piped session with failures exits non-zero."""
         self.failures += 1
         self.write(render_error(message))
 
@@ -177,6 +180,7 @@ class Console:
             body.append(line)
 
     async def dispatch(self, line: str) -> Reply | None:
+        """Run one typed line as its command; None for a line that is not one."""
         name, _, rest = line.strip().partition(" ")
         name, rest = name.lower(), rest.strip()
         handler = self._handlers().get(name)

@@ -19,6 +19,7 @@ EXIT_USAGE = 2
 
 
 def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
+    """`shortscience import FILE|--demo`: read and check the file before anything is written."""
     if args.demo == (args.file is not None):
         print("shortscience: import: give a FILE or --demo (one of them)", file=sys.stderr)
         return EXIT_USAGE
@@ -59,6 +60,7 @@ def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
+    """`shortscience export FILE`: every approved summary with its paper, as JSON."""
     path = Path(args.file)
     if not path.parent.is_dir():
         print(f"shortscience: export: no folder {path.parent}", file=sys.stderr)

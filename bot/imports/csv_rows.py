@@ -27,6 +27,7 @@ def _arxiv_id(key: str) -> str | None:
 
 
 def parse_row(row: list[str], where: str) -> Entry:
+    """One row of ShortScience.org's CSV export (paper key, text) as an entry."""
     if len(row) != 2:
         raise Malformed(f"expected 2 columns (paper key, text), found {len(row)}")
     key = paper_key(row[0])

@@ -81,6 +81,7 @@ def anonymous_author(key: str) -> AuthorRecord:
 
 
 def named_author(name: str, platform: str = IMPORTED_PLATFORM) -> AuthorRecord:
+    """An imported author by name: checked like typed text, on the import platform."""
     name = checked_text(name, "author")
     if not name:
         raise Malformed("the author is empty")
@@ -90,6 +91,7 @@ def named_author(name: str, platform: str = IMPORTED_PLATFORM) -> AuthorRecord:
 
 
 def paper_key(key: str) -> str:
+    """A paper key as checked text (the file's key, not yet an arXiv id)."""
     key = checked_text(key, "paper key")
     if not key:
         raise Malformed("the paper key is empty")

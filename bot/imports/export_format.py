@@ -80,6 +80,7 @@ class SummaryV1(_Strict):
 
 
 def looks_like_json(text: str) -> bool:
+    """Whether a file reads as our JSON export (a BOM and white space allowed first)."""
     return text.lstrip("\ufeff \t\r\n").startswith("{")
 
 
@@ -104,6 +105,7 @@ def _when(value: datetime | None) -> str | None:
 
 
 def summary_json(summary: Summary, score: int) -> dict[str, Any]:
+    """One summary as the export format writes it (docs/export-format.md)."""
     paper = summary.paper
     author = summary.author
     return {
@@ -142,6 +144,7 @@ def summary_json(summary: Summary, score: int) -> dict[str, Any]:
 
 
 def document(rows: list[tuple[Summary, int]], exported_at: datetime) -> dict[str, Any]:
+    """The whole export: format, version, time and the summaries."""
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -176,6 +179,7 @@ def check_every_text(model: BaseModel, prefix: str = "") -> None:
 
 
 def parse_summary(data: object, where: str) -> Entry:
+    """One item of an export as an entry; Malformed names the field that is wrong."""
     try:
         item = SummaryV1.model_validate(data)
     except ValidationError as error:

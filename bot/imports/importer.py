@@ -105,6 +105,7 @@ def read_entries(text: str) -> tuple[str, list[Entry | Problem]]:
 
 
 def read_file(path: Path) -> str:
+    """The file as text; Malformed when it is not UTF-8, before anything is written."""
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -125,11 +126,13 @@ class ImportReport:
     """Papers stored from the file's key and title (arXiv unreachable or without them)."""
 
     def skip(self, problem: Problem) -> None:
+        """Count a refused item and keep its reason for the closing lines."""
         self.skipped += 1
         self.problems.append(problem)
         log.warning("skipped %s", problem)
 
     def closing_line(self) -> str:
+        """What the import did, in one line: imported, skipped, already present."""
         line = f"imported {self.imported}, skipped {self.skipped}, already present {self.present}"
         if self.arxiv_problem is not None:
             count = self.papers_from_file
@@ -172,6 +175,7 @@ class Importer:
         self.clock = clock
 
     def import_text(self, text: str, source: str) -> ImportReport:
+        """Import a file's text, whichever of the three formats it is."""
         kind, results = read_entries(text)
         return self.import_entries(kind, results, source)
 

@@ -41,6 +41,7 @@ class UnreadableFile(Exception):
 
 
 def looks_like_rss(text: str) -> bool:
+    """Whether a file reads as XML (the RSS export)."""
     return text.lstrip("\ufeff \t\r\n").startswith("<")
 
 
@@ -69,6 +70,7 @@ def _date(text: str) -> datetime | None:
 
 
 def parse_item(item: ET.Element, where: str) -> Entry:
+    """One RSS item of ShortScience.org as an entry."""
     fields = _children(item)
     key = paper_key(_text(fields, "bibtexkey"))
     arxiv_text = _text(fields, "arxivid")

@@ -52,6 +52,7 @@ class Found:
 
     @property
     def note(self) -> str | None:
+        """The "may be stale" line shown under a paper arXiv could not refresh."""
         if not self.stale:
             return None
         when = f" on {self.fetched_at:%Y-%m-%d}" if self.fetched_at else ""

@@ -68,6 +68,7 @@ class Templates:
         )
 
     def render(self, name: str, **context: Any) -> str:
+        """Render a template; any failure is a one-line TemplateProblem naming the line."""
         try:
             template = self.environment.get_template(name)
             return bidi.neutralise(template.render(**context).strip())

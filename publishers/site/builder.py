@@ -54,6 +54,7 @@ class SummaryView:
 
     @property
     def approved_on(self) -> str:
+        """The approval date as people read it (ISO)."""
         return f"{self.approved_at:%Y-%m-%d}" if self.approved_at else ""
 
 
@@ -72,6 +73,7 @@ class PaperView:
 
     @property
     def authors_line(self) -> str:
+        """The first authors and how many more."""
         if len(self.authors) > MAX_AUTHORS_SHOWN:
             shown = ", ".join(self.authors[:MAX_AUTHORS_SHOWN])
             return f"{shown} and {len(self.authors) - MAX_AUTHORS_SHOWN} more"
@@ -101,6 +103,7 @@ class BuildReport:
     pages: list[str] = field(default_factory=list)
 
     def text(self) -> str:
+        """What was built, in one line for the command line."""
         return (
             f"built {len(self.pages)} pages for {self.papers} papers and {self.summaries} "
             f"summaries in {self.directory}\n"
@@ -119,6 +122,7 @@ def _external_url(archived: ArchivedPaper) -> str:
 
 
 def paper_view(archived: ArchivedPaper) -> PaperView:
+    """A paper with its approved summaries as the pages show it."""
     paper = archived.paper
     year = paper.year
     if year is None and paper.published_at is not None:
@@ -184,6 +188,7 @@ class SiteBuilder:
         self.clock = clock
 
     def build(self, directory: Path) -> BuildReport:
+        """Write the whole archive into ``directory``."""
         with self.db.sessions() as session:
             papers = [paper_view(archived) for archived in approved_archive(session)]
         report = BuildReport(directory)

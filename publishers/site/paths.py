@@ -52,6 +52,7 @@ def paper_page(paper: Paper) -> str:
 
 
 def summary_anchor(summary_id: int) -> str:
+    """The fragment a summary has on its paper's page; digests link to it."""
     return f"summary-{summary_id}"
 
 
@@ -61,12 +62,15 @@ def summary_url(site_url: str, paper: Paper, summary_id: int) -> str:
 
 
 def year_page(year: int | None) -> str:
+    """The page of a year's papers ("unknown" when the paper has none)."""
     return f"years/{year if year is not None else 'unknown'}.html"
 
 
 def venue_page(venue: str) -> str:
+    """The page of a venue's papers, under a name that never clashes with a list."""
     return f"venues/{slug(venue)}.html"
 
 
 def category_page(category: str) -> str:
+    """The page of a category's papers, under a name that never clashes with a list."""
     return f"categories/{slug(category)}.html"
