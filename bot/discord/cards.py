@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 SWEEP_SECONDS = 10.0
 HISTORY_LOOKBACK = 100
 """How many recent messages of the moderation channel are searched for a card whose send
@@ -139,7 +141,7 @@ class CardSweeper(commands.Cog, name="Cards"):
 
     def each_tick(self, name: str, chore: Callable[[], Awaitable[object]]) -> None:
         """Something else the moderation channel gets on every tick, after the cards (the
-        publishing notices); it must not raise."""
+        publishing notices); a chore that fails is logged, and tried again next tick."""
         self.chores[name] = chore
 
     def adapter(self, kind: CardKind) -> CardAdapter:
@@ -160,8 +162,8 @@ class CardSweeper(commands.Cog, name="Cards"):
     async def tick(self) -> None:
         """The cards, then the other chores: what one turn of the loop does."""
         await self.sweep()
-        for chore in list(self.chores.values()):
-            await chore()
+        for name, chore in list(self.chores.items()):
+            await _step(name, chore())
 
     @every.before_loop
     async def _connected(self) -> None:
@@ -175,10 +177,7 @@ class CardSweeper(commands.Cog, name="Cards"):
         posted = 0
         async with self._lock:
             for adapter in list(self.adapters.values()):
-                try:
-                    posted += await self._sweep(adapter)
-                except Exception:  # the other kinds still get their sweep
-                    log.exception("the sweep of %s cards stopped", adapter.kind)
+                posted += await _step(f"{adapter.kind.value} cards", self._sweep(adapter)) or 0
         return posted
 
     async def _sweep(self, adapter: CardAdapter) -> int:
@@ -251,6 +250,16 @@ class CardSweeper(commands.Cog, name="Cards"):
             await card_commands.redrawn(ctx, card, drawing.revision)
         else:
             await card_commands.closed(ctx, card)
+
+
+async def _step(name: str, work: Awaitable[T]) -> T | None:
+    """One step of a tick (a kind's cards, a chore); if it fails, it is logged and the
+    others still run, and so does the next tick."""
+    try:
+        return await work
+    except Exception:
+        log.exception("the %s step of the moderation channel's sweep stopped", name)
+        return None
 
 
 def _of(card: Claim | OpenCard) -> tuple[str, int]:

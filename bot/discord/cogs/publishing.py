@@ -148,16 +148,13 @@ async def draw(ctx: CommandContext, digest_id: int, _shown_revision: int | None)
 
 
 async def post_notices(bot: ShortScienceBot) -> int:
-    """Post the publishing notices nobody posted yet, once each; returns how many. Never
-    raises: a notice that could not be sent is given back for the next time."""
+    """Post the publishing notices nobody posted yet, once each; returns how many. A notice
+    that could not be sent is given back for the next time."""
     if not bot.settings.moderation_channel_id:
         return 0
     posted = 0
-    try:
-        for notice in await notice_commands.claim(bot.ctx):
-            posted += await _post_notice(bot, notice)
-    except Exception:  # the loop must go on: the next tick tries again
-        log.exception("posting the publishing notices stopped")
+    for notice in await notice_commands.claim(bot.ctx):
+        posted += await _post_notice(bot, notice)
     return posted
 
 
