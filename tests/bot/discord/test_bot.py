@@ -794,6 +794,33 @@ async def test_a_card_whose_answer_was_lost_is_found_not_posted_twice(
     assert row.message_ref == _cards(api)[-1].response["id"]
 
 
+async def test_a_retried_card_is_not_mistaken_for_the_previous_revisions_card(
+    bot: ShortScienceBot, api: DiscordAPI, ctx: CommandContext, db: Database
+) -> None:
+    """Looking first finds the card of the claimed revision only: revision 1's card is in
+    the channel with its buttons (closing it failed too), but revision 2, whose first send
+    failed, still needs a card of its own."""
+    number = await _pending_summary(ctx)
+    await _sweep(bot)
+    first_id = _cards(api)[0].response["id"]
+    await submissions.edit(ctx, _discord_actor(ADA), number, "Edited.", "Edited body.")
+    refused = "403_50013_missing_permissions"
+    api.fail_next_fixture(f"/channels/{QUEUE_CHANNEL}/messages", refused, method="POST")
+    api.fail_next_fixture(f"/messages/{first_id}", refused, method="PATCH")
+    await _sweep(bot)
+    await _sweep(bot)  # released at once: a retry, which looks first, then posts
+    assert [r.status for r in _cards(api)] == [200, 403, 200]
+    second = _cards(api)[-1].json
+    ids = [c["custom_id"] for row in second["components"] for c in row["components"]]
+    assert ids == [f"ss:approve:{number}:2", f"ss:reject:{number}:2"]
+    with db.sessions() as session:
+        refs = session.execute(select(Card.revision, Card.message_ref).order_by(Card.revision))
+        assert [(revision, ref) for revision, ref in refs] == [
+            (1, _cards(api)[0].response["id"]),
+            (2, _cards(api)[-1].response["id"]),
+        ]
+
+
 # --- nothing typed is lost ------------------------------------------------------------------
 
 
