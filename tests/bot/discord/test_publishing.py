@@ -35,8 +35,8 @@ from publishers.networks.base import (
     UnknownOutcome,
 )
 from publishers.settings import ChannelSettings, PublishingSettings
-from storage import deliveries as outbox
 from storage import digests as digest_store
+from storage import notices
 from storage.cards import STALE_CLAIM
 from storage.database import Database
 from storage.models import Card, CardKind, Channel, DigestStatus, PublishingNotice
@@ -442,7 +442,7 @@ def _notices(db: Database, *texts: str) -> None:
         channel_id = session.scalars(select(Channel.id)).first()
         assert channel_id is not None
         for text in texts:
-            outbox.add_notice(session, channel_id, None, text, datetime.now(UTC))
+            notices.add_notice(session, channel_id, None, text, datetime.now(UTC))
 
 
 def _notice_posts(api: DiscordAPI) -> list[RecordedRequest]:
