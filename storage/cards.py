@@ -83,9 +83,11 @@ class CardRef:
 
     @property
     def key_revision(self) -> int:
+        """The revision in the ledger's key: 0 for kinds with one card per subject."""
         return SUBJECTS[self.kind].key_revision(self.revision)
 
     def row(self) -> ColumnElement[bool]:
+        """In SQL: this card's ledger row, by its key (kind, subject, key revision)."""
         return and_(
             Card.kind == self.kind,
             Card.subject_id == self.subject_id,
@@ -213,6 +215,7 @@ def claim_unposted(session: Session, kind: CardKind, now: datetime, limit: int =
 def mark_posted(
     session: Session, claim: Claim, place: str, message_ref: str, now: datetime
 ) -> None:
+    """Confirm a claim's card was sent: where it is, so the sweep can close or redraw it."""
     session.execute(
         update(Card).where(claim.row()).values(place=place, message_ref=message_ref, posted_at=now)
     )

@@ -15,6 +15,7 @@ async def claim(ctx: CommandContext, kind: CardKind, limit: int = 10) -> list[Cl
 
 
 async def posted(ctx: CommandContext, claim: Claim, place: str, message_ref: str) -> None:
+    """The card was sent: recorded where it is, so no sweep posts it again."""
     await ctx.write(cards.mark_posted, claim, place, message_ref, ctx.clock())
 
 
@@ -29,8 +30,10 @@ async def outdated(ctx: CommandContext, kind: CardKind) -> list[OpenCard]:
 
 
 async def closed(ctx: CommandContext, card: OpenCard) -> None:
+    """The card now says what became of its subject: recorded closed, out of the sweep."""
     await ctx.write(cards.mark_closed, card, ctx.clock())
 
 
 async def redrawn(ctx: CommandContext, card: OpenCard, revision: int) -> None:
+    """The card was drawn again to show ``revision`` (kinds with one card per subject)."""
     await ctx.write(cards.mark_redrawn, card, revision)

@@ -99,6 +99,7 @@ class CommandContext:
 
     @property
     def publishing_service(self) -> Publisher:
+        """The publisher, never None: the one given, or the one ``__post_init__`` made."""
         if self.publisher is None:  # made in __post_init__; kept optional for construction
             raise RuntimeError("the command context has no publisher")
         return self.publisher

@@ -37,14 +37,17 @@ class Preview:
 
 
 def channels(session: Session, ctx: CommandContext) -> list[ChannelSettings]:
+    """Every channel that takes digests: config.toml's, then those subscribed from chat."""
     return catalogue(session, ctx.publishing.channels)
 
 
 async def channel_names(ctx: CommandContext) -> list[str]:
+    """The names a front end offers when a user picks a channel (Discord's autocomplete)."""
     return [channel.name for channel in await ctx.read(channels, ctx)]
 
 
 async def channel_by_name(ctx: CommandContext, name: str) -> ChannelSettings:
+    """The channel a user named (trimmed); a UserError listing the known ones otherwise."""
     known = await ctx.read(channels, ctx)
     found = digest_service.channel_named(known, name.strip())
     if found is None:
@@ -72,6 +75,7 @@ async def preview(ctx: CommandContext, name: str) -> Preview:
 
 
 async def preview_for_moderator(ctx: CommandContext, actor: Actor, name: str) -> Preview:
+    """A preview asked for in chat, where only moderators may see what a channel gets."""
     require_moderator(actor, "preview digests")
     return await preview(ctx, name)
 
@@ -300,6 +304,8 @@ async def drafts(ctx: CommandContext, actor: Actor) -> Reply:
 
 
 def draft_section(view: DigestView) -> Section:
+    """A draft as one reply section, every part as it will be sent: the list and the card
+    show the same text."""
     summaries = ", ".join(f"#{number}" for number in view.summary_ids)
     parts = "\n\n".join(
         f"[post {delivery.post + 1}, part {delivery.position + 1}]\n{delivery.text}"
@@ -318,6 +324,7 @@ async def release(ctx: CommandContext, digest_id: int, *, posted: bool) -> int:
 
 
 async def resume(ctx: CommandContext, name: str) -> str:
+    """Let a stopped channel send again, its failed parts queued anew; says which happened."""
     channel = await channel_by_name(ctx, name)
     stopped, queued = await ctx.run(ctx.publishing_service.resume, channel.name)
     if not stopped:
@@ -379,6 +386,7 @@ class DraftCard:
 
     @property
     def open(self) -> bool:
+        """Still a draft: the card keeps its buttons and menu until a notice replaces them."""
         return self.reply.notice is None
 
 

@@ -28,6 +28,8 @@ def require_moderator(actor: Actor, what: str) -> None:
 
 
 def queue_section(summary: Summary) -> Section:
+    """A pending summary as moderators see it (queue and card alike): the author's name even
+    when shown anonymously, the revision they decide on, and any arXiv details missing."""
     reference = summary.paper.arxiv_id or summary.paper.key
     unfetched = (
         " · paper details not fetched yet (arXiv was down)"

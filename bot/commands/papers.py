@@ -26,6 +26,7 @@ def paper_reference(paper: Paper) -> str:
 
 
 def authors_line(paper: Paper) -> str:
+    """The authors, cut after ``MAX_AUTHORS_SHOWN`` so a consortium paper fits a reply."""
     names = paper.author_names
     if len(names) > MAX_AUTHORS_SHOWN:
         return ", ".join(names[:MAX_AUTHORS_SHOWN]) + f" and {len(names) - MAX_AUTHORS_SHOWN} more"

@@ -96,6 +96,7 @@ async def subscribe(
 
 
 async def unsubscribe(ctx: CommandContext, actor: Actor, *, channel_id: int) -> Reply:
+    """Admins only: a chat-subscribed channel stops getting digests (config.toml's stay)."""
     _require_admin(actor)
     if not await ctx.write(channel_store.unsubscribe, channel_id, ctx.clock()):
         raise UserError("This channel is not a digest channel. /digest list shows the ones here.")
@@ -107,6 +108,7 @@ async def unsubscribe(ctx: CommandContext, actor: Actor, *, channel_id: int) -> 
 
 
 async def list_subscriptions(ctx: CommandContext, actor: Actor, *, guild_id: int) -> Reply:
+    """A server's digest channels and their settings; anyone may look, only admins change."""
     channels = await ctx.read(channel_store.enabled_in_guild, guild_id)
     if not channels:
         return Reply(

@@ -100,6 +100,8 @@ def clean_line(text: str, what: str) -> str:
 
 
 def check_external_id(external_id: str) -> str:
+    """A user id fit to store: within the column's length and free of unsafe characters, so
+    a bad one (a terminal --user, say) is refused with a message, not a failed write."""
     if len(external_id) > EXTERNAL_ID_MAX:
         raise UserError(
             f"User names are at most {EXTERNAL_ID_MAX} characters; "

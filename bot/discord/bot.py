@@ -83,9 +83,12 @@ class ShortScienceBot(commands.AutoShardedBot):
 
     @property
     def moderator_role_ids(self) -> frozenset[int]:
+        """The roles that make a member a moderator (config.toml), for every command and press."""
         return frozenset(self.settings.moderator_role_ids)
 
     async def setup_hook(self) -> None:
+        """discord.py's start-up hook, before the gateway connects: page and vote buttons, the
+        card sweep and the cogs, then the commands synced (unless told not to)."""
         # Registered at every start: this is what keeps old messages' buttons alive.
         self.add_dynamic_items(PageButton, VoteButton)
         await self.add_cog(self.cards)
@@ -106,6 +109,7 @@ class ShortScienceBot(commands.AutoShardedBot):
             log.info("synced %d global commands (they may take a while to appear)", len(synced))
 
     async def on_ready(self) -> None:
+        """Log the connection, so an operator sees the token worked and in how many servers."""
         log.info("connected to Discord as %s in %d servers", self.user, len(self.guilds))
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:

@@ -77,6 +77,7 @@ class Drawing:
 
     @property
     def open(self) -> bool:
+        """The subject can still be decided: the card keeps its buttons, no notice."""
         return self.notice is None
 
 
@@ -145,13 +146,16 @@ class CardSweeper(commands.Cog, name="Cards"):
         self.chores[name] = chore
 
     def adapter(self, kind: CardKind) -> CardAdapter:
+        """The adapter its cog registered for ``kind``: how a pressed card is drawn again."""
         return self.adapters[kind]
 
     async def cog_load(self) -> None:
+        """Start the sweep loop, only with a moderation channel: else cards have no place."""
         if self.bot.settings.moderation_channel_id:
             self.every.start()
 
     async def cog_unload(self) -> None:
+        """Stop the sweep loop with the cog, so a reloaded cog does not run a second one."""
         self.every.cancel()
 
     @tasks.loop(seconds=SWEEP_SECONDS)
@@ -270,6 +274,7 @@ def _of(card: Claim | OpenCard) -> tuple[str, int]:
 
 
 def sweeper_of(interaction: discord.Interaction) -> CardSweeper:
+    """The bot's sweeper, reached from a press: adapters and context without globals."""
     found = getattr(interaction.client, "cards", None)
     if not isinstance(found, CardSweeper):
         raise TypeError("cards belong to the ShortScienceBot")
@@ -367,6 +372,7 @@ class CardControl(Rebuilt, discord.ui.DynamicItem[ItemT], template=NO_MATCH):
 
     @property
     def what(self) -> str:
+        """What the press does, as the refusal names it: "Only moderators can {what}"."""
         return f"{self.verb} {self.noun}"
 
     @classmethod
@@ -388,10 +394,14 @@ class CardControl(Rebuilt, discord.ui.DynamicItem[ItemT], template=NO_MATCH):
 
     @classmethod
     def from_match(cls, match: re.Match[str]) -> Self:
+        """The control from its custom id; a card from before revisions has None."""
         revision = int(match["revision"]) if match["revision"] else None
         return cls(int(match["id"]), revision, match["verb"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        """discord.py's press handler: a moderator acts at the revision the card shows; a card
+        without one (an older version's) is not acted on but shown anew."""
+
         async def act(actor: Actor) -> None:
             if self.revision is None:
                 await interaction.response.defer()

@@ -25,6 +25,7 @@ FormHandler = Callable[[discord.Interaction, list[str], dict[str, str]], Awaitab
 
 
 def form_id(kind: str, *arguments: object) -> str:
+    """The custom id that carries all a form's submit needs; refused past Discord's 100."""
     custom_id = PREFIX + ":".join([kind, *(str(argument) for argument in arguments)])
     if len(custom_id) > 100:  # Discord's limit for a custom id
         raise ValueError(f"form id too long: {custom_id!r}")
@@ -68,9 +69,11 @@ class FormRouter:
         self._handlers: dict[str, FormHandler] = {}
 
     def register(self, kind: str, handler: FormHandler) -> None:
+        """Who answers forms of ``kind``; a cog registers its forms as it loads."""
         self._handlers[kind] = handler
 
     def kinds(self) -> Sequence[str]:
+        """The kinds of form this process can receive (those registered so far)."""
         return tuple(self._handlers)
 
     async def dispatch(self, interaction: discord.Interaction) -> bool:

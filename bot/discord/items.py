@@ -21,6 +21,8 @@ class Rebuilt:
         match: re.Match[str],
         /,
     ) -> Self:
+        """discord.py's hook to rebuild a pressed item; only the custom id's match is needed
+        here, so each item says how in :meth:`from_match`."""
         return cls.from_match(match)
 
     @classmethod

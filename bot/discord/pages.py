@@ -49,6 +49,8 @@ class HeldPages:
         self._held: OrderedDict[str, tuple[float, Pages]] = OrderedDict()
 
     def hold(self, pages: Pages) -> str:
+        """Keep pages under a new token for the buttons' custom ids; past ``most`` held, the
+        oldest go, so memory stays bounded."""
         token = secrets.token_hex(6)
         self._held[token] = (time.monotonic(), pages)
         while len(self._held) > self.most:
@@ -56,6 +58,7 @@ class HeldPages:
         return token
 
     def get(self, token: str) -> Pages | None:
+        """The held pages; None once dropped or older than ``seconds`` (the press says so)."""
         held = self._held.get(token)
         if held is None or time.monotonic() - held[0] > self.seconds:
             self._held.pop(token, None)
@@ -133,9 +136,12 @@ class PageButton(
 
     @classmethod
     def from_match(cls, match: re.Match[str]) -> PageButton:
+        """The button from its custom id: any process turns the page, restarts included."""
         return cls(Source(match["kind"], match["key"]), int(match["page"]), match["dir"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        """discord.py's press handler: whoever asked turns the page in place, anyone else gets
+        a copy only they see; an error is the presser's answer."""
         await answered(interaction, self._turn(interaction))
 
     async def _turn(self, interaction: discord.Interaction) -> None:
@@ -183,9 +189,11 @@ class VoteButton(
 
     @classmethod
     def from_match(cls, match: re.Match[str]) -> VoteButton:
+        """The button from its custom id: votes on pages posted before a restart still count."""
         return cls(int(match["summary"]), VoteDirection(match["dir"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        """discord.py's press handler: the vote, answered (or refused) only to the voter."""
         await answered(interaction, self._vote(interaction))
 
     async def _vote(self, interaction: discord.Interaction) -> None:

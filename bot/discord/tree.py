@@ -90,4 +90,6 @@ class ShortScienceTree(app_commands.CommandTree):
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
+        """discord.py's hook for a failed slash command: the user reads a UserError's message
+        or an apology, only to them; anything unexpected is logged with its traceback."""
         await report(interaction, error)

@@ -38,9 +38,12 @@ class ReadMoreButton(
 
     @classmethod
     def from_match(cls, match: re.Match[str]) -> ReadMoreButton:
+        """The button from its custom id: an answer's button still works after restarts."""
         return cls(match["ref"])
 
     async def callback(self, interaction: discord.Interaction) -> Any:
+        """discord.py's press handler: the paper's summaries, shown only to whoever pressed
+        (an error is their answer too)."""
         await answered(interaction, self._read(interaction))
 
     async def _read(self, interaction: discord.Interaction) -> None:
@@ -58,9 +61,12 @@ class Autolookup(commands.Cog):
         self.enabled: set[int] = set()
 
     async def cog_load(self) -> None:
+        """Read the channels switched on by /autolookup once; this cog's command keeps the set
+        current after."""
         self.enabled = await autolookup.enabled_channel_ids(self.bot.ctx)
 
     def is_enabled(self, channel_id: int) -> bool:
+        """Whether links here get answered: switched on in config.toml or by /autolookup."""
         return channel_id in self.bot.configured_autolookup or channel_id in self.enabled
 
     @commands.Cog.listener()
@@ -98,6 +104,8 @@ class Autolookup(commands.Cog):
     async def autolookup(
         self, interaction: discord.Interaction, state: Literal["on", "off"]
     ) -> None:
+        """/autolookup (admins): switch link answers here; on, it warns if the bot cannot read
+        messages (started without the message-content intent)."""
         await replies.defer(interaction, private=True)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
         channel_id = interaction.channel_id or 0
@@ -123,5 +131,7 @@ class Autolookup(commands.Cog):
 
 
 async def setup(bot: ShortScienceBot) -> None:
+    """The extension's entry point (``load_extension``): the cog, and its button registered
+    so replies posted before a restart keep working."""
     bot.add_dynamic_items(ReadMoreButton)
     await bot.add_cog(Autolookup(bot))

@@ -37,6 +37,8 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Digest c
         max_items: app_commands.Range[int, 1, 50] = 5,
         require_approval: bool = False,
     ) -> None:
+        """/digest subscribe (admins): this channel gets digests on its schedule; run again,
+        it changes the settings."""
         await replies.defer(interaction)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
         reply = await subscriptions.subscribe(
@@ -54,6 +56,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Digest c
 
     @app_commands.command(description="Stop digests in this channel (server admins)")
     async def unsubscribe(self, interaction: discord.Interaction) -> None:
+        """/digest unsubscribe (admins): this channel gets no more digests."""
         await replies.defer(interaction)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
         reply = await subscriptions.unsubscribe(
@@ -63,6 +66,7 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Digest c
 
     @app_commands.command(name="list", description="This server's digest channels")
     async def list_channels(self, interaction: discord.Interaction) -> None:
+        """/digest list: the server's digest channels, shown only to whoever asked."""
         await replies.defer(interaction, private=True)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
         reply = await subscriptions.list_subscriptions(
@@ -73,6 +77,8 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Digest c
     @app_commands.command(description="The posts a digest channel would get now (moderators)")
     @app_commands.describe(channel="the digest channel's name (default: this channel's)")
     async def preview(self, interaction: discord.Interaction, channel: str = "") -> None:
+        """/digest preview (moderators): exactly what a channel (this one by default) would
+        get now, shown only to whoever asked; nothing is written."""
         await replies.defer(interaction, private=True)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
         name = channel or channel_name_for(interaction.channel_id or 0)
@@ -89,4 +95,5 @@ class Digest(commands.GroupCog, group_name="digest", group_description="Digest c
 
 
 async def setup(bot: ShortScienceBot) -> None:
+    """The extension's entry point (``load_extension``): the /digest command group."""
     await bot.add_cog(Digest(bot))

@@ -102,6 +102,8 @@ class SummaryDecision(DecisionButton, kind=SUMMARY, prefix="ss", noun="summaries
     and the form's submit decides (:meth:`Moderation.reject_form`)."""
 
     async def act(self, interaction: discord.Interaction, actor: Actor, revision: int) -> None:
+        """Approve decides on the card's revision at once; Reject first opens a form for the
+        reason, which the author reads."""
         if self.verb == "reject":
             await send_form(interaction, RejectForm(self.subject_id, revision))
             return
@@ -140,12 +142,15 @@ class Moderation(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
+        """Hook into the bot as it loads: the reject form's handler, summary cards' sweep."""
         self.bot.forms.register("reject", self.reject_form)
         self.bot.cards.register(CardAdapter(SUMMARY, SummaryDecision, draw))
 
     async def reject_form(
         self, interaction: discord.Interaction, arguments: list[str], values: dict[str, str]
     ) -> None:
+        """A submitted reject form, whenever it comes back: a moderator rejects the revision
+        the form was opened on, with the reason typed."""
         summary_id, revision = int(arguments[0]), int(arguments[1])
 
         async def reject(actor: Actor) -> None:
@@ -159,12 +164,14 @@ class Moderation(commands.Cog):
 
     @app_commands.command(description="Pending summaries, oldest first (moderators)")
     async def queue(self, interaction: discord.Interaction) -> None:
+        """/queue (moderators): the pending summaries with their buttons, only to who asked."""
         await replies.defer(interaction, private=True)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
         await replies.send(interaction, await moderation.queue(self.bot.ctx, actor))
 
 
 async def setup(bot: ShortScienceBot) -> None:
+    """The extension's entry point (``load_extension``): the cog, and its card buttons."""
     # Registered at every start: this is what keeps old cards' buttons alive.
     bot.add_dynamic_items(SummaryDecision)
     await bot.add_cog(Moderation(bot))

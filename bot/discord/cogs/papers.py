@@ -21,6 +21,8 @@ class Papers(commands.Cog):
     @app_commands.command(description="A paper and the community's summaries of it")
     @app_commands.describe(paper="arXiv id or link, e.g. 1606.04474")
     async def summary(self, interaction: discord.Interaction, paper: str) -> None:
+        """/summary: a paper and its summaries; deferred first, as fetching it from arXiv
+        can take longer than Discord's 3 seconds."""
         await replies.defer(interaction)
         await replies.send(interaction, await papers.summary(self.bot.ctx, paper))
 
@@ -34,6 +36,7 @@ class Papers(commands.Cog):
     @app_commands.command(description="Search stored papers and summaries (arXiv if none match)")
     @app_commands.describe(words="what to look for")
     async def search(self, interaction: discord.Interaction, words: str) -> None:
+        """/search: stored papers and summaries by their words, arXiv's search if none match."""
         await replies.defer(interaction)
         await replies.send(interaction, await papers.search(self.bot.ctx, words))
 
@@ -45,9 +48,11 @@ class Papers(commands.Cog):
         by: Literal["year", "venue", "category"],
         value: str,
     ) -> None:
+        """/browse: the summarised papers of a year, a venue or an arXiv category."""
         await replies.defer(interaction)
         await replies.send(interaction, await papers.browse(self.bot.ctx, by, value))
 
 
 async def setup(bot: ShortScienceBot) -> None:
+    """The extension's entry point (``load_extension``): the reading commands' cog."""
     await bot.add_cog(Papers(bot))

@@ -92,6 +92,8 @@ class DigestDecision(DecisionButton, kind=DIGEST, prefix=PREFIX, noun="digests")
     approved digest goes out."""
 
     async def act(self, interaction: discord.Interaction, actor: Actor, revision: int) -> None:
+        """Decide on the draft the card shows and take its buttons off; an approved digest is
+        then delivered at once, and the card says whether it went out."""
         await interaction.response.defer()
         ctx = sweeper_of(interaction).bot.ctx
         approve = self.verb == "approve"
@@ -130,6 +132,7 @@ class DropMenu(CardControl[discord.ui.Select[Any]], kind=DIGEST, prefix=PREFIX, 
         return self
 
     async def act(self, interaction: discord.Interaction, actor: Actor, revision: int) -> None:
+        """Take the chosen summary out of the draft; the card is drawn again from what is left."""
         await interaction.response.defer()
         [summary] = self.item.values or [""]
         ctx = sweeper_of(interaction).bot.ctx
@@ -176,11 +179,13 @@ class Publishing(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
+        """Hook into the card sweep as it loads: digest cards, and the notices every tick."""
         self.bot.cards.register(CardAdapter(DIGEST, DigestDecision, draw))
         self.bot.cards.each_tick("notices", lambda: post_notices(self.bot))
 
 
 async def setup(bot: ShortScienceBot) -> None:
+    """The extension's entry point (``load_extension``): the cog, and its card controls."""
     # Registered at every start: this is what keeps old cards' buttons alive.
     bot.add_dynamic_items(DigestDecision, DropMenu)
     await bot.add_cog(Publishing(bot))

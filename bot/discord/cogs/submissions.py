@@ -123,6 +123,7 @@ class Submissions(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
+        """Register the submit and edit forms, so one sent after a restart still arrives."""
         self.bot.forms.register("submit", self.submit_form)
         self.bot.forms.register("edit", self.edit_form)
 
@@ -176,6 +177,8 @@ class Submissions(commands.Cog):
     async def submit_form(
         self, interaction: discord.Interaction, arguments: list[str], values: dict[str, str]
     ) -> None:
+        """A /submit form comes back: the summary is stored pending (a held file's text used)
+        and its card goes up; a refusal hands back what was typed."""
         paper, token = arguments[0], arguments[1] if len(arguments) > 1 else NO_FILE
         await replies.defer(interaction, private=True)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
@@ -197,6 +200,8 @@ class Submissions(commands.Cog):
     async def edit_form(
         self, interaction: discord.Interaction, arguments: list[str], values: dict[str, str]
     ) -> None:
+        """An /edit form comes back: a new revision, unless the summary changed since the form
+        opened (an edit elsewhere is not overwritten); a refusal hands back what was typed."""
         number, revision = int(arguments[0]), int(arguments[1])
         token = arguments[2] if len(arguments) > 2 else NO_FILE
         await replies.defer(interaction, private=True)
@@ -224,6 +229,8 @@ class Submissions(commands.Cog):
         paper: str,
         file: discord.Attachment | None = None,
     ) -> None:
+        """/submit: everything checkable is checked before the form opens, so nobody writes a
+        summary bound to be refused; no defer, as a form must open within 3 seconds."""
         limits = self.bot.ctx.limits
         if file is not None:
             check_attachment(file, limits.body_max_chars)
@@ -252,6 +259,8 @@ class Submissions(commands.Cog):
         summary: app_commands.Range[int, 1],
         file: discord.Attachment | None = None,
     ) -> None:
+        """/edit: a form holding one's pending summary, bound to the revision it shows so the
+        submit cannot overwrite a change made meanwhile."""
         limits = self.bot.ctx.limits
         if file is not None:
             check_attachment(file, limits.body_max_chars)
@@ -275,6 +284,7 @@ class Submissions(commands.Cog):
     async def withdraw(
         self, interaction: discord.Interaction, summary: app_commands.Range[int, 1]
     ) -> None:
+        """/withdraw: take back one's pending summary; the sweep then closes its card."""
         await replies.defer(interaction, private=True)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
         await replies.send(interaction, await submissions.withdraw(self.bot.ctx, actor, summary))
@@ -282,6 +292,7 @@ class Submissions(commands.Cog):
 
     @app_commands.command(description="Your summaries and their status")
     async def mine(self, interaction: discord.Interaction) -> None:
+        """/mine: one's own summaries and their status, shown only to whoever asked."""
         await replies.defer(interaction, private=True)
         actor = actor_from(interaction, self.bot.moderator_role_ids)
         await replies.send(interaction, await submissions.mine(self.bot.ctx, actor))
@@ -297,4 +308,5 @@ def _keep_typed(message: str, tldr: str, body: str) -> str:
 
 
 async def setup(bot: ShortScienceBot) -> None:
+    """The extension's entry point (``load_extension``): the writing commands' cog."""
     await bot.add_cog(Submissions(bot))
