@@ -142,14 +142,15 @@ class Publisher:
                     session,
                     row.id,
                     [item.id for item in plan.items],
-                    plan.parts,
                     approved=not channel.require_approval,
                     now=now,
                     notice=building.SINGLE_POSTS_NOTICE if single else None,
                 )
             except digest_store.AlreadyInDigest:
                 return Built(None, "taken", note="another process built this digest just now")
-            return Built(digest.id, digest.status.value, len(plan.rendered.posts), len(plan.parts))
+            parts = plan.parts(f"digest-{digest.id}")
+            digest_store.add_parts(session, digest, parts, now=now)
+            return Built(digest.id, digest.status.value, len(plan.rendered.posts), len(parts))
 
     # -- moderators' decisions ---------------------------------------------------------------
 
@@ -184,7 +185,8 @@ class Publisher:
             if channel is None:  # gone from the config: the draft waits as it is
                 return False
             plan = self.builder.redraft(session, digest, channel, now)
-            digest_store.revise_draft(session, digest_id, plan.parts, now)
+            parts = plan.parts(f"digest-{digest_id}-r{digest.revision}")
+            digest_store.revise_draft(session, digest_id, parts, now)
             return True
 
     def release(self, digest_id: int, *, posted: bool) -> int:
@@ -375,12 +377,10 @@ class Publisher:
                 )
             unsent = digest_store.take_back_unsent(session, claim.digest_id)
             plan = self.builder.plan(
-                building.shaped(channel, single_posts=True),
-                self.builder.of(session, unsent),
-                now,
-                tag="-single",
+                building.shaped(channel, single_posts=True), self.builder.of(session, unsent), now
             )
-            digest_store.append_posts(session, claim.digest_id, plan.parts, now)
+            parts = plan.parts(f"digest-{claim.digest_id}-single")
+            digest_store.append_posts(session, claim.digest_id, parts, now)
         log.warning("channel %s: replies refused; falling back to single posts", channel.name)
         report.retried += 1
 

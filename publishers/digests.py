@@ -107,7 +107,24 @@ class Plan:
     """The channel as rendered for (see :func:`shaped`)."""
     items: list[SummaryItem]
     rendered: RenderedDigest
-    parts: list[digest_store.NewPart]
+    new_key: KeyMaker
+
+    def parts(self, hint: str) -> list[digest_store.NewPart]:
+        """The parts in posting order, each with its key. ``hint`` names the digest (its id,
+        so two digests built in the same second never share a key) for readable keys."""
+        return [
+            digest_store.NewPart(
+                post=number,
+                position=position,
+                text=part.text,
+                key=self.new_key(self.channel, hint, number, position),
+                has_url=part.has_url,
+                link=post.link,
+                summary_id=post.summary_ids[0] if len(post.summary_ids) == 1 else None,
+            )
+            for number, post in enumerate(self.rendered.posts)
+            for position, part in enumerate(post.parts)
+        ]
 
 
 class DigestBuilder:
@@ -132,26 +149,10 @@ class DigestBuilder:
         """Stored summaries as items, in the order given."""
         return [summary_item(session.get_one(Summary, id_), self.site_url) for id_ in summary_ids]
 
-    def plan(
-        self, channel: ChannelSettings, items: Sequence[SummaryItem], now: datetime, tag: str = ""
-    ) -> Plan:
-        """``items`` rendered for ``channel`` and cut into parts, each with its key."""
+    def plan(self, channel: ChannelSettings, items: Sequence[SummaryItem], now: datetime) -> Plan:
+        """``items`` rendered for ``channel``, ready to be cut into keyed parts."""
         rendered = self.renderer.render(channel, list(items), now)
-        hint = f"{channel.name}-{now:%Y%m%d-%H%M%S}{tag}"
-        parts = [
-            digest_store.NewPart(
-                post=number,
-                position=position,
-                text=part.text,
-                key=self.new_key(channel, hint, number, position),
-                has_url=part.has_url,
-                link=post.link,
-                summary_id=post.summary_ids[0] if len(post.summary_ids) == 1 else None,
-            )
-            for number, post in enumerate(rendered.posts)
-            for position, part in enumerate(post.parts)
-        ]
-        return Plan(channel, list(items), rendered, parts)
+        return Plan(channel, list(items), rendered, self.new_key)
 
     def redraft(
         self, session: Session, digest: Digest, channel: ChannelSettings, now: datetime

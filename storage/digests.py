@@ -110,13 +110,14 @@ def create_digest(
     session: Session,
     channel_id: int,
     summary_ids: Sequence[int],
-    parts: Sequence[NewPart],
+    parts: Sequence[NewPart] = (),
     *,
     approved: bool,
     now: datetime,
     notice: str | None = None,
 ) -> Digest:
-    """A digest with its items and delivery rows; AlreadyInDigest if another builder won."""
+    """A digest with its items (and ``parts``, or add them with :func:`add_parts` once its
+    id names them); AlreadyInDigest if another builder won."""
     digest = Digest(
         channel_id=channel_id,
         status=DigestStatus.APPROVED if approved else DigestStatus.DRAFT,
@@ -136,12 +137,17 @@ def create_digest(
             session.flush()
     except IntegrityError:
         raise AlreadyInDigest(channel_id) from None
-    _add_parts(session, digest, parts, first_part=0, now=now)
+    add_parts(session, digest, parts, now=now)
     return digest
 
 
-def _add_parts(
-    session: Session, digest: Digest, parts: Sequence[NewPart], *, first_part: int, now: datetime
+def add_parts(
+    session: Session,
+    digest: Digest,
+    parts: Sequence[NewPart],
+    *,
+    now: datetime,
+    first_part: int = 0,
 ) -> None:
     """The delivery rows, each with the text it will send: written before anything is sent."""
     session.add_all(
@@ -226,7 +232,7 @@ def revise_draft(session: Session, digest_id: int, parts: Sequence[NewPart], now
         session.delete(row)
     session.flush()
     digest = session.get_one(Digest, digest_id)
-    _add_parts(session, digest, parts, first_part=0, now=now)
+    add_parts(session, digest, parts, now=now)
     if not parts:
         digest.status = DigestStatus.REJECTED
         digest.decided_at = now
@@ -263,7 +269,7 @@ def append_posts(session: Session, digest_id: int, parts: Sequence[NewPart], now
     ).one()
     offset = (last_post or 0) + 1
     renumbered = [replace(part, post=part.post + offset) for part in parts]
-    _add_parts(session, digest, renumbered, first_part=(last_part or 0) + 1, now=now)
+    add_parts(session, digest, renumbered, first_part=(last_part or 0) + 1, now=now)
     if not parts:
         finish_if_done(session, digest_id, now)
 

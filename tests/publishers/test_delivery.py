@@ -451,6 +451,27 @@ def test_the_outbox_channel_writes_one_file_per_post_and_a_page(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+def test_two_digests_built_in_the_same_second_keep_their_posts_apart(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """A file's name comes from its digest's number, not the time: `digest send` twice in
+    one second once failed on the second digest with a duplicate key."""
+    approved(db, "The first summary.", author="ada")
+    approved(db, "The second summary.", author="bob")
+    channel = ChannelSettings(
+        name="outbox", kind="outbox", directory=tmp_path / "files", max_items=1
+    )
+    service = publisher(db, channel, clock, tmp_path)
+    first, second = service.build(channel), service.build(channel)  # the clock stands still
+    assert (first.status, second.status) == ("approved", "approved")
+    assert service.deliver().sent == 2
+    names = sorted(path.name for path in (tmp_path / "files").glob("*.md"))
+    assert names == [
+        f"digest-{first.digest_id}-post01-part01.md",
+        f"digest-{second.digest_id}-post01-part01.md",
+    ]
+
+
 # --- moderators approve posts ------------------------------------------------------------------
 
 
