@@ -123,6 +123,14 @@ async def queue(ctx: CommandContext, actor: Actor) -> Reply:
     return await ctx.read(_queue)
 
 
+def _not_pending(summary: Summary) -> str:
+    """Why a summary cannot be decided on: what became of it, and by whom."""
+    if summary.status is SummaryStatus.WITHDRAWN:
+        return f"Summary #{summary.id} was withdrawn by its author; there is nothing to decide."
+    by = f" by {summary.moderated_by.display_name}" if summary.moderated_by else ""
+    return f"Summary #{summary.id} is already {summary.status.value}{by}; nothing changed."
+
+
 class Superseded(UserError):
     """The moderator decided on a revision that is no longer the summary's text."""
 
@@ -135,13 +143,21 @@ def _decide(
     approve: bool,
     reason: str | None,
     revision: int | None,
+    must_have_read: bool,
 ) -> Reply:
     moderator = user_of(session, actor)
     summary = summary_store.get(session, number)
     if summary is None:
         raise UserError(f"There is no summary #{number}. /queue lists the pending ones.")
+    if summary.status is not SummaryStatus.PENDING:
+        raise UserError(_not_pending(summary))
     if approve and summary.author_id == moderator.id and not ctx.moderation.allow_self_approval:
         raise UserError(f"You wrote summary #{number}; another moderator must approve it.")
+    if must_have_read and revision is None:
+        raise UserError(
+            f"Read summary #{number} before deciding: /queue shows the pending summaries "
+            "with their text."
+        )
     now = ctx.clock()
     values: dict[str, object] = {
         "moderated_by_id": moderator.id,
@@ -166,10 +182,7 @@ def _decide(
                 f"Summary #{number} was edited after you read it: revision {summary.revision} "
                 "is waiting now. Read the new text (its own card, or /queue) before deciding."
             )
-        by = f" by {summary.moderated_by.display_name}" if summary.moderated_by else ""
-        raise UserError(
-            f"Summary #{number} is already {summary.status.value}{by}; nothing changed."
-        )
+        raise UserError(_not_pending(summary))
     action = ModerationAction.APPROVED if approve else ModerationAction.REJECTED
     summary_store.record(session, summary, moderator, action, reason, now=now)
     if approve:
@@ -199,15 +212,22 @@ def _decide(
 
 
 async def approve(
-    ctx: CommandContext, actor: Actor, number: int, *, revision: int | None = None
+    ctx: CommandContext,
+    actor: Actor,
+    number: int,
+    *,
+    revision: int | None = None,
+    must_have_read: bool = False,
 ) -> Reply:
     """Publish a pending summary: it is shown to everyone and may go out in digests.
 
     ``revision`` is the revision the moderator read (a card's button carries it); if the
     author edited since, nothing is approved and the moderator is told to read again.
+    With ``must_have_read`` (the terminal, which remembers what it showed), a pending
+    summary the moderator was never shown (``revision`` None) is not decided either.
     """
     require_moderator(actor, "approve summaries")
-    return await ctx.write(_decide, ctx, actor, number, True, None, revision)
+    return await ctx.write(_decide, ctx, actor, number, True, None, revision, must_have_read)
 
 
 async def reject(
@@ -217,12 +237,14 @@ async def reject(
     reason: str,
     *,
     revision: int | None = None,
+    must_have_read: bool = False,
 ) -> Reply:
-    """Turn a pending summary down, with a reason the author will read."""
+    """Turn a pending summary down, with a reason the author will read (``revision`` and
+    ``must_have_read`` as for ``approve``)."""
     require_moderator(actor, "reject summaries")
     reason = clean_line(reason, "reason")
     if not reason:
         raise UserError(f"Say why, so the author can improve it: /reject {number} <reason>")
     if len(reason) > REASON_MAX_CHARS:
         raise UserError(f"Keep the reason under {REASON_MAX_CHARS} characters.")
-    return await ctx.write(_decide, ctx, actor, number, False, reason, revision)
+    return await ctx.write(_decide, ctx, actor, number, False, reason, revision, must_have_read)

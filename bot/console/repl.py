@@ -261,29 +261,27 @@ class Console:
         moderation.require_moderator(self.actor, what)
         return parse(text)
 
-    def _seen_revision(self, number: str, what: str) -> tuple[int, int]:
-        """The summary, and the revision of it this moderator was shown, so they decide on
-        that text."""
+    def _seen_revision(self, number: str, what: str) -> tuple[int, int | None]:
+        """The summary, and the revision of it this moderator was shown (None: never shown;
+        the decision then says what became of it, or asks them to read it first)."""
         summary_id = self._moderated(number, summary_number, what)
-        revision = self.seen.get(summary_id)
-        if revision is None:
-            raise UserError(
-                f"Read summary #{summary_id} before deciding: /queue shows the pending "
-                "summaries with their text."
-            )
-        return summary_id, revision
+        return summary_id, self.seen.get(summary_id)
 
     async def _approve(self, rest: str) -> Reply:
         number = _required(rest, "/approve 12")
         summary_id, revision = self._seen_revision(number, "approve summaries")
-        return await moderation.approve(self.ctx, self.actor, summary_id, revision=revision)
+        return await moderation.approve(
+            self.ctx, self.actor, summary_id, revision=revision, must_have_read=True
+        )
 
     async def _reject(self, rest: str) -> Reply:
         number, _, reason = rest.partition(" ")
         if not number:
             raise UserError("Name the summary and the reason: /reject 12 <reason>")
         summary_id, revision = self._seen_revision(number, "reject summaries")
-        return await moderation.reject(self.ctx, self.actor, summary_id, reason, revision=revision)
+        return await moderation.reject(
+            self.ctx, self.actor, summary_id, reason, revision=revision, must_have_read=True
+        )
 
     async def _decide_digest(
         self, rest: str, example: str, what: str, decide: Callable[..., Awaitable[Reply]]

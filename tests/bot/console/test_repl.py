@@ -355,3 +355,22 @@ async def test_bidirectional_controls_in_stored_text_never_reach_the_terminal(
     assert not any(chr(code) in output for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
     assert "Approve gnp.exe now" in output
     assert "Isolated txet and marked \u200f(ok)" in output
+
+
+async def test_deciding_on_a_summary_never_shown_says_what_became_of_it(
+    ctx: CommandContext,
+) -> None:
+    output, failures = await _chat(ctx, "/approve 99\n/reject 99 Off topic.\n", actor=MIA)
+    assert failures == 2
+    assert output.count("There is no summary #99.") == 2
+    assert "Read summary" not in output
+    await _chat(ctx, "/submit 1606.04474\nFirst.\nFirst body.\n.\n")
+    output, failures = await _chat(ctx, "/approve 1\n", actor=MIA)
+    assert "Read summary #1 before deciding" in output, "pending and never shown: read it first"
+    await _chat(ctx, "/queue\n/approve 1\n", actor=MIA)
+    output, failures = await _chat(ctx, "/approve 1\n/reject 1 Too short.\n", actor=MIA)
+    assert failures == 2
+    assert output.count("Summary #1 is already approved by mia; nothing changed.") == 2
+    await _chat(ctx, "/submit 1605.08386\nSecond.\nSecond body.\n.\n/withdraw 2\n")
+    output, _ = await _chat(ctx, "/approve 2\n", actor=MIA)
+    assert "Summary #2 was withdrawn by its author; there is nothing to decide." in output
