@@ -263,9 +263,23 @@ async def drop(ctx: CommandContext, actor: Actor, digest_id: int, summary_id: in
         raise UserError(
             f"Digest {digest_id} is not a draft holding summary #{summary_id}; nothing changed."
         )
+    card = await draft_card(ctx, digest_id)
+    taken = f"Summary #{summary_id} was taken out; it can go out with a later digest."
+    if not card.open:
+        return Reply(
+            title=f"Digest {digest_id} changed",
+            text=f"{taken} {card.reply.notice}",
+            tone=Tone.SUCCESS,
+        )
+    # The reply shows the draft as it is now and its buttons are bound to this revision:
+    # whoever took the summary out has read the new draft, so their decision applies to it.
     return Reply(
         title=f"Digest {digest_id} changed",
-        text=f"Summary #{summary_id} was taken out; it can go out with a later digest.",
+        text=f"{taken} The draft as it is now follows; /approve-digest {digest_id} decides on it.",
+        sections=(
+            Section(card.reply.title or f"Digest {digest_id}", card.reply.text, card.reply.footer),
+        ),
+        actions=card.reply.actions,
         tone=Tone.SUCCESS,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import io
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from bot.commands import cards, digests
 from bot.commands.context import Actor, CommandContext
 from bot.config import DiscordSettings
-from bot.console.repl import Console, Input
+from bot.console.repl import Console, Input, chat
 from bot.discord.bot import ShortScienceBot
 from bot.discord.poster import DiscordPoster, publish_error
 from bot.errors import UserError
@@ -432,6 +433,44 @@ async def test_the_terminal_lists_drafts_and_drops_summaries(
     assert dropped not in _digest(db, digest_id)[1]
     with pytest.raises(UserError, match="Only moderators"):
         await digests.reject_draft(ctx, Actor("console", "bob", "bob"), digest_id)
+
+
+async def test_the_terminal_moderator_who_took_a_summary_out_decides_on_the_new_draft(
+    ctx: CommandContext, db: Database, tmp_path: Path
+) -> None:
+    digest_id = await _draft(ctx, tmp_path)
+    dropped = _digest(db, digest_id)[1][0]
+    script = f"/digests\n/drop-from-digest {digest_id} {dropped}\n/approve-digest {digest_id}\n"
+    out = io.StringIO()
+    failures = await chat(ctx, TERMINAL, io.StringIO(script), out, interactive=False)
+    assert failures == 0, out.getvalue()
+    assert "changed since you read it" not in out.getvalue()
+    assert f"Digest {digest_id} was approved by mia." in out.getvalue()
+    status, kept = _digest(db, digest_id)
+    assert status is not DigestStatus.DRAFT and dropped not in kept and len(kept) == 2
+
+
+async def test_a_draft_changed_by_someone_else_is_read_again_before_deciding(
+    ctx: CommandContext, db: Database, tmp_path: Path
+) -> None:
+    digest_id = await _draft(ctx, tmp_path)
+    dropped = _digest(db, digest_id)[1][0]
+    reader, writer = os.pipe()
+    out = io.StringIO()
+    with os.fdopen(reader, "r") as stream, os.fdopen(writer, "w") as typed:
+        session = asyncio.create_task(chat(ctx, TERMINAL, stream, out, interactive=False))
+        typed.write("/digests\n")
+        typed.flush()
+        async with asyncio.timeout(10):
+            while "Digests waiting for approval" not in out.getvalue():
+                await asyncio.sleep(0.01)
+        other = Actor("console", "ola", "ola", is_moderator=True)
+        await digests.drop(ctx, other, digest_id, dropped)
+        typed.write(f"/approve-digest {digest_id}\n")
+        typed.close()
+        await session
+    assert f"Digest {digest_id} changed since you read it" in out.getvalue()
+    assert _digest(db, digest_id)[0] is DigestStatus.DRAFT
 
 
 # --- notices ---------------------------------------------------------------------------------
