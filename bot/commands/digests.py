@@ -15,6 +15,7 @@ from bot.commands.context import Actor, CommandContext, user_of
 from bot.commands.moderation import require_moderator
 from bot.commands.replies import Action, Field, Reply, Section, Tone
 from bot.errors import UserError
+from bot.wording import counted, plural
 from publishers import digests as digest_service
 from publishers.channels import catalogue
 from publishers.delivery import Built, Report
@@ -222,11 +223,14 @@ async def decide(
     *,
     approve: bool,
     revision: int | None = None,
+    delivering: bool = False,
 ) -> Reply:
     """Approve or reject a draft digest; two moderators at once give one decision.
 
     ``revision`` is the draft as the moderator read it (a card's button carries it): if a
     summary was taken out since, nothing is decided and the moderator reads it again.
+    ``delivering``: the caller delivers at once and says what was sent, so the reply does
+    not promise a later delivery.
     """
     require_moderator(actor, "approve digests" if approve else "reject digests")
     moderator = await ctx.write(_moderator_id, actor)
@@ -244,11 +248,15 @@ async def decide(
             )
         raise UserError(f"Digest {digest_id} is {current}, not a draft; nothing changed.")
     verb = "approved" if approve else "rejected"
-    after = (
-        " It goes out with the next delivery (within a minute while `shortscience run` runs)."
-        if approve
-        else " Its summaries will not go to that channel."
-    )
+    if not approve:
+        after = " Its summaries will not go to that channel."
+    elif delivering:
+        after = ""  # the caller says what its delivery sent
+    else:
+        after = (
+            " It goes out with the next delivery (within seconds while `shortscience run` "
+            "runs, or with `shortscience digest deliver`)."
+        )
     return Reply(
         title=f"Digest {digest_id} {verb}",
         text=f"Digest {digest_id} was {verb} by {actor.display_name}.{after}",
@@ -328,7 +336,8 @@ def draft_section(view: DigestView) -> Section:
     return Section(
         title=f"Digest {view.id} to {view.channel} ({summaries})",
         text=parts,
-        footer=f"{len(view.deliveries)} parts; made {view.created_at:%Y-%m-%d %H:%M} UTC",
+        footer=f"{counted(len(view.deliveries), 'part')}; "
+        f"made {view.created_at:%Y-%m-%d %H:%M} UTC",
     )
 
 
@@ -343,7 +352,9 @@ async def resume(ctx: CommandContext, name: str) -> str:
     stopped, queued = await ctx.run(ctx.publishing_service.resume, channel.name)
     if not stopped:
         return f"Channel {channel.name} is not stopped; nothing changed."
-    return f"Channel {channel.name} sends again; {queued} failed parts queued to be sent."
+    return (
+        f"Channel {channel.name} sends again; {counted(queued, 'failed part')} queued to be sent."
+    )
 
 
 # -- the terminal's chat commands ---------------------------------------------------------------
@@ -353,14 +364,37 @@ async def approve_and_send(
     ctx: CommandContext, actor: Actor, number: int, *, revision: int | None = None
 ) -> Reply:
     """/approve-digest: approve a draft, then deliver what is due, as the command line does."""
-    decided = await decide(ctx, actor, number, approve=True, revision=revision)
+    decided = await decide(ctx, actor, number, approve=True, revision=revision, delivering=True)
     report = await deliver_now(ctx)
-    sent = f" Sent now: {report.sent} parts" + (
-        f", {report.retried} to retry later" if report.retried else ""
-    )
-    held = f", {report.held} held for a moderator" if report.held else ""
-    failed = f", {report.failed} failed (see /digests and the notices)" if report.failed else ""
-    return replace(decided, text=f"{decided.text}{sent}{held}{failed}.")
+    view = await ctx.read(_view_of, number)
+    states = [delivery.state for delivery in view.deliveries]
+    sent = states.count("sent")
+    if sent == len(states):
+        outcome = f"It was sent now: {counted(sent, 'part')}."
+    else:
+        left = len(states) - sent
+        outcome = (
+            f"{sent} of its {counted(len(states), 'part')} were sent now; "
+            f"the other {counted(left, 'part')} {plural(left, 'goes', 'go')} out with the "
+            "delivery worker's next tries (while `shortscience run` runs, or "
+            "`shortscience digest deliver`)."
+        )
+        stuck = [state for state in states if state in ("held", "failed")]
+        if stuck:
+            outcome += (
+                f" {counted(len(stuck), 'part')} {plural(len(stuck), 'is', 'are')} held or "
+                "failed: `shortscience digest status` says why."
+            )
+    others = report.sent - sent
+    if others > 0:
+        outcome += (
+            f" The same delivery sent {counted(others, 'part')} of other digests that were due."
+        )
+    return replace(decided, text=f"{decided.text} {outcome}")
+
+
+def _view_of(session: Session, digest_id: int) -> DigestView:
+    return _digest_view(session, session.get_one(Digest, digest_id))
 
 
 async def reject_draft(

@@ -11,6 +11,7 @@ from bot.errors import UserError
 from bot.papers.arxiv_client import ArxivRejected, ArxivUnavailable
 from bot.papers.arxiv_ids import InvalidArxivId, parse_arxiv_id
 from bot.papers.lookups import Found, PaperLookups
+from bot.wording import counted, plural
 from publishers.render import bidi
 from storage import papers as paper_store
 from storage import search as search_store
@@ -86,7 +87,7 @@ def _reply_for(session: Session, paper: Paper, found: Found | None, moderator: b
         fields.append(Field("Journal", paper.journal_ref, inline=False))
     reference = paper_reference(paper)
     if approved:
-        footer = f"{len(approved)} community summar{'y' if len(approved) == 1 else 'ies'}"
+        footer = f"{counted(len(approved), 'community summary', 'community summaries')}"
     else:
         footer = f"No summaries yet. Be the first: /submit {reference}"
     return Reply(
@@ -153,7 +154,7 @@ def _hits_reply(session: Session, words: str, limit: int) -> Reply | None:
         if paper is None:
             continue
         count = counts.get(paper.id, 0)
-        label = f"{count} summar{'y' if count == 1 else 'ies'}" if count else "no summaries yet"
+        label = counted(count, "summary", "summaries") if count else "no summaries yet"
         sections.append(
             Section(
                 title=f"{paper.title} ({paper_reference(paper)})",
@@ -164,7 +165,8 @@ def _hits_reply(session: Session, words: str, limit: int) -> Reply | None:
         )
     return Reply(
         title=f"Search: {words}",
-        text=f"{len(sections)} stored paper{'s' if len(sections) != 1 else ''} match.",
+        text=f"{counted(len(sections), 'stored paper')} "
+        f"{plural(len(sections), 'matches', 'match')}.",
         sections=tuple(sections),
     )
 
@@ -236,7 +238,7 @@ def _browse_reply(session: Session, facet: str, value: str, limit: int) -> Reply
             Section(
                 title=f"{paper.title} ({paper_reference(paper)})",
                 text=authors_line(paper),
-                footer=f"{count} summar{'y' if count == 1 else 'ies'}; "
+                footer=f"{counted(count, 'summary', 'summaries')}; "
                 f"/summary {paper_reference(paper)}",
                 url=paper.url,
             )

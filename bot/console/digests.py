@@ -13,6 +13,7 @@ from bot.commands.digests import DigestView, Preview
 from bot.commands.parsing import digest_number
 from bot.commands.user_text import terminal_safe
 from bot.errors import UserError
+from bot.wording import counted
 from publishers.delivery import Report
 from publishers.scheduler import NextRun, next_runs
 
@@ -32,14 +33,14 @@ def preview_text(preview: Preview) -> str:
         )
     summaries = sum(len(post.summary_ids) for post in digest.posts)
     lines = [
-        f"Digest for {channel.name} ({channel.kind}): {summaries} "
-        f"summar{'y' if summaries == 1 else 'ies'}, {len(digest.posts)} "
-        f"post{'s' if len(digest.posts) != 1 else ''}, {digest.parts} "
-        f"part{'s' if digest.parts != 1 else ''} in all"
+        f"Digest for {channel.name} ({channel.kind}): "
+        f"{counted(summaries, 'summary', 'summaries')}, {counted(len(digest.posts), 'post')}, "
+        f"{counted(digest.parts, 'part')} in all"
     ]
     if preview.cost is not None:
         lines.append(
-            f"X cost: {preview.cost.posts} posts created, {preview.cost.with_url} with a URL, "
+            f"X cost: {counted(preview.cost.posts, 'post')} created, "
+            f"{preview.cost.with_url} with a URL, "
             f"about ${preview.cost.usd:.3f}"
         )
     if channel.require_approval:
@@ -135,7 +136,8 @@ def status_text(views: list[DigestView]) -> str:
         for delivery in view.deliveries:
             if delivery.state == "sent" and not delivery.last_error:
                 continue
-            detail = f"    part {delivery.part + 1}: {delivery.state}, {delivery.attempts} tries"
+            tries = counted(delivery.attempts, "try", "tries")
+            detail = f"    part {delivery.part + 1}: {delivery.state}, {tries}"
             if delivery.last_error:
                 detail += f", last error: {delivery.last_error}"
             if delivery.next_attempt_at and delivery.state == "pending":
@@ -146,8 +148,8 @@ def status_text(views: list[DigestView]) -> str:
 
 def _report_line(report: Report) -> str:
     return (
-        f"{report.sent} part{'s' if report.sent != 1 else ''} sent, {report.retried} to try "
-        f"again, {report.held} held for a moderator, {report.failed} failed"
+        f"{counted(report.sent, 'part')} sent, {report.retried} to try again, "
+        f"{report.held} held for a moderator, {report.failed} failed"
     )
 
 
@@ -164,7 +166,8 @@ async def digest_command(ctx: CommandContext, args: argparse.Namespace) -> str:
         if built.digest_id is None:
             return f"Nothing to send to {args.channel}: {built.note}.\n"
         line = (
-            f"Digest {built.digest_id} for {args.channel}: {built.posts} posts, {built.parts} parts"
+            f"Digest {built.digest_id} for {args.channel}: {counted(built.posts, 'post')}, "
+            f"{counted(built.parts, 'part')}"
         )
         if report is None:
             return f"{line}; a draft waiting for a moderator (digest approve {built.digest_id}).\n"
@@ -183,19 +186,17 @@ async def digest_command(ctx: CommandContext, args: argparse.Namespace) -> str:
         return status_text(views)
     if action in ("approve", "reject"):
         actor = operator(args.user)
-        reply = await digests.decide(
-            ctx, actor, digest_number(args.digest), approve=action == "approve"
-        )
-        text = reply.text
+        number = digest_number(args.digest)
         if action == "approve":
-            report = await digests.deliver_now(ctx)
-            text += f" Delivered: {_report_line(report)}."
-        return text + "\n"
+            reply = await digests.approve_and_send(ctx, actor, number)
+        else:
+            reply = await digests.decide(ctx, actor, number, approve=False)
+        return reply.text + "\n"
     if action == "release":
         released = await digests.release(
             ctx, digest_number(args.digest), posted=args.verdict == "posted"
         )
-        return f"{released} held part{'s' if released != 1 else ''} released ({args.verdict}).\n"
+        return f"{counted(released, 'held part')} released ({args.verdict}).\n"
     if action == "resume":
         return (await digests.resume(ctx, args.channel)) + "\n"
     if action == "schedule":

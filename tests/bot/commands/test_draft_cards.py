@@ -33,6 +33,7 @@ async def test_a_card_offers_every_summary_by_default(ctx: CommandContext, db: D
     card = await digests.draft_card(ctx, digest_id)
     assert sorted(choice.summary_id for choice in card.choices) == sorted(summary_ids)
     assert "/drop-from-digest" not in card.reply.text
+    assert card.reply.footer == "1 part; made 2026-11-27 12:00 UTC"
 
 
 async def test_a_card_for_a_smaller_menu_offers_the_first_and_says_so(

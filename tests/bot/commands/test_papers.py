@@ -72,6 +72,7 @@ async def test_search_finds_stored_papers_by_title(ctx: CommandContext) -> None:
     assert [section.title for section in reply.sections] == [
         "Sanity Checks for Saliency Maps (1810.03292)"
     ]
+    assert reply.text == "1 stored paper matches."
 
 
 async def test_search_finds_words_of_approved_summaries(

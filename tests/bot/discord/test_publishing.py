@@ -358,7 +358,7 @@ async def test_a_card_decided_in_the_terminal_is_closed_by_the_next_sweep(
     card_id = _cards(api)[0].response["id"]
     if approve:
         reply = await digests.approve_and_send(ctx, TERMINAL, digest_id)
-        assert "Sent now:" in reply.text
+        assert reply.text == f"Digest {digest_id} was approved by mia. It was sent now: 3 parts."
     else:
         await digests.reject_draft(ctx, TERMINAL, digest_id)
     await _sweep(bot)
