@@ -1,8 +1,9 @@
 """`shortscience health`: what an operator (or a container's health check) needs to know.
 
 It opens the database itself and reads; it starts nothing. Healthy means the database
-answers at the current schema, no channel is stopped and no delivery failed or waits for
-a moderator; anything else exits 1 with the reason in the report.
+answers at the current schema, a process runs the scheduler whenever a channel is
+scheduled, no channel is stopped and no delivery failed or waits for a moderator;
+anything else exits 1 with each problem and what to do in the report.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 
 from bot.app import StartupError, channel_settings, connect
 from bot.config import AppConfig
+from bot.wording import counted, plural
 from publishers.channels import catalogue
 from publishers.scheduler import next_runs
 from storage import deliveries as outbox
@@ -39,18 +41,46 @@ class HealthReport:
     failed_deliveries: int = 0
 
     @property
+    def problems(self) -> list[str]:
+        """What keeps it from being healthy, each with what to do about it."""
+        if self.database != "ok":
+            return [f"the database cannot be used ({self.database})"]
+        found = []
+        scheduled = [
+            name
+            for name, channel in self.channels.items()
+            if channel.next_run is not None and not channel.state.startswith("stopped")
+        ]
+        if scheduled and self.scheduler_holder is None:
+            found.append(
+                f"no process runs the scheduler, so {counted(len(scheduled), 'scheduled channel')} "
+                f"({', '.join(scheduled)}) {plural(len(scheduled), 'gets', 'get')} no digests: "
+                "start `shortscience run`"
+            )
+        for name, channel in self.channels.items():
+            if channel.state.startswith("stopped"):
+                found.append(
+                    f"channel {name} is stopped: fix what its state says, then "
+                    f"`shortscience digest resume {name}`"
+                )
+        if self.failed_deliveries:
+            found.append(
+                f"{counted(self.failed_deliveries, 'delivery', 'deliveries')} failed or "
+                f"{plural(self.failed_deliveries, 'waits', 'wait')} for a moderator: "
+                "`shortscience digest status` shows them"
+            )
+        return found
+
+    @property
     def healthy(self) -> bool:
-        """Healthy: the database answers and nothing waits for a person."""
-        return (
-            self.database == "ok"
-            and self.failed_deliveries == 0
-            and not any(channel.state.startswith("stopped") for channel in self.channels.values())
-        )
+        """Healthy: the database answers, digests get built and nothing waits for a person."""
+        return not self.problems
 
     def as_json(self) -> dict[str, Any]:
         """`health --format json`, for monitors."""
         return {
             "healthy": self.healthy,
+            "problems": self.problems,
             "database": self.database,
             "scheduler_holder": self.scheduler_holder,
             "channels": {
@@ -76,6 +106,7 @@ class HealthReport:
             last = f"{health.last_digest:%Y-%m-%d %H:%M} UTC" if health.last_digest else "never"
             upcoming = f"{health.next_run:%Y-%m-%d %H:%M %Z}" if health.next_run else "none"
             lines.append(f"channel {name}: {health.state}; last digest {last}; next {upcoming}")
+        lines += [f"problem: {problem}" for problem in self.problems]
         return "\n".join(lines) + "\n"
 
 

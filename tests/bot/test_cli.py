@@ -624,6 +624,7 @@ def test_a_second_process_on_one_sqlite_file_stands_by_and_says_why(tmp_path: Pa
         second = _run_until_ready(tmp_path, _env())
         health = _shortscience("--config", str(config), "health", "--format", "json", cwd=tmp_path)
         assert f"pid {first.pid}" in json.loads(health.stdout)["scheduler_holder"]
+        assert health.returncode == 0, health.stdout
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=30)
@@ -639,10 +640,12 @@ def test_health_reports_the_database_the_scheduler_holder_and_the_channels(
     config = _seeded_config(tmp_path)
     _shortscience("--config", str(config), "digest", "send", "outbox", cwd=tmp_path)
     result = _shortscience("--config", str(config), "health", "--format", "json", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 1, "scheduled channels and no `shortscience run`: not healthy"
     report = json.loads(result.stdout)
     assert report["database"] == "ok"
     assert report["scheduler_holder"] is None
+    [problem] = report["problems"]
+    assert problem.endswith("get no digests: start `shortscience run`")
     assert report["failed_deliveries"] == 0
     assert set(report["channels"]) == {"outbox", "x-main", "fb"}
     outbox = report["channels"]["outbox"]
