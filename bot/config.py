@@ -332,6 +332,13 @@ def format_location(loc: tuple[str | int, ...]) -> str:
     return text
 
 
+def _table(loc: tuple[str | int, ...]) -> str:
+    """A table as every message names it: ``[database]``, ``[channels][0]`` (the first
+    ``[[channels]]`` table), never ``[[channels][0]]``."""
+    where = format_location(loc)
+    return where if where.startswith("[") else f"[{where}]"
+
+
 def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
     model: Any = Settings
     for part in loc:
@@ -356,8 +363,9 @@ def _describe(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
         model = _model_at(loc[:-1])
-        known = ", ".join(model.model_fields) if model is not None else ""
-        parent = f"in [{format_location(loc[:-1])}]" if loc[:-1] else "at the top level"
+        fields = model.model_fields if model is not None else {}
+        known = ", ".join(name for name in fields if name not in FROM_THE_ENVIRONMENT)
+        parent = f"in {_table(loc[:-1])}" if loc[:-1] else "at the top level"
         return f'unknown key "{loc[-1]}" {parent}; expected one of: {known}'
     message = str(error["msg"]).removeprefix("Value error, ")
     # A check over several fields names its field first: fold it into the location.
