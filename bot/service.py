@@ -21,6 +21,7 @@ from bot.app import StartupError, build_bot, build_context, channel_settings, op
 from bot.commands.autolookup import enabled_channel_ids
 from bot.commands.context import Actor, CommandContext
 from bot.config import AppConfig
+from bot.wording import plural
 from publishers.networks.factory import Clients
 from publishers.scheduler import Leadership, NextRun, deliver_continuously, next_runs
 from publishers.settings import ChannelSettings
@@ -45,6 +46,9 @@ class PartStatus:
     state: str
     """"active", "starting" (a connection is being made), "not configured" or "off"."""
     detail: str
+    warning: bool = False
+    """Logged as a WARNING: it runs, but not as the operator most likely wants (a channel
+    whose posts go to a folder because its credentials are missing)."""
 
     def line(self) -> str:
         """The start-up line of one part: what it is, whether it runs, and why."""
@@ -143,7 +147,11 @@ def _channel_status(channel: ChannelSettings, run: NextRun, clients: Clients | N
     if channel.kind != "outbox" and route == "folder":
         missing = ", ".join(channel.missing) or "its credentials"
         return PartStatus(
-            name, "not configured", f"{missing} not set; digests go to {folder}; {due}"
+            name,
+            "not configured",
+            f"{missing} not set; its posts are written to {folder} instead until "
+            f"{plural(len(channel.missing), 'it is', 'they are')} set; {due}",
+            warning=True,
         )
     if route == "elsewhere":
         return PartStatus(name, "active", f"{due}; sent by the process running the Discord bot")
@@ -203,7 +211,7 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
             now=ctx.clock(),
         )
         for status in plan.statuses:
-            log.info("%s", status.line())
+            log.log(logging.WARNING if status.warning else logging.INFO, "%s", status.line())
         log.info("running; stop with Ctrl-C or SIGTERM")
         waits: list[asyncio.Task[Any]] = [
             asyncio.create_task(stop.wait(), name="stop"),

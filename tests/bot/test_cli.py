@@ -167,8 +167,12 @@ def test_run_reports_each_part_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
     assert "discord: not configured (DISCORD_TOKEN is not set)" in output
     assert "scheduler: active (this process builds the scheduled digests)" in output
     assert f"channel outbox (outbox): active (next digest {_next_nine()}, written to" in output
-    assert "channel x-main (x): not configured (X_API_KEY, X_API_SECRET" in output
-    assert f"digests go to {tmp_path / 'outbox' / 'x-main'}; next digest" in output
+    [x_main] = [line for line in output.splitlines() if "channel x-main (x)" in line]
+    assert " WARNING " in x_main, "a channel that cannot post where it says is a warning"
+    assert "not configured (X_API_KEY, X_API_SECRET" in x_main
+    assert f"its posts are written to {tmp_path / 'outbox' / 'x-main'} instead until" in x_main
+    [outbox] = [line for line in output.splitlines() if "channel outbox (outbox)" in line]
+    assert " INFO " in outbox
     assert "console: off (standard input is not a terminal; headless)" in output
     assert "moderation queue" not in output, "no Discord, so no moderation cards"
     assert "stopped" in output
