@@ -10,12 +10,22 @@ from pathlib import Path
 from bot.app import build_context, open_database
 from bot.config import AppConfig
 from bot.imports.exporter import export_file
-from bot.imports.importer import Importer, UnreadableFile, demo_text, read_entries, read_file
+from bot.imports.importer import (
+    Importer,
+    UnreadableFile,
+    demo_entries,
+    read_entries,
+    read_file,
+)
 from bot.service import console_actor
 from storage.imports import AuthorRecord
+from storage.types import utcnow
 
 EXIT_OK = 0
+EXIT_NOTHING_IMPORTED = 1
+"""Every summary of the file was skipped, or it held none: nothing could be imported."""
 EXIT_USAGE = 2
+"""Bad arguments, or a file refused whole (nothing written)."""
 
 
 def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
@@ -24,15 +34,14 @@ def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
         print("shortscience: import: give a FILE or --demo (one of them)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        if args.demo:
-            text, source = demo_text(), "the demo data"
-        else:
+        text, source = "", "the demo data"
+        if not args.demo:
             text, source = read_file(Path(args.file)), Path(args.file).name
     except UnreadableFile as error:
         print(f"shortscience: import: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:  # before the database is opened: a file we cannot read changes nothing
-        kind, entries = read_entries(text)
+        kind, entries = demo_entries(utcnow()) if args.demo else read_entries(text)
     except UnreadableFile as error:
         print(f"shortscience: import: {source}: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -56,7 +65,7 @@ def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
     finally:
         db.dispose()
     print(report.closing_line())
-    return EXIT_OK
+    return EXIT_NOTHING_IMPORTED if report.nothing_imported else EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:

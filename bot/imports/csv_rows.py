@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterator
 
 from bot.imports.entries import Entry, Malformed, Problem, anonymous_author, checked_text, paper_key
 from bot.imports.shortscience_rss import ARXIV_KEY_PREFIX, SOURCE
@@ -57,26 +58,66 @@ def parse_row(row: list[str], where: str) -> Entry:
     )
 
 
-def parse(text: str) -> list[Entry | Problem]:
-    """Every row, in order; a problem names the line the row starts on."""
-    results: list[Entry | Problem] = []
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    start = 1
-    while True:
+class NotCsv(Exception):
+    """The file as a whole is not ShortScience.org's CSV export (binary, or no row of it has
+    the two columns), so nothing of it is imported."""
+
+
+def _rows(lines: list[str], first: int) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """Rows from ``lines[first:]``, each with the (1-based) line it starts on, or the CSV
+    error that row met; after an error, reading goes on at the line after that row's start
+    (a quote never closed would otherwise swallow the rest of the file into one field)."""
+    while first < len(lines):
+        reader = csv.reader(iter(lines[first:]), strict=True)
+        start = first + 1
         try:
-            row = next(reader)
-        except StopIteration:
-            break
+            for row in reader:
+                yield start, row
+                start = first + reader.line_num + 1
+            return
         except csv.Error as error:
-            results.append(Problem(f"line {start}", f"not valid CSV: {error}"))
-            start = reader.line_num + 1
+            yield start, error
+            first = start  # the line after the bad row's first line (0-based index)
+
+
+def parse(text: str) -> list[Entry | Problem]:
+    """Every row, in order; a problem names the line the row starts on.
+
+    Raises :class:`NotCsv` for a file that is not this export at all: one holding a NUL
+    character (binary), or one in which no row has the two columns.
+    """
+    text = text.lstrip("\ufeff")
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise NotCsv(f"it is binary, not text (a NUL byte on line {line})")
+    results: list[Entry | Problem] = []
+    shaped = False
+    lines = io.StringIO(text, newline="").readlines()  # at \r\n, \r and \n, as csv reads
+    for where_line, row in _rows(lines, 0):
+        where = f"line {where_line}"
+        if isinstance(row, csv.Error):
+            results.append(Problem(where, f"not valid CSV: {_csv_reason(row)}"))
             continue
-        where = f"line {start}"
-        start = reader.line_num + 1
         if not any(cell.strip() for cell in row):
             continue
+        shaped = shaped or len(row) == 2
         try:
             results.append(parse_row(row, where))
         except Malformed as error:
             results.append(Problem(where, str(error)))
+    if not shaped:
+        if not results:
+            raise NotCsv("it is empty")
+        raise NotCsv(
+            "it is not RSS, our JSON export or ShortScience.org's CSV export (no row has "
+            f"the two columns paper key, text; {results[0]})"
+        )
     return results
+
+
+def _csv_reason(error: csv.Error) -> str:
+    """The csv module's message, said for people who did not write it."""
+    message = str(error)
+    if message == "unexpected end of data":
+        return "a quoted field is never closed (its opening quote has no closing quote)"
+    return message

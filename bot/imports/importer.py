@@ -1,7 +1,9 @@
 """``shortscience import``: a file's summaries into the database, papers fetched in batches.
 
 The file's format is told by its first character: ``<`` is ShortScience.org's RSS export,
-``{`` this product's JSON export, anything else ShortScience.org's CSV export. Summaries
+``{`` this product's JSON export, anything else ShortScience.org's CSV export; a file that
+is none of them (binary, or no row of it has the CSV export's two columns) is refused
+whole, before anything is written. Summaries
 whose ``import_key`` is stored already are counted as present and left alone; a malformed
 item or row is reported with its number and skipped. Papers come from arXiv in batches
 through the lookups' client (at arXiv's pace); when arXiv cannot be reached, a paper is
@@ -14,7 +16,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -38,7 +40,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 DEMO_PACKAGE = "bot.demo"
-DEMO_FILE = "shortscience-rss-full.xml"
+DEMO_FILE = "demo.json"
 LOG_EVERY = 100
 """Without a terminal, a progress line after this many summaries."""
 
@@ -71,8 +73,23 @@ def _too_deep(data: object) -> bool:
 
 
 def demo_text() -> str:
-    """The ShortScience.org summaries shipped with the package (see bot/demo/SOURCES.md)."""
+    """The ShortScience.org summaries shipped with the package, with their papers, in our
+    JSON export format (see bot/demo/SOURCES.md)."""
     return (resources.files(DEMO_PACKAGE) / DEMO_FILE).read_text(encoding="utf-8")
+
+
+def demo_entries(now: datetime) -> tuple[str, list[Entry | Problem]]:
+    """The demo's entries, their papers counted as fetched at ``now``.
+
+    The demo's papers carry everything arXiv gives (authors, abstract, categories, dates),
+    so importing them asks arXiv nothing, and neither ``/summary`` nor ``shortscience run``
+    asks for them again before ``[arxiv].refresh_after_days``.
+    """
+    kind, results = read_entries(demo_text())
+    return kind, [
+        replace(result, paper_fetched_at=now) if isinstance(result, Entry) else result
+        for result in results
+    ]
 
 
 def read_entries(text: str) -> tuple[str, list[Entry | Problem]]:
@@ -101,7 +118,10 @@ def read_entries(text: str) -> tuple[str, list[Entry | Problem]]:
             return "ShortScience.org RSS", shortscience_rss.parse(text)
         except shortscience_rss.UnreadableFile as error:
             raise UnreadableFile(str(error)) from None
-    return "ShortScience.org CSV", csv_rows.parse(text)
+    try:
+        return "ShortScience.org CSV", csv_rows.parse(text)
+    except csv_rows.NotCsv as error:
+        raise UnreadableFile(str(error)) from None
 
 
 def read_file(path: Path) -> str:
@@ -130,6 +150,12 @@ class ImportReport:
         self.skipped += 1
         self.problems.append(problem)
         log.warning("skipped %s", problem)
+
+    @property
+    def nothing_imported(self) -> bool:
+        """Whether no summary of the file is in the database now: every one was skipped,
+        or the file held none. (All of them already present is a success.)"""
+        return self.imported == 0 and self.present == 0
 
     def closing_line(self) -> str:
         """What the import did, in one line: imported, skipped, already present."""

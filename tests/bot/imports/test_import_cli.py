@@ -7,14 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.imports.importer import DEMO_FILE, demo_text
 from storage.database import Database
 from storage.models import Summary, SummaryStatus
 
@@ -42,9 +40,8 @@ def test_the_demo_works_without_arxiv(
 ) -> None:
     config = _config(tmp_path, database_url)
     assert main(["--config", config, "import", "--demo"]) == 0
-    line = _last_line(capsys)
-    assert line.startswith("imported 5, skipped 0, already present 0; arXiv did not answer")
-    assert "4 papers were stored from the file's titles and keys" in line
+    # Nothing asked of arXiv (it would have said it did not answer): the papers are in it.
+    assert _last_line(capsys) == "imported 5, skipped 0, already present 0"
     assert main(["--config", config, "import", "--demo"]) == 0
     assert _last_line(capsys) == "imported 0, skipped 0, already present 5"
 
@@ -54,6 +51,8 @@ def test_the_demo_works_without_arxiv(
     assert "Learning to learn by gradient descent by gradient descent" in out
     assert "by Anonymous" in out
     assert "score +2" in out
+    assert "Authors: Marcin Andrychowicz, Misha Denil" in out
+    assert "arXiv is not answering" not in out
 
 
 def test_export_then_import_into_a_second_database(
@@ -131,15 +130,6 @@ def test_a_file_that_is_not_a_feed_exits_2(
     assert "not a shortscience-bot/summaries document" in capsys.readouterr().err
 
 
-def test_the_demo_data_is_package_data() -> None:
-    """Shipped in the package (wheel and editable install), with where it came from."""
-    assert "<shortscience:bibtexkey>" in demo_text()
-    assert (REPO / "bot" / "demo" / "SOURCES.md").exists()
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = pyproject["tool"]["setuptools"]["package-data"]["bot"]
-    assert any(Path("demo", DEMO_FILE).match(pattern) for pattern in patterns)
-
-
 def test_json_nested_200000_deep_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None:
     """It ended in a RecursionError traceback; the file is refused before the database opens."""
     depth = 200_000
@@ -169,3 +159,81 @@ def test_json_nested_200000_deep_is_one_line_exit_2_and_writes_nothing(tmp_path:
     ]
     assert result.stdout == ""
     assert not (tmp_path / "s.db").exists()
+
+
+def _import(tmp_path: Path, name: str, content: bytes) -> tuple[int, str, str, Path]:
+    """``shortscience import FILE`` in a subprocess: exit code, stdout, stderr, database."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    database = tmp_path / "s.db"
+    config = _config(tmp_path, f"sqlite:///{database}")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SHORTSCIENCE_CONFIG")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", config, "import", str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result.returncode, result.stdout, result.stderr, database
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("zeros.csv", b"\x00" * 4096, "zeros.csv: it is binary, not text (a NUL byte on line 1)"),
+        (
+            "photo.csv",
+            b"journals/corr/1606.04474,text\n\x00\x01\x02\x7fELF",
+            "photo.csv: it is binary, not text (a NUL byte on line 2)",
+        ),
+        ("empty.csv", b"\n  \n", "empty.csv: it is empty"),
+        (
+            "notes.txt",
+            b"Some notes\nabout papers\n",
+            "notes.txt: it is not RSS, our JSON export or ShortScience.org's CSV export (no row "
+            "has the two columns paper key, text; line 1: expected 2 columns (paper key, text), "
+            "found 1)",
+        ),
+    ],
+)
+def test_a_file_of_none_of_the_three_formats_is_refused_before_anything_is_written(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    """A binary file was read as CSV, every line skipped, and the import exited 0."""
+    code, out, err, database = _import(tmp_path, name, content)
+    assert (code, out) == (2, "")
+    assert err.strip().splitlines() == [f"shortscience: import: {message}"]
+    assert not database.exists()
+
+
+def test_an_unterminated_quote_is_a_skipped_row_not_a_summary(tmp_path: Path) -> None:
+    """The row ``key,"unterminated`` was imported as an approved summary "unterminated"."""
+    code, out, err, database = _import(
+        tmp_path,
+        "export.csv",
+        b'sitzmann2020implicit,"Sine activations."\nsitzmann2020implicit,"unterminated\n',
+    )
+    assert code == 0
+    assert out.strip() == "imported 1, skipped 1, already present 0"
+    assert (
+        "skipped line 2: not valid CSV: a quoted field is never closed (its opening quote has "
+        "no closing quote)"
+    ) in err
+    db = Database.connect(f"sqlite:///{database}")
+    try:
+        with db.sessions() as session:
+            assert session.scalars(select(Summary.body)).all() == ["Sine activations."]
+    finally:
+        db.dispose()
+
+
+def test_nothing_imported_exits_1(tmp_path: Path) -> None:
+    """Every row skipped: the closing line says so and the exit status is 1."""
+    code, out, err, _ = _import(tmp_path, "export.csv", b'k1,\nk2,"a"b\n')
+    assert code == 1
+    assert out.strip() == "imported 0, skipped 2, already present 0"
+    assert "skipped line 1: the summary text is empty" in err
+    assert "skipped line 2: not valid CSV: ',' expected after '\"'" in err

@@ -536,3 +536,37 @@ def test_a_summary_another_import_writes_meanwhile_counts_as_already_present(
         assert counts(db)["Summary"] == 1
     finally:
         db.dispose()
+
+
+def test_a_quote_never_closed_skips_its_row_and_the_rows_after_it_import(
+    db: Database, lookups: PaperLookups
+) -> None:
+    """The unclosed quote no longer swallows the rest of the file into one summary's text:
+    reading goes on at the next line."""
+    text = (
+        'sitzmann2020implicit,"Sine activations,\nover two lines."\n'
+        'journals/corr/1810.03292,"Saliency maps, checked"twice\n'
+        "journals/corr/1606.02960,Beam search in training.\n"
+        'journals/corr/1606.04474,"An LSTM learns the optimizer.\n'
+        "journals/corr/1605.08803,Coupling layers.\n"
+    )
+    report = importer(lookups).import_text(text, "export.csv")
+    assert [str(problem) for problem in report.problems] == [
+        "line 3: not valid CSV: ',' expected after '\"'",
+        "line 5: not valid CSV: a quoted field is never closed (its opening quote has no "
+        "closing quote)",
+    ]
+    assert (report.imported, report.skipped) == (3, 2)
+    with db.sessions() as session:
+        bodies = sorted(session.scalars(select(Summary.body)))
+    assert bodies == [
+        "Beam search in training.",
+        "Coupling layers.",
+        "Sine activations,\nover two lines.",
+    ]
+
+
+def test_an_export_of_no_summaries_imports_nothing(lookups: PaperLookups) -> None:
+    report = importer(lookups).import_text(_export_text(), "export.json")
+    assert report.nothing_imported
+    assert report.closing_line() == "imported 0, skipped 0, already present 0"
