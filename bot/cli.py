@@ -95,9 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Selects and renders the channel's next digest; records nothing.",
     )
     preview.add_argument("channel", help="a channel name from config.toml or /digest subscribe")
-    preview.add_argument(
-        "--format", choices=("text", "json"), default="text", help="json: only JSON on stdout"
-    )
+    preview.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
     send = digest_commands.add_parser(
         "send",
         parents=[common],
@@ -110,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = digest_commands.add_parser(
         "status", parents=[common], help="digests with their state and deliveries"
     )
-    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
     status.add_argument("--limit", type=int, default=20, help="how many digests (default 20)")
     for verb, what in (("approve", "approve a draft digest"), ("reject", "reject a draft digest")):
         decision = digest_commands.add_parser(verb, parents=[common], help=what)
@@ -146,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="database, scheduler holder, channels and failed deliveries; exit 0 when healthy",
     )
-    health.add_argument("--format", choices=("text", "json"), default="text")
+    health.add_argument("--format", choices=("text", "json"), default="text", help=FORMAT_HELP)
 
     db = commands.add_parser("db", parents=[common], help="database schema")
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -156,7 +154,31 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     db_commands.add_parser("current", parents=[common], help="show the schema revision")
     _add_import_parsers(commands, common)
+    _describe_all(parser)
     return parser
+
+
+FORMAT_HELP = "text (default): for a person; json: only JSON on standard output, for scripts"
+
+
+def _describe_all(parser: argparse.ArgumentParser) -> None:
+    """A subcommand without a description of its own gets its one-line help as one, so
+    `shortscience run --help` says what run does, like `shortscience --help` does."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for choice in action._choices_actions:
+            sub = action.choices[choice.dest]
+            if sub.description is None and choice.help:
+                sub.description = choice.help[0].upper() + choice.help[1:] + "."
+            _describe_all(sub)
+
+
+def export_format_doc() -> Path:
+    """The export format's description as installed with the package (bot/docs)."""
+    from importlib.resources import files  # only `export --help` and --format-doc need it
+
+    return Path(str(files("bot").joinpath("docs", "export-format.md")))
 
 
 def _add_import_parsers(
@@ -187,10 +209,16 @@ def _add_import_parsers(
         "export",
         parents=[common],
         help="write every approved summary with its paper to FILE as JSON",
-        description="Writes the JSON export described in docs/export-format.md; "
-        "`shortscience import FILE` reads it back.",
+        description="Writes every approved summary with its paper to FILE as JSON, in the "
+        f"versioned format described in {export_format_doc()} (installed with the package; "
+        "--format-doc prints it); `shortscience import FILE` reads it back.",
     )
-    exporting.add_argument("file", metavar="FILE", help="the JSON file to write")
+    exporting.add_argument("file", nargs="?", metavar="FILE", help="the JSON file to write")
+    exporting.add_argument(
+        "--format-doc",
+        action="store_true",
+        help="print the description of the export format (Markdown) instead of exporting",
+    )
 
 
 def _log_level(args: argparse.Namespace, config: AppConfig | None) -> str:
@@ -329,6 +357,16 @@ def cmd_import(args: argparse.Namespace, config: AppConfig) -> int:
 
 def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
     """`shortscience export`, its writer loaded only when used."""
+    if args.format_doc:
+        sys.stdout.write(export_format_doc().read_text(encoding="utf-8"))
+        return EXIT_OK
+    if args.file is None:
+        print(
+            "shortscience: export: name the FILE to write (`shortscience export FILE`), "
+            "or pass --format-doc to read about the format",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     from bot.imports import commands as import_commands  # start-up: only export needs it
 
     return import_commands.cmd_export(args, config)
