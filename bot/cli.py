@@ -21,6 +21,7 @@ from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
 from bot.errors import UserError
 from bot.logging_setup import setup_logging
 from bot.service import console_actor, run
+from bot.wording import counted
 from publishers.render.templates import TemplateProblem, Templates
 from storage import migrate
 from storage.database import describe_url
@@ -265,8 +266,7 @@ def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
     if failures and not interactive:
         # A script learns that something it sent was refused; a person saw each error.
         print(
-            f"shortscience: chat: {failures} line{'s' if failures != 1 else ''} failed "
-            "(each error is printed above)",
+            f"shortscience: chat: {counted(failures, 'line')} failed (each error is printed above)",
             file=sys.stderr,
         )
         return EXIT_FAILURE

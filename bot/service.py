@@ -21,7 +21,7 @@ from bot.app import StartupError, build_bot, build_context, channel_settings, op
 from bot.commands.autolookup import enabled_channel_ids
 from bot.commands.context import Actor, CommandContext
 from bot.config import AppConfig
-from bot.wording import plural
+from bot.wording import counted, plural
 from publishers.networks.factory import Clients
 from publishers.scheduler import Leadership, NextRun, deliver_continuously, next_runs
 from publishers.settings import ChannelSettings
@@ -115,7 +115,7 @@ def plan_parts(
             PartStatus(
                 "auto-lookup",
                 "starting" if lookups else "off",
-                f"{len(lookups)} channel{'s' if len(lookups) != 1 else ''}"
+                counted(len(lookups), "channel")
                 if lookups
                 else "no channel configured or switched on with /autolookup",
             )

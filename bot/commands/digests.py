@@ -99,7 +99,7 @@ def preview_reply(preview: Preview) -> Reply:
         facts.append(
             Field(
                 "X cost",
-                f"{preview.cost.posts} posts, {preview.cost.with_url} with a URL, "
+                f"{counted(preview.cost.posts, 'post')}, {preview.cost.with_url} with a URL, "
                 f"about ${preview.cost.usd:.3f}",
             )
         )

@@ -7,6 +7,7 @@ import re
 from bot.commands.context import Actor, CommandContext
 from bot.commands.replies import Field, Reply, Tone
 from bot.errors import UserError
+from bot.wording import counted, plural
 from publishers.schedules import SCHEDULE_EXAMPLE, cron_trigger
 from storage import channels as channel_store
 from storage.channels import Subscription
@@ -119,8 +120,8 @@ async def list_subscriptions(ctx: CommandContext, actor: Actor, *, guild_id: int
         )
     return Reply(
         title="Digest channels",
-        text=f"{len(channels)} channel{'s' if len(channels) != 1 else ''} of this server "
-        "receive digests.",
+        text=f"{counted(len(channels), 'channel')} of this server "
+        f"{plural(len(channels), 'receives', 'receive')} digests.",
         fields=tuple(
             Field(
                 f"#{channel.name}",

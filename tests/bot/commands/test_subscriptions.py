@@ -87,6 +87,7 @@ async def test_unsubscribe_keeps_the_row_and_list_shows_active_ones(
     await subscriptions.unsubscribe(ctx, ADMIN, channel_id=777)
     listed = await subscriptions.list_subscriptions(ctx, ADMIN, guild_id=9)
     assert [field.value.split(":")[0] for field in listed.fields] == ["<#888>"]
+    assert listed.text == "1 channel of this server receives digests."
     assert len(_channels(db)) == 3
     with pytest.raises(UserError, match="not a digest channel"):
         await subscriptions.unsubscribe(ctx, ADMIN, channel_id=777)
