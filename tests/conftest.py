@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.commands.context import CommandContext
 from bot.config import LimitSettings
-from bot.papers.arxiv_client import ArxivClient, ArxivSettingsView, RateLimiter
+from bot.papers.arxiv_client import ArxivClient, ArxivSettingsView, Availability, RateLimiter
 from bot.papers.lookups import PaperLookups
 from storage import migrate
 from storage.database import Database
@@ -141,9 +141,30 @@ def arxiv_settings(arxiv_server: FakeArxiv) -> ArxivSettingsView:
     )
 
 
+class ManualClock:
+    """A monotonic clock that moves only when a test moves it (``now += seconds``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def arxiv_client(arxiv_settings: ArxivSettingsView) -> ArxivClient:
-    return ArxivClient(arxiv_settings, limiter=RateLimiter(arxiv_settings.request_interval_seconds))
+def arxiv_clock() -> ManualClock:
+    """The clock of arXiv's cool-down after a failure (30 s, doubling to 10 minutes): a test
+    says when it is over, instead of waiting for it."""
+    return ManualClock()
+
+
+@pytest.fixture
+def arxiv_client(arxiv_settings: ArxivSettingsView, arxiv_clock: ManualClock) -> ArxivClient:
+    return ArxivClient(
+        arxiv_settings,
+        limiter=RateLimiter(arxiv_settings.request_interval_seconds),
+        availability=Availability(clock=arxiv_clock),
+    )
 
 
 @pytest.fixture

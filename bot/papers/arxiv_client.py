@@ -5,8 +5,11 @@ requests and retries every error, 400s included. Here its own pacing and retries
 switched off and replaced: a timeout on every request, one process-wide pace per
 endpoint (arXiv asks for one request every three seconds from all of a user's
 machines, one connection at a time), and retries with backoff only for what can
-succeed on a second try (5xx, connection errors, timeouts). Everything here blocks:
-callers on an event loop run it in a thread (see ``bot.papers.lookups``).
+succeed on a second try (5xx, dropped connections, read timeouts). A host that cannot
+be connected to at all is not retried within the request: ``Availability`` then knows
+arXiv is down, and for a cool-down every request fails at once instead of waiting on it
+again. Everything here blocks: callers on an event loop run it in a thread (see
+``bot.papers.lookups``); ``ArxivClient.stop`` cuts every wait short at shutdown.
 
 The package (with requests and feedparser) is imported when the first request is made,
 not with this module: a service that never asks arXiv does not load it.
@@ -43,6 +46,92 @@ class ArxivUnavailable(Exception):
 
 class ArxivRejected(Exception):
     """arXiv refused the request itself (a 4xx): retrying cannot help."""
+
+
+class Availability:
+    """Whether arXiv answers, learnt from the requests themselves: a circuit breaker.
+
+    After a request fails for good, arXiv is "down" for a cool-down (30 s, doubling with
+    each failed try up to 10 minutes) in which requests fail at once, so no chat reply
+    waits on a host that is known not to answer. When the cool-down is over, one request
+    is let through as a probe. The log says once that arXiv is unreachable and once that
+    it is back, not once per command.
+    """
+
+    def __init__(
+        self,
+        *,
+        initial_cooldown: float = 30.0,
+        max_cooldown: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.initial_cooldown = initial_cooldown
+        self.max_cooldown = max_cooldown
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._cooldown = 0.0
+        self._retry_at = 0.0
+        self._problem = ""
+
+    @property
+    def down(self) -> bool:
+        """Whether the last request failed for good (cool-down over or not)."""
+        with self._lock:
+            return self._down_since is not None
+
+    def retry_in(self) -> float:
+        """Seconds until arXiv may be asked again; 0 when it may be asked now."""
+        with self._lock:
+            if self._down_since is None:
+                return 0.0
+            return max(0.0, self._retry_at - self._clock())
+
+    def known_down(self) -> bool:
+        """Whether arXiv is down and still in its cool-down: asking it now is pointless."""
+        return self.retry_in() > 0
+
+    def check(self) -> None:
+        """Raise ArxivUnavailable without a request while arXiv is in its cool-down."""
+        wait = self.retry_in()
+        if wait > 0:
+            raise ArxivUnavailable(
+                f"arXiv is not answering ({self._problem}); next try in {wait:.0f} s"
+            )
+
+    def failed(self, problem: str) -> None:
+        """A request failed for good: start (or lengthen) the cool-down."""
+        with self._lock:
+            now = self._clock()
+            first = self._down_since is None
+            if first:
+                self._down_since = now
+                self._cooldown = self.initial_cooldown
+            else:
+                self._cooldown = min(self._cooldown * 2, self.max_cooldown)
+            self._retry_at = now + self._cooldown
+            self._problem = problem
+            cooldown = self._cooldown
+        if first:
+            log.warning(
+                "arXiv is unreachable (%s): stored papers are served as they are, and "
+                "arXiv is asked again in %.0f s",
+                problem,
+                cooldown,
+            )
+        else:
+            log.debug("arXiv still does not answer (%s); next try in %.0f s", problem, cooldown)
+
+    def succeeded(self) -> None:
+        """A request was answered: arXiv is up (and the log says so if it was down)."""
+        with self._lock:
+            since = self._down_since
+            self._down_since = None
+            self._cooldown = 0.0
+            self._retry_at = 0.0
+            now = self._clock()
+        if since is not None:
+            log.info("arXiv answers again (it was unreachable for %.0f s)", now - since)
 
 
 class RateLimiter:
@@ -94,6 +183,23 @@ def shared_limiter(api_url: str, interval: float) -> RateLimiter:
         return limiter
 
 
+CONNECT_TIMEOUT = 5.0
+"""Seconds to open a connection to arXiv (the read timeout is the configured one)."""
+
+
+def _cannot_connect(error: BaseException) -> bool:
+    """Whether no connection could be opened at all (refused, no route, no DNS, connect
+    timeout): retrying within seconds will not help, unlike a dropped connection."""
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = error.args[0] if error.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
 @functools.cache
 def _timeout_session() -> Callable[[float], requests.Session]:
     """The session class (built on first use, with requests) whose every request has a
@@ -103,7 +209,9 @@ def _timeout_session() -> Callable[[float], requests.Session]:
     class _TimeoutSession(requests.Session):
         def __init__(self, timeout: float) -> None:
             super().__init__()
-            self._timeout = timeout
+            # Connecting is quick when the host is there; a black-holed network should
+            # not cost the whole read timeout before arXiv is known to be down.
+            self._timeout = (min(timeout, CONNECT_TIMEOUT), timeout)
 
         def request(self, *args: Any, **kwargs: Any) -> requests.Response:
             kwargs.setdefault("timeout", self._timeout)
@@ -167,14 +275,25 @@ class ArxivClient:
         settings: ArxivSettingsView,
         *,
         limiter: RateLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        availability: Availability | None = None,
     ) -> None:
         self.settings = settings
         self._limiter = limiter or shared_limiter(
             settings.api_url, settings.request_interval_seconds
         )
-        self._sleep = sleep
+        self.availability = availability or Availability()
+        self.stopping = threading.Event()
+        """Set by :meth:`stop`: backoff waits end and no new request starts."""
         self._local = threading.local()
+
+    def stop(self) -> None:
+        """Shutting down: wake every retry wait, and refuse new requests, at once."""
+        self.stopping.set()
+
+    def _check(self) -> None:
+        if self.stopping.is_set():
+            raise ArxivUnavailable("arXiv requests stopped: shutting down")
+        self.availability.check()
 
     def _client(self) -> arxiv.Client:
         # One package client per thread: it keeps per-request state of its own.
@@ -197,30 +316,42 @@ class ArxivClient:
         import arxiv  # start-up: loaded with the first request, not with the service
         import requests
 
-        attempts = self.settings.max_retries + 1
+        self._check()
+        # A probe after a cool-down gets one try: failing again means another cool-down.
+        attempts = 1 if self.availability.down else self.settings.max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
                 with self._limiter:
-                    return list(self._client().results(search))
+                    self._check()  # it may have gone down while this one waited its turn
+                    results = list(self._client().results(search))
             except arxiv.HTTPError as error:
                 if 400 <= error.status < 500:
+                    self.availability.succeeded()  # it answered, if only to refuse
                     raise ArxivRejected(f"arXiv answered HTTP {error.status}") from error
                 problem = f"HTTP {error.status}"
             except (requests.ConnectionError, requests.Timeout) as error:
                 problem = type(error).__name__
+                if _cannot_connect(error):
+                    break
             except arxiv.UnexpectedEmptyPageError:
                 problem = "an unexpected empty page"
+            else:
+                self.availability.succeeded()
+                return results
             if attempt < attempts:
                 delay = self.settings.backoff_seconds * 2 ** (attempt - 1)
-                log.warning(
+                log.debug(
                     "arXiv request failed (%s), try %d of %d; retrying in %.1f s",
                     problem,
                     attempt,
                     attempts,
                     delay,
                 )
-                self._sleep(delay)
-        log.error("arXiv unavailable after %d tries (%s)", attempts, problem)
+                if self.stopping.wait(delay):
+                    raise ArxivUnavailable("arXiv requests stopped: shutting down")
+        if self.stopping.is_set():
+            raise ArxivUnavailable("arXiv requests stopped: shutting down")
+        self.availability.failed(problem)
         raise ArxivUnavailable(f"arXiv did not answer ({problem})")
 
     def fetch(self, ids: Iterable[ArxivId]) -> dict[str, PaperData]:

@@ -1,19 +1,25 @@
 """Paper lookups for chat commands: stored papers first, arXiv only when needed.
 
-A read-through cache with three promises. A stored paper younger than the refresh age
-never costs an arXiv request. Lookups that arrive together share requests: the same id
-asked for ten times is fetched once, and different ids asked for within a short window
-go out as one ``id_list`` query. And nothing blocks the event loop: the database and
-the `arxiv` package run in worker threads.
+A read-through cache with four promises. A stored paper is answered from the database
+at once: one older than the refresh age (or stored without its details) is refreshed in
+the background, never in the reply path. Only a paper not stored at all waits on arXiv,
+and not even that while arXiv is known to be down (``Availability``): it gets "arXiv is
+not answering" at once. Lookups that arrive together share requests: the same id asked
+for ten times is fetched once, and different ids asked for within a short window go out
+as one ``id_list`` query. And nothing blocks the event loop: the database runs in worker
+threads, and arXiv requests in daemon threads, which shutdown does not wait for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from bot.errors import UserError
 from bot.papers.arxiv_client import ArxivClient, ArxivRejected, ArxivUnavailable
@@ -24,6 +30,37 @@ from storage.papers import PaperData
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def off_loop(function: Callable[..., T], *args: object) -> T:
+    """``function(*args)`` in a daemon thread of its own, awaited without blocking the loop.
+
+    Not the default executor: ``asyncio.run`` and the interpreter wait for its threads at
+    exit, so a request stuck on arXiv would hold up Ctrl-C for its whole timeout.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: T | None, error: BaseException | None) -> None:
+        if future.done():  # the caller was cancelled meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(outcome)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            outcome, error = function(*args), None
+        except BaseException as raised:  # handed to the awaiting coroutine
+            outcome, error = None, raised
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(settle, outcome, error)
+
+    threading.Thread(target=work, name="arxiv-request", daemon=True).start()
+    return await future
 
 
 class PaperNotFound(UserError):
@@ -81,6 +118,9 @@ class PaperLookups:
         self._waiting: dict[str, asyncio.Future[int | None]] = {}
         self._queue: list[str] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._pending: set[str] = set()
+        """Stored papers whose refresh waits for arXiv to answer again."""
 
     # -- the stored side, run in threads ----------------------------------------------
 
@@ -96,6 +136,8 @@ class PaperLookups:
 
     def _fetch_and_store(self, bases: list[str]) -> dict[str, int]:
         found = self.client.fetch(ArxivId(base, None) for base in bases)
+        if self.client.stopping.is_set():  # shutting down: the database may be closing
+            raise ArxivUnavailable("arXiv requests stopped: shutting down")
         return self.store(found.values())
 
     def store(self, papers: Iterable[PaperData]) -> dict[str, int]:
@@ -128,7 +170,7 @@ class PaperLookups:
             batch = self._queue[: self.batch_size]
             del self._queue[: self.batch_size]
             try:
-                stored = await asyncio.to_thread(self._fetch_and_store, batch)
+                stored = await off_loop(self._fetch_and_store, batch)
             except Exception as error:
                 for base in batch:
                     future = self._waiting.pop(base)
@@ -142,6 +184,77 @@ class PaperLookups:
                     if not future.done():
                         future.set_result(stored.get(base))
 
+    # -- refreshing in the background -----------------------------------------------------
+
+    def _in_background(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)  # kept, or the loop could collect it half-way
+        task.add_done_callback(self._background.discard)
+
+    def _refresh_later(self, bases: Iterable[str]) -> None:
+        """Refresh stored papers without anyone waiting; while arXiv is down, remember them."""
+        for base in bases:
+            if base in self._waiting:
+                continue  # already on its way
+            if self.client.availability.known_down():
+                self._pending.add(base)
+            else:
+                self._pending.discard(base)
+                self._in_background(self._refresh(base))
+
+    async def _refresh(self, base: str) -> None:
+        try:
+            await self._fetch(base)
+        except (ArxivUnavailable, ArxivRejected) as error:
+            if not self.client.stopping.is_set():
+                self._pending.add(base)
+            log.debug("refreshing %s waits: %s", base, error)
+        except Exception:
+            log.exception("refreshing the stored paper %s failed", base)
+
+    def retry_in(self) -> float | None:
+        """Seconds until papers waiting for arXiv can be refreshed; None when none wait."""
+        if not self._pending:
+            return None
+        return self.client.availability.retry_in()
+
+    async def refresh_pending(self) -> int:
+        """Refresh the stored papers that waited for arXiv to answer again; how many were.
+
+        Does nothing while arXiv is in its cool-down; ``shortscience run`` calls it when
+        the cool-down ends, and every lookup does too, so papers catch up once it is back.
+        """
+        if not self._pending or self.client.availability.known_down():
+            return 0
+        bases = sorted(self._pending)
+        self._pending.clear()
+        outcomes = await asyncio.gather(
+            *(self._fetch(base) for base in bases), return_exceptions=True
+        )
+        refreshed = 0
+        for base, outcome in zip(bases, outcomes, strict=True):
+            if isinstance(outcome, (ArxivUnavailable, ArxivRejected)):
+                if not self.client.stopping.is_set():
+                    self._pending.add(base)
+            elif isinstance(outcome, BaseException):
+                log.error("refreshing the stored paper %s failed: %r", base, outcome)
+            else:
+                refreshed += 1
+        return refreshed
+
+    async def settle(self) -> None:
+        """Wait for the refreshes running in the background (tests, and shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    def close(self) -> None:
+        """Shutting down: stop arXiv's waits and abandon what is in flight."""
+        self.client.stop()
+        for task in list(self._background):
+            task.cancel()
+        if self._flusher is not None:
+            self._flusher.cancel()
+
     # -- placeholders -------------------------------------------------------------------------
 
     def _unfetched(self, limit: int) -> list[str]:
@@ -153,13 +266,15 @@ class PaperLookups:
 
         Returns how many were fetched; arXiv still down is logged and tried next time.
         """
+        if self.client.availability.known_down():
+            return 0
         bases = await asyncio.to_thread(self._unfetched, limit)
         if not bases:
             return 0
         try:
-            stored = await asyncio.to_thread(self._fetch_and_store, bases)
+            stored = await off_loop(self._fetch_and_store, bases)
         except (ArxivUnavailable, ArxivRejected) as error:
-            log.info("%d papers still wait for their details: %s", len(bases), error)
+            log.debug("%d papers still wait for their details: %s", len(bases), error)
             return 0
         for base in set(bases) - set(stored):
             log.warning("arXiv has no paper %s, which a summary was written about", base)
@@ -168,7 +283,7 @@ class PaperLookups:
     # -- the API ----------------------------------------------------------------------------
 
     async def get(self, arxiv_id: ArxivId) -> Found:
-        """The paper, from the store when fresh, else from arXiv (then stored)."""
+        """The paper: stored ones at once (refreshed in the background), else from arXiv."""
         return (await self.get_many([arxiv_id]))[arxiv_id.base]
 
     async def get_many(self, arxiv_ids: Iterable[ArxivId]) -> dict[str, Found]:
@@ -176,31 +291,39 @@ class PaperLookups:
         ids = {arxiv_id.base: arxiv_id for arxiv_id in arxiv_ids}
         stored = await asyncio.to_thread(self._stored, list(ids))
         now = self._clock()
+        down = self.client.availability.known_down()
         results: dict[str, Found] = {}
         to_fetch: list[str] = []
+        to_refresh: list[str] = []
         for base in ids:
             row = stored.get(base)
-            if row is not None and self.fresh(row[1]):
+            if row is None:
+                if down:
+                    raise ArxivUnreachable(ids[base])
+                to_fetch.append(base)
+            elif self.fresh(row[1]):
                 results[base] = Found(row[0], fetched_at=row[1])
             else:
-                to_fetch.append(base)
+                # Old, or stored without its details: answered now, refreshed meanwhile.
+                results[base] = Found(row[0], stale=down, fetched_at=row[1])
+                to_refresh.append(base)
+        self._refresh_later(to_refresh)
+        if self._pending and not down:
+            self._in_background(self._refresh_pending_quietly())
+        if not to_fetch:
+            return results
         outcomes = await asyncio.gather(
             *(self._fetch(base) for base in to_fetch), return_exceptions=True
         )
         for base, outcome in zip(to_fetch, outcomes, strict=True):
-            row = stored.get(base)
             if isinstance(outcome, (ArxivUnavailable, ArxivRejected)):
-                if row is None:
-                    raise ArxivUnreachable(ids[base]) from outcome
-                log.warning("serving stored %s: %s", base, outcome)
-                results[base] = Found(row[0], stale=True, fetched_at=row[1])
-            elif isinstance(outcome, BaseException):
+                raise ArxivUnreachable(ids[base]) from outcome
+            if isinstance(outcome, BaseException):
                 raise outcome
-            elif outcome is None:
-                if row is None:
-                    raise PaperNotFound(ids[base])
-                # Stored but no longer listed: keep serving what the community discussed.
-                results[base] = Found(row[0], fetched_at=row[1])
-            else:
-                results[base] = Found(outcome, fetched_at=now)
+            if outcome is None:
+                raise PaperNotFound(ids[base])
+            results[base] = Found(outcome, fetched_at=now)
         return results
+
+    async def _refresh_pending_quietly(self) -> None:
+        await self.refresh_pending()

@@ -3,7 +3,8 @@
 Tests must never reach export.arxiv.org, so this server answers ``/api/query`` on
 127.0.0.1 from the feeds in ``tests/fixtures/arxiv`` (see ``SOURCES.md`` there), in the
 2026 wire format, and lets a test inject failures (error statuses, hangs, dropped
-connections) to exercise client error handling::
+connections, or no server at all: ``go_offline`` refuses connections on its port until
+``come_online``) to exercise client error handling::
 
     with FakeArxiv() as server:
         client = arxiv.Client(delay_seconds=0, num_retries=0)
@@ -521,10 +522,10 @@ class _Server(ThreadingHTTPServer):
     # SYN retransmit (about a second) instead of queueing.
     request_queue_size = 128
 
-    def __init__(self, fake: FakeArxiv, stopping: threading.Event) -> None:
+    def __init__(self, fake: FakeArxiv, stopping: threading.Event, port: int = 0) -> None:
         self.fake = fake
         self.stopping = stopping
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn), which can stall
@@ -555,6 +556,8 @@ class FakeArxiv:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._port = 0
+        self._offline = False
 
     def start(self) -> Self:
         """Listen on a free port of 127.0.0.1 and serve from a daemon thread."""
@@ -562,7 +565,8 @@ class FakeArxiv:
             raise RuntimeError("FakeArxiv is already running")
         # A fresh event per run: handlers left hanging by an earlier run stay woken.
         self._stopping = threading.Event()
-        server = _Server(self, self._stopping)
+        server = _Server(self, self._stopping, self._port)
+        self._port = server.server_port
         thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},  # shutdown() waits up to one poll interval
@@ -595,12 +599,27 @@ class FakeArxiv:
     ) -> None:
         self.stop()
 
+    def go_offline(self) -> None:
+        """arXiv unreachable: stop listening, so connections to the port are refused (as
+        on a machine without a network) until :meth:`come_online`; the URL stays the same."""
+        if self._server is None:
+            raise RuntimeError("FakeArxiv is not running; call start() first")
+        self._offline = True
+        self.stop()
+
+    def come_online(self) -> None:
+        """arXiv back: listen on the same port again."""
+        if not self._offline:
+            raise RuntimeError("FakeArxiv is not offline")
+        self._offline = False
+        self.start()
+
     @property
     def url(self) -> str:
         """The query endpoint, e.g. ``http://127.0.0.1:54321/api/query``."""
-        if self._server is None:
+        if self._server is None and not self._offline:
             raise RuntimeError("FakeArxiv is not running; call start() first")
-        return f"http://127.0.0.1:{self._server.server_port}{QUERY_PATH}"
+        return f"http://127.0.0.1:{self._port}{QUERY_PATH}"
 
     @property
     def request_count(self) -> int:

@@ -59,6 +59,9 @@ async def test_summary_serves_a_stale_copy_with_a_note(
     await papers.summary(ctx, "1606.04474")
     ctx.lookups.refresh_after = timedelta(0)
     arxiv_server.fail_next(10, status=503)
+    first = await papers.summary(ctx, "1606.04474")  # answered at once, refreshed meanwhile
+    assert first.notice is None
+    await ctx.lookups.settle()  # the refresh failed: arXiv is known to be down
     reply = await papers.summary(ctx, "1606.04474")
     assert reply.title == "Learning to learn by gradient descent by gradient descent"
     assert reply.notice is not None

@@ -15,6 +15,7 @@ from bot.errors import UserError
 from storage.database import Database
 from storage.models import ModerationAction, ModerationEvent, Paper, Summary, SummaryStatus
 from tests.bot.commands.conftest import BODY, submit
+from tests.conftest import ManualClock
 from tests.servers.arxiv_server import FakeArxiv
 
 
@@ -174,7 +175,7 @@ async def test_mine_when_there_is_nothing_yet(ctx: CommandContext, bob: Actor) -
 
 
 async def test_a_submission_written_while_arxiv_is_down_is_kept_and_fetched_later(
-    ctx: CommandContext, ada: Actor, db: Database, arxiv_server: FakeArxiv
+    ctx: CommandContext, ada: Actor, db: Database, arxiv_server: FakeArxiv, arxiv_clock: ManualClock
 ) -> None:
     arxiv_server.fail_next(50, status=503)
     reply = await submissions.submit(ctx, ada, "1606.04474", "Kept while arXiv is down.", BODY)
@@ -186,6 +187,8 @@ async def test_a_submission_written_while_arxiv_is_down_is_kept_and_fetched_late
         paper = session.get_one(Paper, summary.paper_id)
         assert (paper.arxiv_id, paper.fetched_at) == ("1606.04474", None)
     arxiv_server.reset()  # arXiv is back
+    assert await ctx.lookups.fetch_missing() == 0  # not asked during its cool-down
+    arxiv_clock.now += 31
     assert await ctx.lookups.fetch_missing() == 1
     with db.sessions() as session:
         paper = session.get_one(Paper, summary.paper_id)

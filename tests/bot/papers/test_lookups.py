@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,8 +13,11 @@ from sqlalchemy import func, select
 from bot.papers.arxiv_client import ArxivClient
 from bot.papers.arxiv_ids import parse_arxiv_id
 from bot.papers.lookups import ArxivUnreachable, PaperLookups, PaperNotFound
+from storage import papers as paper_store
 from storage.database import Database
 from storage.models import Paper
+from storage.types import utcnow
+from tests.conftest import ManualClock
 from tests.servers.arxiv_server import FakeArxiv
 
 SEEDS = ["1606.04474", "1606.02960", "1810.03292", "1605.08803", "2006.09661"]
@@ -72,42 +77,126 @@ async def test_arxiv_down_and_nothing_stored_is_a_different_answer(
         await lookups.get(parse_arxiv_id("1606.04474"))
 
 
-async def test_arxiv_down_serves_a_stored_paper_with_a_stale_note(
-    db: Database, arxiv_client: ArxivClient, arxiv_server: FakeArxiv
-) -> None:
-    now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    lookups = PaperLookups(
-        db, arxiv_client, refresh_after=timedelta(days=30), batch_window=0, clock=lambda: now[0]
-    )
-    stored = await lookups.get(parse_arxiv_id("1606.04474"))
-    now[0] += timedelta(days=31)
-    arxiv_server.fail_next(10, status=503)
-    served = await lookups.get(parse_arxiv_id("1606.04474"))
-    assert served.paper_id == stored.paper_id
-    assert served.stale
-    assert served.note is not None
-    assert "stored on 2026-01-01 and may be stale" in served.note
+async def until(condition: Callable[[], object], what: str, *, seconds: float = 10.0) -> None:
+    """Poll with a generous bound: background work is awaited by its effect, not timed."""
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not within {seconds} s: {what}")
 
 
-async def test_a_paper_older_than_the_refresh_age_is_fetched_again(
+def fetched_at(db: Database, paper_id: int) -> datetime | None:
+    with db.sessions() as session:
+        paper = session.get(Paper, paper_id)
+        assert paper is not None
+        return paper.fetched_at
+
+
+async def test_a_stale_stored_paper_is_answered_at_once_and_refreshed_in_the_background(
     db: Database, arxiv_client: ArxivClient, arxiv_server: FakeArxiv
 ) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     lookups = PaperLookups(
         db, arxiv_client, refresh_after=timedelta(days=7), batch_window=0, clock=lambda: now[0]
     )
-    await lookups.get(parse_arxiv_id("1605.08386"))
+    first = await lookups.get(parse_arxiv_id("1605.08386"))
     now[0] += timedelta(days=6)
     await lookups.get(parse_arxiv_id("1605.08386"))
     assert arxiv_server.request_count == 1
     now[0] += timedelta(days=2)
-    refreshed = await lookups.get(parse_arxiv_id("1605.08386"))
-    assert arxiv_server.request_count == 2
-    assert not refreshed.stale
+    arxiv_server.hang_next(1, seconds=30)  # the refresh hangs: the answer must not wait
+    served = await lookups.get(parse_arxiv_id("1605.08386"))
+    assert served.paper_id == first.paper_id
+    assert not served.stale  # arXiv is not known to be down: no note yet
+    assert fetched_at(db, first.paper_id) == now[0] - timedelta(days=8)
+    await until(lambda: arxiv_server.request_count >= 2, "the refresh asked arXiv")
+    await until(lambda: fetched_at(db, first.paper_id) == now[0], "the refresh was stored")
+
+
+async def test_a_stored_paper_without_its_details_is_answered_at_once(
+    db: Database, lookups: PaperLookups, arxiv_server: FakeArxiv
+) -> None:
+    with db.transaction() as session:  # as an import leaves it while arXiv is down
+        paper_id = paper_store.placeholder(session, "1606.04474", utcnow())
+    arxiv_server.hang_next(1, seconds=30)
+    found = await lookups.get(parse_arxiv_id("1606.04474"))
+    assert found.paper_id == paper_id
+    await until(lambda: fetched_at(db, paper_id) is not None, "its details were fetched")
     with db.sessions() as session:
-        paper = session.get(Paper, refreshed.paper_id)
+        paper = session.get(Paper, paper_id)
         assert paper is not None
-        assert paper.fetched_at == now[0]
+        assert len(paper.author_names) == 7
+
+
+async def test_arxiv_down_then_back(
+    db: Database,
+    arxiv_client: ArxivClient,
+    arxiv_server: FakeArxiv,
+    arxiv_clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first hour without arXiv: stored papers at once, unknown ones told at once, the
+    log saying once that it is down and once that it is back, and papers caught up."""
+    caplog.set_level(logging.DEBUG, logger="bot.papers")
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    lookups = PaperLookups(
+        db, arxiv_client, refresh_after=timedelta(days=30), batch_window=0, clock=lambda: now[0]
+    )
+    stored = await lookups.get(parse_arxiv_id("1606.04474"))
+    now[0] += timedelta(days=31)
+    arxiv_server.go_offline()
+
+    # The first look answers from the store; its refresh finds arXiv unreachable.
+    first = await lookups.get(parse_arxiv_id("1606.04474"))
+    assert first.paper_id == stored.paper_id
+    await lookups.settle()
+    assert arxiv_client.availability.known_down()
+
+    # While it is down: the stored paper with its note, an unknown one told at once, and
+    # neither waits on arXiv (a request now would be refused and logged as a failure).
+    for _ in range(3):
+        served = await lookups.get(parse_arxiv_id("1606.04474"))
+        assert served.stale
+        assert served.note is not None
+        assert "stored on 2026-01-01 and may be stale" in served.note
+        with pytest.raises(ArxivUnreachable, match="arXiv is not answering right now"):
+            await lookups.get(parse_arxiv_id("1810.03292"))
+    await lookups.settle()
+    assert fetched_at(db, stored.paper_id) == datetime(2026, 1, 1, tzinfo=UTC)
+
+    # The cool-down ends, arXiv still down: one probe, another (longer) cool-down.
+    arxiv_clock.now += 31
+    assert await lookups.refresh_pending() == 0
+    assert arxiv_client.availability.retry_in() == pytest.approx(60)
+
+    # Back: after the cool-down the waiting paper is refreshed without anyone asking.
+    arxiv_server.come_online()
+    arxiv_clock.now += 61
+    assert lookups.retry_in() == 0
+    assert await lookups.refresh_pending() == 1
+    assert fetched_at(db, stored.paper_id) == now[0]
+    again = await lookups.get(parse_arxiv_id("1606.04474"))
+    assert not again.stale
+    found = await lookups.get(parse_arxiv_id("1810.03292"))
+    assert found.paper_id != stored.paper_id
+
+    said = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert [(r.levelno, r.getMessage().split(" (")[0]) for r in said] == [
+        (logging.WARNING, "arXiv is unreachable"),
+        (logging.INFO, "arXiv answers again"),
+    ]
+
+
+async def test_an_unknown_paper_while_arxiv_is_unreachable_gets_its_answer_without_retries(
+    lookups: PaperLookups, arxiv_server: FakeArxiv, caplog: pytest.LogCaptureFixture
+) -> None:
+    arxiv_server.go_offline()
+    with pytest.raises(ArxivUnreachable):
+        await lookups.get(parse_arxiv_id("1810.03292"))
+    # Refused connections are not retried within the request: the cool-down decides.
+    assert lookups.client.availability.known_down()
+    assert [r.levelname for r in caplog.records if r.name.startswith("bot.papers")] == ["WARNING"]
 
 
 async def test_the_event_loop_keeps_running_while_arxiv_hangs(
