@@ -1,10 +1,10 @@
 """The README's first command, end to end, with arXiv out of reach.
 
 ``shortscience import --demo``, then a piped ``shortscience chat`` session with the README's
-commands, through an installed ``shortscience`` entry point and the repository's own
-``config.toml`` (its database moved to a scratch folder, its arXiv URL a closed local port).
-It checks what the replies say (the demo's papers: authors, abstract, year) and that no line
-is an ERROR; it does not time anything.
+commands, the outbox channel's ``digest preview`` and ``site build``, through an installed
+``shortscience`` entry point and the repository's own ``config.toml`` (its database moved to
+a scratch folder, its arXiv URL a closed local port). It checks what the replies say (the
+demo's papers: authors, abstract, year) and that no line is an ERROR; it times nothing.
 
 Standard library only: ``.ci/run`` runs it as a script with the Python of a fresh virtual
 environment that has only ``pip install .`` in it::
@@ -62,12 +62,27 @@ EXPECTED = (
     "Browse venue NeurIPS",
 )
 
+DIGEST = (
+    "Density estimation using Real NVP",
+    "Stacked coupling layers make an invertible map whose Jacobian determinant is cheap",
+    "Sanity Checks for Saliency Maps",
+)
+"""What ``digest preview outbox`` (the README's channel that needs no tokens) shows."""
+
+ARCHIVE = {
+    "years/2016.html": "Learning to learn by gradient descent by gradient descent",
+    "papers/1606.04474.html": "Marcin Andrychowicz",
+    "categories/cs.LG.html": "Sanity Checks for Saliency Maps",
+}
+"""Pages of ``site build`` and a text each must hold."""
+
 FORBIDDEN = (
     "No summarised papers",
     "Authors: unknown",
     "arXiv is not answering",
     "arXiv did not answer",
     "Traceback",
+    "Year unknown",
 )
 ERROR_LINE = re.compile(r"\bERROR\b")
 
@@ -142,6 +157,19 @@ def run(shortscience: Path, directory: Path, env: dict[str, str]) -> Outcome:
     outcome.failures.extend(
         f"the chat session did not show {text!r}" for text in EXPECTED if text not in chat
     )
+    digest = step(["digest", "preview", "outbox"])
+    outcome.failures.extend(
+        f"the digest preview did not show {text!r}" for text in DIGEST if text not in digest
+    )
+    site = directory / "site"
+    step(["site", "build", str(site)])
+    for page, text in ARCHIVE.items():
+        path = site / page
+        shown = path.read_text("utf-8") if path.exists() else ""
+        if text not in shown:
+            outcome.failures.append(f"the archive's {page} does not show {text!r}")
+        if "Year unknown" in shown:
+            outcome.failures.append(f"the archive's {page} says 'Year unknown'")
     return outcome
 
 
