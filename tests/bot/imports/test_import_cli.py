@@ -190,6 +190,7 @@ def _import(tmp_path: Path, name: str, content: bytes) -> tuple[int, str, str, P
             "photo.csv: it is binary, not text (a NUL byte on line 2)",
         ),
         ("empty.csv", b"\n  \n", "empty.csv: it is empty"),
+        ("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00", "{tmp}/photo.png is not UTF-8 text (byte 0)"),
         (
             "notes.txt",
             b"Some notes\nabout papers\n",
@@ -205,6 +206,7 @@ def test_a_file_of_none_of_the_three_formats_is_refused_before_anything_is_writt
     """A binary file was read as CSV, every line skipped, and the import exited 0."""
     code, out, err, database = _import(tmp_path, name, content)
     assert (code, out) == (2, "")
+    message = message.format(tmp=tmp_path)
     assert err.strip().splitlines() == [f"shortscience: import: {message}"]
     assert not database.exists()
 
