@@ -161,18 +161,33 @@ def _channel_status(channel: ChannelSettings, run: NextRun, clients: Clients | N
 
 
 async def fetch_missing_papers(ctx: CommandContext, stop: asyncio.Event) -> None:
-    """Now and then, fetch the papers that summaries were written about while arXiv was down."""
+    """Now and then, fetch the papers that summaries were written about while arXiv was
+    down, and refresh the stored papers looked at meanwhile, as soon as its cool-down ends."""
     while not stop.is_set():
         try:
             fetched = await ctx.lookups.fetch_missing()
             if fetched:
                 log.info("fetched the details of %d papers stored while arXiv was down", fetched)
+            refreshed = await ctx.lookups.refresh_pending()
+            if refreshed:
+                log.info("refreshed %d papers looked at while arXiv was down", refreshed)
         except Exception:
             log.exception("fetching papers stored while arXiv was down failed")
+        wait = PAPER_FETCH_SECONDS
+        retry_in = ctx.lookups.retry_in()
+        if retry_in is not None:  # papers wait for arXiv: try again when it may be asked
+            wait = min(wait, retry_in + 1.0)
         try:
-            await asyncio.wait_for(stop.wait(), PAPER_FETCH_SECONDS)
+            await asyncio.wait_for(stop.wait(), wait)
         except TimeoutError:
             continue
+
+
+def _stop_on(signum: signal.Signals, stop: asyncio.Event) -> None:
+    """A signal asks us to stop: say so once, then let every part see ``stop``."""
+    if not stop.is_set():
+        log.info("%s received: stopping", signum.name)
+    stop.set()
 
 
 async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
@@ -181,7 +196,7 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
     loop = asyncio.get_running_loop()
     # Handlers first: a signal that arrives once "running" is printed must stop us cleanly.
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, _stop_on, signum, stop)
     scheduling: Leadership | None = None
     try:
         ctx = build_context(config, db)
@@ -237,9 +252,12 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
             )
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         stop.set()
+        # arXiv is not waited for: its retry waits end now, and a request in flight is
+        # left to its daemon thread (papers are fetched again next time).
+        ctx.lookups.close()
         for task in pending:
             # These see `stop` and finish by themselves: the part being sent goes out.
-            if task.get_name() not in ("discord", "papers", "delivery", "scheduler"):
+            if task.get_name() not in ("discord", "delivery", "scheduler"):
                 task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         for task in done:
