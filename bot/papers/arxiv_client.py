@@ -183,10 +183,6 @@ def shared_limiter(api_url: str, interval: float) -> RateLimiter:
         return limiter
 
 
-CONNECT_TIMEOUT = 5.0
-"""Seconds to open a connection to arXiv (the read timeout is the configured one)."""
-
-
 def _cannot_connect(error: BaseException) -> bool:
     """Whether no connection could be opened at all (refused, no route, no DNS, connect
     timeout): retrying within seconds will not help, unlike a dropped connection."""
@@ -209,9 +205,7 @@ def _timeout_session() -> Callable[[float], requests.Session]:
     class _TimeoutSession(requests.Session):
         def __init__(self, timeout: float) -> None:
             super().__init__()
-            # Connecting is quick when the host is there; a black-holed network should
-            # not cost the whole read timeout before arXiv is known to be down.
-            self._timeout = (min(timeout, CONNECT_TIMEOUT), timeout)
+            self._timeout = timeout
 
         def request(self, *args: Any, **kwargs: Any) -> requests.Response:
             kwargs.setdefault("timeout", self._timeout)
@@ -326,7 +320,6 @@ class ArxivClient:
                     results = list(self._client().results(search))
             except arxiv.HTTPError as error:
                 if 400 <= error.status < 500:
-                    self.availability.succeeded()  # it answered, if only to refuse
                     raise ArxivRejected(f"arXiv answered HTTP {error.status}") from error
                 problem = f"HTTP {error.status}"
             except (requests.ConnectionError, requests.Timeout) as error:

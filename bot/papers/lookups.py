@@ -136,8 +136,6 @@ class PaperLookups:
 
     def _fetch_and_store(self, bases: list[str]) -> dict[str, int]:
         found = self.client.fetch(ArxivId(base, None) for base in bases)
-        if self.client.stopping.is_set():  # shutting down: the database may be closing
-            raise ArxivUnavailable("arXiv requests stopped: shutting down")
         return self.store(found.values())
 
     def store(self, papers: Iterable[PaperData]) -> dict[str, int]:
@@ -266,8 +264,6 @@ class PaperLookups:
 
         Returns how many were fetched; arXiv still down is logged and tried next time.
         """
-        if self.client.availability.known_down():
-            return 0
         bases = await asyncio.to_thread(self._unfetched, limit)
         if not bases:
             return 0
@@ -298,9 +294,7 @@ class PaperLookups:
         for base in ids:
             row = stored.get(base)
             if row is None:
-                if down:
-                    raise ArxivUnreachable(ids[base])
-                to_fetch.append(base)
+                to_fetch.append(base)  # while arXiv is known down, that fails at once
             elif self.fresh(row[1]):
                 results[base] = Found(row[0], fetched_at=row[1])
             else:

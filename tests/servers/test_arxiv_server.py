@@ -283,6 +283,19 @@ def test_drop_next_closes_without_answering(server: FakeArxiv) -> None:
     assert requests.get(server.url, params={"id_list": "1605.08386"}, timeout=TIMEOUT).ok
 
 
+def test_offline_refuses_connections_until_it_comes_back_on_the_same_url() -> None:
+    with FakeArxiv() as fresh:
+        url = fresh.url
+        fresh.go_offline()
+        assert fresh.url == url
+        with pytest.raises(requests.exceptions.ConnectionError, match="refused"):
+            requests.get(url, params={"id_list": "1605.08386"}, timeout=TIMEOUT)
+        fresh.come_online()
+        assert fresh.url == url
+        assert requests.get(url, params={"id_list": "1605.08386"}, timeout=TIMEOUT).ok
+        assert fresh.request_count == 1
+
+
 def test_faults_are_used_up_in_the_order_they_were_asked_for(server: FakeArxiv) -> None:
     server.fail_next(1, status=502)
     server.drop_next(1)

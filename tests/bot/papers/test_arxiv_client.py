@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from bot.papers.arxiv_client import (
@@ -9,6 +12,7 @@ from bot.papers.arxiv_client import (
     ArxivRejected,
     ArxivSettingsView,
     ArxivUnavailable,
+    Availability,
     RateLimiter,
     shared_limiter,
 )
@@ -98,6 +102,32 @@ def test_arxiv_down_for_every_try_is_unavailable(
     assert arxiv_server.request_count == 3  # max_retries=2: three tries, no more
 
 
+def test_stop_ends_a_retry_wait(arxiv_settings: ArxivSettingsView, arxiv_server: FakeArxiv) -> None:
+    # A minute's backoff, far beyond the bound below: stop() must cut it short.
+    settings = ArxivSettingsView(**{**arxiv_settings.__dict__, "backoff_seconds": 60.0})
+    client = ArxivClient(settings, limiter=RateLimiter(0))
+    arxiv_server.fail_next(1, status=503)
+    outcome: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            client.fetch(_ids("1605.08386"))
+        except ArxivUnavailable as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    for _ in range(1000):
+        if arxiv_server.request_count:
+            break
+        time.sleep(0.01)
+    client.stop()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert "shutting down" in str(outcome[0])
+    assert arxiv_server.request_count == 1
+
+
 def test_a_4xx_is_not_retried(arxiv_client: ArxivClient, arxiv_server: FakeArxiv) -> None:
     arxiv_server.fail_next(1, status=400)
     with pytest.raises(ArxivRejected):
@@ -183,3 +213,18 @@ def test_arxiv_refusing_a_malformed_id_is_not_retried(
     with pytest.raises(ArxivRejected, match="HTTP 400"):
         arxiv_client.fetch([ArxivId("abc", None)])
     assert arxiv_server.request_count == 1
+
+
+def test_the_cool_down_doubles_up_to_ten_minutes_and_ends_when_arxiv_answers() -> None:
+    clock = FakeClock()
+    availability = Availability(clock=clock)
+    waits = []
+    for _ in range(7):
+        availability.failed("ConnectionError")
+        waits.append(availability.retry_in())
+        clock.now += waits[-1]
+    assert waits == [30, 60, 120, 240, 480, 600, 600]
+    assert availability.down and not availability.known_down()
+    availability.succeeded()
+    assert not availability.down
+    assert availability.retry_in() == 0

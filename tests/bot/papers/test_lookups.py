@@ -144,6 +144,7 @@ async def test_arxiv_down_then_back(
         db, arxiv_client, refresh_after=timedelta(days=30), batch_window=0, clock=lambda: now[0]
     )
     stored = await lookups.get(parse_arxiv_id("1606.04474"))
+    other = await lookups.get(parse_arxiv_id("1605.08386"))
     now[0] += timedelta(days=31)
     arxiv_server.go_offline()
 
@@ -162,6 +163,7 @@ async def test_arxiv_down_then_back(
         assert "stored on 2026-01-01 and may be stale" in served.note
         with pytest.raises(ArxivUnreachable, match="arXiv is not answering right now"):
             await lookups.get(parse_arxiv_id("1810.03292"))
+    assert (await lookups.get(parse_arxiv_id("1605.08386"))).stale  # first looked at now
     await lookups.settle()
     assert fetched_at(db, stored.paper_id) == datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -174,8 +176,9 @@ async def test_arxiv_down_then_back(
     arxiv_server.come_online()
     arxiv_clock.now += 61
     assert lookups.retry_in() == 0
-    assert await lookups.refresh_pending() == 1
+    assert await lookups.refresh_pending() == 2
     assert fetched_at(db, stored.paper_id) == now[0]
+    assert fetched_at(db, other.paper_id) == now[0]
     again = await lookups.get(parse_arxiv_id("1606.04474"))
     assert not again.stale
     found = await lookups.get(parse_arxiv_id("1810.03292"))
@@ -191,12 +194,30 @@ async def test_arxiv_down_then_back(
 async def test_an_unknown_paper_while_arxiv_is_unreachable_gets_its_answer_without_retries(
     lookups: PaperLookups, arxiv_server: FakeArxiv, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.papers")
     arxiv_server.go_offline()
     with pytest.raises(ArxivUnreachable):
         await lookups.get(parse_arxiv_id("1810.03292"))
     # Refused connections are not retried within the request: the cool-down decides.
     assert lookups.client.availability.known_down()
-    assert [r.levelname for r in caplog.records if r.name.startswith("bot.papers")] == ["WARNING"]
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("bot.")]
+    assert not [message for _, message in said if "retrying" in message]
+    assert [level for level, _ in said if level != "DEBUG"] == ["WARNING"]
+
+
+async def test_after_the_cool_down_one_request_probes_arxiv(
+    lookups: PaperLookups, arxiv_server: FakeArxiv, arxiv_clock: ManualClock
+) -> None:
+    arxiv_server.fail_next(3, status=503)
+    with pytest.raises(ArxivUnreachable):
+        await lookups.get(parse_arxiv_id("1810.03292"))
+    assert arxiv_server.request_count == 3  # arXiv was up: the request was retried
+    arxiv_clock.now += 31
+    arxiv_server.fail_next(3, status=503)
+    with pytest.raises(ArxivUnreachable):
+        await lookups.get(parse_arxiv_id("1810.03292"))
+    assert arxiv_server.request_count == 4  # a probe: one try, then a longer cool-down
+    assert lookups.client.availability.retry_in() == pytest.approx(60)
 
 
 async def test_the_event_loop_keeps_running_while_arxiv_hangs(
