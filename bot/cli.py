@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import StartupError, build_context, connect, open_database, publishing_settings
+from bot.commands.context import Actor
 from bot.commands.user_text import check_external_id
 from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
 from bot.errors import UserError
@@ -71,9 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    commands.add_parser(
-        "run", parents=[common], help="run the service: chat front ends, scheduler, publishers"
+    run_parser = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run the service: chat front ends, scheduler, publishers",
+        description="Starts every configured part. Without DISCORD_TOKEN, on a terminal, it "
+        "serves the chat commands there, as --user (or [console].user) and, with --moderator "
+        "(or [console].moderator), as a moderator.",
     )
+    _add_console_user(run_parser, "the terminal's user when there is no Discord")
     chat = commands.add_parser(
         "chat",
         parents=[common],
@@ -81,10 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reads /summary, /submit, /search ... from standard input, one per line, "
         "and prints the replies. /help lists the commands.",
     )
-    chat.add_argument("--user", metavar="NAME", help="act as this user (default: $USER)")
-    chat.add_argument(
-        "--moderator", action="store_true", help="act as a moderator (/queue, /approve, /reject)"
-    )
+    _add_console_user(chat, "act as this user")
     commands.add_parser("version", parents=[common], help="print the version")
 
     digest = commands.add_parser("digest", parents=[common], help="digests of new summaries")
@@ -182,6 +186,17 @@ def export_format_doc() -> Path:
     return Path(str(files("bot").joinpath("docs", "export-format.md")))
 
 
+def _add_console_user(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--user", metavar="NAME", help=f"{what} (default: [console].user, else $USER)"
+    )
+    parser.add_argument(
+        "--moderator",
+        action="store_true",
+        help="act as a moderator: /queue, /approve, /reject, digests (or [console].moderator)",
+    )
+
+
 def _add_import_parsers(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
@@ -236,19 +251,32 @@ def cmd_version(_args: argparse.Namespace, _config: AppConfig) -> int:
     return EXIT_OK
 
 
-def cmd_run(_args: argparse.Namespace, config: AppConfig) -> int:
+def terminal_actor(args: argparse.Namespace, config: AppConfig) -> Actor:
+    """The terminal's user: --user and --moderator, else [console] user and moderator, else
+    the login name. A bad --user is a UserError."""
+    if args.user is not None:
+        check_external_id(args.user)
+    name = args.user if args.user is not None else config.settings.console.user or None
+    return console_actor(name, moderator=args.moderator or config.settings.console.moderator)
+
+
+def cmd_run(args: argparse.Namespace, config: AppConfig) -> int:
     """`shortscience run`: every configured part until stopped."""
-    return run(config)
+    try:
+        actor = terminal_actor(args, config)
+    except UserError as error:
+        print(f"shortscience: --user: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return run(config, actor)
 
 
 def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
     """`shortscience chat`: the chat commands on standard input, as a named user."""
-    if args.user is not None:
-        try:
-            check_external_id(args.user)
-        except UserError as error:
-            print(f"shortscience: --user: {error}", file=sys.stderr)
-            return EXIT_USAGE
+    try:
+        actor = terminal_actor(args, config)
+    except UserError as error:
+        print(f"shortscience: --user: {error}", file=sys.stderr)
+        return EXIT_USAGE
     from bot.console.repl import chat  # start-up: only the terminal front end needs it
 
     # Bytes that are not UTF-8 arrive as lone surrogates, so the console can say which
@@ -259,7 +287,6 @@ def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
     db = open_database(config)
     try:
         ctx = build_context(config, db)
-        actor = console_actor(args.user, moderator=args.moderator)
         failures = asyncio.run(chat(ctx, actor, sys.stdin, sys.stdout, interactive=interactive))
     finally:
         db.dispose()

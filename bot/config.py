@@ -136,6 +136,25 @@ class ModerationSettings(_Section):
     """A moderator's own summary needs a second moderator unless this is switched on."""
 
 
+class ConsoleSettings(_Section):
+    user: str = ""
+    """Who the terminal of `shortscience run` and `shortscience chat` acts as (empty: the
+    login name); --user overrides it."""
+    moderator: bool = False
+    """That user is a moderator (/queue, /approve, /reject, digests); --moderator sets it too."""
+
+    @field_validator("user")
+    @classmethod
+    def _valid_user(cls, value: str) -> str:
+        from bot.commands.user_text import check_external_id  # the same rule as --user
+        from bot.errors import UserError
+
+        try:
+            return check_external_id(value.strip())
+        except UserError as error:
+            raise ValueError(str(error)) from None
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -146,6 +165,7 @@ class Settings(_Section):
     discord: DiscordSettings = DiscordSettings()
     limits: LimitSettings = LimitSettings()
     moderation: ModerationSettings = ModerationSettings()
+    console: ConsoleSettings = ConsoleSettings()
     publishing: PublishingSettings = PublishingSettings()
     logging: LoggingSettings = LoggingSettings()
     channels: list[ChannelSettings] = []

@@ -190,8 +190,11 @@ def _stop_on(signum: signal.Signals, stop: asyncio.Event) -> None:
     stop.set()
 
 
-async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
-    """Report each part, then serve until SIGTERM, SIGINT or the console's end of input."""
+async def serve(
+    config: AppConfig, db: Database, *, interactive: bool, actor: Actor | None = None
+) -> None:
+    """Report each part, then serve until SIGTERM, SIGINT or the console's end of input;
+    the console acts as ``actor`` (default: the login name, not a moderator)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Handlers first: a signal that arrives once "running" is printed must stop us cleanly.
@@ -246,7 +249,7 @@ async def serve(config: AppConfig, db: Database, *, interactive: bool) -> None:
 
             waits.append(
                 asyncio.create_task(
-                    chat(ctx, console_actor(), sys.stdin, sys.stdout, interactive=True),
+                    chat(ctx, actor or console_actor(), sys.stdin, sys.stdout, interactive=True),
                     name="console",
                 )
             )
@@ -301,11 +304,12 @@ def console_actor(name: str | None = None, *, moderator: bool = False) -> Actor:
     return Actor(platform="console", external_id=name, display_name=name, is_moderator=moderator)
 
 
-def run(config: AppConfig) -> int:
-    """`shortscience run`: serve until Ctrl-C or SIGTERM, then stop cleanly."""
+def run(config: AppConfig, actor: Actor | None = None) -> int:
+    """`shortscience run`: serve until Ctrl-C or SIGTERM, then stop cleanly; a console (no
+    Discord, a terminal) acts as ``actor``."""
     db = open_database(config)
     try:
-        asyncio.run(serve(config, db, interactive=sys.stdin.isatty()))
+        asyncio.run(serve(config, db, interactive=sys.stdin.isatty(), actor=actor))
         log.info("stopped")
     finally:
         db.dispose()

@@ -26,6 +26,7 @@ def test_the_shipped_config_is_valid_and_documents_the_contract_keys() -> None:
     x_main = next(channel for channel in settings.channels if channel.name == "x-main")
     assert x_main.require_approval is True
     assert x_main.max_items == 5
+    assert (settings.console.user, settings.console.moderator) == ("", False)
 
 
 def test_no_file_means_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,6 +120,9 @@ BAD_CONFIGS = [
     ("[[channels]]\nname='f'\nkind='facebook'\n", "page_id: a channel of kind facebook needs"),
     ("[[channels]]\nname='a'\nkind='x'\nmax_items='5'\n", "[channels][0].max_items"),
     ("[arxiv\n", "not valid TOML"),
+    ("[console]\nuser = '" + "x" * 65 + "'\n", "[console].user: User names are at most 64"),
+    ('[console]\nuser = "ad\\u001ba"\n', "[console].user: The user name contains a control"),
+    ("[console]\nmoderator = 'yes'\n", "[console].moderator: expected a valid boolean"),
 ]
 
 
