@@ -242,6 +242,9 @@ class Publisher:
             root=_posted(claim.root),
             link=claim.link,
             not_before=claim.first_attempt_at,
+            digest_id=claim.digest_id,
+            post=claim.post,
+            position=claim.position,
         )
         try:
             posted = None
@@ -324,7 +327,7 @@ class Publisher:
             page = self.builder.page(session, session.get_one(Digest, digest_id), channel)
         if page:
             try:
-                client.write_page(f"digest-{digest_id}", page)
+                client.write_page(digest_id, page)
             except PublishError as error:
                 log.warning("could not write the page of digest %s: %s", digest_id, error)
 

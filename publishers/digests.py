@@ -22,7 +22,7 @@ from publishers.site.paths import summary_url
 from storage import channels as channel_store
 from storage import digests as digest_store
 from storage.database import Database
-from storage.models import Digest, Paper, Summary
+from storage.models import DeliveryState, Digest, Paper, Summary
 
 KeyMaker = Callable[[ChannelSettings, str, int, int], str]
 """(channel, digest hint, post, position) -> the part's key; ``Clients.new_key``."""
@@ -163,7 +163,19 @@ class DigestBuilder:
         return self.plan(shaped(channel, single_posts=single), items, digest.created_at)
 
     def page(self, session: Session, digest: Digest, channel: ChannelSettings) -> str | None:
-        """The whole digest as one web page, as the outbox folder keeps it beside its posts."""
+        """The whole digest as one web page, as the outbox folder keeps it beside its posts:
+        the summaries for an outbox channel; for a network channel writing to the folder,
+        the parts it sent, as that network shows them."""
+        if channel.kind != "outbox":
+            posts: dict[int, list[str]] = {}
+            for row in digest_store.deliveries_of(session, digest.id):
+                if row.state is DeliveryState.SENT:
+                    posts.setdefault(row.post, []).append(row.text)
+            if not posts:
+                return None
+            return self.renderer.posts_page(
+                channel, digest.id, [posts[post] for post in sorted(posts)], digest.created_at
+            )
         items = self.of(session, [item.summary_id for item in digest.items])
         as_page = channel.model_copy(update={"kind": "outbox"})
         return self.renderer.render(as_page, items, digest.created_at).html

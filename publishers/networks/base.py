@@ -99,6 +99,13 @@ class OutgoingPost:
     """The post's main link, for networks that attach one (a Facebook link preview)."""
     not_before: datetime | None = None
     """When the first attempt began: a look-up only considers posts made since then."""
+    digest_id: int | None = None
+    """The digest it belongs to: with ``post`` and ``position``, what a person reads the post
+    by (the outbox folder's file names), whatever form the network's key takes."""
+    post: int | None = None
+    """0-based number of its post in the digest (a thread is one post)."""
+    position: int | None = None
+    """0-based place in its post: 0 for a post of its own or a thread's first part."""
 
 
 class Network(Protocol):
@@ -134,6 +141,6 @@ class Network(Protocol):
     def close(self) -> None:
         """Let go of sessions and connections; the client may be used again after."""
 
-    def write_page(self, name: str, html: str) -> None:
+    def write_page(self, digest_id: int, html: str) -> None:
         """Keep a sent digest as one page; a network that shows posts only keeps none."""
         return None

@@ -1,10 +1,19 @@
 """The outbox folder: posts written as Markdown files, for a person to copy by hand.
 
 It is the default when a channel has no credentials, and it behaves like a network: one
-file per post part, named by the key the worker chose before sending (``d12-p03.md``).
+file per post part, named so that ``ls`` lists them in posting order: the digest, the
+post and the part, zero-padded (``digest-000012-post003-part001.md``), then the digest's
+page (``digest-000012.html``). The name comes from where the part stands in its digest,
+not from its key, which keeps the form its network takes (a Bluesky TID, a random
+``Idempotency-Key``) should the digest be sent there later; a post handed over without a
+place (none the worker sends) is named by its key. Six digits of digest and three of post
+and part outlast any digest this project builds (at most 50 summaries, and even a
+100,000-character summary is well under 1,000 parts on X); past them names stay unique,
+only their order in ``ls`` slips.
+
 Files are written whole or not at all (a temporary file in the same folder, then
-``os.replace``), so a crash never leaves half a post, and a second attempt with the same
-key finds the file instead of making another.
+``os.replace``), so a crash never leaves half a post, and a second attempt at the same
+part finds the file instead of making another.
 """
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ class OutboxFolder(Network):
 
     @staticmethod
     def new_key(hint: str, post: int, position: int) -> str:
-        """A file name stem a person can read: the digest, then post and part numbers."""
+        """A key a person can read in the database: the digest, then post and part numbers.
+        (Files are named by :func:`file_stem`, which sorts; keys only need to be unique.)"""
         return f"{hint}-post{post + 1:02d}-part{position + 1:02d}"
 
     def __init__(self, directory: Path, *, channel: str) -> None:
@@ -46,13 +56,13 @@ class OutboxFolder(Network):
     # -- the Network interface -----------------------------------------------------------
 
     def post(self, post: OutgoingPost) -> Posted:
-        """Write ``{key}.md``; a part of a thread starts with a line naming the part before.
+        """Write the part's file; a part of a thread starts with a line naming the part before.
 
         The same post again returns the file already there. A file under this key with
         other content is refused (Permanent): someone else's file is never overwritten.
         """
-        path = self._path(post.key, ".md")
-        content = _content(post)
+        path = self._path(file_stem(post), ".md")
+        content = _content(post, path.name)
         existing = self._read(path)
         if existing is None:
             self._write(path, content)
@@ -66,7 +76,7 @@ class OutboxFolder(Network):
     def find(self, post: OutgoingPost) -> Posted | None:
         """The file if an earlier attempt wrote it. Writes are atomic: if it is there, it
         is whole."""
-        path = self._path(post.key, ".md")
+        path = self._path(file_stem(post), ".md")
         return _posted(path) if self._read(path) is not None else None
 
     def close(self) -> None:
@@ -74,9 +84,9 @@ class OutboxFolder(Network):
 
     # -- pages ---------------------------------------------------------------------------
 
-    def write_page(self, name: str, html: str) -> None:
-        """Write (or replace) the page ``{name}.html`` atomically."""
-        path = self._path(name, ".html")
+    def write_page(self, digest_id: int, html: str) -> None:
+        """Write (or replace) the digest's page atomically; it sorts after the digest's posts."""
+        path = self._path(page_stem(digest_id), ".html")
         self._write(path, _encoded(html, path.name))
 
     # -- files ---------------------------------------------------------------------------
@@ -141,12 +151,25 @@ class OutboxFolder(Network):
         return Permanent(f"outbox folder {self.directory} {what}: {reason}")
 
 
-def _content(post: OutgoingPost) -> bytes:
+def page_stem(digest_id: int) -> str:
+    """The digest's page name without ``.html``: after its posts in ``ls`` ('-' < '.')."""
+    return f"digest-{digest_id:06d}"
+
+
+def file_stem(post: OutgoingPost) -> str:
+    """The part's file name without ``.md``: its digest, post and part, zero-padded so
+    that names sort in posting order; its key when it comes without a place."""
+    if post.digest_id is None or post.post is None or post.position is None:
+        return post.key
+    return f"{page_stem(post.digest_id)}-post{post.post + 1:03d}-part{post.position + 1:03d}"
+
+
+def _content(post: OutgoingPost, name: str) -> bytes:
     """The text, ending in a newline; a later part first names the part it follows."""
     text = post.text if post.text.endswith("\n") else post.text + "\n"
     if post.reply_to is not None:
         text = REPLY_LINE.format(remote_id=post.reply_to.remote_id) + "\n\n" + text
-    return _encoded(text, f"{post.key}.md")
+    return _encoded(text, name)
 
 
 def _encoded(text: str, name: str) -> bytes:

@@ -7,7 +7,9 @@
 - Facebook: the whole digest is one Page post.
 - Discord: one message per summary in Discord's Markdown, cut into several messages
   (at the Markdown-safe boundaries of ``clipping``) when longer than 2,000 characters.
-- Outbox folder: one Markdown file per summary, as written.
+- Outbox folder: one Markdown file per summary, as written, and the digest as a web page
+  (bold kept, links clickable). A network channel writing to the folder (no credentials)
+  gets a page of its posts as that network shows them instead (:meth:`DigestRenderer.posts_page`).
 
 Every part carries its length as its platform counts it (``lengths``), and whether it
 holds a URL, which on X is what a post costs.
@@ -19,6 +21,8 @@ the service builds its renderer at start-up but may render nothing for hours.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +39,18 @@ if TYPE_CHECKING:
 
 DISCORD_NUMBERING_ROOM = 12
 """Room kept in a Discord message for " (12/12)"."""
+NETWORK_NAMES = {
+    "x": "X",
+    "bluesky": "Bluesky",
+    "mastodon": "Mastodon",
+    "facebook": "Facebook",
+    "discord": "Discord",
+    "outbox": "the outbox folder",
+}
+SUBTEXT = "-# "
+"""Discord's subtext: a line shown small and grey."""
+BARE_DOMAINS_LINKED = frozenset({"x", "facebook"})
+"""Networks that make a link of ``example.org/page`` too; the others only of http(s) URLs."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,37 @@ class DigestRenderer:
                 "outbox/digest.html.j2", digest=_digest(summaries, created), **context
             )
         return RenderedDigest(channel.name, channel.kind, tuple(posts), created, html)
+
+    def posts_page(
+        self,
+        channel: ChannelSettings,
+        digest_id: int,
+        posts: Sequence[Sequence[str]],
+        created: datetime,
+    ) -> str:
+        """A page of the texts ``posts`` (each a post's parts, in posting order) as the
+        channel's network shows them: a thread's parts numbered, one under the other, links
+        clickable, Discord's Markdown rendered, every other network's text shown as text."""
+        markdown = channel.kind == "discord"
+        shown = tuple(
+            ShownPost(
+                number,
+                tuple(
+                    ShownPart(position, _network_html(channel.kind, text))
+                    for position, text in enumerate(parts, start=1)
+                ),
+            )
+            for number, parts in enumerate((parts for parts in posts if parts), start=1)
+        )
+        page = PostsPage(
+            digest_id=digest_id,
+            network=NETWORK_NAMES.get(channel.kind, channel.kind),
+            date=f"{created:%Y-%m-%d}",
+            markdown=markdown,
+            parts=sum(len(post.parts) for post in shown),
+            posts=shown,
+        )
+        return self.templates.render("outbox/posts.html.j2", page=page, channel=channel)
 
     # -- one network at a time ------------------------------------------------------------
 
@@ -222,6 +269,82 @@ def _with_atoms(rendered: str, item: SummaryItem) -> PlainText:
         else:
             merged.append((start, end))
     return PlainText(rendered, tuple(merged))
+
+
+@dataclass(frozen=True)
+class ShownPart:
+    """One part on a posts page: its 1-based number in its post, its text as safe HTML."""
+
+    number: int
+    html: str
+
+
+@dataclass(frozen=True)
+class ShownPost:
+    """One post on a posts page, a thread when it has several parts."""
+
+    number: int
+    parts: tuple[ShownPart, ...]
+
+
+@dataclass(frozen=True)
+class PostsPage:
+    """What ``outbox/posts.html.j2`` shows."""
+
+    digest_id: int
+    network: str
+    date: str
+    markdown: bool
+    parts: int
+    posts: tuple[ShownPost, ...]
+
+
+def _network_html(kind: str, text: str) -> str:
+    """A post's text as its network shows it: Discord renders its Markdown; the others show
+    the text as it is, each URL they find made a link."""
+    if kind == "discord":
+        return discord_html(text)
+    return linked_text(text, bare_domains=kind in BARE_DOMAINS_LINKED)
+
+
+def discord_html(text: str) -> str:
+    """A Discord message as Discord shows it: its Markdown rendered, every line break kept
+    (Discord does not join lines), bare URLs made links and ``-# `` lines as small subtext."""
+    from publishers.site.html import inline_to_html, markdown_to_html  # start-up: pages only
+
+    shown: list[str] = []
+    lines: list[str] = []
+    for line in [*text.split("\n"), None]:
+        if line is not None and not line.startswith(SUBTEXT):
+            lines.append(line)
+            continue
+        if any(kept.strip() for kept in lines):  # two spaces: a hard break in CommonMark
+            shown.append(markdown_to_html("  \n".join(lines), bare_urls=True))
+        lines = []
+        if line is not None:
+            small = inline_to_html(line.removeprefix(SUBTEXT), bare_urls=True)
+            shown.append(f'<p class="subtext">{small}</p>\n')
+    return "".join(shown)
+
+
+def linked_text(text: str, *, bare_domains: bool) -> str:
+    """``text`` escaped for HTML, each URL in it an ``<a href>`` showing the URL itself
+    (``https://`` put in front of a bare ``example.org`` for the ``href`` only)."""
+    from publishers.render.url_grammar import find_urls  # start-up: digests only
+
+    pieces: list[str] = []
+    done = 0
+    for start, end in find_urls(text, schemeless=bare_domains):
+        url = text[start:end]
+        href = url if re.match(r"https?://", url, re.IGNORECASE) else f"https://{url}"
+        shown = html.escape(url, quote=False)
+        pieces += [
+            html.escape(text[done:start], quote=False),
+            f'<a href="{html.escape(href)}" rel="nofollow noopener">{shown}</a>',
+        ]
+        done = end
+    pieces.append(html.escape(text[done:], quote=False))
+    return "".join(pieces)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,21 @@ class SummaryItem:
 
         return " ".join(to_discord(self.tldr).split())
 
+    @cached_property
+    def html(self) -> str:
+        """The body as safe HTML, as a Markdown reader shows it: bold, clickable links (bare
+        URLs too), math as MathML (the outbox folder's page)."""
+        from publishers.site.html import markdown_to_html  # start-up: pages only
+
+        return markdown_to_html(self.body, bare_urls=True)
+
+    @cached_property
+    def tldr_html(self) -> str:
+        """The TL;DR as safe inline HTML."""
+        from publishers.site.html import inline_to_html  # start-up: pages only
+
+        return inline_to_html(self.tldr, bare_urls=True)
+
     @property
     def authors_line(self) -> str:
         """The first authors and how many more, so a long author list does not fill a post."""

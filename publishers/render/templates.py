@@ -37,7 +37,9 @@ TEMPLATE_NAMES = (
     "facebook/digest.txt.j2",
     "discord/summary.md.j2",
     "outbox/summary.md.j2",
+    "outbox/_page.html.j2",
     "outbox/digest.html.j2",
+    "outbox/posts.html.j2",
 )
 
 
@@ -135,6 +137,26 @@ class _SampleSummary(SummaryItem):
     def tldr_discord(self) -> str:
         return "An LSTM learns the update rule of `θₜ₊₁ = θₜ + gₜ`."
 
+    @cached_property
+    def html(self) -> str:
+        return (
+            '<p>The optimizer is <strong>learned</strong>: <span class="math inline"><math '
+            'xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><msub><mi>g</mi>'
+            '<mi>t</mi></msub><mo>=</mo><mi>m</mi><mo stretchy="false">(</mo><mo>∇</mo><mi>f'
+            '</mi><mo stretchy="false">(</mo><msub><mi>θ</mi><mi>t</mi></msub><mo stretchy="false'
+            '">)</mo><mo>,</mo><msub><mi>h</mi><mi>t</mi></msub><mi>;</mi><mi>ϕ</mi><mo '
+            'stretchy="false">)</mo></mrow></math></span>.</p>\n'
+        )
+
+    @cached_property
+    def tldr_html(self) -> str:
+        return (
+            'An LSTM learns the update rule of <span class="math inline"><math xmlns="http://www.'
+            'w3.org/1998/Math/MathML" display="inline"><mrow><msub><mi>θ</mi><mrow><mi>t</mi><mo>'
+            "+</mo><mn>1</mn></mrow></msub><mo>=</mo><msub><mi>θ</mi><mi>t</mi></msub><mo>+</mo>"
+            "<msub><mi>g</mi><mi>t</mi></msub></mrow></math></span>."
+        )
+
 
 def _sample() -> dict[str, Any]:
     """Every variable any shipped template may use, with realistic values."""
@@ -156,4 +178,24 @@ def _sample() -> dict[str, Any]:
         "link": summary.link,
         "channel": _Sample(name="sample", kind="x"),
         "digest": _Sample(summaries=[summary], count=1, date="2026-11-27"),
+        "page": _Sample(
+            digest_id=1,
+            network="X",
+            date="2026-11-27",
+            markdown=False,
+            parts=2,
+            posts=[
+                _Sample(
+                    number=1,
+                    parts=[
+                        _Sample(number=1, html="📄 Learning to learn 1/2"),
+                        _Sample(
+                            number=2,
+                            html='<a href="https://arxiv.org/abs/1606.04474">'
+                            "https://arxiv.org/abs/1606.04474</a> 2/2",
+                        ),
+                    ],
+                )
+            ],
+        ),
     }

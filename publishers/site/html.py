@@ -22,6 +22,7 @@ from xml.etree import ElementTree
 from latex2mathml.converter import convert
 from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.dollarmath import dollarmath_plugin
@@ -149,15 +150,51 @@ def _parser() -> MarkdownIt:
     return md
 
 
+def _link_bare_urls(state: StateCore) -> None:
+    """A bare http(s) URL in the text becomes a link showing itself, as GitHub's Markdown
+    shows it (the URL grammar is the one the posts are measured with)."""
+    from publishers.render.url_grammar import find_urls  # pages only
+
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        children: list[Token] = []
+        depth = 0
+        for token in block.children:
+            depth += {"link_open": 1, "link_close": -1}.get(token.type, 0)
+            if token.type != "text" or depth > 0:
+                children.append(token)
+                continue
+            done = 0
+            for start, end in find_urls(token.content, schemeless=False):
+                url = token.content[start:end]
+                if done < start:
+                    children.append(Token("text", "", 0, content=token.content[done:start]))
+                children += [
+                    Token("link_open", "a", 1, attrs={"href": url}, markup="linkify"),
+                    Token("text", "", 0, content=url),
+                    Token("link_close", "a", -1, markup="linkify"),
+                ]
+                done = end
+            if done == 0:
+                children.append(token)
+            elif done < len(token.content):
+                children.append(Token("text", "", 0, content=token.content[done:]))
+        block.children = children
+
+
 _MARKDOWN = _parser()
+_LINKING = _parser()
+_LINKING.core.ruler.push("bare_urls", _link_bare_urls)
 
 
 @functools.lru_cache(maxsize=4096)
-def markdown_to_html(markdown: str) -> str:
-    """A summary's Markdown as HTML that is safe to put in a page."""
-    return _MARKDOWN.render(markdown)
+def markdown_to_html(markdown: str, *, bare_urls: bool = False) -> str:
+    """A summary's Markdown as HTML that is safe to put in a page; with ``bare_urls``, a URL
+    written without Markdown's brackets is a link too (the outbox folder's page)."""
+    return (_LINKING if bare_urls else _MARKDOWN).render(markdown)
 
 
-def inline_to_html(markdown: str) -> str:
+def inline_to_html(markdown: str, *, bare_urls: bool = False) -> str:
     """One line (a TL;DR) as inline HTML: no paragraph around it."""
-    return _MARKDOWN.renderInline(markdown)
+    return (_LINKING if bare_urls else _MARKDOWN).renderInline(markdown)

@@ -7,7 +7,10 @@ and what the database recorded.
 
 from __future__ import annotations
 
+import html
+import os
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -447,8 +450,36 @@ def test_the_outbox_channel_writes_one_file_per_post_and_a_page(
     assert service.deliver().sent == 2
     files = sorted((tmp_path / "files").glob("*.md"))
     assert len(files) == 2
-    page = (tmp_path / "files" / f"digest-{digest_id}.html").read_text(encoding="utf-8")
+    page = (tmp_path / "files" / f"digest-{digest_id:06d}.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_outbox_page_shows_the_markdown_as_a_reader_would(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """The page once showed the body as plain text: bold lost, links as "here (https://…)"
+    with nothing to click, and an empty meta line for a paper without authors."""
+    approved(
+        db,
+        "A **bold** claim; see [here](https://example.org/a?b=1&c=2) and $x^2$.\n\n"
+        "Code: https://github.com/example/realnvp.",
+    )
+    channel = ChannelSettings(name="outbox", kind="outbox", directory=tmp_path / "files")
+    service = publisher(db, channel, clock, tmp_path)
+    digest_id = service.build(channel).digest_id
+    assert service.deliver().sent == 1
+
+    page = (tmp_path / "files" / f"digest-{digest_id:06d}.html").read_text(encoding="utf-8")
+    assert "A <strong>bold</strong> claim" in page
+    assert '<a href="https://example.org/a?b=1&amp;c=2" rel="nofollow noopener">here</a>' in page
+    assert "here (https://" not in page
+    assert (
+        'Code: <a href="https://github.com/example/realnvp" rel="nofollow noopener">'
+        "https://github.com/example/realnvp</a>." in page
+    ), "a bare URL is a link too, as a Markdown reader shows it"
+    assert "<math" in page, "math as MathML, as the archive shows it"
+    assert '<p class="meta"></p>' not in page
+    assert not re.search(r'<p class="meta">\s*</p>', page)
 
 
 def test_two_digests_built_in_the_same_second_keep_their_posts_apart(
@@ -467,9 +498,144 @@ def test_two_digests_built_in_the_same_second_keep_their_posts_apart(
     assert service.deliver().sent == 2
     names = sorted(path.name for path in (tmp_path / "files").glob("*.md"))
     assert names == [
-        f"digest-{first.digest_id}-post01-part01.md",
-        f"digest-{second.digest_id}-post01-part01.md",
+        f"digest-{first.digest_id:06d}-post001-part001.md",
+        f"digest-{second.digest_id:06d}-post001-part001.md",
     ]
+
+
+def _deliver_watching(service: Publisher, folder: Path) -> list[str]:
+    """Deliver one part at a time; the folder's new files in the order they appeared (a
+    digest's page after the part that finished it)."""
+    appeared: list[str] = []
+    while service.deliver(limit=1).sent:
+        new = set(os.listdir(folder)) - set(appeared)
+        appeared += sorted(new, key=lambda name: (name.endswith(".html"), name))
+    return appeared
+
+
+def test_ls_lists_a_folder_in_posting_order_across_digests_and_threads(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """x-main without credentials once wrote random hex names, so the order of a thread
+    could not be seen; digests 9 and 10 must sort as numbers, and so must parts 9 and 10."""
+    for number in range(12):
+        body = ("\n\n".join([PARAGRAPH] * (12, 4, 1)[number % 3])).strip()
+        approved(db, body, arxiv_id=f"1605.{8800 + number:05d}", author=f"author{number}")
+    channel = ChannelSettings(name="x-main", kind="x", missing=("X_API_KEY",), max_items=1)
+    service = publisher(db, channel, clock, tmp_path)
+    built = [service.build(channel) for _ in range(12)]
+    assert [b.digest_id for b in built] == list(range(1, 13)), "digests 9 and 10 among them"
+    assert max(b.parts for b in built) >= 10, "a thread of ten parts or more"
+
+    folder = tmp_path / "outbox" / "x-main"
+    appeared = _deliver_watching(service, folder)
+
+    assert sorted(os.listdir(folder)) == appeared
+    sent = [row.remote_id for row in sorted(deliveries(db), key=lambda r: (r.digest_id, r.part))]
+    assert [name for name in appeared if name.endswith(".md")] == sent
+    assert len([name for name in appeared if name.endswith(".html")]) == 12
+    assert appeared[:2] == [
+        f"digest-{built[0].digest_id:06d}-post001-part001.md",
+        f"digest-{built[0].digest_id:06d}-post001-part002.md",
+    ]
+    assert all(len(row.idempotency_key) == 32 for row in deliveries(db)), "keys stay X's form"
+
+
+def test_a_bluesky_channel_in_the_folder_keeps_tid_keys_and_readable_names(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """The key is chosen at build time for the network: a digest built while Bluesky has no
+    credentials may be sent there once they are set, and a record key must be a TID."""
+    five_part_summary(db)
+    channel = ChannelSettings(name="sky", kind="bluesky", missing=("BLUESKY_HANDLE",))
+    service = publisher(db, channel, clock, tmp_path)
+    digest_id = service.build(channel).digest_id or 0
+    assert service.deliver().sent == 5
+
+    rows = deliveries(db)
+    assert all(re.fullmatch(r"[234567a-j][234567a-z]{12}", row.idempotency_key) for row in rows)
+    assert sorted(os.listdir(tmp_path / "outbox" / "sky")) == [
+        *(f"digest-{digest_id:06d}-post001-part{n:03d}.md" for n in range(1, 6)),
+        f"digest-{digest_id:06d}.html",
+    ]
+
+
+def test_a_part_written_before_a_crash_is_found_not_written_again(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """The process died after writing a part and before recording it: the next worker takes
+    the part over once its lease is out, finds the file, and the thread goes on from it."""
+    five_part_summary(db)
+    channel = ChannelSettings(name="x-main", kind="x", missing=("X_API_KEY",))
+    service = publisher(db, channel, clock, tmp_path)
+    service.build(channel)
+    assert service.deliver(limit=2).sent == 2
+    folder = tmp_path / "outbox" / "x-main"
+    second = folder / sorted(os.listdir(folder))[1]
+    written = second.stat().st_mtime_ns
+    with db.transaction() as session:  # what the crash leaves: claimed, written, unrecorded
+        row = session.scalars(select(Delivery).where(Delivery.part == 1)).one()
+        row.state, row.sent_at = DeliveryState.SENDING, None
+        row.remote_id = row.remote_url = None
+        row.lease_until = clock() - timedelta(seconds=1)
+
+    assert service.deliver().sent == 4
+
+    names = sorted(os.listdir(folder))
+    assert len(names) == 6  # five parts and the page: nothing written twice
+    assert second.stat().st_mtime_ns == written
+    rows = deliveries(db)
+    assert [row.remote_id for row in rows] == names[:5]
+    third = (folder / names[2]).read_text(encoding="utf-8")
+    assert third.startswith(f"In reply to: {names[1]}\n\n")
+
+
+def test_a_network_channels_page_shows_its_thread_as_the_network_would(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """x-main's page once showed the digest as the outbox channel's article instead of the
+    posts X would get: now its parts in order, numbered, their links clickable."""
+    five_part_summary(db)
+    approved(db, "Short enough for one post.", arxiv_id="1606.04474", author="bob")
+    channel = ChannelSettings(name="x-main", kind="x", missing=("X_API_KEY",), link="first")
+    service = publisher(db, channel, clock, tmp_path)
+    digest_id = service.build(channel).digest_id or 0
+    assert service.deliver().sent == 6
+
+    page = (tmp_path / "outbox" / "x-main" / f"digest-{digest_id:06d}.html").read_text("utf-8")
+    assert "As X would show it: 2 posts, 6 parts in all" in page
+    assert "<h2>Post 1</h2>" in page  # the newest summary: one post
+    assert "<h2>Post 2, a thread of 5</h2>" in page
+    numbers = re.findall(r'<p class="number">Part (\d) of 5', page)
+    assert numbers == ["1", "2", "3", "4", "5"]
+    assert "Part 2 of 5, in reply to part 1</p>" in page
+    assert re.search(r'<a href="https://arxiv\.org/abs/\d+\.\d+" rel="nofollow noopener">'
+                     r"https://arxiv\.org/abs/\d+\.\d+</a>", page)  # fmt: skip
+    for row in deliveries(db):  # each part's text as it was written, in posting order
+        assert html.escape(row.text, quote=False).split("\n")[0] in page
+    starts = [page.index(html.escape(row.text, quote=False)[:40]) for row in deliveries(db)]
+    assert starts == sorted(starts)
+
+
+def test_a_discord_channels_page_shows_its_markdown_as_discord_would(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """Discord keeps every line break, links bare URLs and shows ``-# `` lines as subtext;
+    the page once ran the title and the TL;DR together and printed "-# summary #1"."""
+    approved(db, "A **bold** claim, code at https://github.com/example/realnvp.")
+    channel = ChannelSettings(name="disc", kind="discord")
+    service = publisher(db, channel, clock, tmp_path)
+    digest_id = service.build(channel).digest_id or 0
+    assert service.deliver().sent == 1
+
+    page = (tmp_path / "outbox" / "disc" / f"digest-{digest_id:06d}.html").read_text("utf-8")
+    assert "As Discord would show it: 1 post, 1 part in all" in page
+    assert "</a></strong><br />\n<strong>TL;DR:</strong>" in page
+    assert "A <strong>bold</strong> claim" in page
+    assert '<a href="https://github.com/example/realnvp" rel="nofollow noopener">' in page
+    assert '<p class="subtext">summary #1 by ada</p>' in page
+    assert "-# " not in page
+    assert not re.search(r'<p class="meta">\s*</p>', page)
 
 
 # --- moderators approve posts ------------------------------------------------------------------

@@ -1,13 +1,16 @@
-"""The outbox folder: real files in a temporary folder, written whole, named by key."""
+"""The outbox folder: real files in a temporary folder, written whole, named by their place
+in the digest (by key when a post comes without one)."""
 
 from __future__ import annotations
 
+import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from publishers.networks.base import Network, Permanent, Posted
+from publishers.networks.base import Network, OutgoingPost, Permanent, Posted
 from publishers.networks.outbox_folder import OutboxFolder
 from tests.publishers.networks.conftest import TEXT, outgoing
 
@@ -30,6 +33,48 @@ def test_a_post_is_one_file_named_by_its_key(folder: OutboxFolder) -> None:
     assert posted == Posted(remote_id="d12-p03.md", url=path.as_uri())
     assert names(folder.directory) == ["d12-p03.md"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_a_part_is_named_by_its_place_in_the_digest_not_by_its_key(folder: OutboxFolder) -> None:
+    """A network channel's key keeps its network's form (a Bluesky TID here); the file is
+    named so a person sees which digest, post and part it is."""
+    placed = replace(outgoing(key="3kz5m7abc2x2q"), digest_id=12, post=2, position=0)
+    posted = folder.post(placed)
+
+    assert posted.remote_id == "digest-000012-post003-part001.md"
+    assert names(folder.directory) == ["digest-000012-post003-part001.md"]
+    assert folder.find(placed) == posted
+    assert folder.find(replace(placed, position=1)) is None
+
+
+def test_names_sort_in_posting_order_across_digests_posts_and_parts(
+    folder: OutboxFolder,
+) -> None:
+    """``ls`` once put digest 10 before digest 9 and part 10 before part 2."""
+    in_order = []
+    for digest_id in (1, 9, 10, 11, 99, 100, 101):
+        for post in range(11):
+            for position in range(11 if post in (0, 9, 10) else 1):
+                text = f"digest {digest_id}, post {post}, part {position}"
+                placed = OutgoingPost(text, f"k{digest_id}-{post}-{position}", 0, 1)
+                placed = replace(placed, digest_id=digest_id, post=post, position=position)
+                in_order.append(folder.post(placed).remote_id)
+        folder.write_page(digest_id, "<p>page</p>")
+        in_order.append(f"digest-{digest_id:06d}.html")
+
+    assert len(in_order) > 10 * 7
+    assert sorted(os.listdir(folder.directory)) == in_order
+
+
+def test_a_second_attempt_at_a_placed_part_finds_its_file(folder: OutboxFolder) -> None:
+    placed = replace(outgoing(key="a1b2"), digest_id=3, post=0, position=1)
+    first = folder.post(placed)
+    written = (folder.directory / first.remote_id).stat().st_mtime_ns
+
+    assert folder.find(placed) == first
+    assert folder.post(placed) == first
+    assert (folder.directory / first.remote_id).stat().st_mtime_ns == written
+    assert names(folder.directory) == ["digest-000003-post001-part002.md"]
 
 
 def test_building_the_folder_writes_nothing(tmp_path: Path) -> None:
@@ -92,15 +137,15 @@ def test_a_leftover_temporary_file_is_not_a_post(folder: OutboxFolder) -> None:
 
 
 def test_a_replaced_page_is_swapped_whole_not_rewritten_in_place(folder: OutboxFolder) -> None:
-    folder.write_page("digest-12", "<html><body>first</body></html>")
-    path = folder.directory / "digest-12.html"
+    folder.write_page(12, "<html><body>first</body></html>")
+    path = folder.directory / "digest-000012.html"
 
     with path.open(encoding="utf-8") as reader:
-        folder.write_page("digest-12", "<html><body>second</body></html>")
+        folder.write_page(12, "<html><body>second</body></html>")
         assert reader.read() == "<html><body>first</body></html>"  # the old file, untouched
 
     assert path.read_text(encoding="utf-8") == "<html><body>second</body></html>"
-    assert names(folder.directory) == ["digest-12.html"]
+    assert names(folder.directory) == ["digest-000012.html"]
 
 
 @pytest.mark.parametrize(
@@ -112,8 +157,6 @@ def test_odd_keys_are_refused(folder: OutboxFolder, key: str) -> None:
         folder.post(outgoing(key=key))
     with pytest.raises(Permanent, match="cannot be a file name"):
         folder.find(outgoing(key=key))
-    with pytest.raises(Permanent, match="cannot be a file name"):
-        folder.write_page(key, "<p></p>")
     assert not folder.directory.exists()
 
 
@@ -129,7 +172,7 @@ def test_a_file_where_the_folder_should_be_is_permanent(tmp_path: Path) -> None:
     with pytest.raises(Permanent, match=f"outbox folder {tmp_path / 'outbox'} cannot be created"):
         folder.post(outgoing())
     with pytest.raises(Permanent, match="cannot be created"):
-        folder.write_page("digest-1", "<p></p>")
+        folder.write_page(1, "<p></p>")
     assert folder.find(outgoing()) is None
 
 
@@ -156,7 +199,7 @@ def test_a_failed_write_is_permanent_and_leaves_no_temporary_file(
     folder: OutboxFolder,
 ) -> None:
     """The rename fails (a folder holds the page's name): nothing half-written remains."""
-    (folder.directory / "digest-12.html" / "inside").mkdir(parents=True)
+    (folder.directory / "digest-000012.html" / "inside").mkdir(parents=True)
     with pytest.raises(Permanent, match=f"outbox folder {folder.directory} cannot be written"):
-        folder.write_page("digest-12", "<p>page</p>")
-    assert names(folder.directory) == ["digest-12.html"]
+        folder.write_page(12, "<p>page</p>")
+    assert names(folder.directory) == ["digest-000012.html"]

@@ -17,3 +17,5 @@ def test_the_written_out_sample_texts_are_what_the_converters_make() -> None:
     assert sample.tldr_text == converted.tldr_text
     assert sample.discord_text == converted.discord_text
     assert sample.tldr_discord == converted.tldr_discord
+    assert sample.html == converted.html
+    assert sample.tldr_html == converted.tldr_html
