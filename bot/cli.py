@@ -440,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"shortscience: database error: {first_line}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
+        # Ctrl-C: whatever was in flight (an arXiv request too) is abandoned, and said so.
+        print("shortscience: interrupted (Ctrl-C); stopped", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`shortscience chat ... | head -1`): say so once, quietly.
