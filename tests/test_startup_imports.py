@@ -33,6 +33,8 @@ HEAVY = (
     "publishers.site.builder",  # `site build`
     "bot.console.digests",  # `digest ...`
     "bot.console.repl",  # the terminal front end
+    "bot.console.prompt",  # a person at a terminal: the line editor
+    "prompt_toolkit",
     "bot.health",  # `health`
     "bot.imports",  # `import`, `export`
     "tqdm",

@@ -36,8 +36,12 @@ def clean_text(tldr: str, body: str, limits: LimitSettings) -> tuple[str, str]:
     The TL;DR is one line of at most ``tldr_max_chars`` user-perceived characters
     (grapheme clusters after NFC), the way a reader or X counts them, not code points.
     """
+    return clean_tldr(tldr, limits), clean_body(body, limits)
+
+
+def clean_tldr(tldr: str, limits: LimitSettings) -> str:
+    """The TL;DR alone, so a front end can check it as soon as it is typed."""
     tldr = " ".join(refuse_unsafe_characters(normalized(tldr), "TL;DR").split())
-    body = refuse_unsafe_characters(normalized(body), "summary").strip()
     if not tldr:
         raise UserError("The TL;DR is empty. Sum the paper up in one line.")
     length = grapheme_count(tldr)
@@ -46,14 +50,21 @@ def clean_text(tldr: str, body: str, limits: LimitSettings) -> tuple[str, str]:
             f"The TL;DR has {length} characters; keep it to {limits.tldr_max_chars}. "
             "The details belong in the body."
         )
-    if not body:
+    return tldr
+
+
+def clean_body(body: str, limits: LimitSettings, *, finished: bool = True) -> str:
+    """The body alone; ``finished=False`` for a body still being written, line by line
+    (its characters and its length are checked, not yet that it says something)."""
+    body = refuse_unsafe_characters(normalized(body), "summary").strip()
+    if finished and not body:
         raise UserError("The summary body is empty. Write the summary in Markdown below the TL;DR.")
     if len(body) > limits.body_max_chars:
         raise UserError(
             f"The summary has {len(body):,} characters; the limit is {limits.body_max_chars:,}. "
             "Please shorten it."
         )
-    return tldr, body
+    return body
 
 
 def _own_summary(session: Session, actor: Actor, number: int, verb: str) -> tuple[Summary, User]:

@@ -7,17 +7,32 @@ Bytes that are not UTF-8 reach us as lone surrogates (the stream is read with
 ``surrogateescape``): such a line is refused with its number and its bytes. Inside a
 submission the draft is kept: the line is left out and the next one continues the body
 (on a terminal, type it again).
+
+A draft (``/submit``, ``/edit``) follows the same rules typed or piped:
+
+- the paper (or the summary to edit) is checked before the TL;DR is asked for, and the
+  TL;DR as soon as it is entered; a refused line is left out and the next line takes its
+  place (a body line too: control characters, or past the length limit);
+- a line that starts with a known command (``/mine``, ``/help``, ...) is never text: the
+  draft is put aside, kept and not sent, and the command runs; ``/retry`` reopens it where
+  it stopped. ``/cancel`` drops the draft. A line starting with a space is always text;
+- a submission refused when it is sent keeps its draft: ``/retry`` sends it again,
+  ``/draft`` shows it, ``/cancel`` drops it. One draft is kept at a time.
+
+On a terminal (standard input and output both), lines are read with prompt_toolkit (see
+``bot.console.prompt``): line editing, history, and log lines printed above the prompt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from bot.commands import digests, moderation, papers, submissions, votes
 from bot.commands.context import Actor, CommandContext
@@ -39,6 +54,9 @@ HELP = """Commands (one per line):
                                then the TL;DR on the next line, then the body,
                                ended by a line holding only "."; --anonymous shows
                                "Anonymous" as the author to all but moderators
+  /cancel                      drop the draft being written (or kept)
+  /retry                       reopen a draft put aside, or send a refused one again
+  /draft                       show the kept draft
   /vote <number> up|down       vote on someone else's published summary
   /edit <number>               the same, replacing your pending summary
   /withdraw <number>           take back your pending summary
@@ -50,7 +68,14 @@ HELP = """Commands (one per line):
   /approve-digest <number>, /reject-digest <number>
   /drop-from-digest <number> <summary>   take a summary out of a draft digest
   /help, /quit
+
+While a draft is open, a line starting with one of these commands is not text: the
+draft is put aside (kept, not sent) and the command runs. Start a line with a space to
+write it as text.
 """
+
+DRAFT_COMMANDS = ("/cancel", "/retry", "/draft")
+QUIT = ("/quit", "/exit")
 
 
 class UndecodableLine(UserError):
@@ -74,6 +99,20 @@ def undecodable(text: str, number: int) -> UndecodableLine | None:
     return UndecodableLine(
         f"Line {number} is not UTF-8 text: bytes {shown} (hex), the first {where}, cannot be read."
     )
+
+
+class Interrupted(Exception):
+    """Ctrl-C at a terminal prompt: a draft is put aside, the session's prompt ends it."""
+
+
+class LineSource(Protocol):
+    """Where the console's lines come from: a stream (:class:`Input`) or a terminal prompt."""
+
+    number: int
+
+    async def line(self, prompt: str = "", default: str = "") -> str | None:
+        """The next line without its end, or None at the end of input."""
+        ...
 
 
 class Input:
@@ -108,8 +147,10 @@ class Input:
         threading.Thread(target=pump, name="console-input", daemon=True).start()
         return lines
 
-    async def line(self, prompt: str = "") -> str | None:
-        """The next line, or None at the end of input; with the prompt when typed by a person."""
+    async def line(self, prompt: str = "", default: str = "") -> str | None:
+        """The next line, or None at the end of input; with the prompt when typed by a person
+        (``default`` is for prompts that can prefill the line; a stream has nothing to
+        prefill)."""
         if self._lines is None:
             self._lines = self._start()
         if self.interactive and prompt:
@@ -128,10 +169,34 @@ class Input:
 
 
 @dataclass
+class Draft:
+    """A summary being written, or kept after it was put aside or refused when sent."""
+
+    command: str
+    """How it was opened ("/submit 1606.04474"), for the messages that name it."""
+    send: Callable[[str, str], Awaitable[Reply]]
+    """(TL;DR, body) -> the reply: the submission or the edit."""
+    tldr: str | None = None
+    body: list[str] = field(default_factory=list)
+    finished: bool = False
+    """Ended by "." and sent, but refused: /retry sends it again as it is."""
+    tldr_default: str = ""
+    """What a terminal prefills at the TL;DR prompt: the refused one, or the text edited."""
+
+
+class PutAside(Exception):
+    """A draft was left by a command line (``line``) or Ctrl-C (None); it is kept."""
+
+    def __init__(self, line: str | None) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+@dataclass
 class Console:
     ctx: CommandContext
     actor: Actor
-    source: Input
+    source: LineSource
     out: TextIO
     seen: dict[int, int] = field(default_factory=dict)
     """Summary number -> the revision this session last showed its moderator."""
@@ -139,6 +204,8 @@ class Console:
     """Draft digest number -> its revision as /digests last showed it."""
     failures: int = 0
     """Lines that failed: commands refused or gone wrong, and lines that could not be read."""
+    kept: Draft | None = None
+    """The draft being written, or put aside, or refused: what /retry, /draft, /cancel see."""
 
     def write(self, text: str) -> None:
         """Print and flush, so a piped reader sees each reply as it comes."""
@@ -150,34 +217,143 @@ class Console:
         self.failures += 1
         self.write(render_error(message))
 
-    async def _draft_line(self, prompt: str) -> str | None:
+    async def _draft_line(self, prompt: str, default: str = "") -> str | None:
         """The next line of a draft; an unreadable one is reported and left out, and the
-        draft goes on with the line after it."""
+        draft goes on with the line after it. Ctrl-C puts the draft aside."""
         while True:
             try:
-                return await self.source.line(prompt)
+                return await self.source.line(prompt, default)
             except UndecodableLine as error:
                 self.fail(
                     f"{error} It was left out of your draft, which is kept: type the line "
                     "again, or go on."
                 )
+            except Interrupted:
+                raise PutAside(None) from None
 
-    async def _text(self) -> tuple[str, str]:
-        """The TL;DR line, then body lines up to a line holding only "."."""
-        tldr = await self._draft_line("TL;DR> ")
-        if tldr is None:
-            raise UserError("Input ended before the TL;DR; nothing was saved.")
-        body: list[str] = []
-        while True:
+    def _is_command(self, line: str) -> bool:
+        """A line starting with a known command (not with a space): never a draft's text."""
+        words = line.split(maxsplit=1)
+        return line.startswith("/") and words[0].lower() in self._known()
+
+    def _known(self) -> list[str]:
+        return [*self._handlers(), *QUIT]
+
+    def _cancelled(self, line: str) -> bool:
+        """True for /cancel; any other command line puts the draft aside (PutAside)."""
+        if not self._is_command(line):
+            return False
+        if line.split(maxsplit=1)[0].lower() == "/cancel":
+            return True
+        raise PutAside(line)
+
+    def _open(self, draft: Draft) -> None:
+        if self.kept is not None and self.kept is not draft:
+            self.write(f"Note: your kept draft of {self.kept.command} was dropped for this one.\n")
+        self.kept = draft
+
+    def _drop(self) -> Reply:
+        draft, self.kept = self.kept, None
+        what = f" of {draft.command}" if draft is not None else ""
+        return Reply(text=f"Draft{what} dropped; nothing was saved.")
+
+    async def _write(self, draft: Draft) -> Reply:
+        """Read the TL;DR (checked at once) and the body up to ".", then send the draft.
+
+        The draft stays in ``self.kept`` until it is sent: a command line or Ctrl-C leaves
+        it there (PutAside), and a refusal when it is sent too.
+        """
+        self._open(draft)
+        limits = self.ctx.limits
+        while draft.tldr is None:
+            line = await self._draft_line("TL;DR> ", draft.tldr_default)
+            if line is None:
+                self.kept = None
+                raise UserError("Input ended before the TL;DR; nothing was saved.")
+            if self._cancelled(line):
+                return self._drop()
+            try:
+                draft.tldr = submissions.clean_tldr(line, limits)
+            except UserError as error:
+                draft.tldr_default = line
+                self.fail(f"{error} Type the TL;DR again, or /cancel to drop the draft.")
+        while not draft.finished:
             line = await self._draft_line("... ")
             if line is None:
+                self.kept = None
                 raise UserError(
                     'Input ended before the line holding only "." that ends the body; '
                     "nothing was saved."
                 )
+            if self._cancelled(line):
+                return self._drop()
             if line.strip() == END_OF_BODY:
-                return tldr, "\n".join(body)
-            body.append(line)
+                try:
+                    submissions.clean_body("\n".join(draft.body), limits)
+                except UserError as error:
+                    self.fail(f'{error} Then end it with a line holding only ".".')
+                    continue
+                draft.finished = True
+                break
+            try:
+                submissions.clean_body("\n".join([*draft.body, line]), limits, finished=False)
+            except UserError as error:
+                self.fail(
+                    f"{error} That line was left out of your draft, which is kept: type it "
+                    "again, or go on."
+                )
+                continue
+            draft.body.append(line)
+        return await self._send(draft)
+
+    async def _send(self, draft: Draft) -> Reply:
+        """Send a finished draft; refused, it is kept for /retry."""
+        try:
+            reply = await draft.send(draft.tldr or "", "\n".join(draft.body))
+        except UserError as error:
+            raise UserError(
+                f"{error} Your draft is kept: /retry sends it again, /draft shows it, "
+                "/cancel drops it."
+            ) from None
+        self.kept = None
+        return reply
+
+    async def _retry(self, _rest: str) -> Reply:
+        draft = self.kept
+        if draft is None:
+            raise UserError("There is no draft to retry. /submit <arXiv id> starts one.")
+        if draft.finished:
+            return await self._send(draft)
+        lines = len(draft.body)
+        so_far = (
+            f"TL;DR: {draft.tldr}; {lines} line{'s' if lines != 1 else ''} of body so far. "
+            'Go on; a line holding only "." ends the body.'
+            if draft.tldr is not None
+            else "Type the TL;DR."
+        )
+        self.write(render(Reply(text=f"Draft of {draft.command} reopened. {so_far}")))
+        return await self._write(draft)
+
+    async def _cancel(self, _rest: str) -> Reply:
+        if self.kept is None:
+            raise UserError("There is no draft to cancel.")
+        return self._drop()
+
+    async def _show_draft(self, _rest: str) -> Reply:
+        draft = self.kept
+        if draft is None:
+            raise UserError("There is no draft. /submit <arXiv id> starts one.")
+        state = (
+            "refused when sent: /retry sends it again"
+            if draft.finished
+            else "not finished: /retry reopens it"
+        )
+        return Reply(
+            title=f"Your draft of {draft.command}",
+            lead=draft.tldr or "",
+            text="\n".join(draft.body) or "(no body yet)",
+            footer=f"It is {state}; /cancel drops it.",
+        )
 
     async def dispatch(self, line: str) -> Reply | None:
         """Run one typed line as its command; None for a line that is not one."""
@@ -185,7 +361,9 @@ class Console:
         name, rest = name.lower(), rest.strip()
         handler = self._handlers().get(name)
         if handler is None:
-            raise UserError(f"Unknown command {name[:30]!r}. Type /help for the list.")
+            close = difflib.get_close_matches(name, self._known(), n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise UserError(f"Unknown command {name[:30]!r}.{hint} Type /help for the list.")
         return await handler(rest)
 
     def _handlers(self) -> dict[str, Callable[[str], Awaitable[Reply | None]]]:
@@ -211,6 +389,9 @@ class Console:
                 rest, "/reject-digest 3", "reject digests", digests.reject_draft
             ),
             "/drop-from-digest": self._drop_from_digest,
+            "/cancel": self._cancel,
+            "/retry": self._retry,
+            "/draft": self._show_draft,
             "/help": self._help,
         }
 
@@ -238,10 +419,17 @@ class Console:
         reference = _required(
             " ".join(word for word in words if word != "--anonymous"), "/submit 1606.04474"
         )
-        tldr, body = await self._text()
-        return await submissions.submit(
-            self.ctx, self.actor, reference, tldr, body, anonymous=anonymous
-        )
+        # What can be refused before anyone writes is refused now: the id, the rate limit,
+        # a summary of this paper already waiting, a paper arXiv does not have.
+        await submissions.check_can_submit(self.ctx, self.actor, reference)
+
+        async def send(tldr: str, body: str) -> Reply:
+            return await submissions.submit(
+                self.ctx, self.actor, reference, tldr, body, anonymous=anonymous
+            )
+
+        anonymously = " --anonymous" if anonymous else ""
+        return await self._write(Draft(f"/submit {reference}{anonymously}", send))
 
     async def _vote(self, rest: str) -> Reply:
         number, _, direction = rest.partition(" ")
@@ -252,9 +440,13 @@ class Console:
         )
 
     async def _edit(self, rest: str) -> Reply:
-        number = _required(rest, "/edit 12")
-        tldr, body = await self._text()
-        return await submissions.edit(self.ctx, self.actor, summary_number(number), tldr, body)
+        number = summary_number(_required(rest, "/edit 12"))
+        current = await submissions.own_pending(self.ctx, self.actor, number)
+
+        async def send(tldr: str, body: str) -> Reply:
+            return await submissions.edit(self.ctx, self.actor, number, tldr, body)
+
+        return await self._write(Draft(f"/edit {number}", send, tldr_default=current.tldr))
 
     def _moderated(self, text: str, parse: Callable[[str], int], what: str) -> int:
         """The number a moderator typed; anyone else is refused before it is even read."""
@@ -310,23 +502,35 @@ class Console:
 
     async def run(self) -> int:
         """Serve lines until the input ends or /quit; returns how many lines failed."""
+        pending: str | None = None
+        """A command line that put a draft aside: it runs next."""
         while True:
-            try:
-                line = await self.source.line("shortscience> ")
-            except UndecodableLine as error:
-                self.fail(f"{error} Send commands as UTF-8 text.")
-                continue
+            line: str | None
+            if pending is not None:
+                line, pending = pending, None
+            else:
+                try:
+                    line = await self.source.line("shortscience> ")
+                except UndecodableLine as error:
+                    self.fail(f"{error} Send commands as UTF-8 text.")
+                    continue
+                except Interrupted:
+                    break
             if line is None:
                 break
             if not line.strip():
                 continue
-            if line.strip().lower() in ("/quit", "/exit"):
+            if line.strip().lower() in QUIT:
                 break
             if not line.lstrip().startswith("/"):
                 self.fail(NOT_A_COMMAND)
                 continue
             try:
                 reply = await self.dispatch(line)
+            except PutAside as aside:
+                pending = aside.line
+                self._put_aside(aside)
+                continue
             except UserError as error:
                 self.fail(str(error))
                 continue
@@ -337,7 +541,22 @@ class Console:
             if reply is not None:
                 self._remember(reply)
                 self.write(render(reply))
+        if self.kept is not None:
+            self.write(f"Note: your draft of {self.kept.command} was not sent.\n")
         return self.failures
+
+    def _put_aside(self, aside: PutAside) -> None:
+        command = self.kept.command if self.kept is not None else "a summary"
+        then = "/retry reopens it where it stopped, /cancel drops it."
+        if aside.line is None:  # Ctrl-C: asked for, not a mistake
+            self.write(f"\nNote: your draft of {command} is put aside, not sent. {then}\n")
+            return
+        typed = aside.line.split(maxsplit=1)[0]
+        self.fail(
+            f"Your draft of {command} is put aside, not sent: {typed[:30]} is a command. "
+            f'A draft ends with a line holding only "."; to write a line starting with '
+            f"{typed[:30]} as text, start it with a space. {then}"
+        )
 
 
 def _required(rest: str, example: str) -> str:
@@ -350,11 +569,29 @@ def _required(rest: str, example: str) -> str:
 async def chat(
     ctx: CommandContext, actor: Actor, stream: TextIO, out: TextIO, *, interactive: bool
 ) -> int:
-    """Run the console until the input ends; returns the number of failed lines."""
+    """Run the console until the input ends; returns the number of failed lines.
+
+    A person at a terminal (``stream`` and ``out`` both one) gets prompt_toolkit's line
+    editor, with log lines printed above the prompt; anything else, the plain reader.
+    """
+    banner = (
+        f"shortscience chat as {actor.display_name}"
+        f"{' (moderator)' if actor.is_moderator else ''}. /help lists the commands.\n"
+    )
+    if interactive and _is_terminal(stream) and _is_terminal(out):
+        from bot.console.prompt import PromptInput, terminal  # only a terminal needs it
+
+        with terminal() as screen:
+            screen.write(banner)
+            return await Console(ctx, actor, PromptInput(), screen).run()
     if interactive:
-        out.write(
-            f"shortscience chat as {actor.display_name}"
-            f"{' (moderator)' if actor.is_moderator else ''}. /help lists the commands.\n"
-        )
+        out.write(banner)
     console = Console(ctx, actor, Input(stream, out, interactive=interactive), out)
     return await console.run()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or closed
+        return False

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.commands import submissions
 from bot.commands.context import Actor, CommandContext
-from bot.console.repl import chat
+from bot.console.repl import NOT_A_COMMAND, chat
 from storage.database import Database
 from storage.models import Summary
 from tests.servers.arxiv_server import FakeArxiv
@@ -96,7 +96,7 @@ async def test_typed_numbers_and_votes_are_read_by_the_console(ctx: CommandConte
     script = (
         "/withdraw twelve\n"
         "/vote 1 sideways\n"
-        "/edit #\nTL;DR\nBody.\n.\n"
+        "/edit #\n"
         "/approve-digest three\n"
         "/drop-from-digest 3 x\n"
     )
@@ -374,3 +374,170 @@ async def test_deciding_on_a_summary_never_shown_says_what_became_of_it(
     await _chat(ctx, "/submit 1605.08386\nSecond.\nSecond body.\n.\n/withdraw 2\n")
     output, _ = await _chat(ctx, "/approve 2\n", actor=MIA)
     assert "Summary #2 was withdrawn by its author; there is nothing to decide." in output
+
+
+# --- drafts: checked as typed, put aside by a command, cancelled, kept when refused (issue 17) --
+
+
+async def _summaries(db: Database) -> list[tuple[str, str, str]]:
+    with db.sessions() as session:
+        return [
+            (summary.tldr, summary.body, summary.status.value)
+            for summary in session.scalars(select(Summary).order_by(Summary.id))
+        ]
+
+
+async def test_a_tldr_over_the_limit_is_refused_before_the_body_and_asked_again(
+    ctx: CommandContext, db: Database
+) -> None:
+    long = "word " * 60  # 299 characters once the spaces are folded
+    script = f"/submit 1606.04474\n{long}\nShort enough.\nThe body.\n.\n"
+    output, failures = await _chat(ctx, script)
+    assert failures == 1
+    [error] = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert error == (
+        "Error: The TL;DR has 299 characters; keep it to 280. The details belong in the body. "
+        "Type the TL;DR again, or /cancel to drop the draft."
+    )
+    assert await _summaries(db) == [("Short enough.", "The body.", "pending")]
+
+
+async def test_body_lines_are_checked_as_they_come_and_a_refused_one_is_left_out(
+    ctx: CommandContext, db: Database
+) -> None:
+    script = (
+        "/submit 1606.04474\nTL;DR.\n"
+        ".\n"  # an empty body is asked again
+        "First.\n"
+        "Bell\x07 here.\n"  # a control character: the line is left out
+        " /mine is text: it starts with a space.\n"
+        f"{'x' * 20_001}\n"  # past the body's limit: left out
+        "Last.\n.\n"
+    )
+    output, failures = await _chat(ctx, script)
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert failures == 3, errors
+    assert errors[0].startswith("Error: The summary body is empty.")
+    assert errors[0].endswith('Then end it with a line holding only ".".')
+    assert "contains a control character (U+0007)" in errors[1]
+    assert errors[1].endswith(
+        "That line was left out of your draft, which is kept: type it again, or go on."
+    )
+    assert "The summary has 20,0" in errors[2] and "the limit is 20,000" in errors[2]
+    assert "You have" not in output, "/mine after a space is text, not a command"
+    assert await _summaries(db) == [
+        ("TL;DR.", "First.\n /mine is text: it starts with a space.\nLast.", "pending")
+    ]
+
+
+async def test_cancel_drops_the_draft_at_the_tldr_or_in_the_body(
+    ctx: CommandContext, db: Database
+) -> None:
+    script = (
+        "/submit 1606.04474\n/cancel\n"
+        "/submit 1606.04474 --anonymous\nTL;DR.\nA body line.\n/CANCEL\n"
+        "/cancel\n"
+        "/mine\n"
+    )
+    output, failures = await _chat(ctx, script)
+    assert output.count("Draft of /submit 1606.04474 dropped; nothing was saved.") == 1
+    assert "Draft of /submit 1606.04474 --anonymous dropped; nothing was saved." in output
+    assert failures == 1
+    assert "Error: There is no draft to cancel." in output
+    assert await _summaries(db) == []
+
+
+async def test_a_command_line_puts_the_draft_aside_and_retry_reopens_it(
+    ctx: CommandContext, db: Database
+) -> None:
+    """The final "." forgotten: /mine runs and nothing becomes summary text."""
+    script = (
+        "/submit 1606.04474\nLearned optimizers.\nFirst line.\n"
+        "/mine\n"
+        "/draft\n"
+        "/retry\nSecond line.\n.\n"
+        "/retry\n"
+    )
+    output, failures = await _chat(ctx, script)
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert errors == [
+        "Error: Your draft of /submit 1606.04474 is put aside, not sent: /mine is a command. "
+        'A draft ends with a line holding only "."; to write a line starting with /mine as '
+        "text, start it with a space. /retry reopens it where it stopped, /cancel drops it.",
+        "Error: There is no draft to retry. /submit <arXiv id> starts one.",
+    ]
+    assert failures == 2
+    assert "You have not submitted any yet." in output, "/mine ran"
+    assert "Your draft of /submit 1606.04474\n" in output
+    assert "TL;DR: Learned optimizers.\n\nFirst line.\n" in output
+    assert (
+        "Draft of /submit 1606.04474 reopened. TL;DR: Learned optimizers.; 1 line of body so "
+        'far. Go on; a line holding only "." ends the body.'
+    ) in output
+    assert "Summary #1 received" in output
+    assert await _summaries(db) == [("Learned optimizers.", "First line.\nSecond line.", "pending")]
+
+
+async def test_a_draft_refused_when_sent_is_kept_and_sent_again_with_retry(
+    ctx: CommandContext, db: Database
+) -> None:
+    """The author's other summary of the paper arrives (another front end) while they write:
+    the draft is refused but kept; they withdraw the other one and /retry."""
+    reader, writer = os.pipe()
+    out = io.StringIO()
+    with os.fdopen(reader, "r") as stream, os.fdopen(writer, "w") as typed:
+        # Interactive over a pipe: the plain reader, with its prompts, which show where it is.
+        session = asyncio.create_task(chat(ctx, ADA, stream, out, interactive=True))
+        typed.write("/submit 1606.04474\nThe console's TL;DR.\nThe console's body.\n")
+        typed.flush()
+        await _until(out, "TL;DR> ... ... ")  # the body's first line is read
+        other = await submissions.submit(ctx, ADA, "1606.04474", "Discord's.", "Discord's body.")
+        assert other.summary_id == 1
+        typed.write(".\n")
+        typed.flush()
+        await _until(out, "Error: ")
+        typed.write("/draft\n/withdraw 1\n/retry\n")
+        typed.flush()
+        await _until(out, "Summary #2 received")
+        typed.close()
+        assert await session == 1
+    output = out.getvalue()
+    # After a prompt: the plain reader writes its prompts without a line end.
+    [error] = [line[line.index("Error: ") :] for line in output.splitlines() if "Error: " in line]
+    assert "already" in error
+    assert error.endswith(
+        "Your draft is kept: /retry sends it again, /draft shows it, /cancel drops it."
+    )
+    assert "It is refused when sent: /retry sends it again; /cancel drops it." in output
+    assert await _summaries(db) == [
+        ("Discord's.", "Discord's body.", "withdrawn"),
+        ("The console's TL;DR.", "The console's body.", "pending"),
+    ]
+
+
+async def test_edit_is_checked_before_the_text_is_asked_for(
+    ctx: CommandContext, db: Database
+) -> None:
+    output, failures = await _chat(ctx, "/edit 7\nNew TL;DR.\n")
+    assert failures == 2
+    assert "Error: You have no summary #7. /mine lists yours." in output
+    assert f"Error: {NOT_A_COMMAND}" in output, "the text after a refused /edit is not read"
+    await _chat(ctx, "/submit 1606.04474\nOld.\nOld body.\n.\n")
+    output, failures = await _chat(ctx, "/edit 1\nNew.\nNew body.\n.\n")
+    assert failures == 0
+    assert await _summaries(db) == [("New.", "New body.", "pending")]
+    output, failures = await _chat(ctx, "/submit 1606.04474\nAnother TL;DR.\n")
+    assert failures == 2, "a second summary of the paper is refused before its TL;DR"
+    assert "Error: You already have summary #1 of this paper" in output
+    assert f"Error: {NOT_A_COMMAND}" in output
+
+
+async def test_an_unknown_command_gets_the_nearest_one_suggested(ctx: CommandContext) -> None:
+    output, failures = await _chat(ctx, "/sumary 1606.04474\n/QUEU\n/frobnicate\n/retyr\n")
+    assert failures == 4
+    assert [line for line in output.splitlines() if line.startswith("Error: ")] == [
+        "Error: Unknown command '/sumary'. Did you mean /summary? Type /help for the list.",
+        "Error: Unknown command '/queu'. Did you mean /queue? Type /help for the list.",
+        "Error: Unknown command '/frobnicate'. Type /help for the list.",
+        "Error: Unknown command '/retyr'. Did you mean /retry? Type /help for the list.",
+    ]
