@@ -363,8 +363,9 @@ def cmd_site(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def cmd_health(args: argparse.Namespace, config: AppConfig) -> int:
-    """Healthy: the database answers at the current schema, no channel is stopped, and no
-    delivery failed or waits for a moderator."""
+    """Healthy: the database answers at the current schema, a process runs the scheduler
+    while channels are scheduled, no channel is stopped, and no delivery failed or waits for
+    a moderator; exit 1 otherwise, each problem printed with what to do."""
     from bot.health import check_health  # start-up: only `health` needs it
 
     report = check_health(config)
@@ -439,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"shortscience: database error: {first_line}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
+        # Ctrl-C: whatever was in flight (an arXiv request too) is abandoned, and said so.
+        print("shortscience: interrupted (Ctrl-C); stopped", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`shortscience chat ... | head -1`): say so once, quietly.

@@ -450,6 +450,24 @@ async def test_the_terminal_moderator_who_took_a_summary_out_decides_on_the_new_
     assert status is not DigestStatus.DRAFT and dropped not in kept and len(kept) == 2
 
 
+async def test_approve_and_send_says_what_went_out_of_this_digest_and_of_others(
+    ctx: CommandContext, db: Database, tmp_path: Path
+) -> None:
+    draft_channel = _approval_channel(tmp_path, max_items=2)
+    daily = ChannelSettings(name="daily", kind="outbox", directory=tmp_path / "daily", max_items=1)
+    _publish_to(ctx, draft_channel, daily)
+    seed(ctx.db)
+    draft = await ctx.run(ctx.publishing_service.build, draft_channel)
+    due = await ctx.run(ctx.publishing_service.build, daily)  # approved, due, not sent yet
+    assert (draft.status, due.status) == (DigestStatus.DRAFT.value, DigestStatus.APPROVED.value)
+    assert draft.digest_id is not None
+    reply = await digests.approve_and_send(ctx, TERMINAL, draft.digest_id)
+    assert reply.text == (
+        f"Digest {draft.digest_id} was approved by mia. It was sent now: 2 parts. "
+        "The same delivery sent 1 part of other digests that were due."
+    )
+
+
 async def test_a_draft_changed_by_someone_else_is_read_again_before_deciding(
     ctx: CommandContext, db: Database, tmp_path: Path
 ) -> None:

@@ -95,3 +95,32 @@ def test_run_stops_and_says_so_while_an_arxiv_request_is_stuck(
     assert output.rstrip().endswith("stopped"), output
     assert "Traceback" not in output
     assert arxiv_server.request_count == 1  # and it was not retried on the way out
+
+
+def test_chat_stops_on_ctrl_c_and_says_so_while_a_lookup_is_stuck(
+    tmp_path: Path, db: Database, arxiv_server: FakeArxiv
+) -> None:
+    arxiv_server.hang_next(1, seconds=HANG_SECONDS)
+    process = subprocess.Popen(
+        [*COMMAND, "--config", str(_config(tmp_path, arxiv_server)), "chat"],
+        cwd=tmp_path,
+        env=_env(db),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdin is not None
+        process.stdin.write("/summary 1810.03292\n")  # not stored: it waits on arXiv
+        process.stdin.flush()
+        _wait_for(lambda: arxiv_server.request_count >= 1, "the request reached arXiv")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=BOUND_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert "interrupted (Ctrl-C); stopped" in err
+    assert "Traceback" not in err
