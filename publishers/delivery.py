@@ -245,6 +245,7 @@ class Publisher:
             digest_id=claim.digest_id,
             post=claim.post,
             position=claim.position,
+            built_at=claim.built_at,
         )
         try:
             posted = None
@@ -324,10 +325,12 @@ class Publisher:
     def _keep_page(self, channel: ChannelSettings, client: Network, digest_id: int) -> None:
         """The digest as one page beside its posts, so a new user sees real output."""
         with self.db.sessions() as session:
-            page = self.builder.page(session, session.get_one(Digest, digest_id), channel)
+            digest = session.get_one(Digest, digest_id)
+            built_at = digest.created_at
+            page = self.builder.page(session, digest, channel)
         if page:
             try:
-                client.write_page(digest_id, page)
+                client.write_page(digest_id, page, built_at)
             except PublishError as error:
                 log.warning("could not write the page of digest %s: %s", digest_id, error)
 

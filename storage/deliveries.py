@@ -66,6 +66,8 @@ class Claim:
     reply_to: RemoteRef | None
     root: RemoteRef | None
     token: str
+    built_at: datetime
+    """When the part's digest was built."""
 
 
 # -- the worker's side --------------------------------------------------------------------------
@@ -143,6 +145,7 @@ def claim_next(
         reply_to=_ref(session, row.digest_id, row.post, row.position - 1),
         root=_ref(session, row.digest_id, row.post, 0) if row.position > 0 else None,
         token=token,
+        built_at=session.get_one(Digest, row.digest_id).created_at,
     )
 
 

@@ -106,6 +106,9 @@ class OutgoingPost:
     """0-based number of its post in the digest (a thread is one post)."""
     position: int | None = None
     """0-based place in its post: 0 for a post of its own or a thread's first part."""
+    built_at: datetime | None = None
+    """When its digest was built: it leads the outbox folder's names, so the files of a
+    database started afresh (digest numbers from 1 again) never meet the old ones."""
 
 
 class Network(Protocol):
@@ -141,6 +144,6 @@ class Network(Protocol):
     def close(self) -> None:
         """Let go of sessions and connections; the client may be used again after."""
 
-    def write_page(self, digest_id: int, html: str) -> None:
+    def write_page(self, digest_id: int, html: str, built_at: datetime | None = None) -> None:
         """Keep a sent digest as one page; a network that shows posts only keeps none."""
         return None

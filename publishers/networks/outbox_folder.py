@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from publishers.networks.base import Network, OutgoingPost, Permanent, Posted
@@ -84,9 +85,9 @@ class OutboxFolder(Network):
 
     # -- pages ---------------------------------------------------------------------------
 
-    def write_page(self, digest_id: int, html: str) -> None:
+    def write_page(self, digest_id: int, html: str, built_at: datetime | None = None) -> None:
         """Write (or replace) the digest's page atomically; it sorts after the digest's posts."""
-        path = self._path(page_stem(digest_id), ".html")
+        path = self._path(page_stem(digest_id, built_at), ".html")
         self._write(path, _encoded(html, path.name))
 
     # -- files ---------------------------------------------------------------------------
@@ -151,9 +152,12 @@ class OutboxFolder(Network):
         return Permanent(f"outbox folder {self.directory} {what}: {reason}")
 
 
-def page_stem(digest_id: int) -> str:
-    """The digest's page name without ``.html``: after its posts in ``ls`` ('-' < '.')."""
-    return f"digest-{digest_id:06d}"
+def page_stem(digest_id: int, built_at: datetime | None = None) -> str:
+    """The digest's page name without ``.html``: after its posts in ``ls`` ('-' < '.'),
+    led by when the digest was built, so digests sort in time and a database started
+    afresh (numbering from 1 again) never finds the old files under its names."""
+    number = f"digest-{digest_id:06d}"
+    return f"{built_at.astimezone(UTC):%Y%m%d-%H%M%S}-{number}" if built_at else number
 
 
 def file_stem(post: OutgoingPost) -> str:
@@ -161,7 +165,8 @@ def file_stem(post: OutgoingPost) -> str:
     that names sort in posting order; its key when it comes without a place."""
     if post.digest_id is None or post.post is None or post.position is None:
         return post.key
-    return f"{page_stem(post.digest_id)}-post{post.post + 1:03d}-part{post.position + 1:03d}"
+    stem = page_stem(post.digest_id, post.built_at)
+    return f"{stem}-post{post.post + 1:03d}-part{post.position + 1:03d}"
 
 
 def _content(post: OutgoingPost, name: str) -> bytes:

@@ -47,6 +47,8 @@ from tests.servers.mastodon_server import FakeMastodon
 from tests.servers.x_server import TWEETS, XServer
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+BUILT = "20261127-090000"
+"""How the outbox folder's names begin for digests built at NOW (the clock stands still)."""
 PARAGRAPH = (
     "Coupling layers keep the Jacobian triangular, so its determinant is the product of "
     "the diagonal and the log-likelihood stays exact. The scale and shift networks can be "
@@ -450,7 +452,7 @@ def test_the_outbox_channel_writes_one_file_per_post_and_a_page(
     assert service.deliver().sent == 2
     files = sorted((tmp_path / "files").glob("*.md"))
     assert len(files) == 2
-    page = (tmp_path / "files" / f"digest-{digest_id:06d}.html").read_text(encoding="utf-8")
+    page = (tmp_path / "files" / f"{BUILT}-digest-{digest_id:06d}.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
@@ -469,7 +471,7 @@ def test_the_outbox_page_shows_the_markdown_as_a_reader_would(
     digest_id = service.build(channel).digest_id
     assert service.deliver().sent == 1
 
-    page = (tmp_path / "files" / f"digest-{digest_id:06d}.html").read_text(encoding="utf-8")
+    page = (tmp_path / "files" / f"{BUILT}-digest-{digest_id:06d}.html").read_text(encoding="utf-8")
     assert "A <strong>bold</strong> claim" in page
     assert '<a href="https://example.org/a?b=1&amp;c=2" rel="nofollow noopener">here</a>' in page
     assert "here (https://" not in page
@@ -498,8 +500,8 @@ def test_two_digests_built_in_the_same_second_keep_their_posts_apart(
     assert service.deliver().sent == 2
     names = sorted(path.name for path in (tmp_path / "files").glob("*.md"))
     assert names == [
-        f"digest-{first.digest_id:06d}-post001-part001.md",
-        f"digest-{second.digest_id:06d}-post001-part001.md",
+        f"{BUILT}-digest-{first.digest_id:06d}-post001-part001.md",
+        f"{BUILT}-digest-{second.digest_id:06d}-post001-part001.md",
     ]
 
 
@@ -535,8 +537,8 @@ def test_ls_lists_a_folder_in_posting_order_across_digests_and_threads(
     assert [name for name in appeared if name.endswith(".md")] == sent
     assert len([name for name in appeared if name.endswith(".html")]) == 12
     assert appeared[:2] == [
-        f"digest-{built[0].digest_id:06d}-post001-part001.md",
-        f"digest-{built[0].digest_id:06d}-post001-part002.md",
+        f"{BUILT}-digest-{built[0].digest_id:06d}-post001-part001.md",
+        f"{BUILT}-digest-{built[0].digest_id:06d}-post001-part002.md",
     ]
     assert all(len(row.idempotency_key) == 32 for row in deliveries(db)), "keys stay X's form"
 
@@ -555,8 +557,8 @@ def test_a_bluesky_channel_in_the_folder_keeps_tid_keys_and_readable_names(
     rows = deliveries(db)
     assert all(re.fullmatch(r"[234567a-j][234567a-z]{12}", row.idempotency_key) for row in rows)
     assert sorted(os.listdir(tmp_path / "outbox" / "sky")) == [
-        *(f"digest-{digest_id:06d}-post001-part{n:03d}.md" for n in range(1, 6)),
-        f"digest-{digest_id:06d}.html",
+        *(f"{BUILT}-digest-{digest_id:06d}-post001-part{n:03d}.md" for n in range(1, 6)),
+        f"{BUILT}-digest-{digest_id:06d}.html",
     ]
 
 
@@ -602,7 +604,9 @@ def test_a_network_channels_page_shows_its_thread_as_the_network_would(
     digest_id = service.build(channel).digest_id or 0
     assert service.deliver().sent == 6
 
-    page = (tmp_path / "outbox" / "x-main" / f"digest-{digest_id:06d}.html").read_text("utf-8")
+    page = (tmp_path / "outbox" / "x-main" / f"{BUILT}-digest-{digest_id:06d}.html").read_text(
+        "utf-8"
+    )
     assert "As X would show it: 2 posts, 6 parts in all" in page
     assert "<h2>Post 1</h2>" in page  # the newest summary: one post
     assert "<h2>Post 2, a thread of 5</h2>" in page
@@ -628,7 +632,9 @@ def test_a_discord_channels_page_shows_its_markdown_as_discord_would(
     digest_id = service.build(channel).digest_id or 0
     assert service.deliver().sent == 1
 
-    page = (tmp_path / "outbox" / "disc" / f"digest-{digest_id:06d}.html").read_text("utf-8")
+    page = (tmp_path / "outbox" / "disc" / f"{BUILT}-digest-{digest_id:06d}.html").read_text(
+        "utf-8"
+    )
     assert "As Discord would show it: 1 post, 1 part in all" in page
     assert "</a></strong><br />\n<strong>TL;DR:</strong>" in page
     assert "A <strong>bold</strong> claim" in page

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,25 @@ def test_names_sort_in_posting_order_across_digests_posts_and_parts(
 
     assert len(in_order) > 10 * 7
     assert sorted(os.listdir(folder.directory)) == in_order
+
+
+def test_a_database_started_afresh_never_meets_the_old_files(folder: OutboxFolder) -> None:
+    """Digest numbers start at 1 again in a new database; the time the digest was built
+    leads the name, so its first post is a new file, not "a different text already here"."""
+    built = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    old = replace(outgoing(key="a1"), digest_id=1, post=0, position=0, built_at=built)
+    new = replace(old, text="Another summary.", built_at=built + timedelta(days=1))
+    folder.post(old)
+    folder.write_page(1, "<p>old</p>", built)
+    folder.post(new)
+    folder.write_page(1, "<p>new</p>", new.built_at)
+
+    assert names(folder.directory) == [
+        "20261206-090000-digest-000001-post001-part001.md",
+        "20261206-090000-digest-000001.html",
+        "20261207-090000-digest-000001-post001-part001.md",
+        "20261207-090000-digest-000001.html",
+    ]
 
 
 def test_a_second_attempt_at_a_placed_part_finds_its_file(folder: OutboxFolder) -> None:
