@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy.orm import Session
 
 from bot.commands.context import Actor, CommandContext
@@ -10,7 +12,7 @@ from bot.commands.user_text import clean_line
 from bot.errors import UserError
 from bot.papers.arxiv_client import ArxivRejected, ArxivUnavailable
 from bot.papers.arxiv_ids import InvalidArxivId, parse_arxiv_id
-from bot.papers.lookups import Found, PaperLookups
+from bot.papers.lookups import Found, PaperLookups, off_loop
 from bot.wording import counted, plural
 from publishers.render import bidi
 from storage import papers as paper_store
@@ -196,7 +198,8 @@ async def search(ctx: CommandContext, words: str) -> Reply:
     if local is not None:
         return local
     try:
-        found = await ctx.run(ctx.arxiv.search, words, max_results=limit)
+        # Off the default executor: a hanging search must not hold up Ctrl-C.
+        found = await off_loop(partial(ctx.arxiv.search, words, max_results=limit))
     except (ArxivUnavailable, ArxivRejected):
         return Reply(
             title=f"Search: {words}",

@@ -97,8 +97,16 @@ def test_run_stops_and_says_so_while_an_arxiv_request_is_stuck(
     assert arxiv_server.request_count == 1  # and it was not retried on the way out
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/summary 1810.03292",  # not stored: it waits on arXiv
+        "/search words-no-stored-paper-has",  # nothing stored matches: arXiv's search
+    ],
+    ids=["summary", "search"],
+)
 def test_chat_stops_on_ctrl_c_and_says_so_while_a_lookup_is_stuck(
-    tmp_path: Path, db: Database, arxiv_server: FakeArxiv
+    tmp_path: Path, db: Database, arxiv_server: FakeArxiv, line: str
 ) -> None:
     arxiv_server.hang_next(1, seconds=HANG_SECONDS)
     process = subprocess.Popen(
@@ -112,7 +120,7 @@ def test_chat_stops_on_ctrl_c_and_says_so_while_a_lookup_is_stuck(
     )
     try:
         assert process.stdin is not None
-        process.stdin.write("/summary 1810.03292\n")  # not stored: it waits on arXiv
+        process.stdin.write(f"{line}\n")
         process.stdin.flush()
         _wait_for(lambda: arxiv_server.request_count >= 1, "the request reached arXiv")
         process.send_signal(signal.SIGINT)
