@@ -203,10 +203,11 @@ class PaperLookups:
     async def _refresh(self, base: str) -> None:
         try:
             await self._fetch(base)
-        except (ArxivUnavailable, ArxivRejected) as error:
-            if not self.client.stopping.is_set():
-                self._pending.add(base)
+        except ArxivUnavailable as error:
+            self._pending.add(base)  # tried again once arXiv answers
             log.debug("refreshing %s waits: %s", base, error)
+        except ArxivRejected as error:  # not worth asking again: the stored copy stands
+            log.warning("arXiv refused to refresh %s: %s", base, error)
         except Exception:
             log.exception("refreshing the stored paper %s failed", base)
 
@@ -231,9 +232,8 @@ class PaperLookups:
         )
         refreshed = 0
         for base, outcome in zip(bases, outcomes, strict=True):
-            if isinstance(outcome, (ArxivUnavailable, ArxivRejected)):
-                if not self.client.stopping.is_set():
-                    self._pending.add(base)
+            if isinstance(outcome, ArxivUnavailable):
+                self._pending.add(base)
             elif isinstance(outcome, BaseException):
                 log.error("refreshing the stored paper %s failed: %r", base, outcome)
             else:
@@ -241,7 +241,7 @@ class PaperLookups:
         return refreshed
 
     async def settle(self) -> None:
-        """Wait for the refreshes running in the background (tests, and shutdown)."""
+        """Wait for the refreshes running in the background (a test's way to see them end)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 

@@ -244,3 +244,20 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_others(
     found = await patient
     assert found.paper_id > 0
     assert arxiv_server.request_count == 1
+
+
+async def test_a_refresh_arxiv_refuses_is_not_asked_again(
+    db: Database, arxiv_client: ArxivClient, arxiv_server: FakeArxiv
+) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    lookups = PaperLookups(
+        db, arxiv_client, refresh_after=timedelta(days=30), batch_window=0, clock=lambda: now[0]
+    )
+    await lookups.get(parse_arxiv_id("1606.04474"))
+    now[0] += timedelta(days=31)
+    arxiv_server.fail_next(1, status=400)
+    assert not (await lookups.get(parse_arxiv_id("1606.04474"))).stale
+    await lookups.settle()
+    assert arxiv_server.request_count == 2
+    assert lookups.retry_in() is None  # nothing waits: a refusal is not an outage
+    assert not arxiv_client.availability.down
