@@ -4,7 +4,8 @@
 commands, the outbox channel's ``digest preview`` and ``site build``, through an installed
 ``shortscience`` entry point and the repository's own ``config.toml`` (its database moved to
 a scratch folder, its arXiv URL a closed local port). It checks what the replies say (the
-demo's papers: authors, abstract, year) and that no line is an ERROR; it times nothing.
+demo's papers: authors, abstract, year) and that no line is an ERROR; it prints how long
+each command took, start-up included, for a person to read, and asserts no time.
 
 Standard library only: ``.ci/run`` runs it as a script with the Python of a fresh virtual
 environment that has only ``pip install .`` in it::
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +128,7 @@ def run(shortscience: Path, directory: Path, env: dict[str, str]) -> Outcome:
     config = write_config(directory, closed_port())
 
     def step(args: list[str], stdin: str = "") -> str:
+        started = time.perf_counter()
         result = subprocess.run(
             [str(shortscience), "--config", str(config), *args],
             input=stdin,
@@ -136,9 +139,11 @@ def run(shortscience: Path, directory: Path, env: dict[str, str]) -> Outcome:
             timeout=600,  # a safety net against a hang, not a measurement
             check=False,
         )
+        took = time.perf_counter() - started  # shown for a person to judge, never asserted
         shown = " ".join(args)
         outcome.transcript.append(
-            f"$ shortscience {shown}\n{result.stdout}{result.stderr}(exit {result.returncode})"
+            f"$ shortscience {shown}\n{result.stdout}{result.stderr}"
+            f"(exit {result.returncode}; {took:.2f} s with the process's start)"
         )
         if result.returncode != 0:
             outcome.failures.append(f"`shortscience {shown}` exited {result.returncode}")
