@@ -27,7 +27,7 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from publishers import digests as building
@@ -35,6 +35,7 @@ from publishers.channels import stored_row
 from publishers.networks.base import (
     Duplicate,
     LookupUnsupported,
+    Media,
     Network,
     OutgoingPost,
     Permanent,
@@ -246,6 +247,19 @@ class Publisher:
             post=claim.post,
             position=claim.position,
             built_at=claim.built_at,
+            media=tuple(
+                Media(
+                    position=media.position,
+                    content=media.content,
+                    mime_type=media.mime_type,
+                    sha256=media.sha256,
+                    width=media.width,
+                    height=media.height,
+                    alt=media.alt,
+                    remote_ref=media.remote_ref if self._reusable(client, media) else None,
+                )
+                for media in claim.media
+            ),
         )
         try:
             posted = None
@@ -262,7 +276,10 @@ class Publisher:
                         )
                         return
             if posted is None:
-                posted = client.post(post)
+                uploaded = self._uploaded(client, claim, post)
+                if uploaded is None:
+                    return
+                posted = client.post(uploaded)
         except RateLimited as error:
             self._retry(claim, error, report, at=error.retry_at)
             return
@@ -289,6 +306,40 @@ class Publisher:
             self._retry(claim, error, report, at=None, look_first=True)
             return
         self._sent(channel, client, claim, posted, report)
+
+    def _reusable(self, client: Network, media: outbox.ClaimedMedia) -> bool:
+        """An upload a post may still refer to (the network has not forgotten it yet)."""
+        return (
+            media.remote_ref is not None
+            and media.uploaded_at is not None
+            and self.clock() - media.uploaded_at < client.media_reuse
+        )
+
+    def _uploaded(
+        self, client: Network, claim: outbox.Claim, post: OutgoingPost
+    ) -> OutgoingPost | None:
+        """The post with every picture uploaded, each upload recorded as it is made, so a
+        retry reuses it; None when another worker took the part over meanwhile."""
+        if not client.uploads_media or not post.media:
+            return post
+        media = []
+        for picture in post.media:
+            if picture.remote_ref is None:
+                ref = client.upload(picture, post)
+                with self.db.transaction() as session:
+                    mine = outbox.record_uploaded(
+                        session, claim, picture.position, ref, self.clock()
+                    )
+                if not mine:
+                    log.warning(
+                        "digest %s part %s was taken over by another worker",
+                        claim.digest_id,
+                        claim.part,
+                    )
+                    return None
+                picture = replace(picture, remote_ref=ref)
+            media.append(picture)
+        return replace(post, media=tuple(media))
 
     def _sent(
         self,

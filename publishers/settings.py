@@ -79,8 +79,16 @@ class ChannelSettings(BaseModel):
         tuple[Annotated[str, Field(min_length=1, max_length=40)], ...], Field(strict=False)
     ] = ()
     """arXiv categories (``cs.LG``) or whole archives (``cs``); empty means all."""
-    thread: bool = True
+    thread: bool = False
+    """x, bluesky, mastodon: the whole summary as a thread; by default one post per summary
+    (title, TL;DR, byline and link), as people follow a research account."""
+    max_parts: Annotated[int, Field(ge=2, le=25)] = 4
+    """A thread's most parts: a longer summary ends with a part saying where to read on."""
     link: LinkPlacement = "first"
+    equation_cards: bool = True
+    """A summary's first display formula goes out as a picture with its post."""
+    monthly_budget_usd: Annotated[float, Field(gt=0, strict=False)] | None = None
+    """kind x: what this month's posts may cost; a digest that would go over is held."""
     api_base: str | None = None
     """The network's API base URL, without a trailing slash (a proxy, a test server)."""
     page_id: Annotated[str, Field(pattern=r"^[0-9]{1,30}$")] | None = None
@@ -141,6 +149,12 @@ class ChannelSettings(BaseModel):
             raise ValueError("directory: only a channel of kind outbox writes to a directory")
         if self.page_id is not None and self.kind != "facebook":
             raise ValueError("page_id: only a channel of kind facebook posts to a Page")
+        if self.monthly_budget_usd is not None and self.kind != "x":
+            raise ValueError("monthly_budget_usd: only X bills each post (kind x)")
+        if "max_parts" in self.model_fields_set and self.kind not in THREADED:
+            raise ValueError(
+                "max_parts: only a channel of kind x, bluesky or mastodon makes threads"
+            )
         if self.max_characters is not None and self.kind != "mastodon":
             raise ValueError(
                 "max_characters: only a Mastodon instance may raise its limit (kind mastodon)"

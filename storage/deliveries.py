@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 from storage.models import (
     Channel,
     Delivery,
+    DeliveryMedia,
     DeliveryState,
     Digest,
     DigestStatus,
@@ -42,6 +43,21 @@ class RemoteRef:
     remote_id: str
     cid: str | None = None
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedMedia:
+    """A picture of the claimed part, with the network's reference once it is uploaded."""
+
+    position: int
+    content: bytes
+    mime_type: str
+    sha256: str
+    width: int
+    height: int
+    alt: str
+    remote_ref: str | None
+    uploaded_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,8 @@ class Claim:
     token: str
     built_at: datetime
     """When the part's digest was built."""
+    media: tuple[ClaimedMedia, ...] = ()
+    """Its pictures in order (equation cards)."""
 
 
 # -- the worker's side --------------------------------------------------------------------------
@@ -146,6 +164,24 @@ def claim_next(
         root=_ref(session, row.digest_id, row.post, 0) if row.position > 0 else None,
         token=token,
         built_at=session.get_one(Digest, row.digest_id).created_at,
+        media=tuple(
+            ClaimedMedia(
+                position=media.position,
+                content=media.content,
+                mime_type=media.mime_type,
+                sha256=media.sha256,
+                width=media.width,
+                height=media.height,
+                alt=media.alt,
+                remote_ref=media.remote_ref,
+                uploaded_at=media.uploaded_at,
+            )
+            for media in session.scalars(
+                select(DeliveryMedia)
+                .where(DeliveryMedia.delivery_id == row.id)
+                .order_by(DeliveryMedia.position)
+            )
+        ),
     )
 
 
@@ -181,6 +217,22 @@ def _mine(claim: Claim) -> ColumnElement[bool]:
         Delivery.claim_token == claim.token,
         Delivery.state == DeliveryState.SENDING,
     )
+
+
+def record_uploaded(
+    session: Session, claim: Claim, position: int, remote_ref: str, now: datetime
+) -> bool:
+    """A picture of the part is uploaded: kept, so a retry posts with it instead of
+    uploading it again. False when another worker had taken the part over meanwhile."""
+    if session.scalar(select(Delivery.id).where(_mine(claim)).with_for_update()) is None:
+        return False
+    changed = changed_rows(
+        session,
+        update(DeliveryMedia)
+        .where(DeliveryMedia.delivery_id == claim.delivery_id, DeliveryMedia.position == position)
+        .values(remote_ref=remote_ref, uploaded_at=now),
+    )
+    return changed == 1
 
 
 def record_sent(session: Session, claim: Claim, posted: RemoteRef, now: datetime) -> bool:

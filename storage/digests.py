@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from storage.deliveries import finish_if_done
 from storage.models import (
     Delivery,
+    DeliveryMedia,
     DeliveryState,
     Digest,
     DigestItem,
@@ -94,6 +95,18 @@ class AlreadyInDigest(Exception):
 
 
 @dataclass(frozen=True)
+class NewMedia:
+    """A picture for a part (an equation card), its bytes rendered when the digest is built."""
+
+    content: bytes
+    mime_type: str
+    sha256: str
+    width: int
+    height: int
+    alt: str
+
+
+@dataclass(frozen=True)
 class NewPart:
     """One post part as rendered, with the key chosen for it before the first try."""
 
@@ -104,6 +117,7 @@ class NewPart:
     has_url: bool = False
     link: str | None = None
     summary_id: int | None = None
+    media: tuple[NewMedia, ...] = ()
 
 
 def create_digest(
@@ -149,7 +163,8 @@ def add_parts(
     now: datetime,
     first_part: int = 0,
 ) -> None:
-    """The delivery rows, each with the text it will send: written before anything is sent."""
+    """The delivery rows, each with the text and pictures it will send: written before
+    anything is sent."""
     session.add_all(
         Delivery(
             digest_id=digest.id,
@@ -163,6 +178,18 @@ def add_parts(
             text=part.text,
             idempotency_key=part.key,
             created_at=now,
+            media=[
+                DeliveryMedia(
+                    position=place,
+                    content=media.content,
+                    mime_type=media.mime_type,
+                    sha256=media.sha256,
+                    width=media.width,
+                    height=media.height,
+                    alt=media.alt,
+                )
+                for place, media in enumerate(part.media)
+            ],
         )
         for number, part in enumerate(parts)
     )

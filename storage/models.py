@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -458,6 +459,44 @@ class Delivery(Base):
     """A claimed part is the claimer's until then; after, another worker takes it over."""
 
     digest: Mapped[Digest] = relationship(back_populates="deliveries")
+    media: Mapped[list[DeliveryMedia]] = relationship(
+        back_populates="delivery",
+        order_by="DeliveryMedia.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class DeliveryMedia(Base):
+    """A picture attached to a post part (an equation card), stored with the part.
+
+    It is rendered when the digest is built, so every try sends the same bytes; the
+    network's answer to the upload (``remote_ref``) is kept, so a retry reuses the upload
+    instead of making another.
+    """
+
+    __tablename__ = "delivery_media"
+    __table_args__ = (
+        CheckConstraint("position >= 0", name="position"),
+        CheckConstraint("width > 0 AND height > 0", name="size"),
+    )
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    mime_type: Mapped[str] = mapped_column(String(40))
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    alt: Mapped[str] = mapped_column(Text)
+    """For screen readers: the formula in Unicode, then its LaTeX."""
+    remote_ref: Mapped[str | None] = mapped_column(Text)
+    """What the network answered to the upload (a media id, a blob reference)."""
+    uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    delivery: Mapped[Delivery] = relationship(back_populates="media")
 
 
 class SearchDocument(Base):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar, Protocol
 
 
@@ -81,6 +81,29 @@ class Posted:
 
 
 @dataclass(frozen=True)
+class Media:
+    """A picture attached to a post (an equation card), as stored with its part."""
+
+    position: int
+    """0-based place among the post's pictures."""
+    content: bytes
+    mime_type: str
+    sha256: str
+    width: int
+    height: int
+    alt: str
+    """For screen readers (X allows 1,000 characters, Mastodon 1,500, Discord 1,024)."""
+    remote_ref: str | None = None
+    """What the network answered to its upload (a media id, a blob reference), once it is
+    uploaded: the post refers to it, and a retry reuses it instead of uploading again."""
+
+    @property
+    def extension(self) -> str:
+        """The file name extension its type takes (``png``)."""
+        return self.mime_type.rpartition("/")[2] or "bin"
+
+
+@dataclass(frozen=True)
 class OutgoingPost:
     """One post, or one part of a thread, as the worker hands it to a client."""
 
@@ -109,6 +132,9 @@ class OutgoingPost:
     built_at: datetime | None = None
     """When its digest was built: it leads the outbox folder's names, so the files of a
     database started afresh (digest numbers from 1 again) never meet the old ones."""
+    media: tuple[Media, ...] = ()
+    """Its pictures in order. On a network that uploads first (``uploads_media``) each
+    has its ``remote_ref`` by the time ``post`` is called."""
 
 
 class Network(Protocol):
@@ -122,6 +148,12 @@ class Network(Protocol):
     kind: str
     keeps_pages: ClassVar[bool] = False
     """True where a digest is also kept whole as one page (the outbox folder's HTML)."""
+    uploads_media: ClassVar[bool] = False
+    """True where a picture is uploaded on its own first (:meth:`upload`) and the post refers
+    to it; False where the pictures travel with the post itself (Discord, the folder)."""
+    media_reuse: ClassVar[timedelta] = timedelta(hours=12)
+    """How long an uploaded picture may be referred to by a post: networks forget uploads
+    no post took (X after 24 hours), so an older one is uploaded again."""
 
     @staticmethod
     def new_key(hint: str, post: int, position: int) -> str:
@@ -133,6 +165,14 @@ class Network(Protocol):
     def post(self, post: OutgoingPost) -> Posted:
         """Create the post. Raises one of the errors above, never a library's own."""
         ...
+
+    def upload(self, media: Media, post: OutgoingPost) -> str:
+        """Upload a picture of ``post``; what the network answered, for the post to refer to.
+
+        Only called where ``uploads_media`` is True. Raises the errors above: an
+        ``UnknownOutcome`` here is harmless (a picture no post refers to is forgotten by
+        the network), so the worker uploads again."""
+        raise Permanent(f"{self.kind} takes no pictures")
 
     def find(self, post: OutgoingPost) -> Posted | None:
         """The post if an earlier attempt created it, else None.
