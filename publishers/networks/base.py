@@ -45,6 +45,12 @@ class Permanent(PublishError):
     """
 
 
+class CreditsExhausted(Permanent):
+    """The account has no credits left to pay for posts (X answers HTTP 402).
+
+    Only this channel stops, with this message, until a moderator resumes it."""
+
+
 class RepliesRefused(Permanent):
     """The network refused a reply in a thread (X restricted programmatic replies in 2026).
 
