@@ -75,6 +75,13 @@ class SummaryItem:
         return self.plain.text
 
     @cached_property
+    def title_text(self) -> str:
+        """The paper's title on one line as plain text, its LaTeX as Unicode."""
+        from publishers.render.markdown_text import to_plain  # start-up: digests only
+
+        return " ".join(to_plain(self.title).text.split())
+
+    @cached_property
     def tldr_text(self) -> str:
         """The TL;DR on one line as plain text, for single posts and previews."""
         from publishers.render.markdown_text import to_plain  # start-up: digests only
