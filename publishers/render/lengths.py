@@ -4,14 +4,16 @@ A thread splitter is only as good as its ruler: one character too many and the n
 the post. Each platform's rule (tests/fixtures/LIMITS.md, and the sources named below):
 
 - X: twitter-text v3 weighted length. Text is NFC-normalised; code points in 0-4351,
-  8192-8205, 8208-8223 and 8242-8247 weigh 1, all others 2; an emoji sequence (ZWJ
-  sequences, skin tones, flags, keycaps, tag sequences) weighs 2 as a whole; every URL weighs
-  23 (t.co). Limit 280. (docs.x.com fundamentals/counting-characters; twitter-text
-  config/v3.json.)
+  8192-8205, 8208-8223 and 8242-8247 weigh 1, all others 2; an emoji sequence that
+  twitter-text's list holds (ZWJ sequences, skin tones, flags, keycaps, tag sequences)
+  weighs 2 as a whole; every URL weighs 23 (t.co). Limit 280; a text that is empty or holds
+  U+FEFF, U+FFFE or U+FFFF is invalid whatever its length. (docs.x.com
+  fundamentals/counting-characters; twitter-text config/v3.json and invalid_chars_group.)
 - Bluesky: 300 grapheme clusters and 3,000 UTF-8 bytes; URLs count as written.
 - Mastodon: 500 grapheme clusters by default (instances raise it), no normalisation; every
   http(s) URL counts 23 (a URL over 4,096 characters counts in full), ``@user@domain`` counts
-  as ``@user`` (Mastodon's StatusLengthValidator, extractor and Account::MENTION_RE).
+  as ``@user`` unless its domain is over 253 characters (Mastodon's StatusLengthValidator,
+  Extractor::MAX_DOMAIN_LENGTH and Account::MENTION_RE).
 - Facebook: no official limit; 63,206 code points is the figure third parties cite
   (LIMITS.md, Facebook section: unofficial).
 - Discord: message content, 2,000 code points after trimming leading and trailing whitespace.
@@ -25,12 +27,14 @@ reference in the tests (tests/fixtures/LIMITS.md, "X counting"):
 
 - a bare © or ® (no U+FE0F) is a character of weight 1, not an emoji, as in the official
   JavaScript (its emoji parser, twemoji-parser, wants the presentation selector on those two);
-- CRLF counts as two characters, as in the JavaScript (the port folds line endings first);
-- an emoji sequence is recognised by its Unicode structure (UTS #51) rather than by a list, so
-  every emoji counts 2 as a whole, as X documents ("all emojis count as 2"), including those
-  newer than the libraries' lists (Emoji 11 in the JavaScript, 12 in the port), which they
-  count part by part. A well-formed ZWJ combination that no list registers counts 2 as well,
-  where X may count its parts; digests carry no such thing.
+- CRLF counts as two characters, as in the JavaScript (the port folds line endings first).
+
+Everywhere else it agrees with the port, emoji included: a sequence is one emoji only when
+the port's list (Emoji 12.0, ``emoji_sequences``) holds it. An emoji newer than that list
+(🏳️‍⚧️ is Emoji 13.0) counts part by part, 7 for 🏳️‍⚧️, as twitter-text counts it and so
+as X may: counting it as 2, as X's documentation suggests, could make a post X refuses. (The
+official JavaScript's list is Emoji 11.0, so on the few sequences new in 12.0 it counts more
+than the port; those are counted as the port counts them.)
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field, replace
 
 import regex
 
+from publishers.render.unpostable import UNPOSTABLE
 from publishers.render.url_grammar import LATIN_ACCENTS, find_urls, url_matches
 
 __all__ = [
@@ -56,11 +61,13 @@ __all__ = [
     "graphemes",
     "mastodon_counter",
     "mastodon_length",
+    "x_invalid",
     "x_length",
 ]
 
 X_LIMIT = 280
 X_URL_LENGTH = 23
+EMOJI_WEIGHT = 2
 BLUESKY_LIMIT = 300
 BLUESKY_MAX_UTF8_BYTES = 3000
 MASTODON_DEFAULT_LIMIT = 500
@@ -74,25 +81,45 @@ DISCORD_LIMIT = 2000
 
 # Code points that weigh 1 (twitter-text config v3 "ranges"); everything else weighs 2.
 _HEAVY = re.compile(r"[^\u0000-\u10FF\u2000-\u200D\u2010-\u201F\u2032-\u2037]")
-# An emoji sequence by its Unicode structure (UTS #51): keycaps, flags, tag sequences
-# (subdivision flags), and ZWJ sequences of emoji with their modifier or presentation selector.
-# U+FE0F asks for emoji presentation, which only text-default emoji (©, ♂, 👁) have; after
-# an emoji that is already shown as one it is just another character.
-_EMOJI_ELEMENT = (
-    r"(?:[0-9#*]\uFE0F?\u20E3"
-    r"|\p{Emoji_Modifier_Base}\p{Emoji_Modifier}"
-    r"|(?![0-9#*])(?!\p{Emoji_Presentation})\p{Emoji}\uFE0F"
-    r"|(?![0-9#*])\p{Emoji})"
-)
-# Every emoji sequence of more than one code point contains one of these.
+# Every emoji sequence of more than one code point in twitter-text's list contains one of
+# these (test_lengths.py counts each one): where none is, there is no emoji to look for.
 _SEQUENCE_GLUE = re.compile(
     r"[\uFE0F\u200D\u20E3\U0001F1E6-\U0001F1FF\U0001F3FB-\U0001F3FF\U000E0020-\U000E007F]"
 )
-_EMOJI = regex.compile(
-    r"\p{Regional_Indicator}{2}"
-    r"|\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F"
-    rf"|{_EMOJI_ELEMENT}(?:\u200D{_EMOJI_ELEMENT})*"
-)
+
+
+@functools.cache
+def _emoji_table() -> tuple[frozenset[str], dict[str, tuple[int, ...]], re.Pattern[str]]:
+    """The listed sequences; for each first code point, the lengths of those it begins
+    (longest first); and an expression that finds those first code points."""
+    from publishers.render.emoji_sequences import listed
+
+    sequences = listed()
+    lengths: dict[str, set[int]] = {}
+    for sequence in sequences:
+        lengths.setdefault(sequence[0], set()).add(len(sequence))
+    starts = re.compile("[" + "".join(re.escape(first) for first in sorted(lengths)) + "]")
+    ordered = {first: tuple(sorted(found, reverse=True)) for first, found in lengths.items()}
+    return sequences, ordered, starts
+
+
+def _emoji_spans(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each listed emoji sequence, as twitter-text's scan finds them: from
+    left to right, at each place the longest listed sequence, the search going on after it."""
+    if not _SEQUENCE_GLUE.search(text):
+        return []
+    sequences, lengths, starts = _emoji_table()
+    spans: list[tuple[int, int]] = []
+    position = 0
+    while (found := starts.search(text, position)) is not None:
+        start = found.start()
+        position = start + 1
+        for length in lengths[found.group()]:
+            if text[start : start + length] in sequences:
+                spans.append((start, start + length))
+                position = start + length
+                break
+    return spans
 
 
 def _weight(text: str) -> int:
@@ -100,27 +127,29 @@ def _weight(text: str) -> int:
     return len(text) + len(_HEAVY.findall(text))
 
 
-def _weighted(text: str) -> int:
-    total = _weight(text)
-    if not _SEQUENCE_GLUE.search(text):
-        return total  # no emoji sequence longer than one code point
-    for emoji in _EMOJI.finditer(text):
-        sequence = emoji.group()
-        if len(sequence) > 1:  # a single code point keeps its own weight (a bare © is 1)
-            total += 2 - _weight(sequence)
-    return total
-
-
 def x_length(text: str) -> int:
     """X's weighted length (twitter-text v3): what must stay within 280."""
     text = unicodedata.normalize("NFC", text)
-    total, position = 0, 0
-    for url in url_matches(text, schemeless=True):
-        if url.start < position:
+    # Entities (a URL, 23; a listed emoji sequence, 2) replace the characters they span.
+    # Emoji are looked for in the whole text, URLs included, as twitter-text does: then,
+    # from left to right, an entity that begins where counting stands is taken (a URL before
+    # an emoji), and one that begins inside an entity already taken is not.
+    urls = url_matches(text, schemeless=True)
+    entities = [(url.start, 0, url.counted_end, X_URL_LENGTH) for url in urls]
+    entities += [(start, 1, end, EMOJI_WEIGHT) for start, end in _emoji_spans(text)]
+    total, position = _weight(text), 0
+    for start, _, end, weight in sorted(entities):
+        if start < position:
             continue
-        total += _weighted(text[position : url.start]) + X_URL_LENGTH
-        position = url.counted_end
-    return total + _weighted(text[position:])
+        total += weight - _weight(text[start:end])
+        position = end
+    return total
+
+
+def x_invalid(text: str) -> bool:
+    """Whether twitter-text calls ``text`` invalid whatever its length: empty, or holding a
+    character it refuses (U+FEFF, U+FFFE, U+FFFF; :mod:`publishers.render.unpostable`)."""
+    return not text or UNPOSTABLE.search(text) is not None
 
 
 # ---------------------------------------------------------------------------------------
@@ -132,15 +161,20 @@ _JOINING_STRETCH = regex.compile(
     r"\p{GCB=SpacingMark}\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]+"
 )
 # Mastodon's Account::MENTION_RE: "@user" or "@user@domain", not after "=", "/" or a word
-# character; a mention followed by "@", a Latin accent or "://" is not one (twitter-text's
-# end_mention_match). [[:word:]] in Ruby is letters, marks, numbers and connectors.
+# character. [[:word:]] in Ruby is letters, marks, numbers and connectors.
 _WORD_CHAR = r"[\p{L}\p{M}\p{N}\p{Pc}]"
 _MENTION = regex.compile(
     rf"(?<![=/]|{_WORD_CHAR})@(?P<user>[a-z0-9_]+(?:[.\-]+[a-z0-9_]+)*)"
-    rf"(?:@{_WORD_CHAR}+(?:[.\-]+{_WORD_CHAR}+)*)?"
-    rf"(?![@\uFF20{LATIN_ACCENTS}]|://)",
+    rf"(?:@(?P<domain>{_WORD_CHAR}+(?:[.\-]+{_WORD_CHAR}+)*))?",
     regex.IGNORECASE,
 )
+# twitter-text's end_mention_match: a match followed by "@", a Latin accent or "://" is no
+# mention. Mastodon's extractor checks it after the match, which is then dropped whole (the
+# expression does not try a shorter match), and the scan goes on after it.
+_NOT_A_MENTION_AFTER = regex.compile(rf"[@\uFF20{LATIN_ACCENTS}]|://")
+# Mastodon's Extractor::MAX_DOMAIN_LENGTH: a mention whose domain is longer is no mention, and
+# counts as written (app/lib/extractor.rb, extract_mentions_or_lists_with_indices).
+MASTODON_MAX_MENTION_DOMAIN = 253
 
 
 def graphemes(text: str) -> int:
@@ -173,7 +207,8 @@ def bluesky_length(text: str) -> int:
 
 
 def mastodon_length(text: str, *, url_length: int = MASTODON_URL_LENGTH) -> int:
-    """Graphemes, with each http(s) URL as 23 and each ``@user@domain`` as ``@user``.
+    """Graphemes, with each http(s) URL as 23 and each ``@user@domain`` as ``@user`` (a domain
+    over 253 characters makes it no mention: it counts as written).
 
     ``url_length`` is the instance's ``characters_reserved_per_url`` (23 unless changed).
     """
@@ -184,6 +219,8 @@ def mastodon_length(text: str, *, url_length: int = MASTODON_URL_LENGTH) -> int:
         entities += [
             (mention.start(), mention.end(), "@" + mention.group("user"))
             for mention in _MENTION.finditer(text)
+            if not _NOT_A_MENTION_AFTER.match(text, mention.end())
+            and len(mention.group("domain") or "") <= MASTODON_MAX_MENTION_DOMAIN
         ]
     if not entities:
         return graphemes(text)
@@ -225,17 +262,22 @@ class Counter:
     limit: int
     measure: Callable[[str], int] = field(repr=False, compare=False)
     max_utf8_bytes: int | None = None
+    refuses: Callable[[str], bool] | None = field(default=None, repr=False, compare=False)
+    """What the platform refuses whatever the length (X: an empty text, U+FEFF...)."""
 
     def length(self, text: str) -> int:
         """The length as the platform counts it."""
         return self.measure(text)
 
     def fits(self, text: str, limit: int | None = None) -> bool:
-        """Whether the platform accepts ``text`` as one post (Bluesky also checks bytes).
+        """Whether the platform accepts ``text`` as one post (Bluesky also checks bytes, X
+        the characters it refuses).
 
         ``limit`` asks for less than the platform allows: room kept for a header or link.
         """
         if self.max_utf8_bytes is not None and len(text.encode("utf-8")) > self.max_utf8_bytes:
+            return False
+        if self.refuses is not None and self.refuses(text):
             return False
         return self.measure(text) <= (self.limit if limit is None else min(limit, self.limit))
 
@@ -255,7 +297,7 @@ def mastodon_counter(
 
 
 COUNTERS: dict[str, Counter] = {
-    "x": Counter("x", X_LIMIT, x_length),
+    "x": Counter("x", X_LIMIT, x_length, refuses=x_invalid),
     "bluesky": Counter("bluesky", BLUESKY_LIMIT, bluesky_length, BLUESKY_MAX_UTF8_BYTES),
     "mastodon": mastodon_counter(),
     "facebook": Counter("facebook", FACEBOOK_LIMIT, facebook_length),

@@ -1,16 +1,15 @@
 """Each platform's length, counted as that platform counts it (tests/fixtures/LIMITS.md).
 
 X is checked against an independent implementation, the twitter-text-parser package
-(``twitter_text.parse_tweet``), on generated texts (URLs, bare domains, emoji sequences,
-flags, keycaps, CJK, combining marks, long words, converted math) and on the seed summaries.
-That package differs from the official twitter-text JavaScript in three documented ways
-(LIMITS.md, "X counting"), where we follow the official rules; exactly those cases are kept
-out of the agreement test and pinned in their own table:
+(``twitter_text.parse_tweet``), on generated texts (URLs, bare domains, emoji of every Unicode
+version and sequences of them, flags, keycaps, CJK, combining marks, long words, converted math,
+the characters twitter-text refuses) and on the seed summaries: the weighted length and whether
+the text is a valid post. That package differs from the official twitter-text JavaScript in two
+documented ways (LIMITS.md, "X counting"), where we follow the official rules; exactly those
+cases are kept out of the agreement test and pinned in their own table:
 
 - a bare © or ® (the package counts 2, the JavaScript 1);
-- CRLF (the package folds it to one character first);
-- emoji newer than the package's Emoji 12 list (it counts their parts). The generator draws
-  emoji from that list only, so it never produces them.
+- CRLF (the package folds it to one character first).
 
 Bluesky is checked against ``regex``'s ``\\X`` plus UTF-8 bytes, Mastodon against its rule
 applied to texts whose URLs and mentions are known because the test placed them.
@@ -35,6 +34,7 @@ from twitter_text.regexp.emoji import emoji_list
 from twitter_text.regexp.valid_cctld import valid_cctld
 from twitter_text.regexp.valid_gtld import valid_gtld
 
+from publishers.render.emoji_sequences import listed
 from publishers.render.lengths import (
     BLUESKY_MAX_UTF8_BYTES,
     COUNTERS,
@@ -169,26 +169,124 @@ SEPARATORS = st.sampled_from(
 )
 # The deviations, drawn now and then so that the filter below is exercised on purpose.
 DEVIATIONS = st.sampled_from(["\u00a9", "\u00ae", "\r\n", "\u00a9\ufe0f"])
+# What twitter-text refuses in a post, whatever its length.
+REFUSED = st.sampled_from(["\ufeff", "\ufffe", "\uffff"])
+
+# Emoji of every Unicode version: each code point with the Emoji property in the regex
+# module's Unicode database (newer than the port's Emoji 12.0 list and than Python's own
+# unicodedata), but the ASCII keycap bases and the two deviations.
+EMOJI_POINTS = sorted(
+    set(regex.findall(r"\p{Emoji}", "".join(map(chr, range(0x110000)))))
+    - set("0123456789#*\u00a9\u00ae")
+)
+MODIFIERS = [chr(point) for point in range(0x1F3FB, 0x1F400)]
+REGIONAL_INDICATORS = [chr(point) for point in range(0x1F1E6, 0x1F200)]
+TAG_LETTERS = [chr(point) for point in range(0xE0061, 0xE007B)]
+ZWJ, VS16, KEYCAP, CANCEL_TAG, BLACK_FLAG = "\u200d", "\ufe0f", "\u20e3", "\U000e007f", "🏴"
+# Sequences newer than the port's list, each with the Emoji version that brought it.
+NEWER_EMOJI = [
+    "\U0001f3f3\ufe0f\u200d\u26a7\ufe0f",  # 13.0 transgender flag
+    "\U0001f9d1\u200d\U0001f384",  # 13.0 mx claus
+    "\U0001f43b\u200d\u2744\ufe0f",  # 13.0 polar bear
+    "\U0001f408\u200d\u2b1b",  # 13.0 black cat
+    "\U0001f972",  # 13.0 smiling face with tear
+    "\u2764\ufe0f\u200d\U0001f525",  # 13.1 heart on fire
+    "\u2764\ufe0f\u200d\U0001fa79",  # 13.1 mending heart
+    "\U0001f62e\u200d\U0001f4a8",  # 13.1 face exhaling
+    "\U0001f636\u200d\U0001f32b\ufe0f",  # 13.1 face in clouds
+    "\U0001f48f\U0001f3fb",  # 13.1 kiss with a skin tone
+    "\U0001f9d1\U0001f3fb\u200d\u2764\ufe0f\u200d\U0001f48b\u200d\U0001f9d1\U0001f3fc",  # 13.1
+    "\U0001faf1\U0001f3fb\u200d\U0001faf2\U0001f3ff",  # 14.0 handshake, two skin tones
+    "\U0001fae0",  # 14.0 melting face
+    "\U0001fac3\U0001f3fd",  # 14.0 pregnant person, medium skin tone
+    "\U0001fae8",  # 15.0 shaking face
+    "\U0001f426\u200d\u2b1b",  # 15.0 black bird
+    "\U0001f426\u200d\U0001f525",  # 15.1 phoenix
+    "\U0001f34b\u200d\U0001f7e9",  # 15.1 lime
+    "\U0001f642\u200d\u2194\ufe0f",  # 15.1 head shaking horizontally
+    "\U0001f9d1\u200d\U0001f9d1\u200d\U0001f9d2",  # 15.1 family: adult, adult, child
+    "\U0001f6b6\u200d\u27a1\ufe0f",  # 15.1 person walking facing right
+    "\u26d3\ufe0f\u200d\U0001f4a5",  # 15.1 broken chain
+    "\U0001fae9",  # 16.0 face with bags under eyes
+    "\U0001fac6",  # 16.0 fingerprint
+    "\U0001f1e8\U0001f1f6",  # 16.0 flag: Sark
+]
+
+
+@st.composite
+def emoji_element(draw: st.DrawFn) -> str:
+    """One emoji of any version, bare, with the presentation selector or a skin tone."""
+    base = draw(st.sampled_from(EMOJI_POINTS))
+    return base + draw(st.sampled_from(["", "", VS16, *MODIFIERS]))
+
+
+@st.composite
+def emoji_sequences(draw: st.DrawFn) -> str:
+    """Emoji as people write them, listed by the port or not: ZWJ sequences, flags,
+    subdivision flags, keycaps, the port's own entries whole or with a code point missing,
+    and sequences of every Emoji version since the port's list."""
+    kind = draw(st.sampled_from(["zwj", "flag", "tag", "keycap", "listed", "cut", "newer"]))
+    if kind == "zwj":
+        return ZWJ.join(draw(st.lists(emoji_element(), min_size=1, max_size=4)))
+    if kind == "flag":
+        return "".join(draw(st.lists(st.sampled_from(REGIONAL_INDICATORS), min_size=1, max_size=3)))
+    if kind == "tag":
+        letters = "".join(draw(st.lists(st.sampled_from(TAG_LETTERS), min_size=1, max_size=6)))
+        return BLACK_FLAG + letters + draw(st.sampled_from([CANCEL_TAG, ""]))
+    if kind == "keycap":
+        return draw(st.sampled_from("0123456789#*")) + draw(st.sampled_from(["", VS16])) + KEYCAP
+    if kind == "newer":
+        return draw(st.sampled_from(NEWER_EMOJI))
+    listed = draw(st.sampled_from(PORT_EMOJI))
+    if kind == "cut" and len(listed) > 1:
+        missing = draw(st.integers(0, len(listed) - 1))
+        return listed[:missing] + listed[missing + 1 :]
+    return listed
+
 
 X_TEXTS = st.lists(
-    st.one_of(WORDS, SEPARATORS, urls(), st.sampled_from(PORT_EMOJI), DEVIATIONS),
+    st.one_of(
+        WORDS,
+        SEPARATORS,
+        urls(),
+        st.sampled_from(PORT_EMOJI),
+        emoji_sequences(),
+        DEVIATIONS,
+        REFUSED,
+    ),
     max_size=25,
 ).map("".join)
 
 
 @given(X_TEXTS)
-@settings(max_examples=400, deadline=None)
-def test_x_length_agrees_with_twitter_text(text: str) -> None:
+@example("\U0001f3f3\ufe0f\u200d\u26a7\ufe0f")  # Emoji 13.0: the port counts its parts, 7
+@example("see \ufeffexample.com")
+@example("")
+@settings(max_examples=500, deadline=None)
+def test_x_length_and_validity_agree_with_twitter_text(text: str) -> None:
     assume(not port_deviates(text))
-    assert x_length(text) == port_length(text)
+    parsed = parse_tweet(text)
+    assert x_length(text) == parsed.weightedLength
+    assert COUNTERS["x"].fits(text) is parsed.valid
+
+
+def test_the_emoji_list_is_the_ports() -> None:
+    assert listed() == {entry.emoji for entry in emoji_list if len(entry.codepoint.split()) > 1}
+
+
+def test_every_listed_emoji_sequence_weighs_2_as_in_twitter_text() -> None:
+    for sequence in sorted(listed()):
+        text = f"a{sequence}b"
+        assert x_length(text) == port_length(text) == 4, ascii(sequence)
 
 
 @pytest.mark.parametrize("summary", SUMMARIES, ids=lambda summary: str(summary["arxiv_id"]))
 def test_x_length_agrees_with_twitter_text_on_the_seed_summaries(summary: dict[str, str]) -> None:
     markdown = summary["summary_markdown"]
     plain = to_plain(markdown).text
-    assert x_length(markdown) == port_length(markdown)
-    assert x_length(plain) == port_length(plain)
+    for text in (markdown, plain):
+        assert x_length(text) == port_length(text)
+        assert COUNTERS["x"].fits(text) is parse_tweet(text).valid
 
 
 def _port_tlds() -> list[str]:
@@ -227,6 +325,9 @@ def test_every_top_level_domain_twitter_text_knows_makes_a_url() -> None:
         ("θₜ₊₁ = θₜ − αₜ ∇f", 24),  # Greek weighs 1; subscripts, − and ∇ weigh 2
         ("\u2018quoted\u2019 \u2014 dash", 15),  # curly quotes and dashes weigh 1
         ("\u2026", 2),  # the ellipsis lies outside the weight-1 ranges
+        ("\U0001f3f3\ufe0f\u200d\u26a7\ufe0f", 7),  # Emoji 13.0, not in the list: its parts
+        ("\u2764\ufe0f\u200d\U0001f525", 5),  # Emoji 13.1: ❤️ (listed) + ZWJ + 🔥
+        ("\U0001f9d1\u200d\U0001f91d\u200d\U0001f9d1", 2),  # Emoji 12.0, listed
     ],
 )
 def test_x_weighted_length_examples(text: str, length: int) -> None:
@@ -239,9 +340,6 @@ def test_x_weighted_length_examples(text: str, length: int) -> None:
         ("\u00a9", 1, 2),  # bare ©: not an emoji without U+FE0F
         ("\u00ae 2026", 6, 7),
         ("a\r\nb", 4, 3),  # CRLF is two characters
-        ("❤️‍🔥", 2, 5),  # Emoji 13.1, newer than the port's list
-        ("🧑‍🎄", 2, 5),  # Emoji 13.0
-        ("🫱🏻‍🫲🏿", 2, 9),  # Emoji 14.0
     ],
 )
 def test_x_follows_the_official_rules_where_the_port_differs(
@@ -412,6 +510,30 @@ def test_mastodon_length_examples(text: str, length: int) -> None:
     assert mastodon_length(text) == length
 
 
+@pytest.mark.parametrize("length", [1, 200, 253])
+def test_mastodon_counts_a_mention_whose_domain_fits_253_as_its_user(length: int) -> None:
+    """Mastodon's extractor drops the domain of ``@user@domain`` (Extractor::MAX_DOMAIN_LENGTH
+    is 253, app/lib/extractor.rb)."""
+    domain = "b" * (length - 4) + ".com" if length > 4 else "b" * length
+    assert mastodon_length(f"hi @alice@{domain} there") == len("hi @alice there")
+
+
+@pytest.mark.parametrize("length", [254, 300, 5004])
+def test_mastodon_counts_a_mention_whose_domain_is_over_253_as_written(length: int) -> None:
+    """A longer domain makes it no mention at all (Mastodon's own spec: "does count both
+    parts of remote usernames for overly long domains")."""
+    text = f"hi @alice@{'b' * (length - 4)}.com there"
+    assert mastodon_length(text) == len(text)
+    assert not COUNTERS["mastodon"].fits(f"@alice@{'b' * 500}.com")
+
+
+def test_mastodon_does_not_shorten_a_mention_followed_by_an_at_sign() -> None:
+    """twitter-text's end_mention_match drops the whole match; it does not try a shorter
+    domain ("@alice@example.co" before "m@x")."""
+    assert mastodon_length("@alice@example.com@x") == 20
+    assert mastodon_length("@alice@example.com! x") == len("@alice! x")
+
+
 def test_mastodon_counts_a_url_over_4096_characters_in_full() -> None:
     longest = "https://example.com/" + "a" * (4096 - len("https://example.com/"))
     assert mastodon_length(longest) == 23
@@ -454,6 +576,20 @@ def test_one_counter_per_platform(platform: str, limit: int) -> None:
     assert counter.length(at_limit) == limit
     assert counter.fits(at_limit)
     assert not counter.fits(at_limit + "a")
+
+
+@pytest.mark.parametrize("refused", ["\ufeff", "\ufffe", "\uffff"])
+def test_x_refuses_what_twitter_text_calls_invalid_whatever_its_length(refused: str) -> None:
+    text = f"A short TL;DR{refused} https://arxiv.org/abs/1606.04474"
+    assert x_length(text) < 280
+    assert not COUNTERS["x"].fits(text)
+    assert not parse_tweet(text).valid
+    assert COUNTERS["x"].fits(text.replace(refused, ""))
+
+
+def test_x_refuses_an_empty_post() -> None:
+    assert not COUNTERS["x"].fits("")
+    assert not parse_tweet("").valid
 
 
 def test_a_counter_with_another_limit_keeps_its_ruler() -> None:
