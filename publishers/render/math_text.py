@@ -98,7 +98,7 @@ def _parsing_context() -> LatexContextDb:
         set(ACCENTS)
         | set(PLAIN_MATH_FONTS)
         | set(LETTER_FONTS)
-        | {"phantom", "hphantom", "vphantom", "color", "substack", "tag", "label"}
+        | {"phantom", "hphantom", "vphantom", "color", "substack", "tag", "label", "pmod", "pod"}
     )
     macros = [std_macro(name, "{") for name in sorted(one_arg)]
     macros += [std_macro(name, "{{") for name in sorted(FRACTIONS | (BINOMIALS - {"choose"}))]
@@ -337,6 +337,14 @@ def _macro(node: LatexMacroNode, mode: _Mode) -> str:
         return _argument(node, 0, replace(mode, row_separator=", "))
     if name == "tag":
         return f" ({_argument(node, 0, _TEXT)})"
+    # Modular arithmetic as LaTeX sets it: "a mod n" (\bmod, a binary operator), "a (mod n)"
+    # (\pmod{n}) and "a (n)" (\pod{n}), each after a space.
+    if name == "bmod":
+        return " mod "
+    if name == "pmod":
+        return f" (mod {_argument(node, 0, mode)})"
+    if name == "pod":
+        return f" ({_argument(node, 0, mode)})"
     if name == "\\":
         return mode.row_separator
     if name in SPACES:

@@ -164,6 +164,27 @@ def test_the_failures_the_issue_measured_do_not_happen(tex: str, wrong: str) -> 
     assert wrong not in latex_to_unicode(tex)
 
 
+@pytest.mark.parametrize(
+    ("tex", "expected"),
+    [
+        # LaTeX sets \bmod as a binary operator "a mod n", \pmod{n} as "(mod n)" after a
+        # space, \pod{n} as "(n)", \mod n as "mod n" after a space.
+        (r"a \bmod n", "a mod n"),
+        (r"a\bmod b", "a mod b"),
+        (r"(x + y) \bmod 2^k", "(x + y) mod 2ᵏ"),
+        (r"\gcd(a, b) \bmod 2", "gcd(a, b) mod 2"),
+        (r"a \equiv b \pmod{n}", "a ≡ b (mod n)"),
+        (r"a \equiv b \pmod n", "a ≡ b (mod n)"),
+        (r"a \equiv b \pmod{n^2}", "a ≡ b (mod n²)"),
+        (r"x \equiv 1 \pmod{p - 1}", "x ≡ 1 (mod p − 1)"),
+        (r"x \equiv y \pod{m}", "x ≡ y (m)"),
+        (r"a \equiv b \mod n", "a ≡ b mod n"),
+    ],
+)
+def test_modular_arithmetic_reads_as_latex_prints_it(tex: str, expected: str) -> None:
+    assert latex_to_unicode(tex) == expected
+
+
 SUBSCRIPTABLE = "0123456789+=()aehijklmnoprstuvx"
 
 
