@@ -2,7 +2,8 @@
 
 ``Publisher.build`` has ``publishers.digests`` select and render a channel's digest and
 ``storage.digests`` write it, parts and all, before anything is sent; a channel that asks
-for approval gets a draft. ``deliver`` is the worker: it claims the next due part
+for approval gets a draft, and so does a digest that would take an X channel over its
+monthly budget (``storage.spending``). ``deliver`` is the worker: it claims the next due part
 (``storage.deliveries``), sends it with the channel's client outside any transaction, and
 records what happened:
 
@@ -30,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from publishers import digests as building
 from publishers.channels import stored_row
 from publishers.networks.base import (
@@ -48,11 +51,11 @@ from publishers.networks.base import (
 )
 from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
-from publishers.settings import ChannelSettings
+from publishers.settings import ChannelSettings, PublishingSettings
 from storage import channels as channel_store
 from storage import deliveries as outbox
 from storage import digests as digest_store
-from storage import notices
+from storage import notices, spending
 from storage.database import Database
 from storage.models import DeliveryState, Digest
 from storage.types import utcnow
@@ -65,6 +68,9 @@ is never taken over, and short enough that a dead one's part moves on within min
 BACKOFF_FIRST = timedelta(seconds=30)
 BACKOFF_MOST = timedelta(hours=1)
 JITTER = 0.2
+DEFAULT_X_PRICES = spending.XPrices(
+    PublishingSettings.x_post_usd, PublishingSettings.x_post_with_url_usd
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class Publisher:
         lease: timedelta = LEASE,
         rng: random.Random | None = None,
         site_url: str | None = None,
+        x_prices: spending.XPrices = DEFAULT_X_PRICES,
     ) -> None:
         self.db = db
         self.renderer = renderer
@@ -122,6 +129,8 @@ class Publisher:
         self.lease = lease
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self.builder = building.DigestBuilder(renderer, clients.new_key, site_url)
+        self.x_prices = x_prices
+        """What X bills per post, for the channels' monthly budgets."""
 
     def channel(self, name: str) -> ChannelSettings | None:
         """A channel by name, configured or subscribed."""
@@ -130,7 +139,8 @@ class Publisher:
     # -- building ---------------------------------------------------------------------------
 
     def build(self, channel: ChannelSettings) -> Built:
-        """The channel's next digest, written to the outbox (a draft if it needs approval)."""
+        """The channel's next digest, written to the outbox (a draft if it needs approval,
+        or if it would take an X channel over its monthly budget)."""
         now = self.clock()
         with self.db.transaction() as session:
             row = stored_row(session, channel, now)
@@ -138,20 +148,57 @@ class Publisher:
             plan = self.builder.select(session, building.shaped(channel, single_posts=single), now)
             if plan is None:
                 return Built(None, "empty", note="no approved summary the channel has not had")
+            over = self._over_budget(session, channel, row.id, plan, now)
+            said = [building.SINGLE_POSTS_NOTICE] if single else []
             try:
                 digest = digest_store.create_digest(
                     session,
                     row.id,
                     [item.id for item in plan.items],
-                    approved=not channel.require_approval,
+                    approved=not channel.require_approval and over is None,
                     now=now,
-                    notice=building.SINGLE_POSTS_NOTICE if single else None,
+                    notice="; ".join(said + ([over] if over else [])) or None,
                 )
             except digest_store.AlreadyInDigest:
                 return Built(None, "taken", note="another process built this digest just now")
             parts = plan.parts(f"digest-{digest.id}")
             digest_store.add_parts(session, digest, parts, now=now)
-            return Built(digest.id, digest.status.value, len(plan.rendered.posts), len(parts))
+            if over is not None:
+                notices.add_notice(
+                    session,
+                    row.id,
+                    digest.id,
+                    f"Digest {digest.id} to {channel.name} is held as a draft, {over}. A "
+                    f"moderator may still approve it (`shortscience digest approve {digest.id}`"
+                    "); raising the channel's monthly_budget_usd lets the next ones go out.",
+                    now,
+                )
+            posts = len(plan.rendered.posts)
+            return Built(digest.id, digest.status.value, posts, len(parts), note=over or "")
+
+    def _over_budget(
+        self,
+        session: Session,
+        channel: ChannelSettings,
+        channel_id: int,
+        plan: building.Plan,
+        now: datetime,
+    ) -> str | None:
+        """Why the digest must wait for a moderator: it costs more on X than is left of the
+        channel's monthly budget (sent and committed this month counted); None if it fits."""
+        budget = channel.monthly_budget_usd
+        if budget is None or channel.kind != "x":
+            return None
+        prices = self.x_prices
+        cost = plan.rendered.cost(prices.post_usd, prices.post_with_url_usd).usd
+        month = spending.month_spending(session, channel_id, now, prices)
+        if month.total_usd + cost <= budget + 1e-9:
+            return None
+        return (
+            f"over budget: this digest costs {spending.dollars(cost)}; "
+            f"{spending.dollars(month.total_usd)} of the {spending.dollars(budget)} monthly "
+            f"budget is spent or committed ({month.month_start:%B %Y}, UTC)"
+        )
 
     # -- moderators' decisions ---------------------------------------------------------------
 

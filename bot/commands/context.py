@@ -24,6 +24,7 @@ from publishers.settings import ChannelSettings, PublishingSettings
 from storage import summaries as summary_store
 from storage.database import Database
 from storage.models import User
+from storage.spending import XPrices
 from storage.types import utcnow
 
 P = ParamSpec("P")
@@ -63,7 +64,14 @@ def make_publisher(
     )
     lease = timedelta(seconds=2 * publishing.timeout_seconds + 5)
     return Publisher(
-        db, renderer, channels, clients, clock=clock, lease=lease, site_url=publishing.site_url
+        db,
+        renderer,
+        channels,
+        clients,
+        clock=clock,
+        lease=lease,
+        site_url=publishing.site_url,
+        x_prices=XPrices(publishing.x_post_usd, publishing.x_post_with_url_usd),
     )
 
 

@@ -1,0 +1,298 @@
+"""A budget on X: a digest that would take an X channel over its monthly budget is held as
+a draft with its reason, and X's 402 (credits exhausted) stops only that channel.
+
+The worker drives the real X client (tweepy) against the local fake X API; the month's
+cost is read from what the outbox recorded (``storage.spending``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from publishers import digests as digest_service
+from publishers.delivery import Publisher
+from publishers.networks.factory import Clients
+from publishers.render.posts import DigestRenderer
+from publishers.render.templates import Templates
+from publishers.settings import ChannelSettings
+from storage import papers as paper_store
+from storage import summaries as summary_store
+from storage.database import Database
+from storage.models import Channel, Digest, DigestStatus, PublishingNotice, Summary, SummaryStatus
+from storage.papers import PaperData
+from storage.spending import XPrices, dollars
+from tests.servers.x_server import OTHER_ACCOUNT, XAccount, XServer
+
+START = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+PRICES = XPrices(0.02, 0.5)
+"""Not the shipped prices: the configured ones must be the ones the budget uses."""
+PAPERS = ["1605.08803", "1606.04474", "1810.03292", "1606.02960"]
+
+
+class Clock:
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def x(clock: Clock) -> Iterator[XServer]:
+    with XServer(clock=clock) as server:
+        yield server
+    assert not server.server_errors
+
+
+def approved(db: Database, number: int, approved_at: datetime = START) -> int:
+    """An approved summary of the ``number``-th paper, short enough for one post."""
+    arxiv_id = PAPERS[number]
+    with db.transaction() as session:
+        paper = paper_store.upsert(
+            session,
+            PaperData(key=f"arxiv:{arxiv_id}", title=f"Paper {arxiv_id}", arxiv_id=arxiv_id,
+                      categories=["cs.LG"]),
+        )  # fmt: skip
+        user = summary_store.get_or_create_user(session, "console", f"a{number}", f"A {number}")
+        summary = Summary(
+            paper_id=paper.id,
+            author_id=user.id,
+            tldr=f"Finding number {number}: a short, plain TL;DR.",
+            body="Short enough for one post.",
+            status=SummaryStatus.APPROVED,
+            approved_at=approved_at - timedelta(minutes=number),
+        )
+        session.add(summary)
+        session.flush()
+        return summary.id
+
+
+def x_channel(x: XServer, account: XAccount | None = None, **changes: object) -> ChannelSettings:
+    account = account or x.account
+    return ChannelSettings(
+        name="x-main" if account == x.account else "x-second",
+        kind="x",
+        api_base=x.url,
+        credentials={
+            "api_key": account.consumer_key,
+            "api_secret": account.consumer_secret,
+            "access_token": account.access_token,
+            "access_token_secret": account.access_token_secret,
+        },
+    ).model_copy(update=changes)
+
+
+def publisher(
+    db: Database, channels: Sequence[ChannelSettings], clock: Clock, tmp_path: Path
+) -> Publisher:
+    return Publisher(
+        db,
+        DigestRenderer(Templates()),
+        lambda: list(channels),
+        Clients(fallback_dir=tmp_path / "outbox", timeout=2, clock=clock),
+        clock=clock,
+        rng=random.Random(7),
+        x_prices=PRICES,
+    )
+
+
+def next_cost(db: Database, channel: ChannelSettings, clock: Clock) -> float:
+    """What the channel's next digest costs at the test's prices, as the preview says."""
+    rendered = digest_service.preview(db, DigestRenderer(Templates()), channel, clock)
+    assert rendered.posts, "nothing to build"
+    return rendered.cost(PRICES.post_usd, PRICES.post_with_url_usd).usd
+
+
+def digest(db: Database, digest_id: int | None) -> Digest:
+    assert digest_id is not None
+    with db.sessions() as session:
+        row = session.get_one(Digest, digest_id)
+        session.expunge(row)
+        return row
+
+
+def notices(db: Database) -> list[PublishingNotice]:
+    with db.sessions() as session:
+        return list(session.scalars(select(PublishingNotice).order_by(PublishingNotice.id)))
+
+
+def channel_row(db: Database, name: str) -> Channel:
+    with db.sessions() as session:
+        row = session.scalars(select(Channel).where(Channel.name == name)).one()
+        session.expunge(row)
+        return row
+
+
+# --- the monthly budget --------------------------------------------------------------------------
+
+
+def test_a_digest_within_the_budget_goes_out_as_configured(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, 0)
+    approved(db, 1)
+    channel = x_channel(x, monthly_budget_usd=5)
+    service = publisher(db, [channel], clock, tmp_path)
+    built = service.build(channel)
+    assert built.status == "approved" and built.note == ""
+    assert digest(db, built.digest_id).notice is None
+    assert notices(db) == []
+    assert service.deliver().sent == built.parts == len(x.posts) == 2
+
+
+def test_a_digest_over_the_budget_is_held_with_its_reason_and_approving_sends_it(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, 0)
+    plain = x_channel(x)
+    service = publisher(db, [plain], clock, tmp_path)
+    first = next_cost(db, plain, clock)
+    service.build(plain)
+    assert service.deliver().sent == 1  # sent this month: it counts
+    approved(db, 1)
+    second = next_cost(db, plain, clock)
+    budget = round(first + second - 0.01, 2)
+    channel = x_channel(x, monthly_budget_usd=budget)
+    service.channels = lambda: [channel]
+    clock.now += timedelta(days=1)
+
+    built = service.build(channel)
+    assert built.status == "draft", "held whatever require_approval says"
+    reason = (
+        f"over budget: this digest costs {dollars(second)}; {dollars(first)} of the "
+        f"{dollars(budget)} monthly budget is spent or committed (December 2026, UTC)"
+    )
+    assert built.note == reason
+    held = digest(db, built.digest_id)
+    assert held.status is DigestStatus.DRAFT and held.notice == reason
+    [notice] = notices(db)
+    assert notice.digest_id == built.digest_id
+    assert f"Digest {built.digest_id} to x-main is held as a draft, {reason}." in notice.text
+    assert f"shortscience digest approve {built.digest_id}" in notice.text
+    assert service.deliver().sent == 0 and len(x.posts) == 1
+
+    # The moderator's decision: sent over budget.
+    assert service.decide(built.digest_id or 0, approve=True, moderator_id=None)
+    assert service.deliver().sent == 1 and len(x.posts) == 2
+    assert digest(db, built.digest_id).status is DigestStatus.SENT
+    assert len(notices(db)) == 1
+
+
+def test_a_digest_that_costs_exactly_what_is_left_goes_out(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, 0)
+    plain = x_channel(x)
+    service = publisher(db, [plain], clock, tmp_path)
+    first = next_cost(db, plain, clock)
+    service.build(plain)
+    service.deliver()
+    approved(db, 1)
+    channel = x_channel(x, monthly_budget_usd=first + next_cost(db, plain, clock))
+    built = service.build(channel)
+    assert built.status == "approved", built.note
+    assert notices(db) == []
+
+
+def test_what_was_sent_last_month_does_not_count(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    clock.now = datetime(2026, 11, 30, 23, 59, tzinfo=UTC)
+    approved(db, 0, clock.now)
+    plain = x_channel(x)
+    service = publisher(db, [plain], clock, tmp_path)
+    service.build(plain)
+    assert service.deliver().sent == 1  # on the last day of November
+    clock.now = datetime(2026, 12, 1, 0, 1, tzinfo=UTC)
+    approved(db, 1, clock.now)
+    channel = x_channel(x, monthly_budget_usd=next_cost(db, plain, clock))
+    service.channels = lambda: [channel]
+    built = service.build(channel)
+    assert built.status == "approved", built.note
+    assert service.deliver().sent == 1
+
+
+def test_digests_built_but_not_sent_yet_count(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, 0)
+    plain = x_channel(x, max_items=1)
+    first = next_cost(db, plain, clock)
+    channel = x_channel(x, max_items=1, monthly_budget_usd=round(2 * first - 0.01, 2))
+    service = publisher(db, [channel], clock, tmp_path)
+    assert service.build(channel).status == "approved"  # nothing sent yet, nothing delivered
+    approved(db, 1)
+    built = service.build(channel)
+    assert built.status == "draft"
+    assert f"{dollars(first)} of the" in built.note, "the first digest is committed"
+    assert len(notices(db)) == 1
+
+
+def test_a_channel_asking_for_approval_still_says_the_draft_is_over_budget(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    approved(db, 0)
+    channel = x_channel(x, require_approval=True, monthly_budget_usd=0.01)
+    service = publisher(db, [channel], clock, tmp_path)
+    built = service.build(channel)
+    assert built.status == "draft" and built.note.startswith("over budget: ")
+    assert digest(db, built.digest_id).notice == built.note
+    [notice] = notices(db)
+    assert "is held as a draft, over budget" in notice.text
+
+
+# --- X's 402: credits exhausted ------------------------------------------------------------------
+
+
+def test_credits_exhausted_stops_only_that_channel_tells_once_and_resume_sends_again(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    main, second = x_channel(x), x_channel(x, OTHER_ACCOUNT)
+    service = publisher(db, [main, second], clock, tmp_path)
+    approved(db, 0)
+    main_digest = service.build(main).digest_id
+    second_digest = service.build(second).digest_id
+    x.deplete_credits()  # the first account only
+
+    report = service.deliver()
+    assert (report.failed, report.sent) == (1, 1)
+    stopped = channel_row(db, "x-main")
+    assert stopped.stopped_at is not None
+    assert stopped.stop_reason is not None
+    assert stopped.stop_reason.startswith("X credits exhausted"), stopped.stop_reason
+    assert channel_row(db, "x-second").stopped_at is None
+    assert digest(db, main_digest).status is DigestStatus.FAILED
+    assert digest(db, second_digest).status is DigestStatus.SENT
+    [notice] = notices(db)
+    assert "X credits exhausted" in notice.text and "x-main" in notice.text
+
+    # The other channel keeps going; the stopped one sends nothing and says nothing more.
+    approved(db, 1)
+    later_main = service.build(main).digest_id
+    later_second = service.build(second).digest_id
+    clock.now += timedelta(hours=1)
+    assert service.deliver().sent == 1
+    assert digest(db, later_second).status is DigestStatus.SENT
+    assert digest(db, later_main).status is DigestStatus.APPROVED
+    assert [post.author_id for post in x.posts] == [OTHER_ACCOUNT.user_id] * 2
+    assert len(notices(db)) == 1
+
+    # Credits added and the channel resumed: both of its digests go out, in order.
+    x.add_credits()
+    assert service.resume("x-main") == (True, 1)
+    assert channel_row(db, "x-main").stop_reason is None
+    assert service.deliver().sent == 2
+    assert digest(db, main_digest).status is DigestStatus.SENT
+    assert digest(db, later_main).status is DigestStatus.SENT
+    assert len(x.posts) == 4
