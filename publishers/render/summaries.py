@@ -17,6 +17,21 @@ if TYPE_CHECKING:
 MAX_AUTHORS_SHOWN = 6
 
 
+def title_text(title: str) -> str:
+    """A paper's title on one line as plain text, its LaTeX math (``$...$``) as Unicode, by
+    the converter summaries go through."""
+    from publishers.render.markdown_text import to_plain  # start-up: digests only
+
+    return " ".join(to_plain(title).text.split())
+
+
+def title_html(title: str) -> str:
+    """A paper's title as safe inline HTML, its math as MathML, without links."""
+    from publishers.site.html import title_to_html  # start-up: pages only
+
+    return title_to_html(title)
+
+
 class SummaryItem:
     """One approved summary with its paper, as templates use it. Summary text is data:
     it is handed to templates as values, never compiled as a template."""
@@ -77,9 +92,20 @@ class SummaryItem:
     @cached_property
     def title_text(self) -> str:
         """The paper's title on one line as plain text, its LaTeX as Unicode."""
-        from publishers.render.markdown_text import to_plain  # start-up: digests only
+        return title_text(self.title)
 
-        return " ".join(to_plain(self.title).text.split())
+    @cached_property
+    def title_discord(self) -> str:
+        """The title on one line in Discord's Markdown, math as Unicode inline code."""
+        from publishers.render.markdown_text import to_discord  # start-up: digests only
+
+        return " ".join(to_discord(self.title).split())
+
+    @cached_property
+    def title_html(self) -> str:
+        """The title as safe inline HTML, math as MathML, without links (it is shown inside
+        one)."""
+        return title_html(self.title)
 
     @cached_property
     def tldr_text(self) -> str:

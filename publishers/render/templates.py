@@ -10,7 +10,9 @@ data (a misspelt name inside an ``if``) fails when it meets that data, with the 
 
 Everything rendered here is shown somewhere (a post, a page of the archive, a digest
 file), so it leaves without bidirectional embeddings, overrides and isolates
-(:mod:`publishers.render.bidi`), whichever template or field brought them.
+(:mod:`publishers.render.bidi`) and without the characters X refuses in a post (U+FEFF,
+U+FFFE, U+FFFF: :mod:`publishers.render.unpostable`), whichever template or field brought
+them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import jinja2
 
-from publishers.render import bidi
+from publishers.render import bidi, unpostable
 from publishers.render.plain_text import PlainText
 from publishers.render.summaries import SummaryItem
 
@@ -73,7 +75,7 @@ class Templates:
         """Render a template; any failure is a one-line TemplateProblem naming the line."""
         try:
             template = self.environment.get_template(name)
-            return bidi.neutralise(template.render(**context).strip())
+            return bidi.neutralise(unpostable.remove(template.render(**context).strip()))
         except jinja2.TemplateSyntaxError as error:
             raise TemplateProblem(
                 f"{error.filename or name}, line {error.lineno}: {error.message}"
@@ -124,6 +126,18 @@ class _SampleSummary(SummaryItem):
     @cached_property
     def plain(self) -> PlainText:
         return PlainText("The optimizer is learned: gₜ = m(∇f(θₜ), hₜ; ϕ).", ((26, 47),))
+
+    @cached_property
+    def title_text(self) -> str:
+        return "Learning to learn by gradient descent by gradient descent"
+
+    @cached_property
+    def title_discord(self) -> str:
+        return "Learning to learn by gradient descent by gradient descent"
+
+    @cached_property
+    def title_html(self) -> str:
+        return "Learning to learn by gradient descent by gradient descent"
 
     @cached_property
     def tldr_text(self) -> str:

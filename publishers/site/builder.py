@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from publishers.render.summaries import MAX_AUTHORS_SHOWN
+from publishers.render.summaries import MAX_AUTHORS_SHOWN, title_html, title_text
 from publishers.render.templates import Templates
 from publishers.site import paths
 from publishers.site.html import inline_to_html, markdown_to_html
@@ -60,8 +60,14 @@ class SummaryView:
 
 @dataclass(frozen=True)
 class PaperView:
+    """A paper as the pages show it. ``title`` is as stored; pages show ``title_html``
+    (math as MathML) in headings and lists, and ``title_text`` (math as Unicode) where only
+    text goes: the page's ``<title>``, the feed, attributes."""
+
     key: str
     title: str
+    title_text: str
+    title_html: str
     authors: tuple[str, ...]
     arxiv_id: str | None
     external_url: str
@@ -130,6 +136,8 @@ def paper_view(archived: ArchivedPaper) -> PaperView:
     return PaperView(
         key=paper.key,
         title=paper.title,
+        title_text=title_text(paper.title),
+        title_html=title_html(paper.title),
         authors=tuple(paper.author_names),
         arxiv_id=paper.arxiv_id,
         external_url=_external_url(archived),
@@ -164,7 +172,9 @@ def _groups(
         for key in keys(paper):
             found[key].append(paper)
     return [
-        Group(name(key), page(key), tuple(sorted(found[key], key=lambda p: p.title.casefold())))
+        Group(
+            name(key), page(key), tuple(sorted(found[key], key=lambda p: p.title_text.casefold()))
+        )
         for key in sorted(found, key=order)
     ]
 

@@ -186,6 +186,9 @@ def _link_bare_urls(state: StateCore) -> None:
 _MARKDOWN = _parser()
 _LINKING = _parser()
 _LINKING.core.ruler.push("bare_urls", _link_bare_urls)
+# A title is shown inside a link (a list of papers, a digest's heading): its own Markdown
+# links and images stay text, as a link cannot hold another.
+_TITLES = _parser().disable(["link", "image", "autolink"])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -198,3 +201,9 @@ def markdown_to_html(markdown: str, *, bare_urls: bool = False) -> str:
 def inline_to_html(markdown: str, *, bare_urls: bool = False) -> str:
     """One line (a TL;DR) as inline HTML: no paragraph around it."""
     return (_LINKING if bare_urls else _MARKDOWN).renderInline(markdown)
+
+
+def title_to_html(title: str) -> str:
+    """A paper's title as inline HTML: its LaTeX math as MathML, its emphasis kept, any
+    link in it left as text; one line (a line break in it is a space)."""
+    return _TITLES.renderInline(" ".join(title.split()))

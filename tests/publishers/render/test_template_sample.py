@@ -15,6 +15,9 @@ def test_the_written_out_sample_texts_are_what_the_converters_make() -> None:
     assert sample.plain == converted.plain
     assert sample.text == converted.text
     assert sample.tldr_text == converted.tldr_text
+    assert sample.title_text == converted.title_text
+    assert sample.title_discord == converted.title_discord
+    assert sample.title_html == converted.title_html
     assert sample.discord_text == converted.discord_text
     assert sample.tldr_discord == converted.tldr_discord
     assert sample.html == converted.html
