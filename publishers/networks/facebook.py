@@ -1,11 +1,18 @@
 """Posts to a Facebook Page through the Graph API, spoken directly with ``requests``.
 
-Meta maintains no Python SDK for the Pages API, so this client makes the two calls it
-needs itself: ``POST /{version}/{page}/feed`` to publish and ``GET /{version}/{page}/posts``
-to look a post up after an unknown outcome. The Page token travels in the
-``Authorization`` header (Graph accepts ``Bearer``), never in a URL, because proxies and
-request logs keep URLs. The Graph API version is pinned so that Meta's versioned changes
-arrive when we choose them.
+Meta maintains no Python SDK for the Pages API, so this client makes the calls it needs
+itself: ``POST /{version}/{page}/feed`` to publish, ``GET /{version}/{page}/posts`` to look
+a post up after an unknown outcome, and ``POST /{version}/{page}/photos`` to upload a
+picture. A picture is uploaded as an unpublished Page photo (``published=false``, the
+image as the multipart file ``source``, its alt text as ``alt_text_custom``; Graph API
+Photo reference) and the feed post attaches it (``attached_media[0]={"media_fbid": ...}``,
+the Pages API's multi-photo post). Facebook deletes an unpublished photo no post took
+after about a day, within which the worker's 12 hours of reuse stay. A post with photos
+has no link preview, so its link goes in the message when the text does not hold it.
+
+The Page token travels in the ``Authorization`` header (Graph accepts ``Bearer``), never
+in a URL, because proxies and request logs keep URLs. The Graph API version is pinned so
+that Meta's versioned changes arrive when we choose them.
 
 Graph errors are classified by their ``code``, not their ``type``: throttling comes back
 as ``OAuthException`` just like a revoked token (see tests/fixtures/facebook/SOURCES.md).
@@ -26,6 +33,7 @@ from requests.auth import AuthBase
 from publishers.networks.base import (
     Duplicate,
     LookupUnsupported,
+    Media,
     Network,
     OutgoingPost,
     Permanent,
@@ -98,6 +106,14 @@ def _same_text(found: object, wanted: str) -> bool:
     return found.replace("\r\n", "\n").strip() == wanted.replace("\r\n", "\n").strip()
 
 
+def _message(post: OutgoingPost) -> str:
+    """The message a post goes out with: its text, and its link on a line of its own when
+    photos take the link preview's place and the text does not hold the link already."""
+    if post.media and post.link and post.link not in post.text:
+        return f"{post.text.rstrip()}\n\n{post.link}"
+    return post.text
+
+
 def _regain_minutes(headers: Mapping[str, str]) -> float | None:
     """The longest ``estimated_time_to_regain_access`` in Graph's usage headers, if any.
 
@@ -135,6 +151,7 @@ class FacebookClient(Network):
     """
 
     kind = "facebook"
+    uploads_media = True
 
     def __init__(
         self,
@@ -167,11 +184,16 @@ class FacebookClient(Network):
     # -- the Network interface -----------------------------------------------------------
 
     def post(self, post: OutgoingPost) -> Posted:
-        """Publish on the Page, with the link as its preview; a Page has no threads to reply in."""
+        """Publish on the Page, with its uploaded photos or else the link as its preview; a
+        Page has no threads to reply in."""
         if post.reply_to is not None:
             raise RepliesRefused("Facebook Pages have no threads; send the digest as one post")
-        data = {"message": post.text}
-        if post.link:
+        data = {"message": _message(post)}
+        for place, media in enumerate(post.media):
+            if media.remote_ref is None:
+                raise Permanent("a picture of this post was not uploaded before the post")
+            data[f"attached_media[{place}]"] = json.dumps({"media_fbid": media.remote_ref})
+        if post.link and not post.media:
             data["link"] = post.link
         response = self._request("POST", self._url("feed"), data=data)
         body = self._body(response)
@@ -182,6 +204,28 @@ class FacebookClient(Network):
             # A 2xx means the post exists; without its id we cannot say where.
             raise UnknownOutcome(f"Facebook answered HTTP {response.status_code} without a post id")
         return self._posted(post_id)
+
+    def upload(self, media: Media, post: OutgoingPost) -> str:
+        """Upload a picture as an unpublished Page photo with its alt text; the photo id,
+        for the post to attach."""
+        response = self._request(
+            "POST",
+            self._url("photos"),
+            data={"published": "false", "alt_text_custom": media.alt},
+            files={
+                "source": (f"{media.sha256[:16]}.{media.extension}", media.content, media.mime_type)
+            },
+            what="photo",
+        )
+        body = self._body(response)
+        if not response.ok or (isinstance(body, dict) and "error" in body):
+            raise self._error_for(response, body)
+        photo_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(photo_id, str) or not photo_id:
+            raise UnknownOutcome(
+                f"Facebook answered HTTP {response.status_code} without a photo id"
+            )
+        return photo_id
 
     def find(self, post: OutgoingPost) -> Posted | None:
         """The Page's own post with exactly this text since ``not_before`` (less a margin).
@@ -199,7 +243,7 @@ class FacebookClient(Network):
             if not response.ok or not isinstance(body, dict) or "error" in body:
                 raise self._error_for(response, body, looking_up=True)
             for item in body.get("data") or []:
-                if isinstance(item, dict) and _same_text(item.get("message"), post.text):
+                if isinstance(item, dict) and _same_text(item.get("message"), _message(post)):
                     return self._posted(str(item["id"]))
             paging = body.get("paging") or {}
             after = (paging.get("cursors") or {}).get("after")
@@ -226,20 +270,25 @@ class FacebookClient(Network):
         *,
         data: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        what: str = "post",
     ) -> requests.Response:
-        """One request; a failure without an answer becomes Transient or UnknownOutcome."""
+        """One request; a failure without an answer becomes Transient or UnknownOutcome.
+
+        ``what`` names what a POST may have made when no answer came."""
         try:
             return self._session.request(
-                method, url, data=data, params=params, timeout=self.timeout
+                method, url, data=data, params=params, files=files, timeout=self.timeout
             )
         except requests.RequestException as error:
-            what = f"Facebook {method} {url.removeprefix(self.api_base)}"
+            request = f"Facebook {method} {url.removeprefix(self.api_base)}"
             if never_sent(error):
-                raise Transient(f"{what}: could not connect ({type(error).__name__})") from error
+                raise Transient(f"{request}: could not connect ({type(error).__name__})") from error
             if method == "GET":  # a read creates nothing: simply try again later
-                raise Transient(f"{what}: no answer ({type(error).__name__})") from error
+                raise Transient(f"{request}: no answer ({type(error).__name__})") from error
             raise UnknownOutcome(
-                f"{what}: sent, but no answer came ({type(error).__name__}); the post may exist"
+                f"{request}: sent, but no answer came ({type(error).__name__}); "
+                f"the {what} may exist"
             ) from error
 
     @staticmethod

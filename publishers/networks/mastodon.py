@@ -5,8 +5,15 @@ hour (docs.joinmastodon.org, "Post a new status") and answers a repeated key wit
 status it already made. That makes a retry safe, and it is how :meth:`MastodonClient.find`
 looks a post up within the hour.
 
+Pictures are uploaded first (``POST /api/v2/media`` with a description) and the status
+refers to their ids (``media_ids``). Mastodon keeps an upload no status took for a while,
+so a retry reuses it; an image is usually processed at once (HTTP 200), and when the
+server answers 202 instead, :meth:`MastodonClient.upload` asks after it a bounded number
+of times, because a status cannot take a picture that is still processing.
+
 Mastodon.py runs with ``ratelimit_method="throw"``, so it never sleeps in the worker's
-thread, and with ``version_check_mode="none"``, so constructing it makes no request. It
+thread, and is told the server's version (``MASTODON_VERSION``) instead of asking for
+it, so constructing it makes no request and media go to the v2 endpoint. It
 turns every requests failure into ``MastodonNetworkError("Could not complete request:
 ...")``, raised while it handles the requests exception. That original exception stays
 on ``__context__``, and it tells a refused connection (nothing sent) from a dropped one
@@ -18,6 +25,7 @@ neither, and ``X-RateLimit-Reset`` is needed exactly.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +48,7 @@ from mastodon import (
 
 from publishers.networks.base import (
     LookupUnsupported,
+    Media,
     Network,
     OutgoingPost,
     Permanent,
@@ -54,6 +63,18 @@ from storage.types import utcnow
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 USER_AGENT = "shortscience-bot"
+MASTODON_VERSION = "4.0.0"
+"""The oldest server this client is written for. Mastodon.py picks endpoints by version:
+from 3.1.4 on it uploads to ``/api/v2/media``, and from 4.0 images are processed at once.
+Left to ask, Mastodon.py 2.3 would read ``/api/v1/instance`` on the first upload, and when
+that read fails it recurses until Python's limit (seen against a server without it)."""
+
+MAX_DESCRIPTION = 1500
+"""Characters a media description may have (MediaAttachment's validation; LIMITS.md)."""
+MEDIA_CHECKS = 10
+"""How often a picture still processing (HTTP 202) is asked after before giving up."""
+MEDIA_CHECK_INTERVAL = 1.0
+"""Seconds between those checks: ten seconds in all, well inside the worker's lease."""
 
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
 """How long Mastodon keeps an Idempotency-Key (the statuses API docs)."""
@@ -118,6 +139,14 @@ def _content_text(html: str) -> str:
     return "".join(parser.parts)
 
 
+def _description(alt: str) -> str:
+    """Alt text as Mastodon takes it: at most ``MAX_DESCRIPTION`` characters (code points,
+    as Rails counts them), cut with an ellipsis rather than refused."""
+    if len(alt) <= MAX_DESCRIPTION:
+        return alt
+    return alt[: MAX_DESCRIPTION - 1].rstrip() + "…"
+
+
 def _aware(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -133,6 +162,7 @@ class MastodonClient(Network):
     """Posts to one Mastodon account. Synchronous: the delivery worker runs it in a thread."""
 
     kind = "mastodon"
+    uploads_media = True
 
     def __init__(
         self,
@@ -142,6 +172,7 @@ class MastodonClient(Network):
         visibility: str = "public",
         timeout: float = 15.0,
         clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if visibility not in VISIBILITIES:
             raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}")
@@ -150,6 +181,7 @@ class MastodonClient(Network):
         self.timeout = timeout
         self._token = credentials.access_token
         self._clock = clock
+        self._sleep = sleep
         self._last = _LastAnswer()
         self._session = requests.Session()
         self._session.hooks["response"].append(self._remember)
@@ -158,7 +190,8 @@ class MastodonClient(Network):
             api_base_url=self.api_base,
             request_timeout=timeout,
             ratelimit_method="throw",
-            version_check_mode="none",
+            mastodon_version=MASTODON_VERSION,
+            version_check_mode="created",
             session=self._session,
             user_agent=USER_AGENT,
         )
@@ -172,6 +205,31 @@ class MastodonClient(Network):
         """Create the status with its Idempotency-Key, so a resend within the hour is no double."""
         return self._create(post, creating=True)
 
+    def upload(self, media: Media, post: OutgoingPost) -> str:
+        """Upload a picture with its description; its media id, once Mastodon has processed
+        it (a status refuses a picture still processing)."""
+        attachment = self._call(
+            lambda: self._api.media_post(
+                media.content,
+                mime_type=media.mime_type,
+                description=_description(media.alt),
+                file_name=f"{media.sha256[:16]}.{media.extension}",
+            ),
+            creating=True,
+            what="picture",
+        )
+        media_id = str(attachment["id"])
+        checks = 0
+        while attachment.get("url") is None:  # HTTP 202: the full-size file is processing
+            if checks == MEDIA_CHECKS:
+                raise Transient(
+                    f"Mastodon was still processing picture {media_id} after {checks} checks"
+                )
+            self._sleep(MEDIA_CHECK_INTERVAL)
+            checks += 1
+            attachment = self._call(partial(self._api.media, media_id), creating=False)
+        return media_id
+
     def find(self, post: OutgoingPost) -> Posted | None:
         """The status an earlier attempt made, or None.
 
@@ -179,15 +237,20 @@ class MastodonClient(Network):
         idempotency: the same request is sent again with the same key, and Mastodon
         answers with the status the key already made. If no earlier attempt got through,
         this makes the status now, once, which is what the worker would do next anyway.
-        So within the hour this never returns None.
+        So within the hour this never returns None. Except for a post whose pictures are
+        not all uploaded (an upload's answer was lost): sent again, it would go out
+        without them, so its status is searched for instead.
 
         Later, it reads the account's own recent statuses and matches the text (as the
         HTML ``content`` reads, whitespace collapsed) and the status replied to. Without
         ``not_before``, only the newest page is read.
         """
         not_before = post.not_before
-        if not_before is not None and (
-            self._clock() - not_before < IDEMPOTENCY_WINDOW - IDEMPOTENCY_MARGIN
+        uploaded = all(media.remote_ref is not None for media in post.media)
+        if (
+            uploaded
+            and not_before is not None
+            and self._clock() - not_before < IDEMPOTENCY_WINDOW - IDEMPOTENCY_MARGIN
         ):
             return self._create(post, creating=False)
         return self._search_own_statuses(post)
@@ -200,10 +263,14 @@ class MastodonClient(Network):
 
     def _create(self, post: OutgoingPost, *, creating: bool) -> Posted:
         reply_to = post.reply_to.remote_id if post.reply_to is not None else None
+        media_ids = [media.remote_ref for media in post.media]
+        if None in media_ids:
+            raise Permanent("a picture of this post was not uploaded before the post")
         status = self._call(
             lambda: self._api.status_post(
                 post.text,
                 in_reply_to_id=reply_to,
+                media_ids=media_ids or None,
                 visibility=self.visibility,
                 idempotency_key=post.key,
             ),
@@ -248,14 +315,16 @@ class MastodonClient(Network):
             "attempt; a moderator should check the account"
         )
 
-    def _call(self, call: Callable[[], T], *, creating: bool) -> T:
-        """Run one Mastodon.py call; its errors become the project's at this boundary."""
+    def _call(self, call: Callable[[], T], *, creating: bool, what: str = "status") -> T:
+        """Run one Mastodon.py call; its errors become the project's at this boundary.
+
+        ``what`` names what a call that ``creating`` may have made when no answer came."""
         self._last.status = None
         self._last.headers = None
         try:
             return call()
         except (MastodonError, ValueError) as error:
-            raise self._translate(error, creating=creating) from error
+            raise self._translate(error, creating=creating, what=what) from error
 
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._last.status = response.status_code
@@ -263,11 +332,12 @@ class MastodonClient(Network):
 
     # -- errors ---------------------------------------------------------------------------
 
-    def _translate(self, error: Exception, *, creating: bool) -> PublishError:
+    def _translate(self, error: Exception, *, creating: bool, what: str = "status") -> PublishError:
         """The project's error for a Mastodon.py error.
 
-        ``creating`` is true for a first post. There, an answer that never came may hide a
-        new status (UnknownOutcome). For reads and idempotent look-ups it is Transient.
+        ``creating`` is true for a first post or an upload. There, an answer that never came
+        may hide a new status or picture (UnknownOutcome). For reads and idempotent look-ups
+        it is Transient.
         """
         seen = self._last.status
         if isinstance(error, MastodonRatelimitError):
@@ -279,7 +349,7 @@ class MastodonClient(Network):
             if creating and seen is not None and 200 <= seen < 300:
                 return UnknownOutcome(
                     f"Mastodon answered HTTP {seen}, but Mastodon.py could not read it; "
-                    "the status may exist"
+                    f"the {what} may exist"
                 )
             return Transient("Mastodon.py could not read the server's rate-limit headers")
         if isinstance(error, MastodonNetworkError):
@@ -289,7 +359,7 @@ class MastodonClient(Network):
                 return Transient(f"Mastodon: could not connect ({reason})")
             if creating:
                 return UnknownOutcome(
-                    f"Mastodon: request sent, but no answer came ({reason}); the status may exist"
+                    f"Mastodon: request sent, but no answer came ({reason}); the {what} may exist"
                 )
             return Transient(f"Mastodon: no answer ({reason})")
         if isinstance(error, MastodonAPIError):

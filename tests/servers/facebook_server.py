@@ -12,7 +12,21 @@ What it answers (any ``vNN.N`` version prefix is accepted and recorded):
 
 * ``POST /{version}/{page}/feed`` with ``message`` (and optional ``link``), form-encoded:
   200 ``{"id": "{page}_{post}"}``, the shape of the documented success body
-  (``200_page_feed_post__docs_example.json``; the default Page id is the docs' one).
+  (``200_page_feed_post__docs_example.json``; the default Page id is the docs' one). With
+  ``attached_media[N]={"media_fbid": ...}`` (or ``attached_media`` as one JSON array), the
+  Pages API's multi-photo post: each photo must be this Page's own, unpublished and not
+  attached yet, and such a post takes no ``link`` (the fake is stricter than Graph may be
+  here, so a client sending both is caught); otherwise a code-100 error ("Invalid
+  parameter" in the docs' error table; the message text is reconstructed, no recording
+  exists). The photos are published with the post.
+* ``POST /{version}/{page}/photos``, multipart with the image as ``source``, and
+  ``published`` and ``alt_text_custom`` (Graph API Photo reference, whose return type is
+  ``{id, post_id}``): 200 ``{"id": photo}`` for an unpublished photo, ``{"id": photo,
+  "post_id": "{page}_{post}"}`` for a published one (also a post of the Page). No file, or
+  bytes that are no image, get code 324 (reconstructed wording, as seen in public client
+  logs: "Requires upload file", "Missing or invalid image file"). Photos are held, bytes
+  and alt text, in :attr:`FakeFacebook.photos`; Facebook deletes an unpublished photo no
+  post took after about 24 hours (page/photos reference), which the fake does not.
 * ``GET /{version}/{page}/posts`` and ``.../feed`` with ``fields``, ``since`` (a Unix time),
   ``limit`` and ``after``: the Page's posts, newest first, cursor-paged. As on Graph, the
   ``paging.next`` URL carries the access token, so a client should send the cursor instead.
@@ -36,8 +50,11 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +67,7 @@ PAGE_ID = "546349135390552"
 PAGE_TOKEN = "EAAG-test-page-token-0123456789abcdef"
 PUBLISH_PERMISSIONS = frozenset({"pages_manage_posts", "pages_read_engagement"})
 MAX_PAGE_SIZE = 100
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8")
 
 _VERSION = r"/(?P<version>v\d+\.\d+)"
 
@@ -62,6 +80,23 @@ class FacebookPost:
     message: str
     link: str | None
     created_time: datetime
+    attached_media: tuple[str, ...] = ()
+    """The ids of the photos it carries."""
+
+
+@dataclass(frozen=True)
+class FacebookPhoto:
+    """A photo uploaded to the fake Page, as it was received."""
+
+    id: str
+    content: bytes
+    content_type: str
+    filename: str | None
+    alt_text_custom: str | None
+    published: bool
+    created_time: datetime
+    post_id: str | None = None
+    """The post that carries it: its own (published at upload) or one that attached it."""
 
 
 def load_fixture(name: str) -> Any:
@@ -72,6 +107,58 @@ def load_fixture(name: str) -> Any:
 def _graph_time(moment: datetime) -> str:
     """Graph's ``created_time`` format, e.g. ``2026-11-27T00:15:32+0000``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _graph_error(code: int, message: str, *, status: int = 400) -> Response:
+    """A Graph error body in the documented shape (type, code, fbtrace_id)."""
+    return Response(
+        status,
+        {
+            "error": {
+                "message": f"(#{code}) {message}",
+                "type": "OAuthException",
+                "code": code,
+                "fbtrace_id": "AFakeTraceId0000000",
+            }
+        },
+    )
+
+
+def _multipart(request: Request) -> tuple[dict[str, str], dict[str, tuple[bytes, str, str | None]]]:
+    """A multipart/form-data body: text fields, and files as (bytes, type, file name)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return request.form(), {}
+    parsed = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + request.body
+    )
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[bytes, str, str | None]] = {}
+    for part in parsed.iter_parts() if isinstance(parsed, EmailMessage) else []:
+        name = str(part.get_param("name", header="content-disposition"))
+        data = bytes(part.get_payload(decode=True) or b"")
+        if part.get_filename() is None:
+            fields[name] = data.decode("utf-8")
+        else:
+            files[name] = (data, part.get_content_type(), part.get_filename())
+    return fields, files
+
+
+def _attached_media(form: dict[str, str]) -> list[str] | None:
+    """The photo ids of ``attached_media``, in order; None when it cannot be read."""
+    try:
+        if "attached_media" in form:
+            entries = json.loads(form["attached_media"])
+        else:
+            indexed = {
+                int(key[len("attached_media[") : -1]): value
+                for key, value in form.items()
+                if re.fullmatch(r"attached_media\[\d+\]", key)
+            }
+            entries = [json.loads(indexed[place]) for place in sorted(indexed)]
+        return [str(entry["media_fbid"]) for entry in entries]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _cursor(index: int) -> str:
@@ -107,14 +194,18 @@ class FakeFacebook(FakeAPI):
         self.max_page_size = max_page_size
         self._clock = clock
         self._posts: list[FacebookPost] = []
+        self._photos: list[FacebookPhoto] = []
         # Post ids of the documented example's magnitude, unique per fake.
         self._ids = itertools.count(1116689038356556)
         page = re.escape(page_id)
         self.route("POST", rf"{_VERSION}/(?P<page>[^/]+)/feed", self._publish)
+        self.route("POST", rf"{_VERSION}/(?P<page>[^/]+)/photos", self._upload)
         self.route("GET", rf"{_VERSION}/(?P<page>[^/]+)/(?:posts|feed)", self._list)
         self.feed_pattern = rf"/v\d+\.\d+/{page}/feed"
         """For ``fail("POST", graph.feed_pattern, ...)``."""
         self.posts_pattern = rf"/v\d+\.\d+/{page}/posts"
+        self.photos_pattern = rf"/v\d+\.\d+/{page}/photos"
+        """For ``fail("POST", graph.photos_pattern, ...)``."""
 
     # -- state ----------------------------------------------------------------------------
 
@@ -122,6 +213,12 @@ class FakeFacebook(FakeAPI):
     def posts(self) -> list[FacebookPost]:
         with self.lock:
             return list(self._posts)
+
+    @property
+    def photos(self) -> list[FacebookPhoto]:
+        """Every photo uploaded, oldest first, published or not."""
+        with self.lock:
+            return list(self._photos)
 
     def add_post(self, message: str, *, at: datetime | None = None) -> FacebookPost:
         """A post made some other way (by a person, or before the test), for look-ups."""
@@ -197,7 +294,25 @@ class FakeFacebook(FakeAPI):
             return self.error("200_permission_error__RECONSTRUCTED.json", status=403)
         form = request.form()
         message = form.get("message", "")
+        media: list[str] = []
+        if any(key.startswith("attached_media") for key in form):
+            read = _attached_media(form)
+            if read is None:
+                return _graph_error(100, "Invalid parameter: attached_media")
+            media = read
+        if media and form.get("link"):
+            return _graph_error(100, "Invalid parameter: link cannot be used with attached_media")
         with self.lock:
+            for place, photo_id in enumerate(media):
+                if not any(
+                    photo.id == photo_id and not photo.published and photo.post_id is None
+                    for photo in self._photos
+                ):
+                    return _graph_error(
+                        100,
+                        f"Invalid parameter: attached_media[{place}] is not an unpublished "
+                        "photo of this Page",
+                    )
             if self._posts and self._posts[-1].message == message:
                 return self.error("506_duplicate_post__RECONSTRUCTED.json")
             post = FacebookPost(
@@ -205,9 +320,52 @@ class FakeFacebook(FakeAPI):
                 message=message,
                 link=form.get("link") or None,
                 created_time=self._clock(),
+                attached_media=tuple(media),
             )
             self._posts.append(post)
+            self._photos = [
+                replace(photo, published=True, post_id=post.id) if photo.id in media else photo
+                for photo in self._photos
+            ]
         return Response(200, {"id": post.id})
+
+    def _upload(self, request: Request, match: re.Match[str]) -> Response:
+        refusal = self._refusal(request, match["page"])
+        if refusal is not None:
+            return refusal
+        if not self.permissions.issuperset(PUBLISH_PERMISSIONS):
+            return self.error("200_permission_error__RECONSTRUCTED.json", status=403)
+        fields, files = _multipart(request)
+        if "source" not in files:
+            return _graph_error(324, "Requires upload file")
+        content, content_type, filename = files["source"]
+        if not content.startswith(IMAGE_SIGNATURES):
+            return _graph_error(324, "Missing or invalid image file")
+        published = fields.get("published", "true").lower() != "false"
+        now = self._clock()
+        with self.lock:
+            photo = FacebookPhoto(
+                id=str(next(self._ids)),
+                content=content,
+                content_type=content_type,
+                filename=filename,
+                alt_text_custom=fields.get("alt_text_custom"),
+                published=published,
+                created_time=now,
+            )
+            if not published:
+                self._photos.append(photo)
+                return Response(200, {"id": photo.id})
+            post = FacebookPost(
+                id=f"{self.page_id}_{next(self._ids)}",
+                message=fields.get("caption") or fields.get("message") or "",
+                link=None,
+                created_time=now,
+                attached_media=(photo.id,),
+            )
+            self._posts.append(post)
+            self._photos.append(replace(photo, post_id=post.id))
+        return Response(200, {"id": photo.id, "post_id": post.id})
 
     def _list(self, request: Request, match: re.Match[str]) -> Response:
         refusal = self._refusal(request, match["page"])

@@ -6,8 +6,10 @@ client raised, never on mocks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -37,6 +39,7 @@ from tests.publishers.networks.conftest import (
     outgoing,
     refused_url,
 )
+from tests.publishers.networks.test_mastodon import ALT, picture, with_pictures
 from tests.servers.facebook_server import PAGE_ID, PAGE_TOKEN, FakeFacebook
 from tests.servers.http_fake import Fault, FaultKind, Response
 
@@ -494,3 +497,188 @@ def test_the_form_body_never_carries_the_token(client: FacebookClient, graph: Fa
     body = parse_qs(graph.received("POST")[0].body.decode())
     assert "access_token" not in body
     assert PAGE_TOKEN not in graph.received("POST")[0].body.decode()
+
+
+# -- pictures (equation cards) -----------------------------------------------------------------
+
+LINK = "https://arxiv.org/abs/1605.08803"
+
+
+def test_a_picture_is_uploaded_as_an_unpublished_page_photo_with_its_alt_text(
+    client: FacebookClient, graph: FakeFacebook
+) -> None:
+    card = picture()
+    photo_id = client.upload(card, outgoing())
+
+    [request] = graph.received("POST", graph.photos_pattern)
+    assert request.headers["content-type"].startswith("multipart/form-data")
+    assert request.headers["authorization"] == f"Bearer {PAGE_TOKEN}"
+    assert PAGE_TOKEN.encode() not in request.body
+    [held] = graph.photos
+    assert held.id == photo_id
+    assert hashlib.sha256(held.content).hexdigest() == card.sha256
+    assert (held.content_type, held.alt_text_custom) == ("image/png", ALT)
+    assert not held.published and held.post_id is None
+    assert graph.posts == [], "an unpublished photo makes no post"
+
+
+def test_the_post_attaches_the_photo_and_keeps_the_link_in_its_message(
+    client: FacebookClient, graph: FakeFacebook
+) -> None:
+    photo_id = client.upload(picture(), outgoing())
+    text = "📄 Density estimation using Real NVP\nInvertible coupling layers."
+
+    posted = client.post(with_pictures(outgoing(text, link=LINK), photo_id))
+
+    [held] = graph.posts
+    assert posted.remote_id == held.id
+    assert held.attached_media == (photo_id,)
+    assert held.link is None, "a post with photos has no link preview"
+    assert held.message == f"{text}\n\n{LINK}"
+    form = graph.received("POST", graph.feed_pattern)[0].form()
+    assert json.loads(form["attached_media[0]"]) == {"media_fbid": photo_id}
+    assert "link" not in form
+    assert graph.photos[0].published and graph.photos[0].post_id == held.id
+
+
+def test_a_link_the_text_holds_already_is_not_repeated(
+    client: FacebookClient, graph: FakeFacebook
+) -> None:
+    photo_id = client.upload(picture(), outgoing())
+
+    client.post(with_pictures(outgoing(link="https://shortscience.org/digest/42"), photo_id))
+
+    assert graph.posts[0].message == TEXT
+
+
+def test_a_post_without_pictures_uploads_nothing_and_keeps_its_link_preview(
+    client: FacebookClient, graph: FakeFacebook
+) -> None:
+    client.post(outgoing(link=LINK))
+
+    assert graph.photos == []
+    assert graph.received("POST", graph.photos_pattern) == []
+    form = graph.received("POST", graph.feed_pattern)[0].form()
+    assert form["link"] == LINK and form["message"] == TEXT
+    assert not any(key.startswith("attached_media") for key in form)
+
+
+def test_several_photos_keep_their_order(client: FacebookClient, graph: FakeFacebook) -> None:
+    cards = [picture(f"formula {n}", shade=40 * n) for n in range(3)]
+    ids = [client.upload(card, outgoing()) for card in cards]
+    media = tuple(
+        replace(card, position=n, remote_ref=ref)
+        for n, (card, ref) in enumerate(zip(cards, ids, strict=True))
+    )
+
+    client.post(replace(outgoing(link=LINK), media=media))
+
+    assert graph.posts[0].attached_media == tuple(ids)
+
+
+def test_a_post_with_a_photo_is_found_after_its_answer_was_lost(
+    client: FacebookClient, graph: FakeFacebook
+) -> None:
+    photo_id = client.upload(picture(), outgoing())
+    post = with_pictures(outgoing("A summary with a formula.", link=LINK), photo_id)
+    graph.fail("POST", graph.feed_pattern, Fault(FaultKind.DROP_AFTER))
+    with pytest.raises(UnknownOutcome):
+        client.post(post)
+
+    found = client.find(post)
+
+    [held] = graph.posts
+    assert found == Posted(remote_id=held.id, url=f"https://www.facebook.com/{held.id}")
+    assert held.attached_media == (photo_id,)
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_an_upload_that_fails_on_the_server_is_transient(
+    client: FacebookClient, graph: FakeFacebook, status: int
+) -> None:
+    graph.fail("POST", graph.photos_pattern, Fault(FaultKind.REPLY, Response(status)))
+
+    with pytest.raises(Transient):
+        client.upload(picture(), outgoing())
+    assert graph.photos == []
+
+
+def test_an_upload_graph_calls_transient_is_transient(
+    client: FacebookClient, graph: FakeFacebook
+) -> None:
+    graph.fail(
+        "POST",
+        graph.photos_pattern,
+        Fault(FaultKind.REPLY, graph.error("4_application_request_limit.json")),
+    )
+
+    with pytest.raises(Transient):
+        client.upload(picture(), outgoing())
+
+
+def test_an_upload_that_cannot_connect_is_transient(clock: Clock) -> None:
+    client = FacebookClient(
+        FacebookCredentials(PAGE_TOKEN), page_id=PAGE_ID, api_base=refused_url(), timeout=2.0
+    )
+
+    with pytest.raises(Transient) as raised:
+        client.upload(picture(), outgoing())
+    assert not isinstance(raised.value, UnknownOutcome)
+
+
+def test_an_upload_whose_answer_is_lost_is_an_unknown_outcome(
+    client: FacebookClient, graph: FakeFacebook
+) -> None:
+    graph.fail("POST", graph.photos_pattern, Fault(FaultKind.DROP_AFTER))
+
+    with pytest.raises(UnknownOutcome, match="photo may exist"):
+        client.upload(picture(), outgoing())
+    assert len(graph.photos) == 1
+
+
+def test_a_throttled_upload_is_rate_limited(client: FacebookClient, graph: FakeFacebook) -> None:
+    graph.fail(
+        "POST", graph.photos_pattern, Fault(FaultKind.REPLY, graph.throttled(regain_minutes=7))
+    )
+
+    with pytest.raises(RateLimited) as raised:
+        client.upload(picture(), outgoing())
+    assert raised.value.retry_at == NOW + timedelta(minutes=7)
+
+
+def test_an_upload_with_a_wrong_token_or_no_permission_is_permanent(
+    graph: FakeFacebook, clock: Clock
+) -> None:
+    with pytest.raises(Permanent, match="190"):
+        make_client(graph, clock, token="EAAG-revoked").upload(picture(), outgoing())
+    graph.permissions.discard("pages_manage_posts")
+    with pytest.raises(Permanent, match="200"):
+        make_client(graph, clock).upload(picture(), outgoing())
+    assert graph.photos == []
+
+
+def test_a_file_that_is_no_image_is_permanent(client: FacebookClient, graph: FakeFacebook) -> None:
+    with pytest.raises(Permanent, match="324"):
+        client.upload(replace(picture(), content=b"%PDF-1.7"), outgoing())
+    assert graph.photos == []
+
+
+def test_attaching_a_photo_that_is_not_the_pages_unpublished_one_is_permanent(
+    client: FacebookClient, graph: FakeFacebook
+) -> None:
+    with pytest.raises(Permanent, match="100"):
+        client.post(with_pictures(outgoing(), "1234567890"))
+    photo_id = client.upload(picture(), outgoing())
+    client.post(with_pictures(outgoing(), photo_id))
+
+    with pytest.raises(Permanent, match="100"):
+        client.post(with_pictures(outgoing("Another post"), photo_id))
+    assert len(graph.posts) == 1
+
+
+def test_a_post_whose_picture_was_never_uploaded_is_refused_before_any_request(
+    client: FacebookClient, graph: FakeFacebook
+) -> None:
+    with pytest.raises(Permanent, match="not uploaded"):
+        client.post(with_pictures(outgoing(), None))
+    assert graph.requests == []

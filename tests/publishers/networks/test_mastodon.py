@@ -6,13 +6,19 @@ client raised, never on mocks.
 
 from __future__ import annotations
 
+import hashlib
+import struct
+import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import requests
 
 from publishers.networks.base import (
+    Media,
+    OutgoingPost,
     Permanent,
     Posted,
     PublishError,
@@ -23,6 +29,9 @@ from publishers.networks.base import (
 from publishers.networks.mastodon import (
     DEFAULT_RATE_LIMIT_WAIT,
     IDEMPOTENCY_WINDOW,
+    MAX_DESCRIPTION,
+    MEDIA_CHECK_INTERVAL,
+    MEDIA_CHECKS,
     MastodonClient,
     MastodonCredentials,
 )
@@ -439,3 +448,287 @@ def test_find_when_a_read_gets_no_answer_is_transient(
     with pytest.raises(PublishError) as raised:
         client.find(outgoing())
     assert type(raised.value) is Transient
+
+
+# -- pictures (equation cards) -----------------------------------------------------------------
+
+ALT = "x = (-b ± √(b² - 4ac)) / 2a  —  LaTeX: x = \\frac{-b \\pm \\sqrt{b^2-4ac}}{2a}"
+
+
+def png(width: int, height: int, shade: int = 255) -> bytes:
+    """A real PNG (8-bit greyscale, one colour), built by hand: signature, IHDR, IDAT, IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    rows = b"".join(b"\x00" + bytes([shade]) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def picture(alt: str = ALT, *, width: int = 480, height: int = 120, shade: int = 255) -> Media:
+    """An equation card as the worker hands it over, not uploaded yet."""
+    content = png(width, height, shade)
+    return Media(
+        position=0,
+        content=content,
+        mime_type="image/png",
+        sha256=hashlib.sha256(content).hexdigest(),
+        width=width,
+        height=height,
+        alt=alt,
+    )
+
+
+def with_pictures(
+    post: OutgoingPost, *refs: str | None, media: Media | None = None
+) -> OutgoingPost:
+    """``post`` carrying one picture per reference (None: not uploaded)."""
+    card = media or picture()
+    return replace(
+        post,
+        media=tuple(replace(card, position=n, remote_ref=ref) for n, ref in enumerate(refs)),
+    )
+
+
+def test_a_picture_is_uploaded_with_its_description_and_the_status_refers_to_it(
+    client: MastodonClient, server: FakeMastodon
+) -> None:
+    card = picture()
+    media_id = client.upload(card, outgoing())
+
+    [upload] = server.received("POST", server.media_pattern)
+    assert upload.path == "/api/v2/media", "Mastodon.py is told the server is new enough"
+    assert upload.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
+    [held] = server.media
+    assert held.id == media_id
+    assert hashlib.sha256(held.content).hexdigest() == card.sha256
+    assert (held.content_type, held.description) == ("image/png", ALT)
+    assert (held.width, held.height) == (480, 120), "the bytes are a PNG the server can read"
+
+    posted = client.post(with_pictures(outgoing(), media_id, media=card))
+
+    [status] = server.posts
+    assert status.id == posted.remote_id
+    assert status.media_ids == (media_id,)
+    assert server.media[0].status_id == status.id
+    [attachment] = server.status_json(status)["media_attachments"]
+    assert (attachment["id"], attachment["description"]) == (media_id, ALT)
+
+
+def test_a_post_without_pictures_uploads_nothing_and_names_no_media(
+    client: MastodonClient, server: FakeMastodon
+) -> None:
+    client.post(outgoing())
+
+    assert server.received("POST", server.media_pattern) == []
+    [request] = server.received("POST", server.statuses_pattern)
+    assert b"media_ids" not in request.body
+    assert server.posts[0].media_ids == ()
+
+
+def test_several_pictures_keep_their_order(client: MastodonClient, server: FakeMastodon) -> None:
+    cards = [picture(f"formula {n}", shade=40 * n) for n in range(3)]
+    ids = [client.upload(card, outgoing()) for card in cards]
+
+    media = tuple(
+        replace(card, position=n, remote_ref=ref)
+        for n, (card, ref) in enumerate(zip(cards, ids, strict=True))
+    )
+    client.post(replace(outgoing(), media=media))
+
+    assert server.posts[0].media_ids == tuple(ids)
+    assert [held.description for held in server.media] == ["formula 0", "formula 1", "formula 2"]
+
+
+def test_a_picture_still_processing_is_asked_after_until_it_is_ready(
+    server: FakeMastodon, clock: Clock
+) -> None:
+    waits: list[float] = []
+    client = MastodonClient(
+        MastodonCredentials(ACCESS_TOKEN), api_base=server.url, clock=clock, sleep=waits.append
+    )
+    server.processing_checks = 3
+
+    media_id = client.upload(picture(), outgoing())
+    client.post(with_pictures(outgoing(), media_id))
+
+    assert len(server.received("GET", rf"/api/v1/media/{media_id}")) == 4  # 206, 206, 206, 200
+    assert waits == [MEDIA_CHECK_INTERVAL] * 4
+    assert server.posts[0].media_ids == (media_id,)
+
+
+def test_a_status_cannot_take_a_picture_still_processing(
+    client: MastodonClient, server: FakeMastodon
+) -> None:
+    """What the waiting is for: Mastodon refuses such a status (422), which would stop the
+    channel."""
+    server.processing_checks = 1
+    upload = requests.post(
+        f"{server.url}/api/v2/media",
+        headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
+        files={"file": ("card.png", png(8, 8), "image/png")},
+        timeout=5,
+    )
+    assert upload.status_code == 202 and upload.json()["url"] is None
+
+    with pytest.raises(Permanent, match="not finished processing"):
+        client.post(with_pictures(outgoing(), str(upload.json()["id"])))
+    assert server.posts == []
+
+
+def test_a_picture_processing_too_long_is_transient_after_a_bounded_wait(
+    server: FakeMastodon, clock: Clock
+) -> None:
+    waits: list[float] = []
+    client = MastodonClient(
+        MastodonCredentials(ACCESS_TOKEN), api_base=server.url, clock=clock, sleep=waits.append
+    )
+    server.processing_checks = MEDIA_CHECKS + 5
+
+    with pytest.raises(Transient, match="still processing"):
+        client.upload(picture(), outgoing())
+
+    assert len(waits) == MEDIA_CHECKS
+    assert len(server.received("GET", r"/api/v1/media/\d+")) == MEDIA_CHECKS
+
+
+def test_a_description_over_mastodons_limit_is_cut_not_refused(
+    client: MastodonClient, server: FakeMastodon
+) -> None:
+    client.upload(picture("∑" * (MAX_DESCRIPTION + 200)), outgoing())
+
+    [held] = server.media
+    assert held.description is not None
+    assert len(held.description) == MAX_DESCRIPTION
+    assert held.description.endswith("…")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_an_upload_that_fails_on_the_server_is_transient(
+    client: MastodonClient, server: FakeMastodon, status: int
+) -> None:
+    server.fail("POST", server.media_pattern, Fault(FaultKind.REPLY, Response(status)))
+
+    with pytest.raises(Transient) as caught:
+        client.upload(picture(), outgoing())
+
+    assert not isinstance(caught.value, RateLimited)
+    assert server.media == []
+
+
+def test_an_upload_that_cannot_connect_is_transient(clock: Clock) -> None:
+    client = MastodonClient(
+        MastodonCredentials(ACCESS_TOKEN), api_base=refused_url(), timeout=2, clock=clock
+    )
+
+    with pytest.raises(Transient) as caught:
+        client.upload(picture(), outgoing())
+
+    assert not isinstance(caught.value, UnknownOutcome)
+
+
+def test_an_upload_whose_answer_is_lost_is_an_unknown_outcome(
+    client: MastodonClient, server: FakeMastodon
+) -> None:
+    server.fail("POST", server.media_pattern, Fault(FaultKind.DROP_AFTER))
+
+    with pytest.raises(UnknownOutcome, match="picture may exist"):
+        client.upload(picture(), outgoing())
+    assert len(server.media) == 1, "made, but the answer never came"
+
+
+def test_a_rate_limited_upload_waits_until_the_reset(
+    client: MastodonClient, server: FakeMastodon, clock: Clock
+) -> None:
+    reset = NOW + timedelta(minutes=3)
+    server.fail("POST", server.media_pattern, Fault(FaultKind.REPLY, server.rate_limited(reset)))
+
+    with pytest.raises(RateLimited) as caught:
+        client.upload(picture(), outgoing())
+
+    assert caught.value.retry_at == reset
+
+
+def test_an_upload_with_a_wrong_token_is_permanent(server: FakeMastodon, clock: Clock) -> None:
+    client = make_client(server, clock, token="revoked")
+
+    with pytest.raises(Permanent, match="401"):
+        client.upload(picture(), outgoing())
+    assert server.media == []
+
+
+def test_a_file_that_is_no_image_is_permanent(client: MastodonClient, server: FakeMastodon) -> None:
+    not_a_png = replace(picture(), content=b"%PDF-1.7 not a picture")
+
+    with pytest.raises(Permanent, match="422"):
+        client.upload(not_a_png, outgoing())
+    assert server.media == []
+
+
+def test_a_post_naming_an_upload_that_is_not_the_accounts_is_permanent(
+    client: MastodonClient, server: FakeMastodon
+) -> None:
+    with pytest.raises(Permanent, match=r"422.*not found"):
+        client.post(with_pictures(outgoing(), "109999999999999999"))
+    assert server.posts == []
+
+
+def test_a_picture_another_status_took_cannot_be_attached_again(
+    client: MastodonClient, server: FakeMastodon
+) -> None:
+    media_id = client.upload(picture(), outgoing())
+    client.post(with_pictures(outgoing(), media_id))
+
+    with pytest.raises(Permanent, match="already attached"):
+        client.post(with_pictures(outgoing("Another post", key="d42-p1"), media_id))
+    assert len(server.posts) == 1
+
+
+def test_a_post_whose_picture_was_never_uploaded_is_refused_before_any_request(
+    client: MastodonClient, server: FakeMastodon
+) -> None:
+    with pytest.raises(Permanent, match="not uploaded"):
+        client.post(with_pictures(outgoing(), None))
+    assert server.requests == []
+
+
+def test_a_lost_answer_after_a_post_with_a_picture_is_found_by_its_key(
+    client: MastodonClient, server: FakeMastodon, clock: Clock
+) -> None:
+    """Mastodon reads the Idempotency-Key before it looks at the media: the retry names a
+    picture the first attempt attached already, and is answered with that status."""
+    media_id = client.upload(picture(), outgoing())
+    post = with_pictures(outgoing(), media_id)
+    server.fail("POST", server.statuses_pattern, Fault(FaultKind.DROP_AFTER))
+    with pytest.raises(UnknownOutcome):
+        client.post(post)
+    clock.advance(timedelta(seconds=30))
+
+    found = client.find(post)
+
+    [status] = server.posts
+    assert found is not None and found.remote_id == status.id
+    assert status.media_ids == (media_id,)
+    assert len(server.media) == 1
+
+
+def test_find_for_a_post_whose_picture_is_not_uploaded_reads_instead_of_posting(
+    client: MastodonClient, server: FakeMastodon, clock: Clock
+) -> None:
+    """After an upload's answer was lost no status can carry the picture yet; the same
+    request sent again would make the status without it."""
+    clock.advance(timedelta(minutes=1))
+
+    assert client.find(with_pictures(outgoing(), None)) is None
+
+    assert server.posts == []
+    assert server.received("POST", server.statuses_pattern) == []
+    assert server.received("GET", r"/api/v1/accounts/[^/]+/statuses")
