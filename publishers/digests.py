@@ -121,6 +121,17 @@ class Plan:
                 has_url=part.has_url,
                 link=post.link,
                 summary_id=post.summary_ids[0] if len(post.summary_ids) == 1 else None,
+                media=tuple(
+                    digest_store.NewMedia(
+                        content=card.png,
+                        mime_type="image/png",
+                        sha256=card.sha256,
+                        width=card.width,
+                        height=card.height,
+                        alt=card.alt,
+                    )
+                    for card in part.media
+                ),
             )
             for number, post in enumerate(self.rendered.posts)
             for position, part in enumerate(post.parts)

@@ -23,8 +23,10 @@ from publishers.render import bidi
 from publishers.render.clipping import clip
 from publishers.render.posts import Cost, RenderedDigest, counter_for
 from publishers.settings import ChannelSettings
+from storage import channels as channel_store
 from storage import digests as digest_store
 from storage.models import Digest, DigestStatus, Summary, User
+from storage.spending import Spending, XPrices, dollars, month_spending
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,81 @@ class Preview:
     """The platform's limit per part, as it counts (None: the outbox folder has none)."""
     cost: Cost | None
     """On X, what the posts would cost at the configured prices."""
+    month: XMonth | None = None
+    """On X, what the channel's posts cost this month so far, and its budget."""
+
+
+@dataclass(frozen=True)
+class XMonth:
+    """An X channel's month so far (UTC): its posts sent and committed, priced, and its
+    monthly budget, as the preview and `digest status` show them."""
+
+    channel: str
+    spent: Spending
+    budget_usd: float | None
+
+    @property
+    def left_usd(self) -> float | None:
+        """What is left of the budget once the sent and committed posts are paid."""
+        return None if self.budget_usd is None else self.spent.left(self.budget_usd)
+
+    def fits(self, cost_usd: float) -> bool:
+        """A digest of that cost goes out without a moderator (the rule the build applies)."""
+        return self.budget_usd is None or self.spent.fits(cost_usd, self.budget_usd)
+
+    @property
+    def label(self) -> str:
+        """The month counted, in the clock it is counted in: "December 2026 (UTC)"."""
+        return f"{self.spent.month_start:%B %Y} (UTC)"
+
+    def summary(self) -> str:
+        """One line: sent, committed, and the budget with what is left."""
+        spent = self.spent
+        text = (
+            f"{counted(spent.sent_posts, 'post')} sent, {spent.sent_with_url} with a URL, "
+            f"{dollars(spent.sent_usd)}; {counted(spent.committed_posts, 'post')} approved "
+            f"and not sent yet, {dollars(spent.committed_usd)}"
+        )
+        if self.budget_usd is None or self.left_usd is None:
+            return f"{text}; no monthly budget set"
+        return f"{text}; budget {dollars(self.budget_usd)}, {dollars(self.left_usd)} left"
+
+    def as_json(self) -> dict[str, object]:
+        """The same numbers for scripts (amounts in US dollars)."""
+        spent = self.spent
+        return {
+            "month": f"{spent.month_start:%Y-%m}",
+            "timezone": "UTC",
+            "sent_posts": spent.sent_posts,
+            "sent_with_url": spent.sent_with_url,
+            "sent_usd": spent.sent_usd,
+            "committed_posts": spent.committed_posts,
+            "committed_with_url": spent.committed_with_url,
+            "committed_usd": spent.committed_usd,
+            "total_usd": spent.total_usd,
+            "budget_usd": self.budget_usd,
+            "left_usd": self.left_usd,
+        }
+
+
+def x_month(session: Session, ctx: CommandContext, channel: ChannelSettings) -> XMonth | None:
+    """What an X channel's posts cost this month, at the configured prices; None for the
+    channels of other networks, which do not bill posts."""
+    if channel.kind != "x":
+        return None
+    row = channel_store.by_name(session, channel.name)
+    prices = XPrices(ctx.publishing.x_post_usd, ctx.publishing.x_post_with_url_usd)
+    spent = month_spending(session, row.id if row else None, ctx.clock(), prices)
+    return XMonth(channel.name, spent, channel.monthly_budget_usd)
+
+
+def x_months(session: Session, ctx: CommandContext) -> list[XMonth]:
+    """Every X channel's month so far, for `digest status`."""
+    return [
+        month
+        for channel in channels(session, ctx)
+        if (month := x_month(session, ctx, channel)) is not None
+    ]
 
 
 def channels(session: Session, ctx: CommandContext) -> list[ChannelSettings]:
@@ -69,10 +146,12 @@ async def preview(ctx: CommandContext, name: str) -> Preview:
         site_url=ctx.publishing.site_url,
     )
     limit = None if channel.kind == "outbox" else counter_for(channel).limit
-    cost = None
+    cost: Cost | None = None
+    month: XMonth | None = None
     if channel.kind == "x":
         cost = digest.cost(ctx.publishing.x_post_usd, ctx.publishing.x_post_with_url_usd)
-    return Preview(channel, digest, limit, cost)
+        month = await ctx.read(x_month, ctx, channel)
+    return Preview(channel, digest, limit, cost, month)
 
 
 async def preview_for_moderator(ctx: CommandContext, actor: Actor, name: str) -> Preview:
@@ -103,12 +182,15 @@ def preview_reply(preview: Preview) -> Reply:
                 f"about ${preview.cost.usd:.3f}",
             )
         )
+    if preview.month is not None:
+        facts.append(Field(f"X in {preview.month.label}", preview.month.summary()))
     sections = []
     for number, post in enumerate(digest.posts, start=1):
         ids = ", ".join(f"#{summary_id}" for summary_id in post.summary_ids)
         limit = f"/{preview.limit}" if preview.limit else ""
         text = "\n\n".join(
             f"[part {index}/{len(post.parts)} · {part.length}{limit}]\n{part.text}"
+            + "".join(f"\n[picture: {card.alt}]" for card in part.media)
             for index, part in enumerate(post.parts, start=1)
         )
         sections.append(Section(title=f"Post {number} of {len(digest.posts)} ({ids})", text=text))
@@ -194,6 +276,11 @@ def _digest_view(session: Session, digest: Digest) -> DigestView:
 async def status(ctx: CommandContext, *, limit: int = 20) -> list[DigestView]:
     """The newest digests with their state and every delivery's."""
     return await ctx.read(_views, limit, False)
+
+
+async def spending(ctx: CommandContext) -> list[XMonth]:
+    """What each X channel's posts cost this month so far, and its budget."""
+    return await ctx.read(x_months, ctx)
 
 
 async def send_now(ctx: CommandContext, name: str) -> tuple[Built, Report | None]:

@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from bot.commands import digests
 from bot.commands.context import Actor, CommandContext
-from bot.commands.digests import DigestView, Preview
+from bot.commands.digests import DigestView, Preview, XMonth
 from bot.commands.parsing import digest_number
 from bot.commands.user_text import terminal_safe
 from bot.errors import UserError
 from bot.wording import counted
 from publishers.delivery import Report
 from publishers.scheduler import NextRun, next_runs
+
+if TYPE_CHECKING:
+    from publishers.render.equation_cards import EquationCard
 
 RULE = "-" * 60
 
@@ -43,6 +47,13 @@ def preview_text(preview: Preview) -> str:
             f"{preview.cost.with_url} with a URL, "
             f"about ${preview.cost.usd:.3f}"
         )
+    if preview.month is not None:
+        lines.append(f"X in {preview.month.label} so far: {preview.month.summary()}")
+        if preview.cost is not None and not preview.month.fits(preview.cost.usd):
+            lines.append(
+                "Over the monthly budget: built now, this digest would be held as a draft "
+                "until a moderator approves it."
+            )
     if channel.require_approval:
         lines.append("A moderator approves it before it is posted.")
     for number, post in enumerate(digest.posts, start=1):
@@ -56,7 +67,16 @@ def preview_text(preview: Preview) -> str:
                 f"[part {index} of {len(post.parts)}: {part.length}{limit}{url}]",
                 part.text,
             ]
+            lines += [picture_line(number, card) for number, card in enumerate(part.media, 1)]
     return terminal_safe("\n".join(lines)) + "\n"
+
+
+def picture_line(number: int, card: EquationCard) -> str:
+    """A picture that goes with a part, as the preview names it."""
+    return (
+        f"[picture {number}: equation card, {card.width}x{card.height} px, "
+        f"{len(card.png) // 1024 + 1} KB; alt text: {card.alt}]"
+    )
 
 
 def preview_json(preview: Preview) -> list[dict[str, Any]]:
@@ -69,7 +89,21 @@ def preview_json(preview: Preview) -> list[dict[str, Any]]:
             "post": number,
             "summary_ids": list(post.summary_ids),
             "parts": [
-                {"text": part.text, "length": part.length, "has_url": part.has_url}
+                {
+                    "text": part.text,
+                    "length": part.length,
+                    "has_url": part.has_url,
+                    "pictures": [
+                        {
+                            "width": card.width,
+                            "height": card.height,
+                            "bytes": len(card.png),
+                            "sha256": card.sha256,
+                            "alt": card.alt,
+                        }
+                        for card in part.media
+                    ],
+                }
                 for part in post.parts
             ],
             "limit": preview.limit,
@@ -80,13 +114,16 @@ def preview_json(preview: Preview) -> list[dict[str, Any]]:
                 "posts": len(post.parts),
                 "with_url": with_url,
                 "digest_usd": preview.cost.usd,
+                "month": preview.month.as_json() if preview.month is not None else None,
             }
         posts.append(entry)
     return posts
 
 
-def status_json(views: list[DigestView]) -> list[dict[str, Any]]:
-    """`digest status --format json`: the same facts for scripts."""
+def status_json(views: list[DigestView], months: Sequence[XMonth] = ()) -> list[dict[str, Any]]:
+    """`digest status --format json`: the same facts for scripts; a digest of an X channel
+    also carries what the channel's posts cost this month (``x_month``)."""
+    by_channel = {month.channel: month.as_json() for month in months}
     return [
         {
             "id": view.id,
@@ -96,6 +133,7 @@ def status_json(views: list[DigestView]) -> list[dict[str, Any]]:
             "sent_at": view.sent_at.isoformat() if view.sent_at else None,
             "notice": view.notice,
             "channel_stopped": view.channel_stopped,
+            "x_month": by_channel.get(view.channel),
             "summary_ids": list(view.summary_ids),
             "deliveries": [
                 {
@@ -118,11 +156,13 @@ def status_json(views: list[DigestView]) -> list[dict[str, Any]]:
     ]
 
 
-def status_text(views: list[DigestView]) -> str:
-    """`digest status`: each digest and every delivery, so an operator sees what is stuck."""
+def status_text(views: list[DigestView], months: Sequence[XMonth] = ()) -> str:
+    """`digest status`: what each X channel's posts cost this month, then each digest and
+    every delivery, so an operator sees what is stuck."""
+    lines = [f"{month.channel}: X in {month.label} so far: {month.summary()}" for month in months]
     if not views:
-        return "No digests yet. `shortscience digest send <channel>` builds one now.\n"
-    lines = []
+        lines.append("No digests yet. `shortscience digest send <channel>` builds one now.")
+        return "\n".join(lines) + "\n"
     for view in views:
         sent = sum(delivery.state == "sent" for delivery in view.deliveries)
         lines.append(
@@ -170,7 +210,11 @@ async def digest_command(ctx: CommandContext, args: argparse.Namespace) -> str:
             f"{counted(built.parts, 'part')}"
         )
         if report is None:
-            return f"{line}; a draft waiting for a moderator (digest approve {built.digest_id}).\n"
+            why = f": {built.note}" if built.note else ""
+            return (
+                f"{line}; a draft waiting for a moderator (digest approve {built.digest_id})"
+                f"{why}.\n"
+            )
         folder = ctx.publishing_service.clients.folder_for(
             await digests.channel_by_name(ctx, args.channel)
         )
@@ -181,9 +225,10 @@ async def digest_command(ctx: CommandContext, args: argparse.Namespace) -> str:
         return f"Delivered: {_report_line(report)}.\n"
     if action == "status":
         views = await digests.status(ctx, limit=args.limit)
+        months = await digests.spending(ctx)
         if args.format == "json":
-            return json.dumps(status_json(views), ensure_ascii=False, indent=2) + "\n"
-        return status_text(views)
+            return json.dumps(status_json(views, months), ensure_ascii=False, indent=2) + "\n"
+        return status_text(views, months)
     if action in ("approve", "reject"):
         actor = operator(args.user)
         number = digest_number(args.digest)

@@ -86,6 +86,14 @@ class _Builder:
     atoms: list[tuple[int, int]] = field(default_factory=list)
     pending: str = ""  # "", "\n" or "\n\n": what goes before the next text
     after_prefix: bool = False
+    pictured: tuple[str, ...] = ()
+
+    def display(self, latex: str) -> str:
+        """A display formula as text: Unicode, or the marker of its attached picture."""
+        formula = latex.strip()
+        if formula in self.pictured:
+            return picture_marker(self.pictured.index(formula) + 1)
+        return latex_to_unicode(latex)
 
     def add(self, text: str, *, atom: bool = False, indent: bool = False) -> None:
         if not text:
@@ -156,17 +164,25 @@ class _List:
     next_number: int = 1
 
 
+def picture_marker(number: int) -> str:
+    """What stands in a post's text for display formula ``number`` (1-based) when its
+    picture is attached instead (an equation card)."""
+    return f"[equation {number}: see the picture]"
+
+
 @functools.lru_cache(maxsize=4096)
-def to_plain(markdown: str) -> PlainText:
+def to_plain(markdown: str, pictured: tuple[str, ...] = ()) -> PlainText:
     """Readable plain text for X, Bluesky, Mastodon and Facebook.
 
     Emphasis marks go, their text stays; ``[label](url)`` becomes ``label (url)`` (just the
     URL when the label is the URL); an image becomes its URL; list items become ``• item`` or
     ``1. item`` lines; headings, code blocks and display math get their own paragraph;
     paragraphs are separated by a blank line; math becomes Unicode via
-    :func:`~publishers.render.math_text.latex_to_unicode`.
+    :func:`~publishers.render.math_text.latex_to_unicode`. A display formula among
+    ``pictured`` (as written between its ``$$``, stripped) becomes :func:`picture_marker`
+    of its place in ``pictured``: its picture goes with the post instead.
     """
-    out = _Builder()
+    out = _Builder(pictured=pictured)
     lists: list[_List] = []
     first_cell = True
     for token in _MARKDOWN.parse(markdown):
@@ -205,7 +221,7 @@ def to_plain(markdown: str) -> PlainText:
             out.block()
         elif kind == "math_block":
             out.block()
-            out.add(latex_to_unicode(token.content), atom=True)
+            out.add(out.display(token.content), atom=True)
             out.block()
         elif kind == "tr_open":
             out.line()
@@ -247,7 +263,7 @@ def _inline(children: Sequence[Token], out: _Builder) -> None:
             out.add(latex_to_unicode(child.content), atom=True)
         elif kind == "math_inline_double":
             out.line()
-            out.add(latex_to_unicode(child.content), atom=True)
+            out.add(out.display(child.content), atom=True)
             out.line()
         elif kind == "image":
             out.add(str(child.attrs.get("src", "")), atom=True)

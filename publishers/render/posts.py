@@ -1,15 +1,22 @@
-"""A digest as each network will receive it: posts, parts and their lengths.
+"""A digest as each network will receive it: posts, parts, their lengths and pictures.
 
-- X, Bluesky, Mastodon: one post per summary. A summary that does not fit one post
-  becomes a thread of numbered parts; with ``thread = false`` it is one post with its
-  TL;DR (shortened until it fits) and the link. The link goes on every part, the
-  first, the last or none (``link``), and room is kept for it.
-- Facebook: the whole digest is one Page post.
-- Discord: one message per summary in Discord's Markdown, cut into several messages
-  (at the Markdown-safe boundaries of ``clipping``) when longer than 2,000 characters.
+- X, Bluesky, Mastodon: one post per summary, compact by default: the paper's title, the
+  TL;DR (shortened word by word until the post fits), the byline and the link. A channel
+  with ``thread = true`` gets the whole summary as a thread of numbered parts, at most
+  ``max_parts``: a longer summary ends with a part saying where to read on, with the
+  link. The link goes on every part, the first, the last or none (``link``), and room is
+  kept for it.
+- Facebook: one Page post per summary with its whole text; Discord: one message per
+  summary in Discord's Markdown. Where the text does not fit (2,000 characters on
+  Discord), it is cut at a readable boundary and ends with where to read on.
 - Outbox folder: one Markdown file per summary, as written, and the digest as a web page
   (bold kept, links clickable). A network channel writing to the folder (no credentials)
   gets a page of its posts as that network shows them instead (:meth:`DigestRenderer.posts_page`).
+
+Equation cards (``equation_cards``, on by default): a summary's first display formula
+goes with its post as a picture. In a thread, a display formula that plain Unicode cannot
+carry readably is replaced in the text by a short marker, and its picture goes with the
+part that holds the marker.
 
 Every part carries its length as its platform counts it (``lengths``), and whether it
 holds a URL, which on X is what a post costs.
@@ -24,7 +31,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -35,10 +42,13 @@ from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
 
 if TYPE_CHECKING:
+    from publishers.render.equation_cards import EquationCard
     from publishers.render.lengths import Counter
 
 DISCORD_NUMBERING_ROOM = 12
 """Room kept in a Discord message for " (12/12)"."""
+MAX_PICTURES = 4
+"""Pictures a post may carry on X, Bluesky and Mastodon (LIMITS.md)."""
 NETWORK_NAMES = {
     "x": "X",
     "bluesky": "Bluesky",
@@ -58,6 +68,8 @@ class PostPart:
     text: str
     length: int
     has_url: bool
+    media: tuple[EquationCard, ...] = ()
+    """Pictures that go with the part, in order (equation cards)."""
 
 
 @dataclass(frozen=True)
@@ -125,17 +137,17 @@ class DigestRenderer:
         posts: list[Post] = []
         html = None
         context = {"channel": channel}
-        if channel.kind == "facebook" and summaries:
-            posts.append(self._facebook(channel, summaries, created))
-        else:
-            for item in summaries:
-                if channel.kind in ("x", "bluesky", "mastodon"):
-                    posts.append(self._threaded(channel, item))
-                elif channel.kind == "discord":
-                    posts.append(self._discord(channel, item))
-                else:
-                    text = self.templates.render("outbox/summary.md.j2", summary=item, **context)
-                    posts.append(Post((item.id,), (_part(text, len(text)),), item.link))
+        for item in summaries:
+            if channel.kind in ("x", "bluesky", "mastodon"):
+                posts.append(self._threaded(channel, item))
+            elif channel.kind == "discord":
+                posts.append(self._discord(channel, item))
+            elif channel.kind == "facebook":
+                posts.append(self._facebook(channel, item))
+            else:
+                text = self.templates.render("outbox/summary.md.j2", summary=item, **context)
+                cards = _first_card(channel, item)
+                posts.append(Post((item.id,), (_part(text, len(text), cards),), item.link))
         if channel.kind == "outbox" and summaries:
             html = self.templates.render(
                 "outbox/digest.html.j2", digest=_digest(summaries, created), **context
@@ -176,29 +188,62 @@ class DigestRenderer:
     # -- one network at a time ------------------------------------------------------------
 
     def _threaded(self, channel: ChannelSettings, item: SummaryItem) -> Post:
+        counter = counter_for(channel)
+        link = item.link if channel.link != "none" and item.link else None
+        if not channel.thread:
+            part = self._single(channel, item, counter, link)
+            return Post((item.id,), (replace(part, media=_first_card(channel, item)),), link)
+        cards = _cards(channel, item)
+        pictured = tuple(card.latex for card in cards if card.marked)
+        shown = item if not pictured else _with_markers(item, pictured)
+        rendered = self.templates.render(
+            f"{channel.kind}/summary.txt.j2", summary=shown, channel=channel
+        )
+        text = _with_atoms(rendered, shown)
+        texts = self._thread_texts(channel, item, text, counter, link)
+        parts = []
+        for number, piece in enumerate(texts, start=1):
+            media = tuple(card.card for card in cards if _pictured_in(card, piece, number))
+            parts.append(_part(piece, counter.length(piece), media))
+        return Post((item.id,), tuple(parts), link)
+
+    def _thread_texts(
+        self,
+        channel: ChannelSettings,
+        item: SummaryItem,
+        text: PlainText,
+        counter: Counter,
+        link: str | None,
+    ) -> list[str]:
+        """The thread's parts, numbered, each with the link where ``link`` places it; at most
+        ``max_parts``, the last of a longer summary saying where to read on."""
         from publishers.render.threads import split  # start-up: digests only
 
-        counter = counter_for(channel)
-        link = item.link if channel.link != "none" else None
-        if not channel.thread:
-            return Post((item.id,), (self._single(channel, item, counter, link),), link)
-        rendered = self.templates.render(
-            f"{channel.kind}/summary.txt.j2", summary=item, channel=channel
-        )
         room = counter.length("\n" + link) if link else 0
-        pieces = split(_with_atoms(rendered, item), counter, limit=counter.limit - room)
-        parts = []
+        pieces = [piece.text for piece in split(text, counter, limit=counter.limit - room)]
+        read_on = None
+        if len(pieces) > channel.max_parts:
+            total = channel.max_parts
+            read_on = self.templates.render(
+                f"{channel.kind}/read_on.txt.j2", summary=item, link=item.link, channel=channel
+            )
+            numbering = counter.length(f" {total}/{total}")
+            kept = split(text, counter, numbered=False, limit=counter.limit - room - numbering)
+            pieces = [f"{piece.text} {n}/{total}" for n, piece in enumerate(kept[: total - 1], 1)]
+            pieces.append(f"{read_on} {total}/{total}")
+        texts = []
         for number, piece in enumerate(pieces, start=1):
-            text = piece.text
-            if link and _links_here(channel.link, number, len(pieces)):
-                text = f"{text}\n{link}"
-            parts.append(_part(text, counter.length(text)))
-        return Post((item.id,), tuple(parts), link)
+            last_read_on = read_on is not None and number == len(pieces)
+            if link and not last_read_on and _links_here(channel.link, number, len(pieces)):
+                piece = f"{piece}\n{link}"
+            texts.append(piece)
+        return texts
 
     def _single(
         self, channel: ChannelSettings, item: SummaryItem, counter: Counter, link: str | None
     ) -> PostPart:
-        """The TL;DR post, its TL;DR shortened word by word until the post fits."""
+        """The compact post: title, TL;DR, byline and link, the TL;DR shortened word by
+        word until the post fits."""
         from publishers.render.threads import split  # start-up: digests only
 
         words = item.tldr_text.split()
@@ -212,38 +257,121 @@ class DigestRenderer:
         pieces = split(text, counter, numbered=False)  # a title longer than a post
         return _part(pieces[0].text, pieces[0].length)
 
-    def _facebook(
-        self, channel: ChannelSettings, summaries: Sequence[SummaryItem], created: datetime
-    ) -> Post:
-        from publishers.render.threads import split  # start-up: digests only
+    def _read_on(
+        self, channel: ChannelSettings, item: SummaryItem, text: str, counter: Counter
+    ) -> str:
+        """``text`` whole when it fits the network's message, else its beginning, cut at a
+        readable boundary, and where to read on."""
+        if counter.fits(text):
+            return text
+        extension = "md" if channel.kind == "discord" else "txt"
+        read_on = self.templates.render(
+            f"{channel.kind}/read_on.{extension}.j2", summary=item, link=item.link, channel=channel
+        )
+        room = counter.limit - counter.length("\n\n" + read_on)
+        if channel.kind == "discord":
+            kept = split_pages(text, room)[0]
+        else:
+            from publishers.render.threads import split  # start-up: digests only
 
+            kept = split(text, counter, numbered=False, limit=room)[0].text
+        return f"{kept}\n\n{read_on}"
+
+    def _facebook(self, channel: ChannelSettings, item: SummaryItem) -> Post:
         counter = counter_for(channel)
-        text = self.templates.render(
-            "facebook/digest.txt.j2", digest=_digest(summaries, created), channel=channel
-        )
-        pieces = split(text, counter, numbered=False)
-        first = summaries[0].link
-        return Post(
-            tuple(item.id for item in summaries),
-            tuple(_part(piece.text, piece.length) for piece in pieces),
-            first,
-        )
+        text = self.templates.render("facebook/summary.txt.j2", summary=item, channel=channel)
+        text = self._read_on(channel, item, text, counter)
+        part = _part(text, counter.length(text), _first_card(channel, item))
+        return Post((item.id,), (part,), item.link or None)
 
     def _discord(self, channel: ChannelSettings, item: SummaryItem) -> Post:
         counter = counter_for(channel)
         text = self.templates.render("discord/summary.md.j2", summary=item, channel=channel)
-        if counter.fits(text):
-            return Post((item.id,), (_part(text, counter.length(text)),), item.link)
-        pages = split_pages(text, counter.limit - DISCORD_NUMBERING_ROOM)
-        numbered = [f"{page} ({n}/{len(pages)})" for n, page in enumerate(pages, start=1)]
-        parts = tuple(_part(page, counter.length(page)) for page in numbered)
-        return Post((item.id,), parts, item.link)
+        text = self._read_on(channel, item, text, counter)
+        part = _part(text, counter.length(text), _first_card(channel, item))
+        return Post((item.id,), (part,), item.link or None)
 
 
-def _part(text: str, length: int) -> PostPart:
+@dataclass(frozen=True)
+class _Card:
+    """A display formula's picture in a thread: ``marked`` when the text carries a marker
+    for it (Unicode could not), so it goes with the part holding the marker."""
+
+    latex: str
+    card: EquationCard
+    marked: bool
+    number: int
+    """1-based among the marked formulas (the marker's number); 0 when not marked."""
+
+
+def _cards(channel: ChannelSettings, item: SummaryItem) -> list[_Card]:
+    """A thread's pictures: each display formula Unicode cannot carry readably, and the
+    first display formula in any case; at most :data:`MAX_PICTURES`."""
+    if not channel.equation_cards:
+        return []
+    from publishers.render.equation_cards import (  # start-up: digests only
+        display_formulas,
+        readable_as_unicode,
+        render_card,
+    )
+
+    cards: list[_Card] = []
+    marked = 0
+    for index, latex in enumerate(display_formulas(item.body)):
+        formula = latex.strip()
+        unreadable = not readable_as_unicode(formula)
+        if (index > 0 and not unreadable) or any(card.latex == formula for card in cards):
+            continue
+        if len(cards) == MAX_PICTURES:
+            break
+        card = render_card(formula)
+        if card is None:
+            continue
+        marked += unreadable
+        cards.append(_Card(formula, card, unreadable, marked if unreadable else 0))
+    return cards
+
+
+def _first_card(channel: ChannelSettings, item: SummaryItem) -> tuple[EquationCard, ...]:
+    """The picture of the summary's first display formula, for a post of its own."""
+    if not channel.equation_cards:
+        return ()
+    from publishers.render.equation_cards import (  # start-up: digests only
+        display_formulas,
+        render_card,
+    )
+
+    for latex in display_formulas(item.body)[:1]:
+        card = render_card(latex.strip())
+        if card is not None:
+            return (card,)
+    return ()
+
+
+def _pictured_in(card: _Card, text: str, number: int) -> bool:
+    """Whether the part ``text`` (the ``number``-th of its thread) carries ``card``: the
+    part holding its marker, or the first part for a formula the text shows itself."""
+    from publishers.render.markdown_text import picture_marker  # start-up: digests only
+
+    if card.marked:
+        return picture_marker(card.number) in text
+    return number == 1
+
+
+def _with_markers(item: SummaryItem, pictured: tuple[str, ...]) -> SummaryItem:
+    """The summary with the ``pictured`` display formulas replaced by their markers in its
+    plain text (the other forms are untouched)."""
+    from publishers.render.markdown_text import to_plain  # start-up: digests only
+
+    marked = item.uncached()
+    marked.__dict__["plain"] = to_plain(item.body, pictured)  # fills the cached property
+    return marked
+
+
+def _part(text: str, length: int, media: tuple[EquationCard, ...] = ()) -> PostPart:
     from publishers.render.url_grammar import find_urls  # start-up: digests only
 
-    return PostPart(text, length, bool(find_urls(text)))
+    return PostPart(text, length, bool(find_urls(text)), media)
 
 
 def _links_here(placement: str, number: int, total: int) -> bool:

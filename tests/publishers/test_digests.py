@@ -164,7 +164,7 @@ def test_a_long_summary_becomes_a_numbered_thread_that_cuts_no_url(
     db: Database, renderer: DigestRenderer
 ) -> None:
     seed(db)
-    digest = _preview(db, renderer, _channel("x", link="last"))
+    digest = _preview(db, renderer, _channel("x", link="last", thread=True, max_parts=25))
     threads = [post for post in digest.posts if len(post.parts) > 1]
     assert threads, "the long seed summaries need threads on X"
     for post in threads:
@@ -184,7 +184,9 @@ def test_the_link_goes_where_the_channel_says_and_the_cost_follows(
     db: Database, renderer: DigestRenderer, placement: str, expected: object
 ) -> None:
     seed(db, hard=False)
-    digest = _preview(db, renderer, _channel("x", link=placement, max_items=1))
+    digest = _preview(
+        db, renderer, _channel("x", link=placement, max_items=1, thread=True, max_parts=25)
+    )
     [post] = digest.posts  # Real NVP, a long summary: a thread
     parts = post.parts
     assert len(parts) > 2

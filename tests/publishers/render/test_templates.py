@@ -40,10 +40,10 @@ def test_a_misspelt_variable_fails_the_check_with_the_template_and_line(tmp_path
 
 def test_a_syntax_error_fails_the_check_with_the_template_and_line(tmp_path: Path) -> None:
     (tmp_path / "facebook").mkdir()
-    (tmp_path / "facebook" / "digest.txt.j2").write_text(
+    (tmp_path / "facebook" / "summary.txt.j2").write_text(
         "Hello\n{% for s in digest.summaries %}\n{{ s.title }}\n", encoding="utf-8"
     )
-    with pytest.raises(TemplateProblem, match=r"digest\.txt\.j2, line \d"):
+    with pytest.raises(TemplateProblem, match=r"summary\.txt\.j2, line \d"):
         Templates(tmp_path).check()
 
 
@@ -57,6 +57,18 @@ def test_an_override_replaces_one_template_and_leaves_the_others(tmp_path: Path)
         "Ours: short"
     )
     assert templates.render("x/summary.txt.j2", summary=item).startswith("📄 T")
+
+
+@pytest.mark.parametrize("kind", ["x", "bluesky", "mastodon"])
+@pytest.mark.parametrize("tldr", ["It ends in a letter", "It ends in a full stop."])
+def test_a_single_post_has_its_link_on_a_line_of_its_own(kind: str, tldr: str) -> None:
+    """The link must stay a link: glued to the TL;DR's last word it is none on X."""
+    single = Templates().render(
+        f"{kind}/single.txt.j2", summary=_item("Body"), tldr=tldr, link="https://x.org/a"
+    )
+    assert single.splitlines()[-1] == "https://x.org/a"
+    assert f"{tldr}\n" in single
+    assert "— summary by ada" in single
 
 
 def test_a_missing_override_folder_is_refused(tmp_path: Path) -> None:
