@@ -9,6 +9,13 @@ later part names the first part as ``reply.root`` and the part before it as
 ``reply.parent``. Bluesky shows a URL in plain text as plain text, so every URL gets a
 ``#link`` facet over its exact UTF-8 byte range.
 
+A post with pictures (equation cards) is made in two steps. Each picture's bytes go up first
+with ``com.atproto.repo.uploadBlob``, which answers a blob reference (``$type: blob``, the
+CID of the bytes as ``ref.$link``, ``mimeType``, ``size``); the worker stores it as JSON.
+The post then embeds them all as ``app.bsky.embed.images``, each with its ``alt`` text and
+``aspectRatio``. A PDS forgets a blob no record took after a while; a post that is told so
+(``BlobNotFound``) uploads its pictures again (same bytes, same CID) and is made once more.
+
 The session is opened on first use (``createSession``) and kept, because logins are rate
 limited (30 per 5 minutes, 300 per day, per handle). The SDK refreshes the access token
 early when its ``exp`` is near. A token the server calls expired anyway (``ExpiredToken``,
@@ -20,12 +27,13 @@ Facts relied on are listed, with their sources, in ``tests/fixtures/bluesky/SOUR
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -40,11 +48,14 @@ from atproto_client.exceptions import (
     RequestErrorBase,
     UnauthorizedError,
 )
+from atproto_client.models.blob_ref import BlobRef
 from atproto_client.models.common import XrpcError
+from atproto_client.models.utils import get_response_model
 from atproto_core.exceptions import AtProtocolError
 
 from publishers.networks.base import (
     Duplicate,
+    Media,
     Network,
     OutgoingPost,
     Permanent,
@@ -66,6 +77,14 @@ WEB_APP = "https://bsky.app"
 POST_COLLECTION = "app.bsky.feed.post"
 LINK_FEATURE = "app.bsky.richtext.facet#link"
 CREATE_RECORD = "com.atproto.repo.createRecord"
+UPLOAD_BLOB = "com.atproto.repo.uploadBlob"
+IMAGES_EMBED = "app.bsky.embed.images"
+MAX_IMAGES = 4
+"""``app.bsky.embed.images``: ``images`` has ``maxLength: 4`` (LIMITS.md)."""
+MAX_IMAGE_BYTES = 2_000_000
+"""The lexicon's ``maxSize`` for an embedded image ("May be up to 2 MB, formerly limited to
+1 MB", lexicons/app/bsky/embed/images.json as generated into atproto SDK 0.0.73); a PDS
+refuses a bigger blob with ``BlobTooLarge`` when a record refers to it."""
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
 """How long to wait after a 429 that says neither ``ratelimit-reset`` nor ``Retry-After``."""
 
@@ -169,7 +188,74 @@ def post_record(post: OutgoingPost, created_at: datetime) -> dict[str, Any]:
     if post.reply_to is not None:
         root = post.root if post.root is not None else post.reply_to
         record["reply"] = {"root": _strong_ref(root), "parent": _strong_ref(post.reply_to)}
+    if post.media:
+        record["embed"] = images_embed(post.media)
     return record
+
+
+def images_embed(media: tuple[Media, ...]) -> dict[str, Any]:
+    """The ``app.bsky.embed.images`` embed of uploaded pictures, in their order.
+
+    Each image carries its blob reference as uploadBlob answered it, its alt text for screen
+    readers and its ``aspectRatio`` (the app lays the image out by it before it loads).
+    """
+    _check_count(media)
+    images = []
+    for picture in media:
+        if picture.remote_ref is None:
+            raise Permanent(f"Bluesky: picture {picture.position + 1} was never uploaded")
+        images.append(
+            {
+                "alt": picture.alt,
+                "image": _blob(picture.remote_ref),
+                "aspectRatio": {"width": picture.width, "height": picture.height},
+            }
+        )
+    return {"$type": IMAGES_EMBED, "images": images}
+
+
+def _check_count(media: tuple[Media, ...]) -> None:
+    if len(media) > MAX_IMAGES:
+        raise Permanent(f"Bluesky takes at most {MAX_IMAGES} pictures a post, not {len(media)}")
+
+
+def _check_picture(media: Media) -> None:
+    """Refuse what a PDS would refuse only once the post refers to it, before any upload."""
+    if not media.mime_type.startswith("image/"):
+        raise Permanent(f"Bluesky embeds images only, not {media.mime_type}")
+    size = len(media.content)
+    if size > MAX_IMAGE_BYTES:
+        raise Permanent(
+            f"Bluesky refuses a picture of {size:,} bytes: an embedded image may have at "
+            f"most {MAX_IMAGE_BYTES:,}"
+        )
+
+
+def _blob(remote_ref: str) -> dict[str, Any]:
+    """The blob reference stored after the upload, as the record embeds it."""
+    try:
+        blob = json.loads(remote_ref)
+    except ValueError:
+        blob = None
+    if not isinstance(blob, dict) or blob.get("$type") != "blob":
+        raise Permanent("Bluesky: a stored picture reference is not a blob reference")
+    return blob
+
+
+def _blob_json(blob: BlobRef) -> str:
+    """A blob reference as its JSON form (``ref`` as ``{"$link": cid}``), for storing."""
+    return json.dumps(blob.to_json_representation().model_dump(mode="json", by_alias=True))
+
+
+def _create_data(
+    account: _Account, post: OutgoingPost, record: dict[str, Any]
+) -> models.ComAtprotoRepoCreateRecord.Data:
+    try:
+        return models.ComAtprotoRepoCreateRecord.Data(
+            repo=account.did, collection=POST_COLLECTION, rkey=post.key, record=record
+        )
+    except pydantic.ValidationError as error:
+        raise Permanent(f"Bluesky createRecord: the request is malformed ({error})") from error
 
 
 def _strong_ref(posted: Posted) -> dict[str, str]:
@@ -188,6 +274,11 @@ class BlueskyClient(Network):
     """One Bluesky account, as the delivery worker uses it. Safe to share between threads."""
 
     kind = "bluesky"
+    uploads_media = True
+    media_reuse = timedelta(hours=1)
+    """The uploadBlob lexicon says an unreferenced blob is deleted "within a time window (eg,
+    minutes)"; bsky.social keeps it long enough for requests typed by hand (atproto#1781).
+    A retry past an hour uploads again; one sooner that finds its blob gone re-uploads it."""
 
     @staticmethod
     def new_key(hint: str, post: int, position: int) -> str:
@@ -218,24 +309,39 @@ class BlueskyClient(Network):
 
     def post(self, post: OutgoingPost) -> Posted:
         """Create the record under ``post.key``; a lost answer raises UnknownOutcome."""
-        record = post_record(post, self._clock())
+        created_at = self._clock()
+        record = post_record(post, created_at)
         with self._lock:
             account = self._account()
-            try:
-                data = models.ComAtprotoRepoCreateRecord.Data(
-                    repo=account.did, collection=POST_COLLECTION, rkey=post.key, record=record
-                )
-            except pydantic.ValidationError as error:
-                raise Permanent(
-                    f"Bluesky createRecord: the request is malformed ({error})"
-                ) from error
-            created = self._call(
-                lambda: self._client.com.atproto.repo.create_record(data),
-                action="createRecord",
-                creates=True,
-            )
+            data = _create_data(account, post, record)
+
+            def create() -> models.ComAtprotoRepoCreateRecord.Response:
+                try:
+                    return self._client.com.atproto.repo.create_record(data)
+                except BadRequestError as error:
+                    if not post.media or _error_name(error) != "BlobNotFound":
+                        raise
+                # Refused (400), so nothing was made: the PDS forgot an upload no record
+                # took yet. The same bytes give the same blob; the post refers to the new one.
+                log.info("Bluesky forgot a picture of %s: uploading it again", post.key)
+                again = replace(post, media=tuple(self._reupload(post.media)))
+                retried = _create_data(account, again, post_record(again, created_at))
+                return self._client.com.atproto.repo.create_record(retried)
+
+            created = self._call(create, action="createRecord", creates=True)
         log.info("posted to Bluesky as %s: %s", account.handle, created.uri)
         return self._posted(account, created.uri, created.cid)
+
+    def upload(self, media: Media, post: OutgoingPost) -> str:
+        """Send a picture's bytes with uploadBlob; its blob reference as JSON, which the post
+        embeds (and a retry reuses). Nothing is posted, so every failure is at worst Transient."""
+        _check_count(post.media)
+        _check_picture(media)
+        with self._lock:
+            self._account()
+            blob = self._call(lambda: self._upload_blob(media), action="uploadBlob", creates=False)
+        log.info("uploaded picture %d of %s to Bluesky", media.position + 1, post.key)
+        return _blob_json(blob)
 
     def find(self, post: OutgoingPost) -> Posted | None:
         """The record under ``post.key`` if an earlier attempt made it, else None."""
@@ -261,6 +367,26 @@ class BlueskyClient(Network):
     def close(self) -> None:
         """Drop the HTTP session; the next call logs in again."""
         self._client.request.close()
+
+    # -- pictures -----------------------------------------------------------------------
+
+    def _upload_blob(self, media: Media) -> BlobRef:
+        """One uploadBlob request, as the SDK's ``com.atproto.repo.upload_blob`` makes it,
+        with two differences: the bytes go as httpx ``content`` (``upload_blob`` hands them
+        over as ``data``, which httpx deprecates), and the Content-Type is the picture's
+        own rather than ``*/*`` (the PDS sniffs the type and falls back to it)."""
+        response = self._client.invoke_procedure(
+            UPLOAD_BLOB,
+            content=media.content,
+            input_encoding=media.mime_type,
+            output_encoding="application/json",
+        )
+        return get_response_model(response, models.ComAtprotoRepoUploadBlob.Response).blob
+
+    def _reupload(self, media: tuple[Media, ...]) -> list[Media]:
+        return [
+            replace(picture, remote_ref=_blob_json(self._upload_blob(picture))) for picture in media
+        ]
 
     # -- the session ------------------------------------------------------------------
 

@@ -28,6 +28,19 @@ What it does:
   A record key that is already taken gets HTTP 500, as real PDSes answered
   (bluesky-social/atproto#3718).
 * ``com.atproto.repo.getRecord``: the record, or 400 ``RecordNotFound``.
+* ``com.atproto.repo.uploadBlob``: takes the bytes (bearer token checked), keeps them for
+  the account and answers ``{"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType",
+  "size"}}`` as a PDS does: the CID is a CIDv1 of the raw bytes (codec raw, sha-256), and
+  the type is sniffed from the bytes, else taken from the Content-Type (the PDS's
+  ``uploadBlobAndGetMetadata``). A blob no record took is "untethered" until a record
+  refers to it; :meth:`FakeBluesky.forget_untethered_blobs` deletes those, as a PDS does
+  after a while.
+* An ``app.bsky.embed.images`` embed on createRecord is checked as the PDS checks it: at
+  most 4 images, each with ``alt`` and a blob reference (lexicon, 400 ``InvalidRequest``),
+  the blob uploaded by this account (400 ``BlobNotFound``), of the stored type and size
+  (``InvalidMimeType``, ``InvalidSize``), an image of at most 2,000,000 bytes
+  (``BlobTooLarge``). Stricter than a PDS: ``aspectRatio`` is required (the app lays the
+  image out by it), and for a PNG it must be the picture's own width:height.
 
 Every answer carries ``RateLimit-*`` headers. Tests script faults with
 :meth:`FakeAPI.fail` and read what the server holds from :attr:`posts`.
@@ -60,6 +73,7 @@ CREATE_SESSION = "/xrpc/com.atproto.server.createSession"
 REFRESH_SESSION = "/xrpc/com.atproto.server.refreshSession"
 CREATE_RECORD = "/xrpc/com.atproto.repo.createRecord"
 GET_RECORD = "/xrpc/com.atproto.repo.getRecord"
+UPLOAD_BLOB = "/xrpc/com.atproto.repo.uploadBlob"
 
 DEFAULT_HANDLE = "shortscience.bsky.social"
 DEFAULT_DID = "did:plc:s7kq3vmzwh2xbn4ucdrlyf6o"
@@ -69,6 +83,10 @@ POST = "app.bsky.feed.post"
 LINK = "app.bsky.richtext.facet#link"
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
+IMAGES = "app.bsky.embed.images"
+MAX_IMAGES = 4
+MAX_IMAGE_BYTES = 2_000_000
+"""lexicons/app/bsky/embed/images.json ``maxSize`` ("May be up to 2 MB, formerly 1 MB")."""
 WINDOW = timedelta(minutes=5)
 ACCESS_SCOPE = "com.atproto.appPass"
 REFRESH_SCOPE = "com.atproto.refresh"
@@ -113,6 +131,32 @@ def tid(micros: int, clock_id: int) -> str:
     return "".join(_TID_ALPHABET[(value >> shift) & 31] for shift in range(60, -1, -5))
 
 
+def raw_cid(content: bytes) -> str:
+    """The CID a PDS gives a blob: CIDv1, codec raw (0x55), sha-256, in base32."""
+    raw = bytes([0x01, 0x55, 0x12, 0x20]) + hashlib.sha256(content).digest()
+    return "b" + base64.b32encode(raw).decode("ascii").lower().rstrip("=")
+
+
+def sniff_mime(content: bytes) -> str | None:
+    """The picture types the PDS's file-type sniffing finds by their first bytes."""
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if content[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def png_size(content: bytes) -> tuple[int, int] | None:
+    """A PNG's width and height, from its IHDR chunk."""
+    if sniff_mime(content) != "image/png" or content[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(content[16:20], "big"), int.from_bytes(content[20:24], "big")
+
+
 def cid_of(value: Any) -> str:
     """A CIDv1 (dag-cbor, sha-256) in base32, computed the way a PDS does."""
     digest = hashlib.sha256(libipld.encode_dag_cbor(value)).digest()
@@ -149,6 +193,30 @@ class HeldRecord:
         """The URI of the post this one answers, when it is a reply."""
         reply = self.value.get("reply")
         return reply["parent"]["uri"] if reply else None
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        """The images of its ``app.bsky.embed.images`` embed, as sent; [] without one."""
+        embed = self.value.get("embed")
+        return list(embed["images"]) if embed and embed.get("$type") == IMAGES else []
+
+
+@dataclass(frozen=True)
+class HeldBlob:
+    """A blob uploaded to the account, as uploadBlob stored it."""
+
+    cid: str
+    content: bytes
+    mime_type: str
+    did: str
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
 
 
 @dataclass
@@ -212,6 +280,8 @@ class FakeBluesky(FakeAPI):
         self.clock = clock
         self.taken_down = False
         self._records: list[HeldRecord] = []
+        self._blobs: dict[str, HeldBlob] = {}
+        self._tethered: set[str] = set()
         self._tokens: dict[str, _Token] = {}
         self._revs = 0
         self._session_window = _Window(session_limit)
@@ -220,6 +290,7 @@ class FakeBluesky(FakeAPI):
         self.route("POST", re.escape(REFRESH_SESSION), self._limited(self._refresh_session))
         self.route("POST", re.escape(CREATE_RECORD), self._limited(self._create_record))
         self.route("GET", re.escape(GET_RECORD), self._limited(self._get_record))
+        self.route("POST", re.escape(UPLOAD_BLOB), self._limited(self._upload_blob))
 
     # -- what tests read and change ---------------------------------------------------
 
@@ -237,6 +308,17 @@ class FakeBluesky(FakeAPI):
     def record(self, rkey: str) -> HeldRecord | None:
         with self.lock:
             return next((held for held in self._records if held.rkey == rkey), None)
+
+    @property
+    def blobs(self) -> list[HeldBlob]:
+        """The blobs held, in the order first uploaded (the same bytes are held once)."""
+        with self.lock:
+            return list(self._blobs.values())
+
+    def forget_untethered_blobs(self) -> None:
+        """Delete the blobs no record refers to, as a PDS does some time after the upload."""
+        with self.lock:
+            self._blobs = {cid: b for cid, b in self._blobs.items() if cid in self._tethered}
 
     @property
     def access_tokens(self) -> list[str]:
@@ -387,8 +469,12 @@ class FakeBluesky(FakeAPI):
         problem = self._post_problem(record)
         if problem is not None:
             return xrpc_error("InvalidRequest", f"Invalid {POST} record: {problem}")
+        refused = self._blob_refusal(record, grant.did)
+        if refused is not None:
+            return refused
         if self.record(rkey) is not None:
             return xrpc_error("InternalServerError")
+        self._tethered.update(image["image"]["ref"]["$link"] for image in _images(record))
         held = HeldRecord(
             uri=f"at://{self.did}/{collection}/{rkey}",
             cid=cid_of(record),
@@ -401,6 +487,27 @@ class FakeBluesky(FakeAPI):
         rev = self._next_tid()
         answer.update(uri=held.uri, cid=held.cid, commit={"cid": cid_of({"rev": rev}), "rev": rev})
         return Response(200, answer)
+
+    def _upload_blob(self, request: Request, _match: re.Match[str]) -> Response:
+        grant = self._authorize(request, ACCESS_SCOPE)
+        if isinstance(grant, Response):
+            return grant
+        encoding = request.headers.get("content-type", "").split(";")[0].strip()
+        if not encoding:
+            # xrpc-server, for a procedure whose input is "*/*" and a body without a type
+            return xrpc_error(
+                "InvalidRequest", "Request encoding (Content-Type) required but not provided"
+            )
+        fallback = encoding if encoding != "*/*" else "application/octet-stream"
+        blob = HeldBlob(
+            cid=raw_cid(request.body),
+            content=request.body,
+            mime_type=sniff_mime(request.body) or fallback,
+            did=grant.did,
+        )
+        self._blobs.setdefault(blob.cid, blob)
+        ref = {"$type": "blob", "ref": {"$link": blob.cid}, "mimeType": blob.mime_type}
+        return Response(200, {"blob": {**ref, "size": blob.size}})
 
     def _get_record(self, request: Request, _match: re.Match[str]) -> Response:
         repo, collection, rkey = (request.param(name) for name in ("repo", "collection", "rkey"))
@@ -440,7 +547,58 @@ class FakeBluesky(FakeAPI):
             if problem is not None:
                 return f"Record/facets/{number}: {problem}"
         if "reply" in record:
-            return self._reply_problem(record["reply"])
+            problem = self._reply_problem(record["reply"])
+            if problem is not None:
+                return problem
+        if "embed" in record:
+            return _embed_problem(record["embed"])
+        return None
+
+    def _blob_refusal(self, record: Mapping[str, Any], did: str) -> Response | None:
+        """What the PDS answers when a record refers to a blob it cannot take
+        (``verifyBlobAndMakePermanent`` and the image constraints of the lexicon)."""
+        for number, image in enumerate(_images(record)):
+            ref = image["image"]
+            cid = ref["ref"]["$link"]
+            held = self._blobs.get(cid)
+            if held is None or held.did != did:
+                return xrpc_error("BlobNotFound", f"Could not find blob: {cid}", status=400)
+            if ref["mimeType"] != held.mime_type:
+                return xrpc_error(
+                    "InvalidMimeType",
+                    "Referenced Mimetype does not match stored blob. "
+                    f"Expected: {held.mime_type}, Got: {ref['mimeType']}",
+                    status=400,
+                )
+            if ref["size"] != held.size:
+                return xrpc_error(
+                    "InvalidSize",
+                    "Referenced Size does not match stored blob. "
+                    f"Expected: {held.size}, Got: {ref['size']}",
+                    status=400,
+                )
+            if not held.mime_type.startswith("image/"):
+                return xrpc_error(
+                    "InvalidMimeType",
+                    f"Wrong type of file. It is {held.mime_type} but it must match image/*.",
+                    status=400,
+                )
+            if held.size > MAX_IMAGE_BYTES:
+                return xrpc_error(
+                    "BlobTooLarge",
+                    f"This file is too large. It is {held.size} bytes but the maximum size "
+                    f"is {MAX_IMAGE_BYTES} bytes.",
+                    status=400,
+                )
+            size = png_size(held.content)
+            ratio = image["aspectRatio"]
+            if size is not None and ratio["width"] * size[1] != ratio["height"] * size[0]:
+                return xrpc_error(
+                    "InvalidRequest",
+                    f"Invalid {POST} record: Record/embed/images/{number}/aspectRatio is "
+                    f"{ratio['width']}:{ratio['height']}, the picture is {size[0]}x{size[1]} "
+                    "(a check of this fake, stricter than a PDS)",
+                )
         return None
 
     def _reply_problem(self, reply: Any) -> str | None:
@@ -457,6 +615,60 @@ class FakeBluesky(FakeAPI):
         if refs["root"].uri != parent_root:
             return "Record/reply/root is not the root of the parent's thread"
         return None
+
+
+def _images(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The images of a record's images embed, once :func:`_embed_problem` passed it."""
+    embed = record.get("embed")
+    return list(embed["images"]) if isinstance(embed, dict) and embed.get("$type") == IMAGES else []
+
+
+def _embed_problem(embed: Any) -> str | None:
+    """Why the lexicon refuses an ``app.bsky.embed.images`` embed (its messages' form)."""
+    if not isinstance(embed, dict) or embed.get("$type") != IMAGES:
+        return f"Record/embed: this fake PDS takes {IMAGES} embeds only"
+    images = embed.get("images")
+    if not isinstance(images, list):
+        return 'Record/embed must have the property "images"'
+    if len(images) > MAX_IMAGES:
+        return f"Record/embed/images must not have more than {MAX_IMAGES} elements"
+    for number, image in enumerate(images):
+        path = f"Record/embed/images/{number}"
+        if not isinstance(image, dict):
+            return f"{path} must be an object"
+        for name in ("image", "alt"):
+            if name not in image:
+                return f'{path} must have the property "{name}"'
+        if not isinstance(image["alt"], str):
+            return f"{path}/alt must be a string"
+        if not _is_blob_ref(image["image"]):
+            return f"{path}/image should be a blob ref"
+        if "aspectRatio" not in image:
+            return f'{path} must have the property "aspectRatio" (stricter than a PDS)'
+        ratio = image["aspectRatio"]
+        if not isinstance(ratio, dict):
+            return f"{path}/aspectRatio must be an object"
+        for name in ("width", "height"):
+            value = ratio.get(name)
+            if value is None:
+                return f'{path}/aspectRatio must have the property "{name}"'
+            if not isinstance(value, int) or isinstance(value, bool):
+                return f"{path}/aspectRatio/{name} must be an integer"
+            if value < 1:
+                return f"{path}/aspectRatio/{name} can not be less than 1"
+    return None
+
+
+def _is_blob_ref(value: Any) -> bool:
+    if not isinstance(value, dict) or value.get("$type") != "blob":
+        return False
+    ref = value.get("ref")
+    return (
+        isinstance(ref, dict)
+        and isinstance(ref.get("$link"), str)
+        and isinstance(value.get("mimeType"), str)
+        and isinstance(value.get("size"), int)
+    )
 
 
 def _facet_problem(facet: Any, text: bytes) -> str | None:

@@ -3,9 +3,14 @@ the delivery worker."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
+import struct
+import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +21,7 @@ from hypothesis import strategies as st
 
 from publishers.networks.base import (
     Duplicate,
+    Media,
     OutgoingPost,
     Permanent,
     Posted,
@@ -39,7 +45,9 @@ from tests.servers.bluesky_server import (
     DEFAULT_HANDLE,
     GET_RECORD,
     REFRESH_SESSION,
+    UPLOAD_BLOB,
     FakeBluesky,
+    raw_cid,
     too_many_requests,
     xrpc_error,
 )
@@ -728,3 +736,424 @@ def test_the_local_pds_wants_a_bearer_token_and_answers_with_rate_limit_headers(
     assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy"} <= set(
         answer.headers
     )
+
+
+# --- pictures -----------------------------------------------------------------------------------
+
+
+def png(width: int, height: int, shade: int = 255) -> bytes:
+    """A real, decodable grey PNG of that size (zlib and struct: no imaging library)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + bytes([shade]) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def card(
+    position: int = 0, *, width: int = 640, height: int = 160, alt: str = "E = mc², E = mc^2"
+) -> Media:
+    content = png(width, height, shade=255 - position)
+    return Media(
+        position=position,
+        content=content,
+        mime_type="image/png",
+        sha256=hashlib.sha256(content).hexdigest(),
+        width=width,
+        height=height,
+        alt=alt,
+    )
+
+
+def _with_media(text: str, *media: Media, key: str | None = None) -> OutgoingPost:
+    return OutgoingPost(text=text, key=key or _key(), part=0, parts=1, media=media)
+
+
+def _uploaded(client: BlueskyClient, post: OutgoingPost) -> OutgoingPost:
+    """The post as the worker hands it to ``post``: every picture uploaded first."""
+    return replace(
+        post, media=tuple(replace(m, remote_ref=client.upload(m, post)) for m in post.media)
+    )
+
+
+def _uploads(pds: FakeBluesky) -> list[bytes]:
+    return [request.body for request in pds.received("POST", _path(UPLOAD_BLOB))]
+
+
+def test_a_picture_is_uploaded_as_a_blob_and_its_reference_answered(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    picture = card()
+    post = _with_media("E = mc²", picture)
+
+    ref = client.upload(picture, post)
+
+    [upload] = pds.received("POST", _path(UPLOAD_BLOB))
+    assert hashlib.sha256(upload.body).hexdigest() == picture.sha256
+    assert upload.headers["content-type"] == "image/png"
+    assert upload.headers["authorization"] == f"Bearer {pds.access_tokens[0]}"
+    [blob] = pds.blobs
+    assert blob.sha256 == picture.sha256
+    assert json.loads(ref) == {
+        "$type": "blob",
+        "ref": {"$link": raw_cid(picture.content)},
+        "mimeType": "image/png",
+        "size": len(picture.content),
+    }
+    assert raw_cid(picture.content).startswith("bafkrei"), "CIDv1, raw, sha-256, as a PDS"
+    assert pds.posts == [], "an upload posts nothing"
+
+
+def test_the_post_embeds_the_uploaded_blob_with_its_alt_text_and_aspect_ratio(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    picture = card(width=800, height=200, alt="∇·E = ∂B/∂t (LaTeX: \\nabla \\cdot E)")
+    post = _uploaded(client, _with_media(f"Maxwell, summarised: {PAPER}", picture))
+
+    posted = client.post(post)
+
+    [held] = pds.posts
+    assert posted.remote_id == held.uri
+    assert held.value["embed"]["$type"] == "app.bsky.embed.images"
+    [image] = held.images
+    assert image["alt"] == picture.alt
+    assert (image["aspectRatio"]["width"], image["aspectRatio"]["height"]) == (800, 200)
+    blob = image["image"]
+    assert (blob["$type"], blob["mimeType"], blob["size"]) == (
+        "blob",
+        "image/png",
+        len(picture.content),
+    )
+    [stored] = pds.blobs
+    assert blob["ref"]["$link"] == stored.cid and stored.sha256 == picture.sha256
+    assert held.facets, "the link keeps its facet beside the embed"
+
+
+def test_a_post_without_pictures_has_no_embed_and_uploads_nothing(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    client.post(_single("no formula here " + PAPER))
+    [held] = pds.posts
+    assert "embed" not in held.value
+    assert _uploads(pds) == []
+
+
+def test_up_to_four_pictures_are_embedded_in_their_order(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    pictures = [card(n, alt=f"formula {n}", width=100 + n, height=50) for n in range(4)]
+    client.post(_uploaded(client, _with_media("four", *pictures)))
+    [held] = pds.posts
+    assert [image["alt"] for image in held.images] == [f"formula {n}" for n in range(4)]
+    assert [image["image"]["ref"]["$link"] for image in held.images] == [
+        raw_cid(picture.content) for picture in pictures
+    ]
+    assert [image["aspectRatio"]["width"] for image in held.images] == [100, 101, 102, 103]
+
+
+def test_a_fifth_picture_is_refused_before_anything_is_uploaded(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    pictures = [card(n) for n in range(5)]
+    post = _with_media("five", *pictures)
+    with pytest.raises(Permanent, match="at most 4 pictures"):
+        client.upload(pictures[0], post)
+    with pytest.raises(Permanent, match="at most 4 pictures"):
+        client.post(replace(post, media=tuple(replace(p, remote_ref="{}") for p in pictures)))
+    assert _uploads(pds) == [] and pds.posts == []
+
+
+def test_a_picture_over_two_million_bytes_is_refused_with_a_clear_message(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    big = replace(card(), content=b"\x89PNG\r\n\x1a\n" + bytes(2_000_000))
+    with pytest.raises(Permanent) as raised:
+        client.upload(big, _with_media("big", big))
+    assert "2,000,008 bytes" in str(raised.value) and "at most 2,000,000" in str(raised.value)
+    assert _uploads(pds) == [], "refused before its bytes are sent"
+
+
+def test_a_picture_of_exactly_two_million_bytes_is_taken(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    content = png(64, 16)
+    content += b"\x00" * (2_000_000 - len(content))  # after IEND: still a PNG to a sniffer
+    picture = replace(card(width=64, height=16), content=content)
+    client.post(_uploaded(client, _with_media("exactly the limit", picture)))
+    assert pds.posts[0].images[0]["image"]["size"] == 2_000_000
+
+
+def test_something_not_an_image_is_refused_before_upload(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    notes = replace(card(), mime_type="application/pdf", content=b"%PDF-1.7")
+    with pytest.raises(Permanent, match="images only"):
+        client.upload(notes, _with_media("pdf", notes))
+    assert _uploads(pds) == []
+
+
+def test_a_reply_with_a_picture_keeps_its_root_and_parent(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    first = client.post(OutgoingPost("1/3 " + PAPER, _key(0), part=0, parts=3))
+    second = client.post(OutgoingPost("2/3", _key(1), part=1, parts=3, reply_to=first, root=first))
+    third = OutgoingPost(
+        "3/3 [formula 1]", _key(2), part=2, parts=3, reply_to=second, root=first, media=(card(),)
+    )
+    client.post(_uploaded(client, third))
+
+    held = pds.posts[2]
+    assert (held.reply_root, held.reply_parent) == (first.remote_id, second.remote_id)
+    assert len(held.images) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        pytest.param(
+            Fault(FaultKind.REPLY, xrpc_error("InternalServerError")), Transient, id="500"
+        ),
+        pytest.param(
+            Fault(FaultKind.REPLY, xrpc_error("Unavailable", status=503)), Transient, id="503"
+        ),
+        pytest.param(Fault(FaultKind.DROP_BEFORE), Transient, id="dropped before"),
+        pytest.param(Fault(FaultKind.DROP_AFTER), Transient, id="answer lost"),
+        pytest.param(Fault(FaultKind.HANG, seconds=2.0), Transient, id="timeout"),
+        pytest.param(
+            Fault(FaultKind.REPLY, too_many_requests(datetime(2026, 3, 1, 12, 5, tzinfo=UTC))),
+            RateLimited,
+            id="429",
+        ),
+        pytest.param(
+            Fault(FaultKind.REPLY, xrpc_error("InvalidRequest", "bad blob")),
+            Permanent,
+            id="400",
+        ),
+        pytest.param(
+            Fault(FaultKind.REPLY, xrpc_error("PayloadTooLarge", status=413)),
+            Permanent,
+            id="413",
+        ),
+    ],
+)
+def test_a_failed_upload_maps_to_what_the_worker_does_next(
+    pds: FakeBluesky, fault: Fault, expected: type[PublishError]
+) -> None:
+    """An upload makes no post, so a lost answer is merely Transient, never UnknownOutcome."""
+    bluesky = _connect(pds.url, timeout=0.5)
+    picture = card()
+    pds.fail("POST", _path(UPLOAD_BLOB), fault)
+    with pytest.raises(PublishError) as raised:
+        bluesky.upload(picture, _with_media("x", picture))
+    bluesky.close()
+    assert type(raised.value) is expected
+    assert "uploadBlob" in str(raised.value)
+    assert pds.posts == []
+
+
+def test_an_upload_with_an_expired_token_refreshes_and_uploads_once(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    client.post(_single("first, to log in"))
+    pds.expire_access_tokens()
+    picture = card()
+    client.upload(picture, _with_media("x", picture))
+    assert len(pds.received("POST", _path(REFRESH_SESSION))) == 1
+    assert [blob.sha256 for blob in pds.blobs] == [picture.sha256]
+
+
+def test_a_blob_the_pds_forgot_is_uploaded_again_and_the_post_made_once(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    post = _uploaded(client, _with_media("kept past the blob's window", card()))
+    pds.forget_untethered_blobs()
+
+    posted = client.post(post)
+
+    [held] = pds.posts
+    assert posted.remote_id == held.uri
+    assert len(_uploads(pds)) == 2
+    assert held.images[0]["image"]["ref"]["$link"] == raw_cid(post.media[0].content)
+    assert len(pds.received("POST", _path(CREATE_RECORD))) == 2, "the refused one, then the post"
+
+
+def test_a_blob_the_post_took_is_not_forgotten(client: BlueskyClient, pds: FakeBluesky) -> None:
+    client.post(_uploaded(client, _with_media("tethered", card())))
+    pds.forget_untethered_blobs()
+    assert len(pds.blobs) == 1
+
+
+def test_a_lost_answer_after_a_post_with_a_picture_is_found_by_its_key(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    post = _uploaded(client, _with_media("lost", card()))
+    pds.fail("POST", _path(CREATE_RECORD), Fault(FaultKind.DROP_AFTER))
+    with pytest.raises(UnknownOutcome):
+        client.post(post)
+    found = client.find(post)
+    [held] = pds.posts
+    assert found is not None and found.remote_id == held.uri and found.cid == held.cid
+
+
+def test_a_stored_reference_that_is_not_a_blob_is_permanent(
+    client: BlueskyClient, pds: FakeBluesky
+) -> None:
+    post = _with_media("x", replace(card(), remote_ref="12345"))
+    with pytest.raises(Permanent, match="not a blob reference"):
+        client.post(post)
+    assert pds.received("POST", _path(CREATE_RECORD)) == []
+
+
+# --- the local PDS checks uploads and images as Bluesky would -------------------------------------
+
+
+def _upload(pds: FakeBluesky, token: str, content: bytes, mime: str = "image/png") -> Any:
+    answer = httpx.post(
+        pds.url + UPLOAD_BLOB,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": mime},
+        content=content,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["blob"]
+
+
+def _image(blob: Any, **changes: Any) -> dict[str, Any]:
+    image = {"alt": "a formula", "image": blob, "aspectRatio": {"width": 640, "height": 160}}
+    image.update(changes)
+    return {key: value for key, value in image.items() if value is not None}
+
+
+def _create(pds: FakeBluesky, token: str, record: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        pds.url + CREATE_RECORD,
+        headers={"Authorization": f"Bearer {token}"},
+        json={"repo": DEFAULT_DID, "collection": "app.bsky.feed.post", "rkey": _key(),
+              "record": record},
+    )  # fmt: skip
+
+
+def test_the_local_pds_answers_an_upload_as_a_pds_does(pds: FakeBluesky) -> None:
+    token = _login(pds)
+    content = png(640, 160)
+    blob = _upload(pds, token, content, mime="*/*")
+    assert blob == {
+        "$type": "blob",
+        "ref": {"$link": raw_cid(content)},
+        "mimeType": "image/png",  # sniffed from the bytes, not the */* sent
+        "size": len(content),
+    }
+    other = _upload(pds, token, b"plain words", mime="text/plain")
+    assert other["mimeType"] == "text/plain", "nothing to sniff: the Content-Type"
+    # the same bytes again: the same blob, held once
+    assert _upload(pds, token, content) == blob
+    assert len(pds.blobs) == 2
+
+
+def test_the_local_pds_wants_a_token_and_a_type_for_an_upload(pds: FakeBluesky) -> None:
+    anonymous = httpx.post(pds.url + UPLOAD_BLOB, content=png(4, 4),
+                           headers={"Content-Type": "image/png"})  # fmt: skip
+    assert (anonymous.status_code, anonymous.json()["error"]) == (401, "AuthMissing")
+    untyped = httpx.post(
+        pds.url + UPLOAD_BLOB,
+        content=png(4, 4),
+        headers={"Authorization": f"Bearer {_login(pds)}", "Content-Type": ""},
+    )
+    assert (untyped.status_code, untyped.json()["error"]) == (400, "InvalidRequest")
+    assert pds.blobs == []
+
+
+_NOT_UPLOADED = {
+    "$type": "blob",
+    "ref": {"$link": raw_cid(b"never uploaded")},
+    "mimeType": "image/png",
+    "size": 14,
+}
+
+
+@pytest.mark.parametrize(
+    ("images", "error", "message"),
+    [
+        pytest.param(
+            lambda blob: [_image(_NOT_UPLOADED)], "BlobNotFound", "Could not find blob",
+            id="a blob never uploaded",
+        ),
+        pytest.param(
+            lambda blob: [_image(blob, alt=None)], "InvalidRequest", 'property "alt"',
+            id="no alt",
+        ),
+        pytest.param(
+            lambda blob: [_image(blob, alt=7)], "InvalidRequest", "alt must be a string",
+            id="alt not a string",
+        ),
+        pytest.param(
+            lambda blob: [_image(blob, aspectRatio=None)], "InvalidRequest", "aspectRatio",
+            id="no aspectRatio",
+        ),
+        pytest.param(
+            lambda blob: [_image(blob, aspectRatio={"width": 0, "height": 160})],
+            "InvalidRequest", "can not be less than 1",
+            id="a zero width",
+        ),
+        pytest.param(
+            lambda blob: [_image(blob, aspectRatio={"width": 160, "height": 640})],
+            "InvalidRequest", "the picture is 640x160",
+            id="width and height swapped",
+        ),
+        pytest.param(
+            lambda blob: [_image(blob, aspectRatio={"width": "640", "height": 160})],
+            "InvalidRequest", "must be an integer",
+            id="a width as text",
+        ),
+        pytest.param(
+            lambda blob: [_image({**blob, "ref": blob["ref"]["$link"]})],
+            "InvalidRequest", "should be a blob ref",
+            id="a bare cid",
+        ),
+        pytest.param(
+            lambda blob: [_image({**blob, "mimeType": "image/jpeg"})],
+            "InvalidMimeType", "Expected: image/png, Got: image/jpeg",
+            id="another type than uploaded",
+        ),
+        pytest.param(
+            lambda blob: [_image({**blob, "size": blob["size"] + 1})],
+            "InvalidSize", "does not match stored blob",
+            id="another size than uploaded",
+        ),
+        pytest.param(
+            lambda blob: [_image(blob)] * 5, "InvalidRequest", "more than 4 elements",
+            id="five images",
+        ),
+    ],
+)  # fmt: skip
+def test_the_local_pds_refuses_images_bluesky_would_refuse(
+    pds: FakeBluesky, images: Any, error: str, message: str
+) -> None:
+    token = _login(pds)
+    blob = _upload(pds, token, png(640, 160))
+    embed = {"$type": "app.bsky.embed.images", "images": images(blob)}
+    answer = _create(pds, token, _record("x", embed=embed))
+    assert answer.status_code == 400
+    assert answer.json()["error"] == error
+    assert message in answer.json()["message"]
+    assert pds.posts == []
+
+
+def test_the_local_pds_refuses_an_image_over_two_million_bytes_and_a_non_image(
+    pds: FakeBluesky,
+) -> None:
+    token = _login(pds)
+    big = _upload(pds, token, png(640, 160) + bytes(2_000_000))
+    text = _upload(pds, token, b"plain words", mime="text/plain")
+    for blob, error in ((big, "BlobTooLarge"), (text, "InvalidMimeType")):
+        embed = {"$type": "app.bsky.embed.images", "images": [_image(blob)]}
+        answer = _create(pds, token, _record("x", embed=embed))
+        assert (answer.status_code, answer.json()["error"]) == (400, error)
+    assert pds.posts == []
