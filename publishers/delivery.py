@@ -192,7 +192,7 @@ class Publisher:
         prices = self.x_prices
         cost = plan.rendered.cost(prices.post_usd, prices.post_with_url_usd).usd
         month = spending.month_spending(session, channel_id, now, prices)
-        if month.total_usd + cost <= budget + 1e-9:
+        if month.fits(cost, budget):
             return None
         return (
             f"over budget: this digest costs {spending.dollars(cost)}; "

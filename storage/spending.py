@@ -72,6 +72,11 @@ class Spending:
         """Sent and committed: what a new digest's cost is added to against the budget."""
         return round(self.sent_usd + self.committed_usd, 4)
 
+    def fits(self, cost_usd: float, budget_usd: float) -> bool:
+        """Whether a digest costing ``cost_usd`` stays within ``budget_usd`` with what is
+        sent and committed (exactly the budget fits)."""
+        return self.total_usd + cost_usd <= budget_usd + 1e-9
+
     def left(self, budget_usd: float) -> float:
         """What is left of ``budget_usd`` once the sent and committed posts are paid."""
         return round(budget_usd - self.total_usd, 4)
