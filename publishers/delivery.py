@@ -173,6 +173,7 @@ class Publisher:
                     "); raising the channel's monthly_budget_usd lets the next ones go out.",
                     now,
                 )
+                log.warning("digest %s for %s held as a draft: %s", digest.id, channel.name, over)
             posts = len(plan.rendered.posts)
             return Built(digest.id, digest.status.value, posts, len(parts), note=over or "")
 

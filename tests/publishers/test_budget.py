@@ -152,7 +152,7 @@ def test_a_digest_within_the_budget_goes_out_as_configured(
 
 
 def test_a_digest_over_the_budget_is_held_with_its_reason_and_approving_sends_it(
-    db: Database, x: XServer, clock: Clock, tmp_path: Path
+    db: Database, x: XServer, clock: Clock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     approved(db, 0)
     plain = x_channel(x)
@@ -180,6 +180,7 @@ def test_a_digest_over_the_budget_is_held_with_its_reason_and_approving_sends_it
     assert notice.digest_id == built.digest_id
     assert f"Digest {built.digest_id} to x-main is held as a draft, {reason}." in notice.text
     assert f"shortscience digest approve {built.digest_id}" in notice.text
+    assert f"digest {built.digest_id} for x-main held as a draft: {reason}" in caplog.text
     assert service.deliver().sent == 0 and len(x.posts) == 1
 
     # The moderator's decision: sent over budget.
