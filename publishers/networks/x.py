@@ -6,11 +6,22 @@ limits. Here its ``requests`` session is replaced by one that sends every reques
 the OAuth 1.0a signature covers the URL actually requested. ``wait_on_rate_limit`` stays
 off: the delivery worker decides when to try again, from ``RateLimited.retry_at``.
 
+Pictures (equation cards) go up first, each on its own: ``POST /2/media/upload`` (X API v2,
+multipart/form-data; X retired the v1.1 ``upload.twitter.com`` routes tweepy's ``API`` uses
+for self-serve apps in 2025, see tweepy/tweepy#2217, and tweepy 4.17's ``Client`` has no
+upload of its own), then its alt text with ``POST /2/media/metadata``; the post names the
+returned media ids. Both requests go through tweepy's session, so ``api_base``, the
+timeout and the OAuth 1.0a signature apply as to posts (a multipart body is not part of
+the signature, RFC 5849 3.4.1.3). When the account's credits run out X answers HTTP 402
+(LIMITS.md, "X billing"), to whichever request comes next: that is ``CreditsExhausted``,
+which stops only this channel until a moderator resumes it.
+
 The boundary matters most where X's answer is lost. A post request that may have reached
 X (a dropped connection, a read timeout, an unreadable 2xx) is ``UnknownOutcome``, and
 ``find`` then looks through the account's recent posts for it. X shows a post's text with
-every URL wrapped in a ``https://t.co/...`` link and ``&``, ``<``, ``>`` HTML-escaped, so
-the look-up compares texts modulo both.
+every URL wrapped in a ``https://t.co/...`` link and ``&``, ``<``, ``>`` HTML-escaped, and
+a post with pictures ends with one more t.co link (to the pictures), so the look-up
+compares texts modulo all three.
 """
 
 from __future__ import annotations
@@ -28,8 +39,10 @@ import tweepy
 import urllib3.exceptions
 
 from publishers.networks.base import (
+    CreditsExhausted,
     Duplicate,
     LookupUnsupported,
+    Media,
     Network,
     OutgoingPost,
     Permanent,
@@ -75,7 +88,17 @@ _UNUSABLE_ADDRESS = (
     requests.exceptions.MissingSchema,
 )
 _TCO_LINK = re.compile(r"https://t\.co/[A-Za-z0-9]+")
-_TWEET_FIELDS = ("created_at", "conversation_id", "referenced_tweets")
+_MEDIA_LINK = re.compile(r"\s*https://t\.co/[A-Za-z0-9]+\s*\Z")
+"""The link X appends to the text of a post with pictures."""
+_TWEET_FIELDS = ("created_at", "conversation_id", "referenced_tweets", "attachments")
+
+MEDIA_UPLOAD_ROUTE = "/2/media/upload"
+MEDIA_METADATA_ROUTE = "/2/media/metadata"
+MEDIA_CATEGORY = "tweet_image"
+"""The use X is told the picture is for (docs.x.com, media upload: ``media_category``)."""
+MAX_ALT_TEXT = 1000
+"""Characters of alt text X keeps with a picture (``alt_text.text``, at most 1,000). Counted
+here in UTF-16 code units, the stricter reading: a formula's math letters (U+1D465) are astral."""
 
 _UNREADABLE = (AttributeError, KeyError, TypeError, ValueError)
 """What tweepy raises on a body that is JSON but not an object (``[]``, ``"text"``)."""
@@ -119,6 +142,7 @@ class XClient(Network):
     """One X account, posting and looking up its own posts. Not for concurrent use."""
 
     kind = "x"
+    uploads_media = True
 
     def __init__(
         self,
@@ -127,6 +151,7 @@ class XClient(Network):
         api_base: str = DEFAULT_API_BASE,
         timeout: float = 15.0,
         clock: Callable[[], datetime] = utcnow,
+        channel: str | None = None,
     ) -> None:
         self._secrets = (
             credentials.api_key,
@@ -144,6 +169,8 @@ class XClient(Network):
         )
         self._client.session = _ApiBaseSession(api_base, timeout)
         self._api_base = api_base
+        self._channel = channel
+        """The channel's name, for the resume command in a message; None keeps it generic."""
         self._user_id: str | None = None
 
     def __repr__(self) -> str:
@@ -154,9 +181,15 @@ class XClient(Network):
     def post(self, post: OutgoingPost) -> Posted:
         """Create the post (as a reply in a thread); X's errors become the project's own here."""
         reply_to = post.reply_to.remote_id if post.reply_to is not None else None
+        media_ids = [media.remote_ref for media in post.media]
+        if any(media_id is None for media_id in media_ids):
+            raise Permanent("a picture of the post was not uploaded to X before posting")
         try:
             response = self._client.create_tweet(
-                text=post.text, in_reply_to_tweet_id=reply_to, user_auth=True
+                text=post.text,
+                in_reply_to_tweet_id=reply_to,
+                media_ids=media_ids or None,
+                user_auth=True,
             )
         except tweepy.errors.HTTPException as error:
             raise self._answer_error(error, replying=reply_to is not None) from error
@@ -173,6 +206,51 @@ class XClient(Network):
         posted = _posted(str(data["id"]))
         log.info("posted part %d/%d to X as %s", post.part + 1, post.parts, posted.remote_id)
         return posted
+
+    def upload(self, media: Media, post: OutgoingPost) -> str:
+        """Upload the picture, then give it its alt text; X's media id, for the post.
+
+        A lost answer to the upload is ``UnknownOutcome`` (harmless: X forgets an upload no
+        post names); any failure of the alt text raises too, so a picture never goes out
+        without its description."""
+        files = {
+            "media": (f"card-{media.position}.{media.extension}", media.content, media.mime_type)
+        }
+        form = {"media_category": MEDIA_CATEGORY, "media_type": media.mime_type}
+        unreadable = "X's answer to the picture's upload could not be read"
+        try:
+            answer = self._signed("POST", MEDIA_UPLOAD_ROUTE, files=files, data=form)
+        except tweepy.errors.HTTPException as error:
+            raise self._answer_error(error, replying=False) from error
+        except requests.RequestException as error:
+            raise self._transport_error(error, creating=True, what="picture") from error
+        except _UNREADABLE as error:  # an error answer tweepy could not parse
+            raise UnknownOutcome(f"{unreadable} ({type(error).__name__})") from error
+        try:
+            data = answer.json().get("data")
+        except (*_UNREADABLE, requests.JSONDecodeError) as error:
+            raise UnknownOutcome(f"{unreadable} ({type(error).__name__})") from error
+        media_id = data.get("id") if isinstance(data, Mapping) else None
+        if not isinstance(media_id, str) or not media_id:
+            raise UnknownOutcome("X answered the picture's upload without a media id")
+        alt = _alt_text(media.alt)
+        if alt:
+            self._read(
+                lambda: self._client.request(
+                    "POST",
+                    MEDIA_METADATA_ROUTE,
+                    json={"id": media_id, "metadata": {"alt_text": {"text": alt}}},
+                    user_auth=True,
+                )
+            )
+        log.info(
+            "uploaded picture %d of part %d/%d to X as %s",
+            media.position + 1,
+            post.part + 1,
+            post.parts,
+            media_id,
+        )
+        return media_id
 
     def find(self, post: OutgoingPost) -> Posted | None:
         """The account's own post with this text (and reply target), made since
@@ -193,9 +271,7 @@ class XClient(Network):
             )
             for tweet in page.data or []:  # newest first: the last match is the oldest
                 shown = tweet.data
-                if _same_text(post.text, shown.get("text", "")) and (
-                    _replied_to(shown) == expected_parent
-                ):
+                if _same_post_text(post, shown) and _replied_to(shown) == expected_parent:
                     found = _posted(str(shown["id"]))
             next_token = (page.meta or {}).get("next_token")
             if not next_token:
@@ -222,6 +298,28 @@ class XClient(Network):
             self._user_id = str(me.data.id)
         return self._user_id
 
+    def _signed(self, method: str, route: str, **kwargs: Any) -> requests.Response:
+        """A user-context request tweepy's ``Client`` has no method for (a multipart
+        upload): through its session and OAuth 1.0a handler, its errors raised as
+        tweepy raises them, so they map like every other answer."""
+        client = self._client
+        auth = tweepy.OAuth1UserHandler(
+            client.consumer_key,
+            client.consumer_secret,
+            client.access_token,
+            client.access_token_secret,
+        ).apply_auth()
+        response = client.session.request(
+            method,
+            TWEEPY_HOST + route,
+            headers={"User-Agent": client.user_agent},
+            auth=auth,
+            **kwargs,
+        )
+        if not 200 <= response.status_code < 300:
+            raise _tweepy_error(response)
+        return response
+
     def _read(self, call: Callable[[], _T]) -> _T:
         """A request that creates nothing: with no answer it is simply worth retrying."""
         try:
@@ -239,6 +337,8 @@ class XClient(Network):
         status = f"{response.status_code} {response.reason}".strip()
         detail = redact(_detail(error), self._secrets, "[redacted]")
         said = f"X answered {status}" + (f": {detail}" if detail else "")
+        if response.status_code == 402:
+            return self._credits_exhausted(said)
         if isinstance(error, tweepy.errors.TooManyRequests):
             retry_at = _rate_limit_reset(response.headers, self._clock())
             return RateLimited(f"{said}; next try at {retry_at.isoformat()}", retry_at=retry_at)
@@ -255,8 +355,18 @@ class XClient(Network):
             return Transient(said, retry_at=retry_after(response.headers, self._clock()))
         return Permanent(said)
 
-    def _transport_error(self, error: requests.RequestException, *, creating: bool) -> PublishError:
-        """No usable answer. Whether the post may exist depends on whether it was sent."""
+    def _credits_exhausted(self, said: str) -> CreditsExhausted:
+        """X's 402: the developer account has no credits left to pay for posts."""
+        resume = f"shortscience digest resume {self._channel or '<channel>'}"
+        return CreditsExhausted(
+            f"X credits exhausted ({said}): add credits to the X developer account, then `{resume}`"
+        )
+
+    def _transport_error(
+        self, error: requests.RequestException, *, creating: bool, what: str = "post"
+    ) -> PublishError:
+        """No usable answer. Whether the post (or picture) may exist depends on whether it
+        was sent."""
         reason = type(_root_cause(error)).__name__
         if isinstance(error, _UNUSABLE_ADDRESS):
             return Permanent(f"the X API address is not usable ({type(error).__name__})")
@@ -264,8 +374,38 @@ class XClient(Network):
             return Transient(f"could not reach X ({reason})")
         if not creating:
             return Transient(f"no usable answer from X ({reason})")
-        log.warning("no answer from X after sending a post (%s)", reason)
-        return UnknownOutcome(f"no answer from X after sending the post ({reason}); it may exist")
+        log.warning("no answer from X after sending a %s (%s)", what, reason)
+        return UnknownOutcome(f"no answer from X after sending the {what} ({reason}); it may exist")
+
+
+def _tweepy_error(response: requests.Response) -> tweepy.errors.HTTPException:
+    """The error tweepy's ``Client.request`` raises for this status (tweepy 4.17)."""
+    status = response.status_code
+    by_status: dict[int, type[tweepy.errors.HTTPException]] = {
+        400: tweepy.errors.BadRequest,
+        401: tweepy.errors.Unauthorized,
+        403: tweepy.errors.Forbidden,
+        404: tweepy.errors.NotFound,
+        429: tweepy.errors.TooManyRequests,
+    }
+    if status >= 500:
+        return tweepy.errors.TwitterServerError(response)
+    return by_status.get(status, tweepy.errors.HTTPException)(response)
+
+
+def _alt_text(alt: str) -> str:
+    """The alt text cut to what X keeps, ending with an ellipsis where it was cut."""
+    alt = alt.strip()
+    if _utf16_length(alt) <= MAX_ALT_TEXT:
+        return alt
+    kept = alt[: MAX_ALT_TEXT - 1]
+    while _utf16_length(kept) > MAX_ALT_TEXT - 1:
+        kept = kept[:-1]
+    return kept.rstrip() + "…"
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _posted(remote_id: str) -> Posted:
@@ -338,6 +478,19 @@ def _replied_to(tweet: Mapping[str, Any]) -> str | None:
 def _unescape(shown: str) -> str:
     """Undo X's escaping of exactly ``<``, ``>`` and ``&`` (``&amp;`` last)."""
     return shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _same_post_text(post: OutgoingPost, shown: Mapping[str, Any]) -> bool:
+    """Whether the post X shows has our text: with pictures (ours, or X saying it has some
+    under ``attachments``) X's text may end with one more t.co link, standing for them."""
+    text = str(shown.get("text", ""))
+    if _same_text(post.text, text):
+        return True
+    attachments = shown.get("attachments")
+    with_pictures = bool(post.media) or (
+        isinstance(attachments, Mapping) and bool(attachments.get("media_keys"))
+    )
+    return with_pictures and _same_text(post.text, _MEDIA_LINK.sub("", text))
 
 
 def _same_text(sent: str, shown: str) -> bool:

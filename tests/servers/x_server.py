@@ -18,13 +18,29 @@ What it answers, with bodies shaped like the recordings in ``tests/fixtures/x`` 
 
 * Every route checks the ``Authorization: OAuth ...`` header as X does: a known consumer
   key and access token, HMAC-SHA1, and a signature that verifies over the URL this server
-  received (``http://127.0.0.1:PORT/...``) with the query parameters. Anything else: 401.
+  received (``http://127.0.0.1:PORT/...``) with the query parameters and, for a
+  form-encoded body only, the body's parameters (RFC 5849 3.4.1.3: a JSON or multipart
+  body is not signed). Anything else: 401.
 * ``POST /2/tweets`` ``{"text", "reply": {"in_reply_to_tweet_id"}}``: 201
   ``{"data": {"id", "text"}}``. Refused: text over 280 weighted characters (400, counted
   with ``twitter_text``); the same text as the account's previous post (403 duplicate);
   a reply to a post it does not hold (403); a reply X's 2026 rules refuse (403): allowed
   only to the account's own posts (unless ``self_replies=False``) or to posts that
   mention it.
+* ``POST /2/media/upload`` (multipart/form-data: ``media`` the raw bytes, ``media_category``,
+  optional ``media_type``): 200 ``{"data": {"id", "media_key", "size",
+  "expires_after_secs"}}``; the bytes and their owner are kept (:attr:`XServer.uploads`).
+  Refused (400): no ``media`` part, an unknown category, a type the bytes are not, more
+  than 5 MB. ``POST /2/media/metadata`` ``{"id", "metadata": {"alt_text": {"text"}}}``:
+  200 ``{"data": {"id", "associated_metadata"}}``; refused (400) for media the account did
+  not upload or alt text over 1,000 characters. A post's ``media.media_ids`` must name 1-4
+  uploads of the same account made in the last 24 hours, else 400 "Your media IDs are
+  invalid." (docs.x.com ``x-api/media/upload-media``, ``x-api/media/create-media-metadata``,
+  the xdevplatform/xdk media models; the 400 wording from tweepy/tweepy#2016). X shows a
+  post with pictures with one more t.co link at the end of its text (recorded timelines
+  with ``attachments.media_keys``), and lists the media keys under ``attachments``.
+* :meth:`XServer.deplete_credits`: the account's app has no credits left: posts and
+  uploads answer 402 ``CreditsDepleted`` until :meth:`XServer.add_credits`.
 * ``GET /2/users/me``: the account. ``GET /2/users/:id/tweets``: that user's posts,
   newest first, with ``start_time``/``end_time``, ``max_results`` (5-100, default 10),
   ``pagination_token``, ``exclude=replies`` and ``tweet.fields`` (``created_at``,
@@ -39,8 +55,8 @@ import hmac
 import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -56,10 +72,13 @@ __all__ = [
     "DEFAULT_ACCOUNT",
     "FIXTURES",
     "MAX_WEIGHTED_LENGTH",
+    "MEDIA_METADATA",
+    "MEDIA_UPLOAD",
     "OTHER_ACCOUNT",
     "TIMELINE",
     "TWEETS",
     "XAccount",
+    "XMedia",
     "XPost",
     "XServer",
     "fixture",
@@ -73,8 +92,27 @@ TWEETS = "/2/tweets"
 """Path pattern of the post route, for ``fail()``."""
 TIMELINE = r"/2/users/\d+/tweets"
 """Path pattern of the timeline route, for ``fail()`` and ``received()``."""
+MEDIA_UPLOAD = "/2/media/upload"
+"""Path of the one-shot media upload, for ``fail()`` and ``received()``."""
+MEDIA_METADATA = "/2/media/metadata"
+"""Path of the media metadata route (alt text), for ``fail()`` and ``received()``."""
 FIRST_ID = 1_900_000_000_000_000_000
 """Post ids are 19 digits, like X's snowflakes in 2026, and grow with each post."""
+FIRST_MEDIA_ID = 1_950_000_000_000_000_000
+MEDIA_CATEGORIES = frozenset({"tweet_image", "tweet_gif", "tweet_video", "dm_image", "subtitles"})
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+"""X's limit for an image (media best practices: 5 MB)."""
+MAX_ALT_TEXT = 1000
+"""Characters of alt text X accepts (``alt_text.text`` maxLength 1000)."""
+MAX_MEDIA_PER_POST = 4
+MEDIA_LIFETIME = timedelta(hours=24)
+"""An upload no post took is forgotten after this (``expires_after_secs`` 86400)."""
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -132,6 +170,29 @@ class XPost:
     in_reply_to: str | None
     conversation_id: str
     created_at: datetime
+    media_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class XMedia:
+    """An upload the fake holds: the bytes received, who uploaded them, their alt text."""
+
+    id: str
+    owner_id: str
+    content: bytes = field(repr=False)
+    mime_type: str
+    category: str
+    uploaded_at: datetime
+    alt_text: str | None = None
+
+    @property
+    def media_key(self) -> str:
+        """X's key of a picture: ``3_`` and its id (3 is a photo)."""
+        return f"3_{self.id}"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
 
 
 def shown_text(text: str) -> str:
@@ -161,6 +222,65 @@ def _invalid_request(message: str) -> Response:
     )
 
 
+def _invalid_media(media_ids: Sequence[object]) -> Response:
+    """X's 400 for a post naming media it does not hold for the account (tweepy/tweepy#2016
+    quotes the message; the shape is the other v2 400s')."""
+    refused = _invalid_request("Your media IDs are invalid.")
+    refused.body["errors"][0]["parameters"] = {"media.media_ids": [str(i) for i in media_ids]}
+    return refused
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, bytes] | None:
+    """The fields of a multipart/form-data body, byte for byte; None if it is not one."""
+    kind, _, params = content_type.partition(";")
+    if kind.strip().lower() != "multipart/form-data":
+        return None
+    boundary = next(
+        (
+            value.strip().strip('"')
+            for name, _, value in (param.strip().partition("=") for param in params.split(";"))
+            if name.lower() == "boundary"
+        ),
+        "",
+    )
+    if not boundary:
+        return None
+    fields: dict[str, bytes] = {}
+    for chunk in body.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, separator, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not separator:
+            return None
+        disposition = next(
+            (
+                line.decode("latin-1")
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-disposition:")
+            ),
+            "",
+        )
+        name = next(
+            (
+                value.strip().strip('"')
+                for key, _, value in (p.strip().partition("=") for p in disposition.split(";"))
+                if key == "name"
+            ),
+            None,
+        )
+        if name is None:
+            return None
+        fields[name] = data.removesuffix(b"\r\n")
+    return fields
+
+
+def _sniffed(content: bytes) -> str | None:
+    """The image type the bytes are, by their signature."""
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _SIGNATURES if content.startswith(magic)), None)
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -188,7 +308,12 @@ class XServer(FakeAPI):
         """False plays X refusing even replies to the account's own posts."""
         self._posts: list[XPost] = []
         self._ids = itertools.count(FIRST_ID)
+        self._uploads: list[XMedia] = []
+        self._media_ids = itertools.count(FIRST_MEDIA_ID)
+        self._depleted: set[str] = set()
         self.route("POST", TWEETS, self._create)
+        self.route("POST", MEDIA_UPLOAD, self._upload)
+        self.route("POST", MEDIA_METADATA, self._metadata)
         self.route("GET", "/2/users/me", self._me)
         self.route("GET", r"/2/users/(?P<user_id>\d+)/tweets", self._timeline)
 
@@ -203,6 +328,21 @@ class XServer(FakeAPI):
         """Every post held, oldest first."""
         with self.lock:
             return list(self._posts)
+
+    @property
+    def uploads(self) -> list[XMedia]:
+        """Every upload held (with its alt text once set), oldest first."""
+        with self.lock:
+            return list(self._uploads)
+
+    def deplete_credits(self, account: XAccount | None = None) -> None:
+        """The account's app runs out of credits: posts and uploads answer 402."""
+        with self.lock:
+            self._depleted.add((account or self.account).consumer_key)
+
+    def add_credits(self, account: XAccount | None = None) -> None:
+        with self.lock:
+            self._depleted.discard((account or self.account).consumer_key)
 
     def add_post(
         self,
@@ -228,6 +368,8 @@ class XServer(FakeAPI):
         query = urlencode(
             [(name, value) for name, values in request.query.items() for value in values]
         )
+        content_type = request.headers.get("content-type", "").lower()
+        form = request.body if "application/x-www-form-urlencoded" in content_type else b""
         try:
             oauth = dict(
                 signature.collect_parameters(
@@ -235,7 +377,9 @@ class XServer(FakeAPI):
                 )
             )
             params = signature.collect_parameters(
-                uri_query=query, headers={"Authorization": header}
+                uri_query=query,
+                body=form.decode() if form else None,
+                headers={"Authorization": header},
             )
         except ValueError:
             return None
@@ -271,6 +415,8 @@ class XServer(FakeAPI):
         account = self._authenticate(request)
         if account is None:
             return fixture_response(401, "401_unauthorized")
+        if self._out_of_credits(account):
+            return fixture_response(402, "402_credits_depleted__RECONSTRUCTED")
         try:
             body = request.json()
         except ValueError:
@@ -282,7 +428,17 @@ class XServer(FakeAPI):
             return fixture_response(400, "400_text_too_long__RECONSTRUCTED")
         reply = body.get("reply")
         target_id = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+        media = body.get("media")
+        media_ids = media.get("media_ids") if isinstance(media, dict) else None
+        if media is not None and (
+            not isinstance(media_ids, list) or not 1 <= len(media_ids) <= MAX_MEDIA_PER_POST
+        ):
+            return _invalid_request("$.media.media_ids: must hold 1 to 4 media ids")
         with self.lock:
+            if media_ids is not None and not all(
+                self._usable_media(account, str(media_id)) for media_id in media_ids
+            ):
+                return _invalid_media(media_ids)
             if target_id is not None:
                 target = next((post for post in self._posts if post.id == str(target_id)), None)
                 if target is None:
@@ -296,11 +452,85 @@ class XServer(FakeAPI):
             if previous is not None and previous.text == text:
                 return fixture_response(403, "403_duplicate_content")
             post = self._store(
-                account, text, None if target_id is None else str(target_id), self.clock()
+                account,
+                text,
+                None if target_id is None else str(target_id),
+                self.clock(),
+                tuple(str(media_id) for media_id in media_ids or ()),
             )
         created = fixture("201_create_tweet__tweepy_cassette")
-        created["data"].update(id=post.id, text=shown_text(post.text))
+        created["data"].update(id=post.id, text=self._shown_text(post))
         return Response(201, created, {"location": f"https://api.twitter.com/2/tweets/{post.id}"})
+
+    def _upload(self, request: Request, _match: Any) -> Response:
+        account = self._authenticate(request)
+        if account is None:
+            return fixture_response(401, "401_unauthorized")
+        if self._out_of_credits(account):
+            return fixture_response(402, "402_credits_depleted__RECONSTRUCTED")
+        fields = _multipart(request.headers.get("content-type", ""), request.body)
+        if fields is None:
+            return _invalid_request("the request body is not multipart/form-data")
+        content = fields.get("media")
+        if not content:
+            return _invalid_request("$.media: is missing but it is required")
+        category = fields.get("media_category", b"").decode()
+        if category not in MEDIA_CATEGORIES:
+            return _invalid_request(f"$.media_category: {category!r} is not a media category")
+        kind = _sniffed(content)
+        declared = fields.get("media_type", b"").decode() or kind
+        if kind is None or declared != kind:
+            return _invalid_request("media type unrecognized or not the type of the file")
+        if len(content) > MAX_IMAGE_BYTES:
+            return _invalid_request("File size exceeds 5242880 bytes.")
+        with self.lock:
+            media = XMedia(
+                id=str(next(self._media_ids)),
+                owner_id=account.user_id,
+                content=content,
+                mime_type=kind,
+                category=category,
+                uploaded_at=self.clock(),
+            )
+            self._uploads.append(media)
+        return Response(
+            200,
+            {
+                "data": {
+                    "id": media.id,
+                    "media_key": media.media_key,
+                    "size": len(content),
+                    "expires_after_secs": int(MEDIA_LIFETIME.total_seconds()),
+                }
+            },
+        )
+
+    def _metadata(self, request: Request, _match: Any) -> Response:
+        account = self._authenticate(request)
+        if account is None:
+            return fixture_response(401, "401_unauthorized")
+        try:
+            body = request.json()
+        except ValueError:
+            return _invalid_request("the request body is not JSON")
+        media_id = body.get("id") if isinstance(body, dict) else None
+        metadata = body.get("metadata") if isinstance(body, dict) else None
+        alt = metadata.get("alt_text") if isinstance(metadata, dict) else None
+        text = alt.get("text") if isinstance(alt, dict) else None
+        if not isinstance(media_id, str) or not isinstance(text, str):
+            return _invalid_request("$.id and $.metadata.alt_text.text are required")
+        if len(text) > MAX_ALT_TEXT:
+            return _invalid_request("$.metadata.alt_text.text: must be at most 1000 characters")
+        with self.lock:
+            if not self._usable_media(account, media_id):
+                return _invalid_media([media_id])
+            self._uploads = [
+                replace(media, alt_text=text) if media.id == media_id else media
+                for media in self._uploads
+            ]
+        return Response(
+            200, {"data": {"id": media_id, "associated_metadata": {"alt_text": {"text": text}}}}
+        )
 
     def _me(self, request: Request, _match: Any) -> Response:
         account = self._authenticate(request)
@@ -350,6 +580,28 @@ class XServer(FakeAPI):
 
     # -- state -----------------------------------------------------------------------------
 
+    def _out_of_credits(self, account: XAccount) -> bool:
+        with self.lock:
+            return account.consumer_key in self._depleted
+
+    def _usable_media(self, account: XAccount, media_id: str) -> bool:
+        """An upload of this account that X still holds (not yet 24 hours old)."""
+        now = self.clock()
+        return any(
+            media.id == media_id
+            and media.owner_id == account.user_id
+            and now - media.uploaded_at < MEDIA_LIFETIME
+            for media in self._uploads
+        )
+
+    def _shown_text(self, post: XPost) -> str:
+        """The text as X shows it; a post with pictures ends with one more t.co link."""
+        shown = shown_text(post.text)
+        if post.media_ids:
+            slug = hashlib.sha256(f"media:{post.id}".encode()).hexdigest()[:10]
+            shown += f" https://t.co/{slug}"
+        return shown
+
     def _may_reply(self, account: XAccount, target: XPost) -> bool:
         """X's rule since 2026-02-23: replies only where the author is you or summoned you."""
         if target.author_id == account.user_id:
@@ -357,7 +609,12 @@ class XServer(FakeAPI):
         return f"@{account.username}".casefold() in target.text.casefold()
 
     def _store(
-        self, author: XAccount, text: str, in_reply_to: str | None, created_at: datetime
+        self,
+        author: XAccount,
+        text: str,
+        in_reply_to: str | None,
+        created_at: datetime,
+        media_ids: tuple[str, ...] = (),
     ) -> XPost:
         post_id = str(next(self._ids))
         parent = next((post for post in self._posts if post.id == in_reply_to), None)
@@ -368,6 +625,7 @@ class XServer(FakeAPI):
             in_reply_to=in_reply_to,
             conversation_id=parent.conversation_id if parent is not None else post_id,
             created_at=created_at,
+            media_ids=media_ids,
         )
         self._posts.append(post)
         return post
@@ -377,9 +635,11 @@ class XServer(FakeAPI):
         shown: dict[str, Any] = {
             "edit_history_tweet_ids": [post.id],
             "id": post.id,
-            "text": shown_text(post.text),
+            "text": self._shown_text(post),
         }
         wanted = set(fields)
+        if post.media_ids and "attachments" in wanted:
+            shown["attachments"] = {"media_keys": [f"3_{media_id}" for media_id in post.media_ids]}
         if "created_at" in wanted:
             shown["created_at"] = post.created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
         if "conversation_id" in wanted:

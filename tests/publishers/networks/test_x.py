@@ -3,7 +3,11 @@ boundary, and look-ups that find a post whose answer was lost."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import re
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -16,9 +20,12 @@ from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 from requests_oauthlib import OAuth1
 
 from publishers.networks.base import (
+    CreditsExhausted,
     Duplicate,
     LookupUnsupported,
+    Media,
     Network,
+    OutgoingPost,
     Permanent,
     Posted,
     PublishError,
@@ -32,6 +39,8 @@ from tests.publishers.networks.conftest import NOW, Clock, error_chain, outgoing
 from tests.servers.http_fake import Fault, FaultKind, Response
 from tests.servers.x_server import (
     DEFAULT_ACCOUNT,
+    MEDIA_METADATA,
+    MEDIA_UPLOAD,
     OTHER_ACCOUNT,
     TIMELINE,
     TWEETS,
@@ -251,7 +260,7 @@ def test_keys_x_does_not_accept_are_permanent(
         (403, "403_reply_mentioned_or_author__RECONSTRUCTED", False, Permanent),
         (403, "403_reply_target_deleted__RECONSTRUCTED", True, Permanent),
         (400, "400_text_too_long__RECONSTRUCTED", False, Permanent),
-        (402, "402_credits_depleted__RECONSTRUCTED", False, Permanent),
+        (402, "402_credits_depleted__RECONSTRUCTED", False, CreditsExhausted),
         (401, "401_unauthorized", False, Permanent),
     ],
 )
@@ -664,3 +673,443 @@ def test_credentials_and_client_reprs_show_no_secret(client: XClient) -> None:
     for shown in (repr(credentials), str(credentials), repr(client)):
         for secret in SECRETS:
             assert secret not in shown
+
+
+# -- pictures (equation cards) ----------------------------------------------------------------
+
+
+def png(width: int = 64, height: int = 24, *, shade: int = 0) -> bytes:
+    """A real PNG that decodes: a white card with a dark bar, ``shade`` making it unique."""
+    rows = b"".join(
+        b"\x00" + bytes((shade if 8 <= y < 16 else 255) for _ in range(width))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+ALT = "x² + y² = z² — LaTeX: x^2 + y^2 = z^2"
+
+
+def card(*, alt: str = ALT, shade: int = 0, position: int = 0) -> Media:
+    content = png(shade=shade)
+    return Media(
+        position=position,
+        content=content,
+        mime_type="image/png",
+        sha256=hashlib.sha256(content).hexdigest(),
+        width=64,
+        height=24,
+        alt=alt,
+    )
+
+
+def with_media(post: OutgoingPost, *media: Media) -> OutgoingPost:
+    return replace(post, media=media)
+
+
+def test_x_uploads_pictures_before_the_post(client: XClient) -> None:
+    network: Network = client
+    assert network.uploads_media is True
+
+
+def test_a_picture_is_uploaded_with_its_alt_text_and_the_post_names_it(
+    client: XClient, x_server: XServer
+) -> None:
+    picture = card()
+    post = with_media(outgoing("Real NVP in one formula."), picture)
+
+    media_id = client.upload(picture, post)
+    posted = client.post(with_media(post, replace(picture, remote_ref=media_id)))
+
+    (held,) = x_server.uploads
+    assert held.id == media_id
+    assert held.sha256 == picture.sha256 and held.content == picture.content
+    assert (held.mime_type, held.category, held.owner_id) == (
+        "image/png",
+        "tweet_image",
+        DEFAULT_ACCOUNT.user_id,
+    )
+    assert held.alt_text == ALT
+    (upload,) = x_server.received("POST", MEDIA_UPLOAD)
+    assert upload.headers["content-type"].startswith("multipart/form-data")
+    assert upload.headers["authorization"].startswith("OAuth ")
+    (metadata,) = x_server.received("POST", MEDIA_METADATA)
+    assert metadata.json() == {"id": media_id, "metadata": {"alt_text": {"text": ALT}}}
+    (request,) = x_server.received("POST", TWEETS)
+    assert request.json() == {
+        "text": "Real NVP in one formula.",
+        "media": {"media_ids": [media_id]},
+    }
+    (made,) = x_server.posts
+    assert made.media_ids == (media_id,) and posted.remote_id == made.id
+
+
+def test_two_pictures_are_two_uploads_named_in_order(client: XClient, x_server: XServer) -> None:
+    first, second = card(shade=10), card(shade=90, position=1, alt="E = mc²")
+    post = with_media(outgoing("Two formulas."), first, second)
+    refs = [client.upload(picture, post) for picture in post.media]
+
+    client.post(
+        with_media(post, *(replace(p, remote_ref=r) for p, r in zip(post.media, refs, strict=True)))
+    )
+
+    assert [(u.sha256, u.alt_text) for u in x_server.uploads] == [
+        (first.sha256, ALT),
+        (second.sha256, "E = mc²"),
+    ]
+    assert x_server.posts[0].media_ids == tuple(refs)
+
+
+def test_a_post_without_pictures_sends_no_media(client: XClient, x_server: XServer) -> None:
+    client.post(outgoing("Text only."))
+    (request,) = x_server.received("POST", TWEETS)
+    assert "media" not in request.json()
+    assert x_server.received("POST", MEDIA_UPLOAD) == []
+    assert x_server.posts[0].media_ids == ()
+
+
+def test_a_picture_never_uploaded_is_not_posted_without_it(
+    client: XClient, x_server: XServer
+) -> None:
+    with pytest.raises(Permanent):
+        client.post(with_media(outgoing("Where is my card?"), card()))
+    assert x_server.received("POST", TWEETS) == []
+
+
+@pytest.mark.parametrize(
+    ("long_alt", "kept"),
+    [
+        ("∑ " * 700 + "LaTeX: \\sum", 1000),  # 1,411 characters
+        # math letters are astral: 1,200 characters, 1,800 UTF-16 units; cut at a whole one
+        ("\U0001d465 " * 600, 666),
+    ],
+    ids=["basic plane", "astral math letters"],
+)
+def test_alt_text_over_x_s_1000_characters_is_cut_to_fit(
+    client: XClient, x_server: XServer, long_alt: str, kept: int
+) -> None:
+    picture = card(alt=long_alt)
+
+    client.upload(picture, with_media(outgoing(), picture))
+
+    (held,) = x_server.uploads
+    assert held.alt_text is not None
+    assert len(held.alt_text) == kept and held.alt_text.endswith("…")
+    assert len(held.alt_text.encode("utf-16-le")) // 2 <= 1000
+    assert long_alt.startswith(held.alt_text[:-1])
+
+
+def test_x_refuses_a_post_naming_media_it_does_not_hold_for_the_account(
+    x_server: XServer, clock: Clock
+) -> None:
+    theirs = make_client(x_server, clock, account=OTHER_ACCOUNT)
+    ours = make_client(x_server, clock)
+    picture = card()
+    their_id = theirs.upload(picture, with_media(outgoing(), picture))
+
+    for media_id in (their_id, "1950000000000009999"):
+        with pytest.raises(Permanent) as caught:
+            ours.post(with_media(outgoing("Borrowed card."), replace(picture, remote_ref=media_id)))
+        assert "400" in str(caught.value)
+        assert "media IDs are invalid" in str(caught.value)
+    assert x_server.posts == []
+
+
+def test_x_forgets_an_upload_no_post_took_after_24_hours(
+    client: XClient, x_server: XServer, clock: Clock
+) -> None:
+    picture = card()
+    media_id = client.upload(picture, with_media(outgoing(), picture))
+    clock.advance(timedelta(hours=24))
+
+    with pytest.raises(Permanent):
+        client.post(with_media(outgoing("Too late."), replace(picture, remote_ref=media_id)))
+    assert x_server.posts == []
+
+
+@pytest.mark.parametrize(
+    ("route", "fault", "expected"),
+    [
+        (MEDIA_UPLOAD, Fault(FaultKind.REPLY, Response(503, "upstream trouble")), Transient),
+        (MEDIA_UPLOAD, Fault(FaultKind.REPLY, Response(500, {"title": "Oops"})), Transient),
+        (
+            MEDIA_UPLOAD,
+            Fault(
+                FaultKind.REPLY,
+                fixture_response(429, "429_too_many_requests", bucket(WINDOW, 0, timedelta(0))),
+            ),
+            RateLimited,
+        ),
+        (
+            MEDIA_UPLOAD,
+            Fault(FaultKind.REPLY, fixture_response(401, "401_unauthorized")),
+            Permanent,
+        ),
+        (
+            MEDIA_UPLOAD,
+            Fault(FaultKind.REPLY, fixture_response(403, "403_client_forbidden_not_enrolled")),
+            Permanent,
+        ),
+        (MEDIA_UPLOAD, Fault(FaultKind.DROP_AFTER), UnknownOutcome),
+        (
+            MEDIA_UPLOAD,
+            Fault(FaultKind.REPLY, Response(200, b"<html>proxy</html>")),
+            UnknownOutcome,
+        ),
+        (MEDIA_UPLOAD, Fault(FaultKind.REPLY, Response(200, {"data": {}})), UnknownOutcome),
+        (MEDIA_METADATA, Fault(FaultKind.REPLY, Response(503, "busy")), Transient),
+        (MEDIA_METADATA, Fault(FaultKind.DROP_AFTER), Transient),
+        (
+            MEDIA_METADATA,
+            Fault(FaultKind.REPLY, fixture_response(401, "401_unauthorized")),
+            Permanent,
+        ),
+    ],
+    ids=[
+        "upload 503",
+        "upload 500",
+        "upload 429",
+        "upload 401",
+        "upload 403",
+        "upload answer dropped",
+        "upload answer html",
+        "upload answer without id",
+        "alt text 503",
+        "alt text answer dropped",
+        "alt text 401",
+    ],
+)
+def test_upload_errors_map_like_post_errors(
+    client: XClient,
+    x_server: XServer,
+    route: str,
+    fault: Fault,
+    expected: type[PublishError],
+) -> None:
+    x_server.fail("POST", route, fault)
+    picture = card()
+
+    with pytest.raises(PublishError) as caught:
+        client.upload(picture, with_media(outgoing(), picture))
+
+    assert type(caught.value) is expected
+    assert_no_secrets(caught.value)
+    assert x_server.posts == []
+
+
+def test_an_upload_to_a_refused_connection_is_transient(clock: Clock) -> None:
+    nowhere = XClient(credentials_of(DEFAULT_ACCOUNT), api_base=refused_url(), clock=clock)
+    picture = card()
+    with pytest.raises(Transient) as caught:
+        nowhere.upload(picture, with_media(outgoing(), picture))
+    assert type(caught.value) is Transient
+    assert "ConnectionRefusedError" in str(caught.value)
+
+
+def test_an_upload_hanging_past_the_timeout_is_unknown(x_server: XServer, clock: Clock) -> None:
+    impatient = make_client(x_server, clock, timeout=0.5)
+    x_server.fail("POST", MEDIA_UPLOAD, Fault(FaultKind.HANG, seconds=2.0))
+    picture = card()
+    with pytest.raises(UnknownOutcome):
+        impatient.upload(picture, with_media(outgoing(), picture))
+    impatient.close()
+
+
+def test_keys_x_does_not_accept_fail_the_upload_for_good(x_server: XServer, clock: Clock) -> None:
+    credentials = replace(credentials_of(x_server.account), api_secret="not-the-secret")
+    bad = XClient(credentials, api_base=x_server.url, timeout=5.0, clock=clock)
+    picture = card()
+    with pytest.raises(Permanent) as caught:
+        bad.upload(picture, with_media(outgoing(), picture))
+    assert type(caught.value) is Permanent and "401" in str(caught.value)
+    assert_no_secrets(caught.value, "not-the-secret")
+    assert x_server.uploads == []
+
+
+# -- credits (X's 402) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", ["post", "upload"])
+def test_an_account_out_of_credits_is_credits_exhausted_with_what_to_do(
+    x_server: XServer, clock: Clock, step: str
+) -> None:
+    client = XClient(
+        credentials_of(DEFAULT_ACCOUNT),
+        api_base=x_server.url,
+        timeout=5.0,
+        clock=clock,
+        channel="x-main",
+    )
+    x_server.deplete_credits()
+    picture = card()
+
+    with pytest.raises(CreditsExhausted) as caught:
+        if step == "post":
+            client.post(outgoing("Digest."))
+        else:
+            client.upload(picture, with_media(outgoing(), picture))
+
+    message = str(caught.value)
+    assert message.startswith("X credits exhausted")
+    assert "402" in message
+    assert "add credits to the X developer account" in message
+    assert "`shortscience digest resume x-main`" in message
+    assert_no_secrets(caught.value)
+    assert (x_server.posts, x_server.uploads) == ([], [])
+
+
+def test_credits_exhausted_names_no_channel_when_the_client_knows_none(
+    client: XClient, x_server: XServer
+) -> None:
+    x_server.deplete_credits()
+    with pytest.raises(CreditsExhausted) as caught:
+        client.post(outgoing("Digest."))
+    assert "shortscience digest resume <channel>" in str(caught.value)
+
+
+def test_credits_of_one_account_do_not_stop_another(x_server: XServer, clock: Clock) -> None:
+    x_server.deplete_credits(DEFAULT_ACCOUNT)
+    other = make_client(x_server, clock, account=OTHER_ACCOUNT)
+    other.post(outgoing("Still paying."))
+    assert [post.author_id for post in x_server.posts] == [OTHER_ACCOUNT.user_id]
+
+
+# -- finding a post with pictures -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Real NVP: exact log-likelihood.",
+        "Ends with its own link https://arxiv.org/abs/1605.08803",
+        "A & B < C https://arxiv.org/abs/1 and more",
+    ],
+)
+def test_find_recognises_a_post_with_a_picture_through_x_s_media_link(
+    client: XClient, x_server: XServer, text: str
+) -> None:
+    picture = card()
+    post = with_media(outgoing(text), picture)
+    media_id = client.upload(picture, post)
+    x_server.fail("POST", TWEETS, Fault(FaultKind.DROP_AFTER))
+
+    with pytest.raises(UnknownOutcome):
+        client.post(with_media(post, replace(picture, remote_ref=media_id)))
+    found = client.find(post)
+
+    (held,) = x_server.posts
+    assert found is not None and found.remote_id == held.id
+    (timeline,) = x_server.received("GET", TIMELINE)
+    assert "attachments" in (timeline.param("tweet.fields") or "").split(",")
+
+
+def test_find_recognises_a_post_x_says_has_pictures_even_from_a_text_only_look_up(
+    client: XClient, x_server: XServer
+) -> None:
+    """X's own word that a post has pictures (``attachments``) is enough to read past the
+    media link, whatever the look-up was handed."""
+    picture = card()
+    media_id = client.upload(picture, with_media(outgoing(), picture))
+    client.post(with_media(outgoing("With a card."), replace(picture, remote_ref=media_id)))
+    assert client.find(outgoing("With a card.")) is not None
+
+
+def test_find_does_not_take_a_longer_text_for_ours_because_of_a_media_link(
+    client: XClient, x_server: XServer
+) -> None:
+    x_server.add_post(x_server.account, "Digest. https://example.org/other")
+    assert client.find(with_media(outgoing("Digest. extra words"), card())) is None
+
+
+# -- the fake's own checks ---------------------------------------------------------------------
+
+
+def test_the_fake_signs_a_form_encoded_body_but_not_a_multipart_one(x_server: XServer) -> None:
+    """RFC 5849 3.4.1.3: form parameters are signed, a multipart body is not; a form
+    body changed after signing fails, a multipart one signed without its body passes."""
+    account = x_server.account
+    auth = OAuth1(
+        account.consumer_key,
+        account.consumer_secret,
+        account.access_token,
+        account.access_token_secret,
+    )
+    url = f"{x_server.url}{MEDIA_UPLOAD}"
+    signed = requests.Request("POST", url, data={"media_category": "tweet_image"}, auth=auth)
+    prepared = signed.prepare()
+    tampered = prepared.copy()
+    tampered.prepare_body({"media_category": "dm_image"}, None)
+    tampered.headers["Authorization"] = prepared.headers["Authorization"]
+    with requests.Session() as session:
+        honest = session.send(prepared, timeout=5)
+        changed = session.send(tampered, timeout=5)
+        multipart = session.post(
+            url,
+            files={"media": ("c.png", png(), "image/png")},
+            data={"media_category": "tweet_image"},
+            auth=auth,
+            timeout=5,
+        )
+    assert honest.status_code == 400  # signed fine; a form is not an upload
+    assert changed.status_code == 401
+    assert multipart.status_code == 200
+    assert x_server.uploads[0].content == png()
+
+
+def test_the_fake_refuses_bytes_that_are_not_the_declared_image(
+    client: XClient, x_server: XServer
+) -> None:
+    picture = replace(card(), content=b"not a picture at all")
+    with pytest.raises(Permanent) as caught:
+        client.upload(picture, with_media(outgoing(), picture))
+    assert "400" in str(caught.value)
+    assert x_server.uploads == []
+
+
+def test_the_fake_shows_a_post_with_pictures_as_x_does_and_keeps_alt_text_to_1000(
+    client: XClient, x_server: XServer
+) -> None:
+    """What the look-up tests rely on: X's text of a post with pictures ends with one more
+    t.co link, ``attachments`` lists the media keys; alt text over 1,000 is refused."""
+    account = x_server.account
+    auth = OAuth1(
+        account.consumer_key,
+        account.consumer_secret,
+        account.access_token,
+        account.access_token_secret,
+    )
+    picture = card()
+    media_id = client.upload(picture, with_media(outgoing(), picture))
+    client.post(with_media(outgoing("Card & text."), replace(picture, remote_ref=media_id)))
+    client.post(outgoing("Text only."))
+
+    timeline = requests.get(
+        f"{x_server.url}/2/users/{account.user_id}/tweets",
+        params={"tweet.fields": "attachments"},
+        auth=auth,
+        timeout=5,
+    ).json()["data"]
+    too_long = requests.post(
+        f"{x_server.url}{MEDIA_METADATA}",
+        json={"id": media_id, "metadata": {"alt_text": {"text": "a" * 1001}}},
+        auth=auth,
+        timeout=5,
+    )
+
+    text_only, with_card = timeline
+    assert text_only["text"] == "Text only." and "attachments" not in text_only
+    assert re.fullmatch(r"Card &amp; text\. https://t\.co/[0-9a-f]{10}", with_card["text"])
+    assert with_card["attachments"] == {"media_keys": [f"3_{media_id}"]}
+    assert too_long.status_code == 400
+    assert x_server.uploads[0].alt_text == ALT
