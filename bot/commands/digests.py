@@ -420,11 +420,12 @@ def draft_section(view: DigestView) -> Section:
         f"[post {delivery.post + 1}, part {delivery.position + 1}]\n{delivery.text}"
         for delivery in view.deliveries
     )
+    note = f"; {view.notice}" if view.notice else ""  # why it waits (over an X budget)
     return Section(
         title=f"Digest {view.id} to {view.channel} ({summaries})",
         text=parts,
         footer=f"{counted(len(view.deliveries), 'part')}; "
-        f"made {view.created_at:%Y-%m-%d %H:%M} UTC",
+        f"made {view.created_at:%Y-%m-%d %H:%M} UTC{note}",
     )
 
 
