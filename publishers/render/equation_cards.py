@@ -252,6 +252,7 @@ _GRIDS = frozenset(
         "array", "subarray", "cases", "cases*", "dcases", "rcases", "tabular",
     }
 )  # fmt: skip
+_CASES = frozenset({"cases", "cases*", "dcases", "rcases"})
 _TEXT_COMMANDS = frozenset({"text", "textrm", "textbf", "textit", "textsf", "texttt", "mbox"})
 _FONT_COMMANDS = frozenset(
     {
@@ -322,8 +323,16 @@ def _prepared(latex: str) -> str:
     - ``\\mathbb R``: TeX takes the next token as the argument; ziamath ignores the font.
     - ``\\bmod``: ziamath sets it with no space (``amodb``).
     - ``:=``: ziamath spaces the colon apart from the equals sign.
+    - ``\\nabla``, ``\\partial``: ordinary symbols in TeX; ziamath spaces them as prefix
+      operators, which puts a gap before a subscript (``∇ θ``).
+    - ``cases``: TeX puts a quad between the value and its condition; ziamath puts none.
     """
-    from pylatexenc.latexwalker import LatexCharsNode, LatexMacroNode
+    from pylatexenc.latexwalker import (
+        LatexCharsNode,
+        LatexEnvironmentNode,
+        LatexMacroNode,
+        LatexSpecialsNode,
+    )
 
     try:
         nodes = _parse(latex)
@@ -341,13 +350,24 @@ def _prepared(latex: str) -> str:
                 edits.append((node.pos, node.pos + len("\\bmod"), "\\;\\mathrm{mod}\\;"))
             elif node.macroname in _FONT_COMMANDS:
                 edits += _braced_argument(node, latex)
+            elif node.macroname in ("nabla", "partial"):
+                end = node.pos + 1 + len(node.macroname)
+                edits.append((node.pos, end, "{" + latex[node.pos : end] + "}"))
+        elif isinstance(node, LatexEnvironmentNode) and node.environmentname in _CASES:
+            for child in node.nodelist or ():
+                if isinstance(child, LatexSpecialsNode) and child.specials_chars == "&":
+                    edits.append((child.pos, child.pos + 1, "& \\quad "))
         elif isinstance(node, LatexCharsNode) and not any(
             start <= node.pos < end for start, end in in_text
         ):
             for match in re.finditer(r":=", node.chars):
                 start = node.pos + match.start()
                 edits.append((start, start + 2, "\\coloneqq "))
-    for start, end, text in sorted(edits, reverse=True):
+    kept: list[tuple[int, int, str]] = []
+    for edit in sorted(edits, key=lambda edit: (edit[0], -edit[1])):
+        if not kept or edit[0] >= kept[-1][1]:  # of two overlapping edits, the wider one
+            kept.append(edit)
+    for start, end, text in reversed(kept):
         latex = latex[:start] + text + latex[end:]
     return latex
 

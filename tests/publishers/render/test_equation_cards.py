@@ -214,12 +214,14 @@ def test_a_long_formula_is_scaled_to_fit_and_its_alt_text_shortened() -> None:
 
 
 def test_spellings_ziamath_reads_otherwise_are_drawn_as_tex_draws_them() -> None:
-    """``\\mathbb R`` is the blackboard R (as ``\\mathbb{R}``), ``\\bmod`` a spaced "mod"."""
+    """``\\mathbb R`` is the blackboard R (as ``\\mathbb{R}``), ``\\bmod`` a spaced "mod", ..."""
     pairs = [
         (r"x \in \mathbb R^n", r"x \in \mathbb{R}^n"),
         (r"\mathbb {E}[x]", r"\mathbb{E}[x]"),
         (r"a \bmod b", r"a \;\mathrm{mod}\; b"),
         (r"x := y", r"x \coloneqq y"),
+        (r"\nabla_{\theta_t} f", r"{\nabla}_{\theta_t} f"),
+        (r"\partial_x u", r"{\partial}_x u"),
     ]
     for written, meant in pairs:
         card, reference = render_card(written), render_card(meant)
@@ -227,6 +229,10 @@ def test_spellings_ziamath_reads_otherwise_are_drawn_as_tex_draws_them() -> None
         assert card.png == reference.png, written
         assert card.latex == written  # the card reports the formula as written
     assert equation_cards._prepared(r"\text{a:=b}") == r"\text{a:=b}"
+    # cases: a quad between value and condition (ziamath would rewrite a reference too)
+    assert equation_cards._prepared(r"\begin{cases} 1 & x > 0 \\ 0 & \text{else} \end{cases}") == (
+        r"\begin{cases} 1 & \quad  x > 0 \\ 0 & \quad  \text{else} \end{cases}"
+    )
 
 
 # ---------------------------------------------------------------------------------------
