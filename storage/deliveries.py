@@ -337,19 +337,22 @@ def record_failed(session: Session, claim: Claim, error: str, now: datetime) -> 
     session.execute(
         update(Digest).where(Digest.id == claim.digest_id).values(status=DigestStatus.FAILED)
     )
-    session.execute(
+    stopped = changed_rows(
+        session,
         update(Channel)
         .where(Channel.id == claim.channel_id, Channel.stopped_at.is_(None))
-        .values(stopped_at=now, stop_reason=error)
+        .values(stopped_at=now, stop_reason=error),
     )
-    add_notice(
-        session,
-        claim.channel_id,
-        claim.digest_id,
-        f"Channel {claim.channel_name} is stopped: {error}. Nothing more is sent to it until "
-        f"it is fixed and resumed with `shortscience digest resume {claim.channel_name}`.",
-        now,
-    )
+    if stopped:  # the moderators are told once: not again by a worker whose part failed
+        add_notice(  # while the channel was being stopped (it failed for the same reason)
+            session,
+            claim.channel_id,
+            claim.digest_id,
+            f"Channel {claim.channel_name} is stopped: {error}. Nothing more is sent to it "
+            f"until it is fixed and resumed with `shortscience digest resume "
+            f"{claim.channel_name}`.",
+            now,
+        )
     return True
 
 

@@ -114,6 +114,7 @@ class Clients:
                 **_base(channel),
                 timeout=timeout,
                 clock=clock,
+                channel=channel.name,
             )
         if channel.kind == "facebook":
             from publishers.networks.facebook import FacebookClient, FacebookCredentials

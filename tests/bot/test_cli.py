@@ -425,7 +425,7 @@ def test_digest_preview_as_text_is_readable_on_a_terminal(tmp_path: Path) -> Non
     config = _seeded_config(tmp_path)
     result = _shortscience("--config", str(config), "digest", "preview", "fb", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Digest for fb (facebook): 5 summaries, 1 post")  # max_items
+    assert result.stdout.startswith("Digest for fb (facebook): 5 summaries, 5 posts")
     assert "[part 1 of 1: " in result.stdout
     assert "Sanity Checks for Saliency Maps" in result.stdout
 

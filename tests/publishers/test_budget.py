@@ -8,6 +8,7 @@ cost is read from what the outbox recorded (``storage.spending``).
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -297,3 +298,33 @@ def test_credits_exhausted_stops_only_that_channel_tells_once_and_resume_sends_a
     assert digest(db, main_digest).status is DigestStatus.SENT
     assert digest(db, later_main).status is DigestStatus.SENT
     assert len(x.posts) == 4
+
+
+def test_two_workers_refused_for_credits_at_once_tell_the_moderators_once(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    """Two workers each hold a part of a different digest of the channel when X answers
+    402 to both: the channel stops once and the moderators get one notice."""
+    main = x_channel(x, max_items=1)
+    first, second = (publisher(db, [main], clock, tmp_path) for _ in range(2))
+    approved(db, 0)
+    first.build(main)
+    approved(db, 1)
+    first.build(main)
+    x.deplete_credits()
+    x.latency = 0.5  # both parts are claimed before either answer comes
+    workers = [
+        threading.Thread(target=service.deliver, kwargs={"limit": 1})
+        for service in (first, second)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert not any(worker.is_alive() for worker in workers)
+    with db.sessions() as session:
+        states = sorted(row.status for row in session.scalars(select(Digest)))
+    assert states == [DigestStatus.FAILED, DigestStatus.FAILED], "both parts were tried"
+    [notice] = notices(db)
+    assert "X credits exhausted" in notice.text
+    assert channel_row(db, "x-main").stop_reason.startswith("X credits exhausted")

@@ -114,6 +114,8 @@ def x_channel(x: XServer, **changes: object) -> ChannelSettings:
     channel = ChannelSettings(
         name="x-main",
         kind="x",
+        thread=True,
+        max_parts=25,
         api_base=x.url,
         link="first",
         credentials={
@@ -334,6 +336,8 @@ def test_a_bluesky_thread_chains_root_and_parent_and_survives_a_lost_answer(
         channel = ChannelSettings(
             name="sky",
             kind="bluesky",
+            thread=True,
+            max_parts=25,
             api_base=pds.url,
             credentials={"handle": pds.handle, "app_password": pds.app_password},
         )
@@ -359,6 +363,8 @@ def test_a_mastodon_thread_uses_idempotency_keys_and_never_doubles(
         channel = ChannelSettings(
             name="toot",
             kind="mastodon",
+            thread=True,
+            max_parts=25,
             api_base=instance.url,
             credentials={"access_token": instance.access_token},
         )
@@ -431,7 +437,9 @@ def test_a_channel_without_credentials_writes_to_the_outbox_folder_with_a_warnin
     db: Database, clock: Clock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     approved(db, "Short enough for one post.")
-    channel = ChannelSettings(name="x-main", kind="x", missing=("X_API_KEY",))
+    channel = ChannelSettings(
+        name="x-main", kind="x", thread=True, max_parts=25, missing=("X_API_KEY",)
+    )
     service = publisher(db, channel, clock, tmp_path)
     service.build(channel)
     with caplog.at_level("WARNING"):
@@ -523,7 +531,9 @@ def test_ls_lists_a_folder_in_posting_order_across_digests_and_threads(
     for number in range(12):
         body = ("\n\n".join([PARAGRAPH] * (12, 4, 1)[number % 3])).strip()
         approved(db, body, arxiv_id=f"1605.{8800 + number:05d}", author=f"author{number}")
-    channel = ChannelSettings(name="x-main", kind="x", missing=("X_API_KEY",), max_items=1)
+    channel = ChannelSettings(
+        name="x-main", kind="x", thread=True, max_parts=25, missing=("X_API_KEY",), max_items=1
+    )
     service = publisher(db, channel, clock, tmp_path)
     built = [service.build(channel) for _ in range(12)]
     assert [b.digest_id for b in built] == list(range(1, 13)), "digests 9 and 10 among them"
@@ -549,7 +559,9 @@ def test_a_bluesky_channel_in_the_folder_keeps_tid_keys_and_readable_names(
     """The key is chosen at build time for the network: a digest built while Bluesky has no
     credentials may be sent there once they are set, and a record key must be a TID."""
     five_part_summary(db)
-    channel = ChannelSettings(name="sky", kind="bluesky", missing=("BLUESKY_HANDLE",))
+    channel = ChannelSettings(
+        name="sky", kind="bluesky", thread=True, max_parts=25, missing=("BLUESKY_HANDLE",)
+    )
     service = publisher(db, channel, clock, tmp_path)
     digest_id = service.build(channel).digest_id or 0
     assert service.deliver().sent == 5
@@ -568,7 +580,9 @@ def test_a_part_written_before_a_crash_is_found_not_written_again(
     """The process died after writing a part and before recording it: the next worker takes
     the part over once its lease is out, finds the file, and the thread goes on from it."""
     five_part_summary(db)
-    channel = ChannelSettings(name="x-main", kind="x", missing=("X_API_KEY",))
+    channel = ChannelSettings(
+        name="x-main", kind="x", thread=True, max_parts=25, missing=("X_API_KEY",)
+    )
     service = publisher(db, channel, clock, tmp_path)
     service.build(channel)
     assert service.deliver(limit=2).sent == 2
@@ -599,7 +613,9 @@ def test_a_network_channels_page_shows_its_thread_as_the_network_would(
     posts X would get: now its parts in order, numbered, their links clickable."""
     five_part_summary(db)
     approved(db, "Short enough for one post.", arxiv_id="1606.04474", author="bob")
-    channel = ChannelSettings(name="x-main", kind="x", missing=("X_API_KEY",), link="first")
+    channel = ChannelSettings(
+        name="x-main", kind="x", thread=True, max_parts=25, missing=("X_API_KEY",), link="first"
+    )
     service = publisher(db, channel, clock, tmp_path)
     digest_id = service.build(channel).digest_id or 0
     assert service.deliver().sent == 6

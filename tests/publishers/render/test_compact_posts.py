@@ -201,7 +201,7 @@ def test_a_channel_can_switch_cards_off(kind: str) -> None:
 
 def test_in_a_thread_an_unreadable_formula_is_a_marker_with_its_picture_on_that_part() -> None:
     channel = channel_of("x", thread=True, max_parts=25)
-    body = _body(SIMPLE, NESTED) + "\n\n" + LONG_BODY
+    body = _body(SIMPLE) + "\n\n" + LONG_BODY + "\n\n" + _body(NESTED) + "\n\n" + LONG_BODY
     [post] = _render(channel, _item(body)).posts
     text = "\n".join(part.text for part in post.parts)
     assert picture_marker(1) in text
@@ -211,6 +211,7 @@ def test_in_a_thread_an_unreadable_formula_is_a_marker_with_its_picture_on_that_
     assert set(pictured) == {SIMPLE, NESTED}
     assert pictured[SIMPLE] is post.parts[0], "the first formula's card goes with the post"
     assert picture_marker(1) in pictured[NESTED].text
+    assert pictured[NESTED] is not post.parts[0], "its marker stands further down the thread"
     _within_limits(channel, _render(channel, _item(body)))
 
 
