@@ -169,7 +169,7 @@ class DigestBuilder:
         self, session: Session, digest: Digest, channel: ChannelSettings, now: datetime
     ) -> Plan:
         """A draft rendered again from the summaries left in it, in the shape it had."""
-        single = digest.notice == SINGLE_POSTS_NOTICE
+        single = (digest.notice or "").startswith(SINGLE_POSTS_NOTICE)
         items = self.of(session, [item.summary_id for item in digest.items])
         return self.plan(shaped(channel, single_posts=single), items, digest.created_at)
 

@@ -17,11 +17,14 @@ import pytest
 from sqlalchemy import select
 
 from publishers import digests as digest_service
+from publishers.channels import stored_row
 from publishers.delivery import Publisher
 from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
+from storage import channels as channel_store
+from storage import digests as digest_store
 from storage import papers as paper_store
 from storage import summaries as summary_store
 from storage.database import Database
@@ -314,8 +317,7 @@ def test_two_workers_refused_for_credits_at_once_tell_the_moderators_once(
     x.deplete_credits()
     x.latency = 0.5  # both parts are claimed before either answer comes
     workers = [
-        threading.Thread(target=service.deliver, kwargs={"limit": 1})
-        for service in (first, second)
+        threading.Thread(target=service.deliver, kwargs={"limit": 1}) for service in (first, second)
     ]
     for worker in workers:
         worker.start()
@@ -328,3 +330,29 @@ def test_two_workers_refused_for_credits_at_once_tell_the_moderators_once(
     [notice] = notices(db)
     assert "X credits exhausted" in notice.text
     assert channel_row(db, "x-main").stop_reason.startswith("X credits exhausted")
+
+
+def test_a_draft_held_over_budget_after_refused_replies_stays_single_posts_when_trimmed(
+    db: Database, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    """Its notice holds both reasons; taking a summary out draws it again as it was drawn
+    (one post per summary), not as the thread the channel would otherwise ask for."""
+    main = x_channel(x, max_items=2, thread=True, max_parts=25, monthly_budget_usd=0.01)
+    service = publisher(db, [main], clock, tmp_path)
+    kept, dropped = approved(db, 0), approved(db, 1)
+    with db.transaction() as session:
+        for summary_id in (kept, dropped):
+            session.get_one(Summary, summary_id).body = "A long sentence of the body. " * 60
+        row = stored_row(session, main, clock())
+        channel_store.refuse_replies(session, row.id, clock())
+    built = service.build(main)
+    held = digest(db, built.digest_id)
+    assert held.status is DigestStatus.DRAFT
+    assert held.notice is not None
+    assert held.notice.startswith(digest_service.SINGLE_POSTS_NOTICE)
+    assert "over budget" in held.notice
+    assert built.parts == 2, "one post per summary, replies being refused"
+    assert service.drop(held.id, dropped)
+    with db.sessions() as session:
+        parts = digest_store.deliveries_of(session, held.id)
+    assert [(part.summary_id, part.position) for part in parts] == [(kept, 0)]
