@@ -11,6 +11,13 @@ Two ways in, one set of rules:
 Every message is sent with ``allowed_mentions: {"parse": []}``: a summary quoting
 ``@everyone`` or ``<@123>`` must not notify anyone. :func:`discord_errors` maps Discord's
 HTTP answers to the project's errors for both ways.
+
+Pictures (equation cards) travel with the message itself (``uploads_media`` is False):
+each is an attachment, a ``files[n]`` part of a ``multipart/form-data`` body whose
+``payload_json`` lists it under ``attachments`` with its alt text as ``description``
+(reference.mdx, "Uploading Files"). Discord shows an image attachment under the text,
+its description read out by screen readers. No embed points at it: an embed's image has
+no alt text of its own, and the text stays exactly what a look-up compares.
 """
 
 from __future__ import annotations
@@ -19,15 +26,17 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import requests
 
 from publishers.networks.base import (
     LookupUnsupported,
+    Media,
     Network,
     OutgoingPost,
     Permanent,
@@ -39,6 +48,8 @@ from publishers.networks.base import (
 )
 from publishers.networks.transport import never_sent, redact, retry_after
 from storage.types import utcnow
+
+log = logging.getLogger(__name__)
 
 API_VERSION = 10
 """Pinned: a path without a version gets Discord's default, v6, which is deprecated and
@@ -62,6 +73,10 @@ LOOKUP_MARGIN = timedelta(minutes=5)
 """Messages may be this much older than ``not_before``: clocks drift."""
 DISCORD_EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
 MAX_ERROR_TEXT = 300
+MAX_DESCRIPTION = 1024
+"""An attachment's ``description`` (its alt text): "max 1024 characters" (message.mdx,
+Attachment Object). Counted here in UTF-16 code units, never fewer than characters, so a
+description within it is within Discord's count whichever unit Discord counts in."""
 
 _WEBHOOK_PATH = re.compile(r"(?P<prefix>.*?)/webhooks/(?P<id>\d+)/(?P<token>[^/]+)/?")
 _URLLIB3_LOGGERS = (
@@ -173,6 +188,56 @@ def jump_url(guild_id: object, channel_id: object, message_id: object) -> str:
     return JUMP_URL.format(guild=guild_id, channel=channel_id, message=message_id)
 
 
+# -- pictures ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A picture sent with a message: one ``files[n]`` part and its ``attachments`` entry."""
+
+    filename: str
+    content: bytes
+    content_type: str
+    description: str
+    """Its alt text, within :data:`MAX_DESCRIPTION`."""
+
+    def entry(self, index: int) -> dict[str, Any]:
+        """Its ``attachments`` entry in ``payload_json``; ``index`` is the ``n`` of its part."""
+        return {"id": index, "filename": self.filename, "description": self.description}
+
+
+def attachments_of(post: OutgoingPost) -> tuple[Attachment, ...]:
+    """The post's pictures as attachments, in order: ``equation-1.png``, ``equation-2.png``."""
+    return tuple(_attachment(media, number) for number, media in enumerate(post.media, start=1))
+
+
+def _attachment(media: Media, number: int) -> Attachment:
+    return Attachment(
+        filename=f"equation-{number}.{media.extension}",
+        content=media.content,
+        content_type=media.mime_type,
+        description=clip_description(media.alt),
+    )
+
+
+def clip_description(alt: str) -> str:
+    """``alt`` within :data:`MAX_DESCRIPTION`, ending in "…" where it was cut."""
+    if _utf16_units(alt) <= MAX_DESCRIPTION:
+        return alt
+    room = MAX_DESCRIPTION - 1
+    kept: list[str] = []
+    for character in alt:
+        room -= _utf16_units(character)
+        if room < 0:
+            break
+        kept.append(character)
+    return "".join(kept).rstrip() + "…"
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 # -- the webhook ------------------------------------------------------------------------------
 
 
@@ -246,6 +311,7 @@ class DiscordWebhookClient(Network):
     """
 
     kind = "discord"
+    uploads_media = False  # pictures are attachments of the message itself
 
     def __init__(
         self,
@@ -273,8 +339,13 @@ class DiscordWebhookClient(Network):
     # -- the Network interface -----------------------------------------------------------
 
     def post(self, post: OutgoingPost) -> Posted:
-        """Send through the webhook, mentions off: a summary never pings anyone."""
-        response = self._send({"content": post.text, "allowed_mentions": NO_MENTIONS})
+        """Send through the webhook, mentions off: a summary never pings anyone. Its
+        pictures go with it as attachments; without any, the body is plain JSON."""
+        files = attachments_of(post)
+        payload: dict[str, Any] = {"content": post.text, "allowed_mentions": NO_MENTIONS}
+        if files:
+            payload["attachments"] = [file.entry(n) for n, file in enumerate(files)]
+        response = self._send(payload, files)
         status = response.status_code
         body = self._json(response)
         if status == 404:
@@ -315,15 +386,30 @@ class DiscordWebhookClient(Network):
 
     # -- HTTP ----------------------------------------------------------------------------
 
-    def _send(self, payload: Mapping[str, Any]) -> requests.Response:
+    def _send(
+        self, payload: Mapping[str, Any], files: Sequence[Attachment] = ()
+    ) -> requests.Response:
         """One POST; a failure without an answer becomes Transient or UnknownOutcome.
 
-        The project's error is raised outside the ``except`` block: requests' messages quote
-        the URL with its token, and a chained cause or context would carry it into logs.
+        With files, the body is ``multipart/form-data``: ``payload_json`` first, then each
+        file as ``files[n]`` with its file name and type. The project's error is raised
+        outside the ``except`` block: requests' messages quote the URL with its token, and
+        a chained cause or context would carry it into logs.
         """
         try:
+            if not files:
+                return self._session.post(
+                    self._url, json=payload, timeout=self.timeout, allow_redirects=False
+                )
+            parts: list[tuple[str, tuple[str | None, bytes, str]]] = [
+                ("payload_json", (None, json.dumps(payload).encode(), "application/json"))
+            ]
+            parts += [
+                (f"files[{n}]", (file.filename, file.content, file.content_type))
+                for n, file in enumerate(files)
+            ]
             return self._session.post(
-                self._url, json=payload, timeout=self.timeout, allow_redirects=False
+                self._url, files=parts, timeout=self.timeout, allow_redirects=False
             )
         except requests.RequestException as error:
             reason, nothing_sent = type(error).__name__, never_sent(error)
@@ -356,6 +442,8 @@ class ChannelPoster(Protocol):
     * raise only the project's errors: ``Transient`` when nothing can have been sent,
       ``UnknownOutcome`` when the request may have gone out (a timeout after sending), and
       for an ``HTTPException`` the error :func:`discord_errors` gives.
+
+    A poster that can also attach files is a :class:`PicturePoster`.
     """
 
     def send(self, channel_id: int, text: str, reply_to: int | None, timeout: float) -> int:
@@ -367,10 +455,30 @@ class ChannelPoster(Protocol):
         ...
 
 
+@runtime_checkable
+class PicturePoster(ChannelPoster, Protocol):
+    """A :class:`ChannelPoster` that also sends a message with files attached, by the same
+    rules: each attachment a file of that one message, in order, with its file name and
+    ``description`` (discord.py: ``discord.File(io.BytesIO(content), filename,
+    description=...)`` in ``files=``)."""
+
+    def send_with_files(
+        self,
+        channel_id: int,
+        text: str,
+        reply_to: int | None,
+        timeout: float,
+        attachments: Sequence[Attachment],
+    ) -> int:
+        """Post ``text`` with ``attachments`` in the channel; the new message's id."""
+        ...
+
+
 class DiscordBotClient(Network):
     """Posts through the running bot into one channel; a thread's parts are replies."""
 
     kind = "discord"
+    uploads_media = False  # pictures are attachments of the message itself
 
     def __init__(
         self,
@@ -389,10 +497,28 @@ class DiscordBotClient(Network):
         return f"DiscordBotClient(channel_id={self.channel_id!r})"
 
     def post(self, post: OutgoingPost) -> Posted:
-        """Send through the running bot, as a reply to the part before in a thread."""
+        """Send through the running bot, as a reply to the part before in a thread, its
+        pictures attached to the same message."""
         reply_to = _message_id(post.reply_to) if post.reply_to is not None else None
+        files = attachments_of(post)
+        if files and not isinstance(self._poster, PicturePoster):
+            # As a card that failed to render: the text goes out, the digest goes on.
+            log.warning(
+                "Discord channel %s: the running bot cannot attach files; digest %s part "
+                "%s is posted without its %d picture(s)",
+                self.channel_id,
+                post.digest_id,
+                post.part + 1,
+                len(files),
+            )
+            files = ()
         try:
-            message_id = self._poster.send(self.channel_id, post.text, reply_to, self.timeout)
+            if files and isinstance(self._poster, PicturePoster):
+                message_id = self._poster.send_with_files(
+                    self.channel_id, post.text, reply_to, self.timeout, files
+                )
+            else:
+                message_id = self._poster.send(self.channel_id, post.text, reply_to, self.timeout)
         except PublishError:
             raise
         except Exception as error:
@@ -405,6 +531,9 @@ class DiscordBotClient(Network):
 
     def find(self, post: OutgoingPost) -> Posted | None:
         """The bot's own message with this text since ``not_before`` (less a margin), or None.
+
+        Pictures change nothing here: they are attachments of the very message whose text
+        is compared, so a message found is one that went out with them.
 
         Reads the bot's latest :data:`LOOKUP_LIMIT` messages in the channel; message ids
         carry their creation time, so older ones end the search. When all of them are

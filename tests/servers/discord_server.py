@@ -38,6 +38,14 @@ of at most 2000 characters, the embed limits, modal and autocomplete limits. A v
 gets 400 with an *Invalid Form Body* (50035) error in the nested ``errors`` shape of the
 recorded ``400_50035_content_too_long.json`` fixture.
 
+Files (reference.mdx, "Uploading Files"): a new message's ``multipart/form-data`` body has
+its JSON in ``payload_json`` and each file in a part named ``files[n]``; every entry of
+``attachments`` must name the ``n`` of a file part that came with it (else 50035
+``ATTACHMENT_NOT_FOUND`` "Attachment data not found", the body Cogmasters/concord#78
+logged from Discord), and its ``description`` holds at most 1024 characters (message.mdx,
+Attachment Object). The message's attachment objects keep the description, and the
+file's bytes are served at the attachment's ``url``, as Discord's CDN does.
+
 Fault injection: :meth:`DiscordAPI.fail_next` answers the next request(s) matching a path
 substring (or regex) with any status, body and headers;
 :meth:`DiscordAPI.fail_next_fixture` replays one of the recorded error bodies (and
@@ -80,11 +88,14 @@ __all__ = [
     "Fault",
     "RecordedFile",
     "RecordedRequest",
+    "attachment_objects",
+    "check_attachments",
     "default_fixtures_dir",
     "invalid_form_body",
     "iso_now",
     "load_error_fixture",
     "new_snowflake",
+    "parse_multipart",
 ]
 
 API_VERSION = 10
@@ -113,6 +124,9 @@ MAX_CHOICES = 25
 MAX_CHOICE_NAME = 100
 MAX_CHOICE_STR_VALUE = 100
 DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+MAX_DESCRIPTION = 1024
+"""An attachment's description: "max 1024 characters" (message.mdx, Attachment Object)."""
+_FILE_FIELD = re.compile(r"files\[(\d+)\]")
 
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
@@ -658,7 +672,7 @@ class DiscordAPI:
         files: list[RecordedFile] = []
         content_type = request.headers.get("Content-Type", "")
         if raw and content_type.startswith("multipart/"):
-            body, files = _parse_multipart(content_type, raw)
+            body, files = parse_multipart(content_type, raw)
         elif raw:
             try:
                 body = json.loads(raw)
@@ -727,7 +741,7 @@ class DiscordAPI:
             "mention_everyone": False,
             "mentions": [],
             "mention_roles": [],
-            "attachments": _attachments(body, files or [], self.base_url),
+            "attachments": attachment_objects(body, files or [], self.base_url, self.attachments),
             "embeds": [_echo_embed(e) for e in body.get("embeds") or []],
             "pinned": False,
             "flags": flags,
@@ -788,7 +802,9 @@ class DiscordAPI:
         if "components" in body:
             message["components"] = self._echo_components(body["components"] or [])
         if "attachments" in body or files:
-            message["attachments"] = _attachments(body, files, self.base_url)
+            message["attachments"] = attachment_objects(
+                body, files, self.base_url, self.attachments
+            )
         if "flags" in body and body["flags"] is not None:
             # only SUPPRESS_EMBEDS/IS_COMPONENTS_V2 can change; EPHEMERAL stays as it was
             message["flags"] = (message.get("flags", 0) & EPHEMERAL) | (
@@ -912,7 +928,7 @@ class DiscordAPI:
         if interaction is None:
             return _json(404, _UNKNOWN_WEBHOOK)
         body = record.json if isinstance(record.json, dict) else {}
-        error = _check_message(body)
+        error = _check_message(body) or check_attachments(body, record.files)
         if error is not None:
             return _json(400, invalid_form_body(error))
         if interaction.loading and interaction.original_id is not None:
@@ -981,7 +997,7 @@ class DiscordAPI:
     async def _channel_send(self, request: web.Request) -> web.Response:
         record: RecordedRequest = request[_RECORD]
         body = record.json if isinstance(record.json, dict) else {}
-        error = _check_message(body)
+        error = _check_message(body) or check_attachments(body, record.files)
         if error is not None:
             return _json(400, invalid_form_body(error))
         channel_id = int(request.match_info["cid"])
@@ -1217,7 +1233,9 @@ def _needs_bot_token(route: str) -> bool:
     return not route.startswith(("/interactions/", "/webhooks/", "/attachments/"))
 
 
-def _parse_multipart(content_type: str, raw: bytes) -> tuple[Any, list[RecordedFile]]:
+def parse_multipart(content_type: str, raw: bytes) -> tuple[Any, list[RecordedFile]]:
+    """A ``multipart/form-data`` body: the decoded ``payload_json`` (None without one) and
+    every other part, as sent."""
     parsed = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
     )
@@ -1240,13 +1258,24 @@ def _parse_multipart(content_type: str, raw: bytes) -> tuple[Any, list[RecordedF
     return body, files
 
 
-def _attachments(
-    body: Mapping[str, Any], files: list[RecordedFile], base_url: str
+def attachment_objects(
+    body: Mapping[str, Any],
+    files: list[RecordedFile],
+    base_url: str,
+    store: dict[int, bytes] | None = None,
 ) -> list[dict[str, Any]]:
-    declared = {str(a.get("id")): a for a in body.get("attachments") or []}
+    """The attachment objects of a new message: one per file part, described by the
+    ``attachments`` entry whose ``id`` is the part's ``n`` (``files[n]``); each file's bytes
+    go into ``store`` under the attachment's id, to be served at its ``url``."""
+    declared = {
+        str(entry.get("id")): entry
+        for entry in body.get("attachments") or []
+        if isinstance(entry, Mapping)
+    }
     result = []
     for index, part in enumerate(files):
-        meta = declared.get(str(index), {})
+        numbered = _FILE_FIELD.fullmatch(part.field)
+        meta = declared.get(numbered[1] if numbered else str(index), {})
         attachment_id = new_snowflake()
         filename = meta.get("filename") or part.filename or f"file{index}"
         url = f"{base_url}/attachments/{attachment_id}/{filename}"
@@ -1260,8 +1289,40 @@ def _attachments(
         }
         if meta.get("description"):
             attachment["description"] = meta["description"]
+        if store is not None:
+            store[attachment_id] = part.data
         result.append(attachment)
     return result
+
+
+def check_attachments(body: Mapping[str, Any], files: list[RecordedFile]) -> dict | None:
+    """The ``errors`` object for a new message's ``attachments`` that do not match its file
+    parts, or ``None`` when all is well (see the module docstring)."""
+    declared = body.get("attachments")
+    if declared is None:
+        return None
+    if not isinstance(declared, list):
+        # Constructed: the message Discord gives for a list field given something else.
+        return _field_error(
+            ("attachments",), "BASE_TYPE_LIST", "Only iterables may be used in a ListType"
+        )
+    sent = {numbered[1] for part in files if (numbered := _FILE_FIELD.fullmatch(part.field))}
+    for index, entry in enumerate(declared):
+        if not isinstance(entry, Mapping):
+            # The message discord.js#7162 quotes from Discord for a non-object entry.
+            return _field_error(
+                ("attachments", index),
+                "MODEL_TYPE_CONVERT",
+                "Only dictionaries may be used in a ModelType",
+            )
+        if str(entry.get("id")) not in sent:
+            return _field_error(
+                ("attachments", index), "ATTACHMENT_NOT_FOUND", "Attachment data not found"
+            )
+        description = entry.get("description")
+        if description is not None and len(str(description)) > MAX_DESCRIPTION:
+            return _too_long(("attachments", index, "description"), MAX_DESCRIPTION)
+    return None
 
 
 def _echo_embed(embed: Mapping[str, Any]) -> dict[str, Any]:

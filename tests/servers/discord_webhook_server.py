@@ -9,12 +9,19 @@ as webhook.mdx documents it, and keeps the messages the webhook made::
         server.messages[0]["content"], server.messages[0]["mention_everyone"]
 
 What it checks, in this order: the webhook exists and was not deleted (404, 10015 Unknown
-Webhook), the token (401, 50027 Invalid Webhook Token), then the body: not empty (400,
-50006) and content of at most 2000 characters (400, 50035 in the shape of the recorded
-``400_50035_content_too_long.json``). With ``wait`` true it answers 200 and the message
-object, else 204. Mentions are resolved as Discord does: without ``allowed_mentions``
-every ``@everyone``, ``<@id>`` and ``<@&id>`` pings; ``parse`` lists what may. The message
-records who was pinged, so a test can see that nobody was.
+Webhook), the token (401, 50027 Invalid Webhook Token), then the body: JSON, or
+``multipart/form-data`` with its JSON in ``payload_json`` and files in ``files[n]`` parts
+(anything else: 400, 50035, as reference.mdx's "Content Type" says), not empty (400,
+50006), content of at most 2000 characters (400, 50035 in the shape of the recorded
+``400_50035_content_too_long.json``), and ``attachments`` that match the file parts with
+descriptions of at most 1024 characters (400, 50035; see
+:func:`tests.servers.discord_server.check_attachments`). With ``wait`` true it answers 200
+and the message object, else 204. A message's attachments keep their description, and
+their bytes are served at their ``url`` (:meth:`FakeDiscordWebhook.file`).
+
+Mentions are resolved as Discord does: without ``allowed_mentions`` every ``@everyone``,
+``<@id>`` and ``<@&id>`` pings; ``parse`` lists what may. The message records who was
+pinged, so a test can see that nobody was.
 
 The REST message object has no ``guild_id`` (message.mdx lists it only among the gateway's
 extra fields); pass ``guild_id`` to add one. Error bodies other than the recorded fixtures
@@ -28,10 +35,14 @@ from typing import Any
 
 from tests.servers.discord_server import (
     MAX_CONTENT,
+    RecordedFile,
+    attachment_objects,
+    check_attachments,
     invalid_form_body,
     iso_now,
     load_error_fixture,
     new_snowflake,
+    parse_multipart,
 )
 from tests.servers.http_fake import FakeAPI, Request, Response
 
@@ -74,7 +85,9 @@ class FakeDiscordWebhook(FakeAPI):
         self.deleted = False
         """True: someone deleted the webhook in Discord (404 from then on)."""
         self._messages: list[dict[str, Any]] = []
+        self._files: dict[int, bytes] = {}
         self.route("POST", r"/api(?:/v\d+)?/webhooks/(?P<id>\d+)/(?P<token>[^/]+)", self._execute)
+        self.route("GET", r"/attachments/(?P<id>\d+)/[^/]+", self._download)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -85,6 +98,11 @@ class FakeDiscordWebhook(FakeAPI):
     def webhook_url(self) -> str:
         """The URL as Discord shows it under "Copy Webhook URL", on this server."""
         return f"{self.url}/api/webhooks/{self.webhook_id}/{self.token}"
+
+    def file(self, attachment: dict[str, Any]) -> bytes:
+        """The bytes of one of a message's attachments, as uploaded."""
+        with self.lock:
+            return self._files[int(attachment["id"])]
 
     @staticmethod
     def recorded(name: str) -> Response:
@@ -99,14 +117,23 @@ class FakeDiscordWebhook(FakeAPI):
             return Response(404, UNKNOWN_WEBHOOK)
         if match["token"] != self.token:
             return Response(401, INVALID_WEBHOOK_TOKEN)
+        content_type = request.headers.get("content-type", "")
+        files: list[RecordedFile] = []
         try:
-            body = request.json()
+            if content_type.startswith("multipart/form-data"):
+                body, files = parse_multipart(content_type, request.body)
+                body = {} if body is None else body
+            elif content_type.startswith("application/json"):
+                body = request.json()
+            else:  # constructed: reference.mdx names the code, not the body
+                wrong = _error("CONTENT_TYPE_INVALID", "Invalid content type")
+                return Response(400, invalid_form_body({"_errors": [wrong]}))
         except ValueError:
             return Response(400, {"message": "400: Bad Request", "code": 0})
         if not isinstance(body, dict):
             return Response(400, invalid_form_body({"_errors": [_error("DICT_TYPE_CONVERT")]}))
         content = str(body.get("content") or "").strip()
-        if not content and not body.get("embeds"):
+        if not content and not body.get("embeds") and not files:
             return Response(400, EMPTY_MESSAGE)
         if len(content) > MAX_CONTENT:
             return Response(
@@ -124,12 +151,22 @@ class FakeDiscordWebhook(FakeAPI):
                     }
                 ),
             )
+        refused = check_attachments(body, files)
+        if refused is not None:
+            return Response(400, invalid_form_body(refused))
         message = self._message(content, body.get("allowed_mentions"))
         with self.lock:
+            message["attachments"] = attachment_objects(body, files, self.url, self._files)
             self._messages.append(message)
         if request.param("wait") in _TRUE:
             return Response(200, message)
         return Response(204)
+
+    def _download(self, request: Request, match: re.Match[str]) -> Response:
+        """An attachment's ``url``: its bytes, as Discord's CDN serves them."""
+        with self.lock:
+            data = self._files.get(int(match["id"]))
+        return Response(404) if data is None else Response(200, data)
 
     def _message(self, content: str, allowed: object) -> dict[str, Any]:
         users, roles, everyone = _pinged(content, allowed)

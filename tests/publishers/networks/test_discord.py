@@ -6,18 +6,27 @@ Each test asserts on what the fake received and holds, and on the project error 
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import logging
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
+from sqlalchemy import select
 
+from publishers.channels import stored_row
 from publishers.networks.base import (
     LookupUnsupported,
+    Media,
     Network,
+    OutgoingPost,
     Permanent,
     Posted,
     PublishError,
@@ -29,12 +38,20 @@ from publishers.networks.discord import (
     CLOUDFLARE_BAN_WAIT,
     DEFAULT_RATE_LIMIT_WAIT,
     LOOKUP_LIMIT,
+    MAX_DESCRIPTION,
+    Attachment,
     ChannelPoster,
     DiscordBotClient,
     DiscordWebhookClient,
+    PicturePoster,
+    clip_description,
     discord_errors,
     snowflake_time,
 )
+from publishers.settings import ChannelSettings
+from storage import digests as digest_store
+from storage.database import Database
+from storage.models import Delivery, DeliveryState, Digest, DigestStatus
 from tests.publishers.networks.conftest import (
     NOW,
     TEXT,
@@ -43,7 +60,9 @@ from tests.publishers.networks.conftest import (
     outgoing,
     refused_url,
 )
-from tests.servers.discord_server import load_error_fixture, new_snowflake
+from tests.publishers.networks.test_outbox_folder import png
+from tests.publishers.test_delivery import approved, publisher
+from tests.servers.discord_server import load_error_fixture, new_snowflake, parse_multipart
 from tests.servers.discord_webhook_server import (
     CHANNEL_ID,
     WEBHOOK_ID,
@@ -482,14 +501,33 @@ class FakePoster:
     timeouts: list[float] = field(default_factory=list)
     at: datetime = NOW
     lock: threading.Lock = field(default_factory=threading.Lock)
+    files: dict[int, tuple[Attachment, ...]] = field(default_factory=dict)
+    """Message id -> the attachments sent with it (messages with any only)."""
+    lose_answers: int = 0
+    """The next this many sends post the message, then lose the answer (UnknownOutcome)."""
 
     def send(self, channel_id: int, text: str, reply_to: int | None, timeout: float) -> int:
+        return self.send_with_files(channel_id, text, reply_to, timeout, ())
+
+    def send_with_files(
+        self,
+        channel_id: int,
+        text: str,
+        reply_to: int | None,
+        timeout: float,
+        attachments: Sequence[Attachment],
+    ) -> int:
         self.timeouts.append(timeout)
         if self.fail_with is not None:
             raise self.fail_with
         with self.lock:
             message_id = new_snowflake(self.at)
             self.sent.append((channel_id, message_id, text.strip(), reply_to))
+            if attachments:
+                self.files[message_id] = tuple(attachments)
+            if self.lose_answers > 0:
+                self.lose_answers -= 1
+                raise UnknownOutcome("Discord channel: sent, but no answer came in time")
             return message_id
 
     def recent(self, channel_id: int, limit: int, timeout: float) -> list[tuple[int, str]]:
@@ -605,3 +643,290 @@ def test_a_failing_read_during_find_is_transient() -> None:
 def test_snowflakes_tell_their_time() -> None:
     at = NOW + timedelta(milliseconds=250)
     assert snowflake_time(new_snowflake(at)) == at
+
+
+# -- pictures: attachments of the message itself ------------------------------------------------
+
+ALT = "x = (-b ± √(b² - 4ac)) / 2a\nLaTeX: x = \\frac{-b \\pm \\sqrt{b^2-4ac}}{2a}"
+
+
+def with_pictures(*alts: str, text: str = TEXT) -> OutgoingPost:
+    """A post carrying one real PNG per alt text, each a different picture."""
+    media = []
+    for position, alt in enumerate(alts):
+        data = png(96 + 8 * position, 40, shade=40 * position)
+        media.append(
+            Media(
+                position=position,
+                content=data,
+                mime_type="image/png",
+                sha256=hashlib.sha256(data).hexdigest(),
+                width=96 + 8 * position,
+                height=40,
+                alt=alt,
+            )
+        )
+    return replace(outgoing(text), media=tuple(media))
+
+
+def test_the_clients_send_pictures_with_the_message_not_before_it() -> None:
+    assert DiscordWebhookClient.uploads_media is False
+    assert DiscordBotClient.uploads_media is False
+
+
+def test_pictures_go_with_the_webhook_message_as_attachments_with_their_alt_text(
+    client: DiscordWebhookClient, server: FakeDiscordWebhook
+) -> None:
+    post = with_pictures(ALT, "E = mc²")
+    posted = client.post(post)
+
+    [request] = server.received("POST")
+    assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    payload, files = parse_multipart(request.headers["content-type"], request.body)
+    assert payload == {
+        "content": TEXT,
+        "allowed_mentions": {"parse": []},
+        "attachments": [
+            {"id": 0, "filename": "equation-1.png", "description": ALT},
+            {"id": 1, "filename": "equation-2.png", "description": "E = mc²"},
+        ],
+    }
+    assert [(f.field, f.filename, f.content_type) for f in files] == [
+        ("files[0]", "equation-1.png", "image/png"),
+        ("files[1]", "equation-2.png", "image/png"),
+    ]
+    [held] = server.messages
+    assert held["id"] == posted.remote_id
+    assert held["content"] == TEXT, "the text is the message's, pictures or not"
+    assert [(a["filename"], a["description"], a["content_type"]) for a in held["attachments"]] == [
+        ("equation-1.png", ALT, "image/png"),
+        ("equation-2.png", "E = mc²", "image/png"),
+    ]
+    for attachment, media in zip(held["attachments"], post.media, strict=True):
+        served = requests.get(attachment["url"], timeout=5).content
+        assert served == server.file(attachment)
+        assert hashlib.sha256(served).hexdigest() == media.sha256
+        with Image.open(io.BytesIO(served)) as image:
+            assert (image.format, image.size) == ("PNG", (media.width, media.height))
+
+
+def test_without_pictures_the_webhook_body_is_plain_json(
+    client: DiscordWebhookClient, server: FakeDiscordWebhook
+) -> None:
+    client.post(outgoing())
+    [request] = server.received("POST")
+    assert request.headers["content-type"] == "application/json"
+    assert "attachments" not in request.json()
+    assert server.messages[0]["attachments"] == []
+
+
+def test_a_long_alt_text_is_cut_to_what_discord_takes(
+    client: DiscordWebhookClient, server: FakeDiscordWebhook
+) -> None:
+    """1,024 characters at most; a math letter outside the BMP is two UTF-16 units, so the
+    cut leaves room whichever Discord counts."""
+    long_alt = "\N{MATHEMATICAL ITALIC SMALL X} + " * 400
+    client.post(with_pictures(long_alt))
+    [attachment] = server.messages[0]["attachments"]
+    described = attachment["description"]
+    assert described.endswith("…") and long_alt.startswith(described[:-1])
+    assert len(described.encode("utf-16-le")) // 2 <= MAX_DESCRIPTION
+    assert len(described) > MAX_DESCRIPTION // 2 - 10
+    assert clip_description("short") == "short"
+    exact = "a" * MAX_DESCRIPTION
+    assert clip_description(exact) == exact
+
+
+def multipart(payload: dict, *files: tuple[str, str, bytes]) -> list:
+    parts: list = [("payload_json", (None, json.dumps(payload), "application/json"))]
+    return parts + [(name, (filename, data, "image/png")) for name, filename, data in files]
+
+
+@pytest.mark.parametrize(
+    ("attachments", "files", "field", "code"),
+    [
+        ([{"id": 1, "filename": "a.png"}], [("files[0]", "a.png")],
+         "attachments.0", "ATTACHMENT_NOT_FOUND"),
+        ([{"id": 0, "filename": "a.png", "description": "d" * 1025}], [("files[0]", "a.png")],
+         "attachments.0.description", "BASE_TYPE_MAX_LENGTH"),
+        (["files[0]"], [("files[0]", "a.png")], "attachments.0", "MODEL_TYPE_CONVERT"),
+    ],
+)  # fmt: skip
+def test_the_fake_refuses_attachments_that_do_not_match_their_files_as_discord_does(
+    server: FakeDiscordWebhook,
+    attachments: list,
+    files: list[tuple[str, str]],
+    field: str,
+    code: str,
+) -> None:
+    """The checks the client's requests pass must be able to fail."""
+    body = multipart(
+        {"content": "x", "attachments": attachments},
+        *((name, filename, png()) for name, filename in files),
+    )
+    answer = requests.post(f"{server.webhook_url}?wait=true", files=body, timeout=5)
+    assert answer.status_code == 400
+    refusal = answer.json()
+    assert (refusal["code"], refusal["message"]) == (50035, "Invalid Form Body")
+    node = refusal["errors"]
+    for key in field.split("."):
+        node = node[key]
+    assert node["_errors"][0]["code"] == code
+    assert server.messages == []
+
+
+def test_the_fake_takes_a_picture_without_text_and_a_1024_character_description(
+    server: FakeDiscordWebhook,
+) -> None:
+    body = multipart(
+        {"attachments": [{"id": 0, "filename": "a.png", "description": "d" * 1024}]},
+        ("files[0]", "a.png", png()),
+    )
+    answer = requests.post(f"{server.webhook_url}?wait=true", files=body, timeout=5)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["attachments"][0]["description"] == "d" * 1024
+
+
+def test_a_refused_attachment_is_permanent(
+    client: DiscordWebhookClient, server: FakeDiscordWebhook
+) -> None:
+    # The body Cogmasters/concord#78 logged from Discord for an attachment without its file.
+    refusal = {
+        "code": 50035,
+        "errors": {
+            "attachments": {
+                "0": {
+                    "_errors": [
+                        {"code": "ATTACHMENT_NOT_FOUND", "message": "Attachment data not found"}
+                    ]
+                }
+            }
+        },
+        "message": "Invalid Form Body",
+    }
+    answer_with(server, Response(400, refusal))
+    with pytest.raises(Permanent, match=r"attachments\.0: Attachment data not found"):
+        client.post(with_pictures(ALT))
+
+
+def test_the_bot_sends_pictures_as_attachments_of_the_same_message() -> None:
+    poster = FakePoster()
+    client = DiscordBotClient(poster, channel_id=CHANNEL_ID)
+    post = with_pictures(ALT, "E = mc²")
+
+    posted = client.post(post)
+
+    [(_, message_id, text, _)] = poster.sent
+    assert (posted.remote_id, text) == (str(message_id), TEXT)
+    assert poster.files[message_id] == (
+        Attachment("equation-1.png", post.media[0].content, "image/png", ALT),
+        Attachment("equation-2.png", post.media[1].content, "image/png", "E = mc²"),
+    )
+
+
+@dataclass
+class TextOnlyPoster:
+    """A poster as the bot had one before pictures: it sends text and reads, no more."""
+
+    inner: FakePoster = field(default_factory=FakePoster)
+
+    def send(self, channel_id: int, text: str, reply_to: int | None, timeout: float) -> int:
+        return self.inner.send(channel_id, text, reply_to, timeout)
+
+    def recent(self, channel_id: int, limit: int, timeout: float) -> list[tuple[int, str]]:
+        return self.inner.recent(channel_id, limit, timeout)
+
+
+def test_the_posters_say_whether_they_attach_files() -> None:
+    assert isinstance(FakePoster(), PicturePoster)
+    assert not isinstance(TextOnlyPoster(), PicturePoster)
+
+
+def test_a_bot_that_cannot_attach_files_posts_the_text_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As with a card that failed to render: the digest goes on without the picture."""
+    poster = TextOnlyPoster()
+    with caplog.at_level(logging.WARNING, logger="publishers.networks.discord"):
+        posted = DiscordBotClient(poster, channel_id=CHANNEL_ID).post(with_pictures(ALT))
+    [(_, message_id, text, _)] = poster.inner.sent
+    assert (posted.remote_id, text) == (str(message_id), TEXT)
+    assert "posted without its 1 picture(s)" in caplog.text
+
+
+def test_without_pictures_the_bot_sends_plain_text() -> None:
+    poster = FakePoster()
+    DiscordBotClient(poster, channel_id=CHANNEL_ID).post(outgoing())
+    assert [text for (_, _, text, _) in poster.sent] == [TEXT]
+    assert poster.files == {}
+
+
+# -- pictures through the delivery worker: a lost answer never sends them twice ------------------
+
+
+def digest_with_a_picture(db: Database, channel: ChannelSettings, post: OutgoingPost) -> int:
+    summary_id = approved(db, "Coupling layers keep the Jacobian triangular.")
+    with db.transaction() as session:
+        row = stored_row(session, channel, NOW)
+        digest = digest_store.create_digest(session, row.id, [summary_id], approved=True, now=NOW)
+        media = tuple(
+            digest_store.NewMedia(
+                content=m.content,
+                mime_type=m.mime_type,
+                sha256=m.sha256,
+                width=m.width,
+                height=m.height,
+                alt=m.alt,
+            )
+            for m in post.media
+        )
+        part = digest_store.NewPart(
+            post=0, position=0, text=post.text, key="k0", summary_id=summary_id, media=media
+        )
+        digest_store.add_parts(session, digest, [part], now=NOW)
+        return digest.id
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_lost_answer_after_the_bot_posted_a_picture_finds_it_and_sends_nothing_again(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    poster = FakePoster(at=NOW + timedelta(seconds=1), lose_answers=1)
+    channel = ChannelSettings(name="dc", kind="discord", discord_channel_id=CHANNEL_ID)
+    post = with_pictures(ALT)
+    digest_id = digest_with_a_picture(db, channel, post)
+    service = publisher(db, channel, clock, tmp_path, poster=poster)
+
+    assert service.deliver().retried == 1
+    clock.advance(timedelta(seconds=5))
+    assert service.deliver().sent == 1
+
+    [(_, message_id, _, _)] = poster.sent
+    assert [a.content for a in poster.files[message_id]] == [post.media[0].content]
+    with db.sessions() as session:
+        row = session.scalars(select(Delivery)).one()
+        assert (row.state, row.remote_id) == (DeliveryState.SENT, str(message_id))
+        assert session.get_one(Digest, digest_id).status is DigestStatus.SENT
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_lost_webhook_answer_with_a_picture_is_held_not_sent_again(
+    db: Database, clock: Clock, tmp_path: Path, server: FakeDiscordWebhook
+) -> None:
+    channel = ChannelSettings(
+        name="dc", kind="discord", credentials={"webhook_url": server.webhook_url}
+    )
+    post = with_pictures(ALT)
+    digest_with_a_picture(db, channel, post)
+    service = publisher(db, channel, clock, tmp_path)
+    server.fail("POST", server.execute_pattern, Fault(FaultKind.DROP_AFTER))
+
+    service.deliver()
+    clock.advance(timedelta(seconds=5))
+    assert service.deliver().held == 1
+
+    [held] = server.messages
+    [attachment] = held["attachments"]
+    assert server.file(attachment) == post.media[0].content
+    assert attachment["description"] == ALT
+    assert len(server.received("POST")) == 1, "neither the message nor its picture sent again"

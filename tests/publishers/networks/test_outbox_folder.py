@@ -1,19 +1,36 @@
 """The outbox folder: real files in a temporary folder, written whole, named by their place
-in the digest (by key when a post comes without one)."""
+in the digest (by key when a post comes without one); a part's pictures beside it, and the
+digest's page showing them (through the delivery worker, and in headless Chromium)."""
 
 from __future__ import annotations
 
+import hashlib
+import html
 import os
 import stat
+import struct
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
+from PIL import Image
+from sqlalchemy import select
 
-from publishers.networks.base import Network, OutgoingPost, Permanent, Posted
+from publishers.channels import stored_row
+from publishers.networks.base import Media, Network, OutgoingPost, Permanent, Posted
 from publishers.networks.outbox_folder import OutboxFolder
+from publishers.settings import ChannelSettings
+from storage import digests as digest_store
+from storage.database import Database
+from storage.models import Delivery, DeliveryState
 from tests.publishers.networks.conftest import TEXT, outgoing
+from tests.publishers.site.chromium import Chromium, find_chromium
+from tests.publishers.test_delivery import BUILT, NOW, Clock, approved, publisher
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -223,3 +240,339 @@ def test_a_failed_write_is_permanent_and_leaves_no_temporary_file(
     with pytest.raises(Permanent, match=f"outbox folder {folder.directory} cannot be written"):
         folder.write_page(12, "<p>page</p>")
     assert names(folder.directory) == ["digest-000012.html"]
+
+
+# -- pictures ---------------------------------------------------------------------------------
+
+
+def png(width: int = 96, height: int = 40, shade: int = 0) -> bytes:
+    """A real PNG (8-bit greyscale, a dark bar on white), made with zlib and struct."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\x00" + bytes(shade if height // 3 <= y < 2 * height // 3 else 255 for _ in range(width))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+ALT = (
+    "x = (-b ± √(b² - 4ac)) / 2a\n"
+    "LaTeX: x = \\frac{-b \\pm \\sqrt{b^2-4ac}}{2a}, a_i *k* <b> & [note]"
+)
+"""Alt text with everything Markdown and HTML could take for markup."""
+ONE_LINE = " ".join(ALT.split())
+"""The alt text as the Markdown file and the page give it: on one line."""
+
+
+def picture(position: int = 0, *, alt: str = ALT, content: bytes | None = None) -> Media:
+    data = content if content is not None else png(shade=position * 40)
+    width, height = struct.unpack(">II", data[16:24])
+    return Media(
+        position=position,
+        content=data,
+        mime_type="image/png",
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=width,
+        height=height,
+        alt=alt,
+    )
+
+
+BUILT_AT = datetime(2026, 12, 6, 4, 15, 22, tzinfo=UTC)
+STEM = "20261206-041522-digest-000012-post003-part001"
+
+
+def pictured(*media: Media, text: str = TEXT, position: int = 0) -> OutgoingPost:
+    """Post 3, part ``position + 1`` of digest 12, with ``media``."""
+    return replace(
+        outgoing(text, key=f"k{position}"),
+        digest_id=12,
+        post=2,
+        position=position,
+        built_at=BUILT_AT,
+        media=media,
+    )
+
+
+def test_a_parts_pictures_are_png_files_beside_it_named_after_it(folder: OutboxFolder) -> None:
+    first, second = picture(0), picture(1, alt="E = mc²")
+    posted = folder.post(pictured(first, second))
+
+    assert posted.remote_id == f"{STEM}.md"
+    assert names(folder.directory) == [f"{STEM}-1.png", f"{STEM}-2.png", f"{STEM}.md"]
+    for media, name in ((first, f"{STEM}-1.png"), (second, f"{STEM}-2.png")):
+        written = (folder.directory / name).read_bytes()
+        assert written == media.content
+        assert hashlib.sha256(written).hexdigest() == media.sha256
+        with Image.open(folder.directory / name) as image:
+            image.load()
+            assert (image.format, image.size) == ("PNG", (media.width, media.height))
+        assert stat.S_IMODE((folder.directory / name).stat().st_mode) == 0o644
+
+
+def test_the_markdown_refers_to_its_pictures_as_a_markdown_reader_shows_them(
+    folder: OutboxFolder,
+) -> None:
+    folder.post(pictured(picture(0), picture(1, alt="E = mc²")))
+
+    markdown = (folder.directory / f"{STEM}.md").read_text(encoding="utf-8")
+    assert markdown.startswith(TEXT + "\n\n![")
+    assert markdown.endswith(f"]({STEM}-1.png)\n\n![E = mc²]({STEM}-2.png)\n")
+    shown = MarkdownIt("commonmark").render(markdown)
+    assert f'<img src="{STEM}-1.png" alt="{html.escape(ONE_LINE)}" />' in shown, (
+        "the alt text reads as written: no emphasis eaten, no backslash lost"
+    )
+    assert f'<img src="{STEM}-2.png" alt="E = mc²" />' in shown
+
+
+def test_a_part_without_pictures_is_written_as_before(folder: OutboxFolder) -> None:
+    folder.post(pictured())
+    assert names(folder.directory) == [f"{STEM}.md"]
+    assert (folder.directory / f"{STEM}.md").read_text(encoding="utf-8") == TEXT + "\n"
+
+
+def test_a_second_attempt_writes_no_second_copy_of_a_picture(folder: OutboxFolder) -> None:
+    post = pictured(picture(0))
+    first = folder.post(post)
+    written = {
+        name: (folder.directory / name).stat().st_mtime_ns for name in names(folder.directory)
+    }
+
+    assert folder.find(post) == first
+    assert folder.post(post) == first
+
+    assert names(folder.directory) == sorted(written)
+    assert {name: (folder.directory / name).stat().st_mtime_ns for name in written} == written
+
+
+def test_a_crash_between_the_picture_and_the_markdown_is_finished_under_the_same_names(
+    folder: OutboxFolder,
+) -> None:
+    """What a crash after the picture's rename leaves: the picture, no Markdown. The part
+    is not found (its Markdown is what says it was written), and the next attempt keeps
+    the picture and writes the Markdown."""
+    post = pictured(picture(0))
+    folder.directory.mkdir(parents=True)
+    left = folder.directory / f"{STEM}-1.png"
+    left.write_bytes(post.media[0].content)
+    (folder.directory / f".{STEM}.md.x1y2.tmp").write_bytes(b"half a po")
+    before = left.stat().st_mtime_ns
+
+    assert folder.find(post) is None
+    folder.post(post)
+
+    assert [name for name in names(folder.directory) if not name.startswith(".")] == [
+        f"{STEM}-1.png",
+        f"{STEM}.md",
+    ]
+    assert left.stat().st_mtime_ns == before
+    assert f"]({STEM}-1.png)" in (folder.directory / f"{STEM}.md").read_text(encoding="utf-8")
+
+
+def test_someone_elses_file_under_a_pictures_name_is_refused_and_kept(
+    folder: OutboxFolder,
+) -> None:
+    folder.directory.mkdir(parents=True)
+    theirs = folder.directory / f"{STEM}-1.png"
+    theirs.write_bytes(png(shade=200))
+
+    with pytest.raises(Permanent, match="already holds a different picture"):
+        folder.post(pictured(picture(0)))
+
+    assert theirs.read_bytes() == png(shade=200)
+    assert names(folder.directory) == [f"{STEM}-1.png"], "no Markdown without its picture"
+
+
+PAGE = (
+    "<html><body><ol>"
+    "<li>one<!-- pictures: post 3 part 1 --></li>"
+    "<li>two<!-- pictures: post 3 part 2 --></li>"
+    "<li>three<!-- pictures: post 4 part 1 --></li>"
+    "</ol><article><!-- pictures: post 3 --></article></body></html>"
+)
+
+
+def test_the_page_shows_each_parts_pictures_where_its_template_marks_them(
+    folder: OutboxFolder,
+) -> None:
+    first, second = picture(0), picture(0, alt="E = mc²")
+    folder.post(pictured(first, position=0))
+    folder.post(pictured(second, text="Part two", position=1))
+    folder.post(replace(pictured(), post=3, key="k9"))  # post 4: no picture
+
+    folder.write_page(12, PAGE, BUILT_AT)
+
+    page = (folder.directory / "20261206-041522-digest-000012.html").read_text(encoding="utf-8")
+    one = (
+        f'<figure class="picture"><img src="{STEM}-1.png" alt="{html.escape(ONE_LINE)}"'
+        ' width="96" height="40"></figure>\n'
+    )
+    two = (
+        '<figure class="picture"><img src="20261206-041522-digest-000012-post003-part002-1.png"'
+        ' alt="E = mc²" width="96" height="40"></figure>\n'
+    )
+    assert f"<li>one{one}</li><li>two{two}</li><li>three</li>" in page
+    assert f"<article>{one}{two}</article>" in page, "a post's mark shows all its parts'"
+    assert "<!-- pictures" not in page
+
+
+def test_the_page_shows_only_pictures_that_are_there(folder: OutboxFolder) -> None:
+    folder.post(pictured(picture(0)))
+    (folder.directory / f"{STEM}-1.png").unlink()
+    folder.write_page(12, PAGE, BUILT_AT)
+    page = (folder.directory / "20261206-041522-digest-000012.html").read_text(encoding="utf-8")
+    assert "<img" not in page
+
+
+# -- pictures through the delivery worker, and the page in a browser ----------------------------
+
+
+def digest_with_pictures(
+    db: Database, channel: ChannelSettings, parts: list[tuple[int, int, str, tuple[Media, ...]]]
+) -> int:
+    """A digest of one approved summary whose parts ``(post, position, text, pictures)`` are
+    written as the builder writes them, pictures and all."""
+    summary_id = approved(db, "Coupling layers keep the Jacobian triangular.")
+    with db.transaction() as session:
+        row = stored_row(session, channel, NOW)
+        digest = digest_store.create_digest(session, row.id, [summary_id], approved=True, now=NOW)
+        digest_store.add_parts(
+            session,
+            digest,
+            [
+                digest_store.NewPart(
+                    post=post,
+                    position=position,
+                    text=text,
+                    key=f"d{digest.id}-{post}-{position}",
+                    summary_id=summary_id,
+                    media=tuple(
+                        digest_store.NewMedia(
+                            content=media.content,
+                            mime_type=media.mime_type,
+                            sha256=media.sha256,
+                            width=media.width,
+                            height=media.height,
+                            alt=media.alt,
+                        )
+                        for media in pictures
+                    ),
+                )
+                for post, position, text, pictures in parts
+            ],
+            now=NOW,
+        )
+        return digest.id
+
+
+def crash_after_writing(db: Database, part: int, clock: Clock) -> None:
+    """What a crash after the part's files were written leaves: claimed, unrecorded."""
+    with db.transaction() as session:
+        row = session.scalars(select(Delivery).where(Delivery.part == part)).one()
+        row.state, row.sent_at = DeliveryState.SENDING, None
+        row.remote_id = row.remote_url = None
+        row.lease_until = clock() - timedelta(seconds=1)
+
+
+def state_of(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_worker_writes_a_parts_pictures_once_and_the_page_shows_them(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """A network channel without credentials (Discord here) writes to the folder: each
+    part's pictures beside it, once even when a crash makes the worker try the part again,
+    and the page of its posts shows them with their alt text."""
+    channel = ChannelSettings(name="disc", kind="discord")
+    card, other = picture(0), picture(0, alt="E = mc²", content=png(120, 30, 60))
+    digest_id = digest_with_pictures(
+        db,
+        channel,
+        [(0, 0, "**Real NVP**\nThe change of variables:", (card,)), (0, 1, "And more.", (other,))],
+    )
+    service = publisher(db, channel, clock, tmp_path)
+    folder = tmp_path / "outbox" / "disc"
+    stem = f"{BUILT}-digest-{digest_id:06d}-post001"
+    assert service.deliver(limit=1).sent == 1
+    written = state_of(folder)
+    assert written == {
+        f"{stem}-part001-1.png": card.content,
+        f"{stem}-part001.md": written[f"{stem}-part001.md"],
+    }
+    assert hashlib.sha256(written[f"{stem}-part001-1.png"]).hexdigest() == card.sha256
+    markdown = written[f"{stem}-part001.md"].decode("utf-8")
+    assert markdown.endswith(f"]({stem}-part001-1.png)\n")
+    picture_written = (folder / f"{stem}-part001-1.png").stat().st_mtime_ns
+
+    crash_after_writing(db, 0, clock)
+    assert service.deliver().sent == 2, "the first part found, the second sent"
+    assert (folder / f"{stem}-part001-1.png").stat().st_mtime_ns == picture_written
+    assert sorted(os.listdir(folder)) == [
+        f"{stem}-part001-1.png",
+        f"{stem}-part001.md",
+        f"{stem}-part002-1.png",
+        f"{stem}-part002.md",
+        f"{BUILT}-digest-{digest_id:06d}.html",
+    ], "no second copy of anything"
+    assert (folder / f"{stem}-part002-1.png").read_bytes() == other.content
+    assert f"\n\n![E = mc²]({stem}-part002-1.png)\n" in (folder / f"{stem}-part002.md").read_text(
+        encoding="utf-8"
+    )
+
+    page = (folder / f"{BUILT}-digest-{digest_id:06d}.html").read_text(encoding="utf-8")
+    assert (
+        f'<img src="{stem}-part001-1.png" alt="{html.escape(ONE_LINE)}" width="96" height="40">'
+        in page
+    )
+    assert f'<img src="{stem}-part002-1.png" alt="E = mc²" width="120" height="30">' in page
+    assert page.index("Real NVP") < page.index(f"{stem}-part001-1.png") < page.index("And more")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_outbox_channels_page_shows_each_summarys_picture_in_chromium(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    """The outbox channel's own page (the summaries as articles) in a real browser: the
+    picture beside it loads and decodes, its alt text is there for a screen reader."""
+    chromium = find_chromium()
+    assert chromium is not None, "no Chromium on PATH (Debian: apt-get install chromium)"
+    channel = ChannelSettings(name="outbox", kind="outbox", directory=tmp_path / "files")
+    card = picture(0, content=png(480, 120, 30))
+    digest_id = digest_with_pictures(db, channel, [(0, 0, "# Real NVP\n\nThe summary.", (card,))])
+    service = publisher(db, channel, clock, tmp_path)
+    assert service.deliver().sent == 1
+    page = tmp_path / "files" / f"{BUILT}-digest-{digest_id:06d}.html"
+    name = f"{BUILT}-digest-{digest_id:06d}-post001-part001-1.png"
+    assert f'<img src="{name}" alt="{html.escape(ONE_LINE)}"' in page.read_text(encoding="utf-8")
+
+    async with Chromium(chromium) as browser:
+        await browser.open(page.as_uri())
+        shown = await browser.evaluate(
+            "Array.from(document.querySelectorAll('article img')).map(i => "
+            "({src: i.getAttribute('src'), alt: i.alt, width: i.naturalWidth, "
+            "height: i.naturalHeight, complete: i.complete}))"
+        )
+        shot = artifacts() / "outbox-page-with-equation-card.png"
+        await browser.screenshot(shot)
+    assert shown == [
+        {"src": name, "alt": ONE_LINE, "width": 480, "height": 120, "complete": True}
+    ], "the browser loaded and decoded the picture beside the page"
+    assert shot.stat().st_size > 5_000
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("SHORTSCIENCE_TEST_ARTIFACTS") or REPO / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
