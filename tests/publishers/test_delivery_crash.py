@@ -31,7 +31,8 @@ def _config(tmp_path: Path, x: XServer) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         f"[publishing]\ntimeout_seconds = {TIMEOUT}\n"
-        "[[channels]]\nname = 'x-main'\nkind = 'x'\nthread = true\nmax_parts = 25\nschedule = '0 9 * * *'\n"
+        "[[channels]]\nname = 'x-main'\nkind = 'x'\nthread = true\nmax_parts = 25\n"
+        "schedule = '0 9 * * *'\n"
         f"api_base = '{x.url}'\n",
         encoding="utf-8",
     )
