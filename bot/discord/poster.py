@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -34,7 +35,7 @@ from publishers.networks.base import (
     Transient,
     UnknownOutcome,
 )
-from publishers.networks.discord import discord_errors
+from publishers.networks.discord import Attachment, discord_errors
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def publish_error(error: BaseException, *, sent: bool, now: datetime, subject: s
 
 
 class DiscordPoster:
-    """Implements publishers.networks.discord.ChannelPoster over a running discord.py bot."""
+    """Implements publishers.networks.discord.PicturePoster (a ChannelPoster that attaches
+    files) over a running discord.py bot."""
 
     def __init__(self, bot: discord.Client, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.bot = bot
@@ -78,8 +80,23 @@ class DiscordPoster:
 
     def send(self, channel_id: int, text: str, reply_to: int | None, timeout: float) -> int:
         """Post ``text`` (pinging nobody), as a reply when ``reply_to`` is given."""
+        return self.send_with_files(channel_id, text, reply_to, timeout, ())
+
+    def send_with_files(
+        self,
+        channel_id: int,
+        text: str,
+        reply_to: int | None,
+        timeout: float,
+        attachments: Sequence[Attachment],
+    ) -> int:
+        """Post ``text`` with ``attachments`` as files of the same message, each with its
+        description (alt text); pinging nobody, as a reply when ``reply_to`` is given."""
         message = self._call(
-            lambda: self._send(channel_id, text, reply_to), timeout, channel_id, sends=True
+            lambda: self._send(channel_id, text, reply_to, attachments),
+            timeout,
+            channel_id,
+            sends=True,
         )
         return int(message)
 
@@ -89,10 +106,20 @@ class DiscordPoster:
 
     # -- on the event loop -----------------------------------------------------------------
 
-    async def _send(self, channel_id: int, text: str, reply_to: int | None) -> int:
+    async def _send(
+        self, channel_id: int, text: str, reply_to: int | None, attachments: Sequence[Attachment]
+    ) -> int:
         channel = self.bot.get_partial_messageable(channel_id)
+        # Made here, on the loop: discord.py reads (and on a retry rewinds) each file. No
+        # files, no ``files``: a text alone goes as JSON, as before pictures.
+        files: dict[str, Any] = {}
+        if attachments:
+            files["files"] = [
+                discord.File(io.BytesIO(a.content), a.filename, description=a.description)
+                for a in attachments
+            ]
         if reply_to is None:
-            message = await channel.send(content=text, allowed_mentions=NO_MENTIONS)
+            message = await channel.send(content=text, allowed_mentions=NO_MENTIONS, **files)
         else:
             # A reply to a deleted part still posts (fail_if_not_exists) and pings nobody.
             reference = discord.MessageReference(
@@ -103,6 +130,7 @@ class DiscordPoster:
                 allowed_mentions=NO_MENTIONS,
                 reference=reference,
                 mention_author=False,
+                **files,
             )
         return message.id
 

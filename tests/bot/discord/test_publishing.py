@@ -669,3 +669,39 @@ async def test_a_draft_changed_in_the_terminal_is_redrawn_and_its_old_buttons_re
         f"ss:dg:reject:{digest_id}:2",
     ]
     assert str(summaries[0]) not in _options(redrawn)
+
+
+async def test_the_poster_attaches_pictures_with_their_alt_text_to_the_message(
+    bot: ShortScienceBot, api: DiscordAPI
+) -> None:
+    """Through DiscordBotClient, discord.py and Discord's REST API: one multipart message,
+    its pictures as files[n] with their descriptions; the text alone stays JSON."""
+    import hashlib
+    from dataclasses import replace as replaced
+
+    from publishers.networks.base import Media, OutgoingPost
+    from publishers.networks.discord import DiscordBotClient
+    from tests.publishers.networks.test_outbox_folder import png
+
+    data = png(120, 30, 50)
+    media = Media(0, data, "image/png", hashlib.sha256(data).hexdigest(), 120, 30, "E = mc²")
+    client = DiscordBotClient(DiscordPoster(bot), channel_id=CHANNEL, timeout=5.0)
+    post = OutgoingPost("A digest", "k0", 0, 2)
+    first = await asyncio.to_thread(client.post, replaced(post, media=(media,)))
+    sent = api.last(f"/channels/{CHANNEL}/messages", "POST")
+    assert sent.status == 200
+    assert sent.json["attachments"] == [
+        {"id": 0, "filename": "equation-1.png", "description": "E = mc²"}
+    ]
+    [part] = sent.files
+    assert (part.field, part.filename, part.data) == ("files[0]", "equation-1.png", data)
+    [attachment] = api.messages[int(first.remote_id)]["attachments"]
+    assert attachment["description"] == "E = mc²"
+    assert api.attachments[int(attachment["id"])] == data
+    second = await asyncio.to_thread(
+        client.post, replaced(post, text="part 2", part=1, reply_to=first, root=first)
+    )
+    answered = api.last(f"/channels/{CHANNEL}/messages", "POST")
+    assert answered.files == [] and "attachments" not in answered.json
+    assert int(answered.json["message_reference"]["message_id"]) == int(first.remote_id)
+    assert api.messages[int(second.remote_id)]["attachments"] == []

@@ -10,7 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+import regex
 import twitter_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publishers.render.markdown_text import picture_marker
 from publishers.render.posts import MAX_PICTURES, DigestRenderer, RenderedDigest, counter_for
@@ -18,6 +21,7 @@ from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
 from tests.publishers.channels import channel_of
+from tests.publishers.render.test_threads import MARKDOWN
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 LINK = "https://arxiv.org/abs/1605.08803"
@@ -234,3 +238,47 @@ def test_a_formula_that_fails_to_render_posts_without_a_card(
     [post] = digest.posts
     assert not post.parts[0].media
     assert post.parts[0].text.splitlines()[-1] == LINK
+
+
+# -- every shape within every limit, on generated texts ---------------------------------------
+
+
+def _independent_length(kind: str, text: str) -> int | None:
+    """The network's count by a counter that is not ours (LIMITS.md), where there is one."""
+    if kind == "x":
+        return int(twitter_text.parse_tweet(text).weightedLength)
+    if kind == "bluesky":
+        return len(regex.findall(r"\X", text))
+    return None
+
+
+@given(
+    title=MARKDOWN.filter(lambda text: bool(text.strip())),
+    tldr=MARKDOWN,
+    body=MARKDOWN,
+    kind=st.sampled_from(["x", "bluesky", "mastodon", "facebook", "discord"]),
+    thread=st.booleans(),
+    max_parts=st.integers(2, 6),
+    link=st.sampled_from(["every", "first", "last", "none"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_every_part_of_every_shape_is_within_its_networks_count(
+    title: str, tldr: str, body: str, kind: str, thread: bool, max_parts: int, link: str
+) -> None:
+    if kind in THREADED:
+        channel = channel_of(kind, thread=thread, max_parts=max_parts, link=link)
+    else:
+        channel = channel_of(kind)
+    item = _item(body, title=title[:300], tldr=tldr[:280])
+    digest = _render(channel, item)
+    counter = counter_for(channel)
+    [post] = digest.posts
+    assert 1 <= len(post.parts) <= (max_parts if channel.threaded else 1)
+    for part in post.parts:
+        assert part.length <= counter.limit
+        assert counter.fits(part.text)
+        independent = _independent_length(kind, part.text)
+        if independent is not None:
+            assert part.length == independent, part.text
+        if kind == "bluesky":
+            assert len(part.text.encode("utf-8")) <= 3000
