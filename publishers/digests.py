@@ -184,9 +184,7 @@ class DigestBuilder:
                     posts.setdefault(row.post, []).append(row.text)
             if not posts:
                 return None
-            return self.renderer.posts_page(
-                channel, digest.id, [posts[post] for post in sorted(posts)], digest.created_at
-            )
+            return self.renderer.posts_page(channel, digest.id, posts, digest.created_at)
         items = self.of(session, [item.summary_id for item in digest.items])
         as_page = channel.model_copy(update={"kind": "outbox"})
         return self.renderer.render(as_page, items, digest.created_at).html

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -158,22 +158,25 @@ class DigestRenderer:
         self,
         channel: ChannelSettings,
         digest_id: int,
-        posts: Sequence[Sequence[str]],
+        posts: Mapping[int, Sequence[str]],
         created: datetime,
     ) -> str:
-        """A page of the texts ``posts`` (each a post's parts, in posting order) as the
-        channel's network shows them: a thread's parts numbered, one under the other, links
-        clickable, Discord's Markdown rendered, every other network's text shown as text."""
+        """A page of the texts ``posts`` (by their 0-based post number in the digest, each a
+        post's parts in posting order) as the channel's network shows them: a thread's
+        parts numbered, one under the other, links clickable, Discord's Markdown rendered,
+        every other network's text shown as text. Posts keep their numbers in the digest
+        (the outbox folder's file names), even where one between them was never sent."""
         markdown = channel.kind == "discord"
         shown = tuple(
             ShownPost(
-                number,
+                post + 1,
                 tuple(
                     ShownPart(position, _network_html(channel.kind, text))
-                    for position, text in enumerate(parts, start=1)
+                    for position, text in enumerate(posts[post], start=1)
                 ),
             )
-            for number, parts in enumerate((parts for parts in posts if parts), start=1)
+            for post in sorted(posts)
+            if posts[post]
         )
         page = PostsPage(
             digest_id=digest_id,

@@ -282,3 +282,16 @@ def test_every_part_of_every_shape_is_within_its_networks_count(
             assert part.length == independent, part.text
         if kind == "bluesky":
             assert len(part.text.encode("utf-8")) <= 3000
+
+
+def test_a_posts_page_keeps_each_posts_number_in_the_digest() -> None:
+    """The outbox folder names a post's files (and its pictures) by its number in the
+    digest: a post never sent between two others must not shift the ones after it."""
+    channel = channel_of("x")
+    page = DigestRenderer(Templates()).posts_page(
+        channel, 12, {0: ["First post"], 2: ["Third post, part one", "part two"]}, NOW
+    )
+    assert '<article id="post-1">' in page
+    assert '<article id="post-3">' in page
+    assert "<!-- pictures: post 3 part 2 -->" in page
+    assert '<article id="post-2">' not in page
