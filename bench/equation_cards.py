@@ -55,6 +55,9 @@ HARDER = (
     r"f(x) = \begin{cases} 1 & x > 0 \\ 0 & \text{otherwise} \end{cases}",
     r"\sqrt{\frac{1}{N}\sum_{i=1}^N (x_i - \mu)^2}",
     r"\theta^* = \arg\min_\theta \sum_{i=1}^{N} \|f_\theta(x_i) - y_i\|^2",
+    r"\hat\theta = \operatorname*{arg\,max}_\theta \sum_i \log p_\theta(x_i)",
+    r"\nabla_\theta J(\theta) = \mathbb{E}_{\tau \sim \pi_\theta}\left[\sum_{t=0}^{T}"
+    r" \nabla_\theta \log \pi_\theta(a_t \mid s_t) \, R(\tau)\right]",
 )
 
 

@@ -7,10 +7,11 @@ Unicode, then its LaTeX) for screen readers.
 
 How. ziamath lays the formula out (LaTeX to MathML to SVG paths, with its bundled STIX Two
 Math font) and resvg rasterises the SVG to PNG, offline and with no TeX installation. Measured
-against matplotlib's mathtext on the seed formulas (``python -m bench.equation_cards``),
-ziamath rendered all of them and mathtext failed on environments (pmatrix, aligned, cases),
-``\\mathbb``, ``\\le``, ``\\bmod`` and ``\\sqrt[n]``; mathtext also pulls in about 170 MB
-(numpy, Pillow, fontTools) where ziamath and resvg take about 6 MB.
+against matplotlib's mathtext on the 66 seed formulas (``python -m bench.equation_cards``):
+ziamath drew all 66, mathtext 50. mathtext has no environments (pmatrix, aligned, cases), no
+``\\mathbb``, ``\\le``, ``\\bmod`` or ``\\operatorname*``, needs ``\\mathcal{L}`` braced, and
+of what it drew sets display fractions at text size and spaces ``:=``, ``>=`` and ``θ^*``
+apart. mathtext also pulls in about 170 MB (numpy, Pillow, fontTools); ziamath and resvg 6 MB.
 
 The card: formula glyphs at a 48 px em (readable on a phone once the card is scaled to the
 screen), near-black ink on an opaque white card (reads in light and dark mode), at least
@@ -19,9 +20,10 @@ same formula gives the same bytes (the digest stores the PNG's hash), rendering 
 formula (one digest renders a summary for several channels) and serialised by a lock, so
 worker threads may call it. ziamath and resvg are imported on first use: start-up stays light.
 
-A few spellings that TeX reads one way and ziamath another are rewritten before layout, by
-walking pylatexenc's parse (never the text the card reports): a font command with an unbraced
-argument (``\\mathbb R``), ``\\bmod`` and ``:=``.
+Spellings that TeX reads one way and ziamath another are rewritten before layout, by walking
+pylatexenc's parse (the card still reports the formula as written); see :func:`_prepared`.
+A formula ziamath cannot lay out, or would draw wrongly in a way we can see (an unknown
+command printed as text, a stray brace, an operator drawn empty), gets no card.
 """
 
 from __future__ import annotations
@@ -158,6 +160,8 @@ def _picture(latex: str) -> tuple[bytes, int, int] | str:
         return f"unknown command {unknown.group(1)}"
     if not _VISIBLE.search(mathml):
         return "nothing to draw"
+    if _MARKUP_IN_OPERATOR.search(mathml):  # what _prepared does not rewrite
+        return "an operator holding markup, which ziamath draws as nothing"
     inner = formula.svgxml()
     content_width = float(inner.attrib["width"])
     content_height = float(inner.attrib["height"])
@@ -201,6 +205,7 @@ def _balanced(latex: str) -> bool:
 
 
 _UNKNOWN_COMMAND = re.compile(r">\s*(\\[A-Za-z]+)")
+_MARKUP_IN_OPERATOR = re.compile(r"<mo(?:\s[^>]*)?(?<!/)>\s*<m")
 _VISIBLE = re.compile(r"<m(?:i|n|o|text)\b[^>]*>\s*[^<\s]")
 
 
@@ -252,6 +257,16 @@ _GRIDS = frozenset(
         "array", "subarray", "cases", "cases*", "dcases", "rcases", "tabular",
     }
 )  # fmt: skip
+_CLASSES = {  # the spacing TeX puts before and after an atom of each class
+    "mathbin": ("\\:", "\\:"),
+    "mathrel": ("\\;", "\\;"),
+    "mathop": ("", ""),
+    "mathord": ("", ""),
+    "mathopen": ("", ""),
+    "mathclose": ("", ""),
+    "mathpunct": ("", "\\,"),
+}
+_RELATION_PAIRS = {":=": "\\coloneqq ", "=:": "\\eqqcolon "}
 _CASES = frozenset({"cases", "cases*", "dcases", "rcases"})
 _TEXT_COMMANDS = frozenset({"text", "textrm", "textbf", "textit", "textsf", "texttt", "mbox"})
 _FONT_COMMANDS = frozenset(
@@ -326,6 +341,12 @@ def _prepared(latex: str) -> str:
     - ``\\nabla``, ``\\partial``: ordinary symbols in TeX; ziamath spaces them as prefix
       operators, which puts a gap before a subscript (``∇ θ``).
     - ``cases``: TeX puts a quad between the value and its condition; ziamath puts none.
+    - ``>=``, ``=:`` (relations side by side): TeX sets them tight; ziamath spaces them apart.
+    - ``\\mathbin``, ``\\mathrel``, ``\\mathop``, ...: ziamath draws nothing for their argument;
+      it becomes an ordinary group with the class's spacing (an operator's limits then sit
+      beside it).
+    - ``\\operatorname*`` and ``\\operatorname{arg\\,max}``: ziamath prints the star, and
+      italic letters when the name holds more than letters; both become upright letters.
     """
     from pylatexenc.latexwalker import (
         LatexCharsNode,
@@ -348,8 +369,10 @@ def _prepared(latex: str) -> str:
         if isinstance(node, LatexMacroNode):
             if node.macroname == "bmod":
                 edits.append((node.pos, node.pos + len("\\bmod"), "\\;\\mathrm{mod}\\;"))
+            elif node.macroname in _CLASSES:
+                edits += _class_as_group(node, latex)
             elif node.macroname in _FONT_COMMANDS:
-                edits += _braced_argument(node, latex)
+                edits += _operator_name(node, latex) + _braced_argument(node, latex)
             elif node.macroname in ("nabla", "partial"):
                 end = node.pos + 1 + len(node.macroname)
                 edits.append((node.pos, end, "{" + latex[node.pos : end] + "}"))
@@ -360,9 +383,12 @@ def _prepared(latex: str) -> str:
         elif isinstance(node, LatexCharsNode) and not any(
             start <= node.pos < end for start, end in in_text
         ):
-            for match in re.finditer(r":=", node.chars):
+            for match in re.finditer(r"[<>=:]{2,}", node.chars):
                 start = node.pos + match.start()
-                edits.append((start, start + 2, "\\coloneqq "))
+                relations = _RELATION_PAIRS.get(match.group())
+                if relations is None:
+                    relations = "\\;" + "".join("{" + char + "}" for char in match.group()) + "\\;"
+                edits.append((start, start + len(match.group()), relations))
     kept: list[tuple[int, int, str]] = []
     for edit in sorted(edits, key=lambda edit: (edit[0], -edit[1])):
         if not kept or edit[0] >= kept[-1][1]:  # of two overlapping edits, the wider one
@@ -370,6 +396,43 @@ def _prepared(latex: str) -> str:
     for start, end, text in reversed(kept):
         latex = latex[:start] + text + latex[end:]
     return latex
+
+
+def _last_argument(node: LatexMacroNode) -> LatexNode | None:
+    parsed = node.nodeargd
+    if parsed is None or not parsed.argnlist or parsed.argnlist[-1] is None:
+        return None
+    return parsed.argnlist[-1]
+
+
+def _class_as_group(node: LatexMacroNode, latex: str) -> list[tuple[int, int, str]]:
+    """``\\mathbin{X}`` as ``\\:{X}\\:``, ``\\mathrel{X}`` as ``\\;{X}\\;``, and so on."""
+    from pylatexenc.latexwalker import LatexGroupNode
+
+    argument = _last_argument(node)
+    if argument is None:
+        return []
+    before, after = _CLASSES[node.macroname]
+    end = argument.pos + argument.len
+    if isinstance(argument, LatexGroupNode):  # edits inside the group stay possible
+        return [(node.pos, argument.pos, before), (end, end, after)]
+    verbatim = latex[argument.pos : end].strip()
+    return [(node.pos, end, before + "{" + verbatim + "}" + after)]
+
+
+def _operator_name(node: LatexMacroNode, latex: str) -> list[tuple[int, int, str]]:
+    """``\\operatorname*{X}``, or one whose name is not only letters, as ``{\\mathrm{X}}``."""
+    from pylatexenc.latexwalker import LatexGroupNode
+
+    argument = _last_argument(node)
+    if node.macroname != "operatorname" or not isinstance(argument, LatexGroupNode):
+        return []
+    starred = latex[node.pos + len("\\operatorname") : argument.pos].strip() == "*"
+    name = latex[argument.pos + 1 : argument.pos + argument.len - 1]
+    if not starred and name.isalpha():
+        return []  # ziamath sets a plain name upright, with an operator's spacing
+    end = argument.pos + argument.len
+    return [(node.pos, argument.pos, "{\\mathrm"), (end, end, "}")]
 
 
 def _braced_argument(node: LatexMacroNode, latex: str) -> list[tuple[int, int, str]]:

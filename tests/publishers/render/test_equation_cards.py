@@ -222,6 +222,10 @@ def test_spellings_ziamath_reads_otherwise_are_drawn_as_tex_draws_them() -> None
         (r"x := y", r"x \coloneqq y"),
         (r"\nabla_{\theta_t} f", r"{\nabla}_{\theta_t} f"),
         (r"\partial_x u", r"{\partial}_x u"),
+        (r"K_{tr} >= K_{te} + 1", r"K_{tr} \;{>}{=}\; K_{te} + 1"),
+        (r"a \mathrel{\sim} b \mathbin{\star} c", r"a \;{\sim}\; b \:{\star}\: c"),
+        (r"\mathord{\nabla}_x \mathpunct{;} y", r"{\nabla}_x {;}\, y"),
+        (r"\operatorname*{arg\,max}_\theta f", r"{\mathrm{arg\,max}}_\theta f"),
     ]
     for written, meant in pairs:
         card, reference = render_card(written), render_card(meant)
@@ -241,7 +245,13 @@ def test_spellings_ziamath_reads_otherwise_are_drawn_as_tex_draws_them() -> None
 
 @pytest.mark.parametrize(
     "latex",
-    [r"\frac{x_{unclosed}", r"\left( y_{unclosed}", r"\undefinedcommand{q}", "}", "  "],
+    [
+        r"\frac{x_{unclosed}",
+        r"\left( y_{unclosed}",
+        r"\undefinedcommand{q}",
+        "}",
+        "  ",
+    ],
 )
 def test_a_formula_that_cannot_be_rendered_gives_none_and_one_warning(
     latex: str, caplog: pytest.LogCaptureFixture
@@ -253,6 +263,21 @@ def test_a_formula_that_cannot_be_rendered_gives_none_and_one_warning(
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings
     assert "equation card not rendered" in warnings[0].getMessage()
+
+
+def test_an_operator_ziamath_would_draw_empty_is_noticed() -> None:
+    """What _prepared rewrites, ziamath alone draws as nothing; render_card would say None."""
+    import ziamath
+
+    for latex in (r"a \mathbin{+} b", r"\mathord{\nabla}_x", r"a \mathrel{\sim} b"):
+        assert equation_cards._MARKUP_IN_OPERATOR.search(ziamath.Latex(latex).mathmlstr())
+        assert not equation_cards._MARKUP_IN_OPERATOR.search(
+            ziamath.Latex(equation_cards._prepared(latex)).mathmlstr()
+        )
+        assert render_card(latex) is not None
+    assert not equation_cards._MARKUP_IN_OPERATOR.search(
+        ziamath.Latex(r"\operatorname{\mathcal{L}} \vec{v}").mathmlstr()  # <mo/>, <mover>
+    )
 
 
 # ---------------------------------------------------------------------------------------
