@@ -61,6 +61,7 @@ MIN_HEIGHT = 240
 PADDING_X = 56
 PADDING_Y = 44
 MAX_SIDE = 4096  # a longer formula is scaled down to fit (X accepts 8192, Bluesky resizes)
+MIN_SCALE = 0.5  # ... to half its size at most: smaller than that, nobody reads it
 MAX_BYTES = 950_000  # Bluesky refuses images over 1,000,000 bytes; keep a margin
 ALT_LIMIT = 1000  # X's limit for alt text; counted here in UTF-16 units, the stricter count
 
@@ -142,7 +143,8 @@ def _warn_once(latex: str, reason: str) -> None:
             return
         if len(_WARNED) < _WARNED_LIMIT:
             _WARNED.add(latex)
-    log.warning("equation card not rendered for %r: %s", latex, reason)
+    shown = latex if len(latex) <= 200 else latex[:199] + "…"
+    log.warning("equation card not rendered for %r: %s", shown, reason)
 
 
 def _picture(latex: str) -> tuple[bytes, int, int] | str:
@@ -170,6 +172,8 @@ def _picture(latex: str) -> tuple[bytes, int, int] | str:
     inner.set("x", f"{(width - content_width) / 2:.3f}")
     inner.set("y", f"{(height - content_height) / 2:.3f}")
     scale = min(1.0, MAX_SIDE / max(width, height))
+    if scale < MIN_SCALE:
+        return f"{width} x {height} px: too large to read once scaled to {MAX_SIDE} px"
     out_width, out_height = max(1, round(width * scale)), max(1, round(height * scale))
     card = ElementTree.Element(
         "svg",

@@ -200,17 +200,35 @@ def test_cards_render_the_same_from_worker_threads() -> None:
     assert [card and card.png for card in threaded] == [card and card.png for card in alone * 2]
 
 
-def test_a_long_formula_is_scaled_to_fit_and_its_alt_text_shortened() -> None:
-    latex = " + ".join(rf"\frac{{x_{{{index}}}}}{{y_{{{index}}}}}" for index in range(200))
+def test_a_wide_formula_is_scaled_down_to_fit() -> None:
+    latex = " + ".join(rf"\frac{{x_{{{index}}}}}{{y_{{{index}}}}}" for index in range(50))
     card = render_card(latex)
     assert card is not None
     picture = decode(card.png)
-    assert max(picture.width, picture.height) <= equation_cards.MAX_SIDE
+    assert picture.width == equation_cards.MAX_SIDE
+    assert picture.height < MIN_HEIGHT  # scaled: 240 px of card become fewer
     assert picture.opaque and len(card.png) < 1_000_000
+
+
+def test_a_formula_too_large_to_read_gets_no_card(caplog: pytest.LogCaptureFixture) -> None:
+    latex = " + ".join(rf"\frac{{u_{{{index}}}}}{{v_{{{index}}}}}" for index in range(300))
+    with caplog.at_level(logging.WARNING, logger=equation_cards.__name__):
+        assert render_card(latex) is None
+    assert "too large to read" in caplog.text
+
+
+def test_a_long_derivation_has_its_alt_text_shortened_to_the_limit() -> None:
+    rows = " \\\\ ".join(
+        rf"&= \sum_{{i=1}}^{{{row}}} \alpha_{{i}} x_{{i}}^{{{row}}}" for row in range(30)
+    )
+    latex = rf"\begin{{aligned}} L {rows} \end{{aligned}}"
+    card = render_card(latex)
+    assert card is not None
+    assert decode(card.png).height <= equation_cards.MAX_SIDE
     assert len(card.alt.encode("utf-16-le")) // 2 <= ALT_LIMIT
-    assert card.alt.startswith("Equation: x₀/y₀ + x₁/y₁")
+    assert card.alt.startswith("Equation: L = ∑ᵢ₌₁⁰ αᵢ xᵢ⁰; = ∑ᵢ₌₁¹ αᵢ xᵢ¹;")
     assert card.alt.endswith("…)")
-    assert r"(LaTeX: \frac{x_{0}}{y_{0}} + " in card.alt
+    assert r"(LaTeX: \begin{aligned} L &= \sum_{i=1}^{0} \alpha_{i} x_{i}^{0} \\ &= " in card.alt
 
 
 def test_spellings_ziamath_reads_otherwise_are_drawn_as_tex_draws_them() -> None:
