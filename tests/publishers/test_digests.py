@@ -172,13 +172,16 @@ def test_a_long_summary_becomes_a_numbered_thread_that_cuts_no_url(
         for number, part in enumerate(post.parts, start=1):
             body = part.text.removesuffix(post.link or "").rstrip()
             assert body.endswith(f" {number}/{total}")
-        assert post.parts[-1].text.endswith(post.link or "")
+        assert post.link and post.link in post.parts[-1].text
         assert all(post.link not in part.text for part in post.parts[:-1])
+        if total == 25:  # cut at max_parts: its last part says where to read on
+            assert post.parts[-1].text.startswith("The whole summary by Author ")
 
 
 @pytest.mark.parametrize(
     ("placement", "expected"),
-    [("every", "all"), ("first", [0]), ("last", [-1]), ("none", [])],
+    # Real NVP runs past 25 parts: the last says where to read on, with the link, always.
+    [("every", "all"), ("first", [0, -1]), ("last", [-1]), ("none", [-1])],
 )
 def test_the_link_goes_where_the_channel_says_and_the_cost_follows(
     db: Database, renderer: DigestRenderer, placement: str, expected: object

@@ -158,7 +158,8 @@ async def test_a_failing_job_is_logged_with_its_channel_and_the_others_go_on(
     seed(db)
     broken = tmp_path / "broken"
     (broken / "x").mkdir(parents=True)
-    (broken / "x" / "summary.txt.j2").write_text("{{ summary.nope }}", encoding="utf-8")
+    for name in ("summary.txt.j2", "single.txt.j2"):  # whichever shape the channel takes
+        (broken / "x" / name).write_text("{{ summary.nope }}", encoding="utf-8")
     good = _channel(tmp_path, "good")
     bad = ChannelSettings(name="bad", kind="x", schedule="0 9 * * *", missing=("X_API_KEY",))
     publisher = Publisher(

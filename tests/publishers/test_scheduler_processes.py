@@ -98,7 +98,7 @@ def test_one_process_schedules_another_takes_over_and_nothing_is_lost_or_doubled
         config = tmp_path / "config.toml"
         config.write_text(
             "[publishing]\ntimeout_seconds = 1.0\ndelivery_poll_seconds = 1.0\n"
-            "[[channels]]\nname = 'x-main'\nkind = 'x'\n"
+            "[[channels]]\nname = 'x-main'\nkind = 'x'\nthread = true\nmax_parts = 25\n"
             f"schedule = '{SCHEDULE}'\nmax_items = 1\napi_base = '{x.url}'\n",
             encoding="utf-8",
         )
