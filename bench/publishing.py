@@ -217,10 +217,10 @@ def fresh(item: SummaryItem) -> SummaryItem:
 def render(db: Database, renderer: DigestRenderer, count: int) -> dict[str, Any]:
     """Posts rendered per second on each platform.
 
-    A *post* here is one summary rendered as its platform receives it: on X, Bluesky and
-    Mastodon its post or whole thread (every part counted once, in ``parts``), on Discord
-    its message (or messages), in the outbox its Markdown file, and on Facebook its share
-    of the digest's one Page post. So every platform's figure is summaries per second,
+    A *post* here is one summary rendered as its platform receives it with the default
+    settings: on X, Bluesky and Mastodon its compact post (every part counted once, in
+    ``parts``), its equation card included, on Discord its message, on Facebook its Page
+    post, in the outbox its Markdown file. So every platform's figure is summaries per second,
     rendering digests of the default size (``max_items``, 5), the outbox's HTML page
     included; the templates are compiled before the clock starts, as the service does at
     start-up (``Templates.check``).

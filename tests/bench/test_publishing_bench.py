@@ -62,7 +62,8 @@ def test_measure_reports_every_publishing_figure_and_leaves_the_database_alone(
         assert render["parts"][kind] > 0, kind
     # One part per summary where nothing is split; Facebook posts a digest as one post.
     assert render["parts"]["outbox"] == TINY.rendered
-    assert render["parts"]["facebook"] <= TINY.rendered // render["digest_size"] * 2
+    assert render["parts"]["facebook"] == TINY.rendered, "one Page post per summary"
+    assert render["parts"]["x"] == TINY.rendered, "one compact post per summary"
 
     delivery = results["delivery"]
     zero = delivery["zero_latency"]
