@@ -246,19 +246,24 @@ class DigestRenderer:
         self, channel: ChannelSettings, item: SummaryItem, counter: Counter, link: str | None
     ) -> PostPart:
         """The compact post: title, TL;DR, byline and link, the TL;DR shortened word by
-        word until the post fits."""
+        word until the post fits, then back to the end of its last sentence or clause when
+        that keeps most of it (a TL;DR cut mid-clause reads as a mistake)."""
         from publishers.render.threads import split  # start-up: digests only
 
         words = item.tldr_text.split()
         for keep in range(len(words), -1, -1):
-            tldr = " ".join(words[:keep]) + ("…" if keep < len(words) else "")
-            text = self.templates.render(
-                f"{channel.kind}/single.txt.j2", summary=item, tldr=tldr, link=link, channel=channel
-            )
+            text = self._single_text(channel, item, link, _shortened(words, keep))
             if counter.fits(text):
                 return _part(text, counter.length(text))
         pieces = split(text, counter, numbered=False)  # a title longer than a post
         return _part(pieces[0].text, pieces[0].length)
+
+    def _single_text(
+        self, channel: ChannelSettings, item: SummaryItem, link: str | None, tldr: str
+    ) -> str:
+        return self.templates.render(
+            f"{channel.kind}/single.txt.j2", summary=item, tldr=tldr, link=link, channel=channel
+        )
 
     def _read_on(
         self, channel: ChannelSettings, item: SummaryItem, text: str, counter: Counter
@@ -293,6 +298,25 @@ class DigestRenderer:
         text = self._read_on(channel, item, text, counter)
         part = _part(text, counter.length(text), _first_card(channel, item))
         return Post((item.id,), (part,), item.link or None)
+
+
+SENTENCE_ENDS = (".", "!", "?", "…")
+CLAUSE_ENDS = (",", ";", ":")
+
+
+def _shortened(words: Sequence[str], keep: int) -> str:
+    """The first ``keep`` words of a TL;DR, as a reader takes a shortened one: whole when
+    all are kept; else ended at the last sentence or clause among the kept words if that
+    keeps at least two thirds of them (a sentence end needs no "…"), else cut with "…"."""
+    if keep >= len(words):
+        return " ".join(words)
+    for end in range(keep, max(1, -(-2 * keep // 3)) - 1, -1):
+        last = words[end - 1]
+        if last.endswith(SENTENCE_ENDS):
+            return " ".join(words[:end])
+        if last.endswith(CLAUSE_ENDS):
+            return " ".join([*words[: end - 1], last[:-1]]) + "…"
+    return " ".join(words[:keep]) + "…"
 
 
 @dataclass(frozen=True)

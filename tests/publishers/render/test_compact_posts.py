@@ -16,7 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publishers.render.markdown_text import picture_marker
-from publishers.render.posts import MAX_PICTURES, DigestRenderer, RenderedDigest, counter_for
+from publishers.render.posts import (
+    MAX_PICTURES,
+    DigestRenderer,
+    RenderedDigest,
+    _shortened,
+    counter_for,
+)
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
@@ -29,6 +35,8 @@ NESTED = r"\frac{\frac{a}{b}}{c}"
 SIMPLE = r"x = g(z)"
 LONG_BODY = " ".join(f"Sentence {n} says something about coupling layers." for n in range(80))
 THREADED = ("x", "bluesky", "mastodon")
+CLAUSES = "One. Two three, four five six seven eight nine ten eleven twelve."
+SENTENCES = "First finding here. Then a second sentence that goes on."
 
 
 def _item(
@@ -295,3 +303,23 @@ def test_a_posts_page_keeps_each_posts_number_in_the_digest() -> None:
     assert '<article id="post-3">' in page
     assert "<!-- pictures: post 3 part 2 -->" in page
     assert '<article id="post-2">' not in page
+
+
+@pytest.mark.parametrize(
+    ("keep", "expected"),
+    [
+        (27, "One. Two three, four five six seven eight nine ten eleven twelve."),
+        (2, "One. Two…"),
+        (4, "One. Two three…"),
+        (11, "One. Two three, four five six seven eight nine ten eleven…"),
+    ],
+)
+def test_a_shortened_tldr_ends_at_its_last_sentence_or_clause_when_that_keeps_most(
+    keep: int, expected: str
+) -> None:
+    assert _shortened(CLAUSES.split(), keep) == expected
+
+
+def test_a_shortened_tldr_ends_at_a_sentence_end_without_an_ellipsis() -> None:
+    assert _shortened(SENTENCES.split(), 4) == "First finding here."
+    assert _shortened(SENTENCES.split(), 5) == "First finding here. Then a…", "not 2/3 of it"
