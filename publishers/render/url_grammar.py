@@ -239,8 +239,8 @@ def _url_patterns() -> _UrlPatterns:
 class UrlMatch(NamedTuple):
     """A URL twitter-text found: its span, and where counting resumes after it.
 
-    The two differ only for a scheme-less URL whose domain holds non-ASCII text after its
-    ASCII part ("foo.jp🧗.net/a"): twitter-text skips as many characters as the URL it
+    The two differ only for a scheme-less URL whose domain holds more than its ASCII part
+    ("foo.jp🧗.net/a", "жж0.com/ж0.com"): twitter-text skips as many characters as the URL it
     rebuilt from the ASCII domain and the path, and counts the rest one by one.
     """
 
@@ -361,7 +361,14 @@ def _ascii_domains(match: re.Match[str]) -> list[UrlMatch]:
         for found in _url_patterns().ascii_domain.finditer(domain)
     ]
     if urls and match.group("path"):
+        # The port rebuilds the URL with Python's str.replace, which replaces the domain
+        # wherever it recurs, the path included: "ж0.com/ж0.com" becomes "0.com/0.com", and
+        # only that many characters are skipped. (The JavaScript's String.replace replaces
+        # the first only; counting as the port does counts a character more per recurrence,
+        # never less.)
         last = urls[-1]
-        rebuilt = (last.end - last.start) + len(match.group("url")) - len(domain)
-        urls[-1] = UrlMatch(last.start, match.end("url"), last.start + rebuilt)
+        rebuilt = match.group("url").replace(
+            domain, domain[last.start - domain_start : last.end - domain_start]
+        )
+        urls[-1] = UrlMatch(last.start, match.end("url"), last.start + len(rebuilt))
     return urls

@@ -244,11 +244,31 @@ def emoji_sequences(draw: st.DrawFn) -> str:
     return listed
 
 
+NON_LATIN = st.text(alphabet="абвжёЖαβσΩ中文日本語한ア", min_size=1, max_size=3)
+
+
+@st.composite
+def glued_domains(draw: st.DrawFn) -> str:
+    """A scheme-less domain with non-Latin letters right before or inside it, the same
+    domain now and then again in its path ("жж0.com/ж0.com"): twitter-text's domain takes
+    those letters in, counts only the ASCII part, and rebuilds the URL it skips by replacing
+    the domain wherever it recurs."""
+    before = draw(st.one_of(st.just(""), NON_LATIN))
+    inside = draw(st.one_of(st.just(""), NON_LATIN))
+    label = draw(st.text(alphabet=ALNUM, min_size=1, max_size=4))
+    domain = f"{inside}{label}.{draw(st.sampled_from(TLDS))}"
+    path = draw(
+        st.sampled_from(["", "/", f"/{domain}", f"/{domain}/{domain}", "/a", f"/x{domain}"])
+    )
+    return f"{before}{domain}{path}{draw(st.sampled_from(['', '?q=1', domain]))}"
+
+
 X_TEXTS = st.lists(
     st.one_of(
         WORDS,
         SEPARATORS,
         urls(),
+        glued_domains(),
         st.sampled_from(PORT_EMOJI),
         emoji_sequences(),
         DEVIATIONS,
@@ -262,6 +282,7 @@ X_TEXTS = st.lists(
 @example("\U0001f3f3\ufe0f\u200d\u26a7\ufe0f")  # Emoji 13.0: the port counts its parts, 7
 @example("see \ufeffexample.com")
 @example("")
+@example("аа0.com/а0.com")  # the domain recurs in the path (Cyrillic а)
 @settings(max_examples=500, deadline=None)
 def test_x_length_and_validity_agree_with_twitter_text(text: str) -> None:
     assume(not port_deviates(text))
@@ -356,6 +377,43 @@ def test_x_counts_a_url_past_4096_characters_in_full(scheme: str) -> None:
     too_long = longest + "a"
     assert x_length(longest) == port_length(longest) == 23
     assert x_length(too_long) == port_length(too_long) == len(too_long)
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        # twitter-text's domain takes in the letters before it ("аа0.com" is its domain
+        # after the preceding "а") but counts only its ASCII part ("0.com", 23); the rest
+        # counts letter by letter.
+        ("аа0.com", 1 + 1 + 23),
+        ("see аа0.com/b", 4 + 1 + 1 + 23),
+        ("жexample.com/abc", 1 + 23),
+        ("αexample.org", 1 + 23),
+        ("中文example.com", 2 + 2 + 23),
+        # The URL twitter-text skips is rebuilt by replacing the domain with its ASCII part,
+        # wherever the domain recurs (the port's str.replace): "а0.com/а0.com" becomes
+        # "0.com/0.com", 11 characters, so the last "m" of the 12 counts on its own.
+        ("аа0.com/а0.com", 1 + 1 + 23 + 1),
+        ("ex.аа0.com/ex.аа0.com", 3 + 1 + 1 + 23 + 5),
+        # At the start the first letter is the "preceding character": the domain is "0.com",
+        # all ASCII, and nothing is replaced.
+        ("а0.com/а0.com/а0.com", 1 + 23),
+        # Greek and CJK are no path characters: the path ends at "/", and the recurring
+        # domain holds a URL of its own.
+        ("αβ1.org/αβ1.org", 1 + 1 + 23 + 1 + 1 + 23),
+        ("中文a.jp/中文a.jp?x=1", 2 + 2 + 23 + 2 + 2 + 23 + 4),
+        ("σ.example.org/σ.example.org", 1 + 1 + 23 + 13),
+        # No ASCII label before the top-level domain: no URL.
+        ("пример.рф/а", 11),
+        ("aпример.com/x", 13),
+        ("日本語.jp/日本語.jp", 2 * 3 + 4 + 2 * 3 + 3),
+    ],
+)
+def test_x_counts_non_latin_letters_before_or_inside_a_domain_as_twitter_text(
+    text: str, length: int
+) -> None:
+    assert x_length(text) == port_length(text) == length
+    assert COUNTERS["x"].fits(text) is parse_tweet(text).valid
 
 
 @pytest.mark.parametrize(
