@@ -498,7 +498,12 @@ def mastodon_counted_url(url: str) -> str:
     ``scheme://labels.tld`` before it that ends in a known top-level domain: in
     ``http://0.ac.nonexistenttld`` the URL is ``http://0.ac`` (the port agrees), and the rest
     counts as written. The first label is never that top-level domain: a domain needs a name.
+    A t.co link takes no path beyond its slug (a query right after the slug it keeps): in
+    ``http://t.co/a/a`` the URL is ``http://t.co/a``.
     """
+    tco = re.match(r"https?://t\.co/[a-z0-9]+(?:\?.*)?", url, re.IGNORECASE)
+    if tco:
+        return MASTODON_URL + url[tco.end() :]
     if ".nonexistenttld" not in url:
         return MASTODON_URL
     rest = url.split("://", 1)[1]
@@ -545,6 +550,8 @@ def mastodon_texts(draw: st.DrawFn) -> tuple[str, str]:
 @example(("http://0.ac.nonexistenttld ", MASTODON_URL + ".nonexistenttld "))  # found by Hypothesis
 @example(("https://a.com.b-c.net.nonexistenttld/x ", MASTODON_URL + ".nonexistenttld/x "))
 @example(("http://ab.nonexistenttld/p ", "http://ab.nonexistenttld/p "))
+@example(("http://t.co/a/a ", MASTODON_URL + "/a "))  # found by Hypothesis
+@example(("https://t.co/ab?q=1 ", MASTODON_URL + " "))
 @settings(max_examples=200, deadline=None)
 def test_mastodon_length_follows_its_rule(case: tuple[str, str]) -> None:
     text, counted = case
