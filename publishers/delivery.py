@@ -144,6 +144,8 @@ class Publisher:
         now = self.clock()
         with self.db.transaction() as session:
             row = stored_row(session, channel, now)
+            channel_store.hold_for_build(session, row.id)
+            session.refresh(row)  # as the build before this one left it
             single = row.replies_refused_at is not None and channel.threaded
             plan = self.builder.select(session, building.shaped(channel, single_posts=single), now)
             if plan is None:

@@ -99,6 +99,13 @@ def by_name(session: Session, name: str) -> Channel | None:
     return session.scalars(select(Channel).where(Channel.name == name)).one_or_none()
 
 
+def hold_for_build(session: Session, channel_id: int) -> None:
+    """Take the channel's row until the transaction ends, so two builds of one channel
+    take turns (PostgreSQL's row lock; SQLite's writers take turns anyway): the second
+    sees the first's digest, its summaries and what it will cost, before choosing."""
+    session.execute(select(Channel.id).where(Channel.id == channel_id).with_for_update())
+
+
 def subscribed(session: Session) -> list[Channel]:
     """Discord channels subscribed with /digest subscribe and not stopped since."""
     return list(

@@ -15,20 +15,30 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from publishers import digests as digest_service
 from publishers.channels import stored_row
-from publishers.delivery import Publisher
+from publishers.delivery import Built, Publisher
 from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
 from storage import channels as channel_store
 from storage import digests as digest_store
+from storage import migrate
 from storage import papers as paper_store
 from storage import summaries as summary_store
 from storage.database import Database
-from storage.models import Channel, Digest, DigestStatus, PublishingNotice, Summary, SummaryStatus
+from storage.models import (
+    Channel,
+    Digest,
+    DigestItem,
+    DigestStatus,
+    PublishingNotice,
+    Summary,
+    SummaryStatus,
+)
 from storage.papers import PaperData
 from storage.spending import XPrices, dollars
 from tests.servers.x_server import OTHER_ACCOUNT, XAccount, XServer
@@ -356,3 +366,64 @@ def test_a_draft_held_over_budget_after_refused_replies_stays_single_posts_when_
     with db.sessions() as session:
         parts = digest_store.deliveries_of(session, held.id)
     assert [(part.summary_id, part.position) for part in parts] == [(kept, 0)]
+
+
+@pytest.mark.postgres
+def test_a_build_while_another_is_being_written_counts_it_against_the_budget(
+    postgres_url: str, x: XServer, clock: Clock, tmp_path: Path
+) -> None:
+    """PostgreSQL: a build of the channel waits for a build of it in flight (the build
+    updates the channel's row, and that row lock is held to the commit), so it sees that
+    digest's parts as committed spending and is held, not sent over the budget."""
+    db = Database.connect(postgres_url)
+    migrate.upgrade(db)
+    try:
+        main = x_channel(x, max_items=1)
+        newest, older = approved(db, 0), approved(db, 1)
+        one_digest = next_cost(db, main, clock)
+        main = main.model_copy(update={"monthly_budget_usd": one_digest * 1.5})
+        first, second = (publisher(db, [main], clock, tmp_path) for _ in range(2))
+        results: list[object] = []
+        with db.transaction() as session:  # the channel as its earlier digests left it
+            stored_row(session, main, clock())
+        with db.transaction() as session:  # the first build, not committed yet
+            row = stored_row(session, main, clock())
+            plan = first.builder.plan(main, first.builder.of(session, [older]), clock())
+            written = digest_store.create_digest(
+                session, row.id, [older], approved=True, now=clock()
+            )
+            digest_store.add_parts(
+                session, written, plan.parts(f"digest-{written.id}"), now=clock()
+            )
+
+            def build_again() -> None:
+                try:
+                    results.append(second.build(main))
+                except BaseException as error:  # handed to the test's thread
+                    results.append(error)
+
+            worker = threading.Thread(target=build_again)
+            worker.start()
+            worker.join(timeout=1.0)
+            assert worker.is_alive(), "the second build waits for the first to commit"
+        worker.join(timeout=30)
+        [built] = results
+        assert isinstance(built, Built) and built.digest_id is not None
+        held = digest(db, built.digest_id)
+        assert held.status is DigestStatus.DRAFT, "the first digest's parts were counted"
+        assert held.notice is not None and "over budget" in held.notice
+        with db.sessions() as session:
+            assert [item.summary_id for item in held_items(session, built.digest_id)] == [newest]
+    finally:
+        db.dispose()
+
+
+def held_items(session: Session, digest_id: int) -> list[DigestItem]:
+    """A digest's summaries in their order."""
+    return list(
+        session.scalars(
+            select(DigestItem)
+            .where(DigestItem.digest_id == digest_id)
+            .order_by(DigestItem.position)
+        )
+    )
