@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.app import StartupError, channel_settings, connect
+from bot.commands.digests import XMonth
 from bot.config import AppConfig
 from bot.wording import counted, plural
 from publishers.channels import catalogue
@@ -23,6 +24,7 @@ from storage import deliveries as outbox
 from storage import leader, migrate
 from storage.database import Database
 from storage.models import Channel, Digest
+from storage.spending import XPrices, month_spending
 from storage.types import utcnow
 
 
@@ -31,6 +33,8 @@ class ChannelHealth:
     last_digest: datetime | None
     next_run: datetime | None
     state: str
+    x_month: XMonth | None = None
+    """An X channel's posts this month (UTC): sent, committed, and its budget."""
 
 
 @dataclass
@@ -88,6 +92,7 @@ class HealthReport:
                     "last_digest": health.last_digest.isoformat() if health.last_digest else None,
                     "next_run": health.next_run.isoformat() if health.next_run else None,
                     "state": health.state,
+                    "x_month": health.x_month.as_json() if health.x_month else None,
                 }
                 for name, health in self.channels.items()
             },
@@ -106,6 +111,8 @@ class HealthReport:
             last = f"{health.last_digest:%Y-%m-%d %H:%M} UTC" if health.last_digest else "never"
             upcoming = f"{health.next_run:%Y-%m-%d %H:%M %Z}" if health.next_run else "none"
             lines.append(f"channel {name}: {health.state}; last digest {last}; next {upcoming}")
+            if health.x_month is not None:
+                lines.append(f"    X in {health.x_month.label}: {health.x_month.summary()}")
         lines += [f"problem: {problem}" for problem in self.problems]
         return "\n".join(lines) + "\n"
 
@@ -146,6 +153,19 @@ def _check(config: AppConfig, db: Database, report: HealthReport) -> None:
             ).all()
         )
         report.failed_deliveries = outbox.failed_count(session)
+        publishing = config.settings.publishing
+        prices = XPrices(publishing.x_post_usd, publishing.x_post_with_url_usd)
+        months = {
+            channel.name: XMonth(
+                channel.name,
+                month_spending(
+                    session, row.id if (row := rows.get(channel.name)) else None, now, prices
+                ),
+                channel.monthly_budget_usd,
+            )
+            for channel in channels
+            if channel.kind == "x"
+        }
     runs = {run.channel: run.at for run in next_runs(channels, now)}
     for channel in channels:
         row = rows.get(channel.name)
@@ -156,5 +176,5 @@ def _check(config: AppConfig, db: Database, report: HealthReport) -> None:
         else:
             state = "active"
         report.channels[channel.name] = ChannelHealth(
-            last.get(channel.name), runs[channel.name], state
+            last.get(channel.name), runs[channel.name], state, months.get(channel.name)
         )

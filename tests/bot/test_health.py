@@ -62,3 +62,26 @@ def test_with_the_scheduler_held_or_nothing_scheduled_it_is_healthy(
     assert report.healthy, report.text()
     assert report.text().startswith("healthy: yes\n")
     assert "problem:" not in report.text()
+
+
+def test_an_x_channel_shows_what_its_posts_cost_this_month_and_its_budget(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    channels = (
+        "[publishing]\nx_post_usd = 0.02\nx_post_with_url_usd = 0.5\n"
+        "[[channels]]\nname = 'x-main'\nkind = 'x'\nmonthly_budget_usd = 20.0\n"
+        "[[channels]]\nname = 'x-free'\nkind = 'x'\n"
+        "[[channels]]\nname = 'folder'\nkind = 'outbox'\n"
+    )
+    report = check_health(_config(database_url, tmp_path, channels))
+    month = f"{datetime.now(UTC):%B %Y} (UTC)"
+    text = report.text()
+    assert (
+        f"    X in {month}: 0 posts sent, 0 with a URL, $0.00; 0 posts approved and not "
+        "sent yet, $0.00; budget $20.00, $20.00 left\n"
+    ) in text
+    assert "no monthly budget set" in text.split("channel x-free")[1].split("channel folder")[0]
+    payload = report.as_json()["channels"]
+    assert payload["x-main"]["x_month"]["budget_usd"] == 20.0
+    assert payload["x-main"]["x_month"]["left_usd"] == 20.0
+    assert payload["folder"]["x_month"] is None
