@@ -119,3 +119,22 @@ def renderer() -> DigestRenderer:
 def update_golden() -> bool:
     """SHORTSCIENCE_UPDATE_GOLDEN=1 rewrites golden files, to be read by eye and committed."""
     return os.environ.get("SHORTSCIENCE_UPDATE_GOLDEN") == "1"
+
+
+class Clock:
+    """The publishing side's clock, moved by hand: the worker, the clients and the local
+    servers read the same time, so a retry's wait or an upload's age is the test's word."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

@@ -39,6 +39,7 @@ from storage.models import (
     SummaryStatus,
 )
 from storage.papers import PaperData
+from tests.publishers.conftest import Clock
 from tests.servers.bluesky_server import CREATE_RECORD, FakeBluesky
 from tests.servers.discord_webhook_server import FakeDiscordWebhook
 from tests.servers.facebook_server import FakeFacebook
@@ -54,22 +55,6 @@ PARAGRAPH = (
     "the diagonal and the log-likelihood stays exact. The scale and shift networks can be "
     "anything, because they are never inverted. "
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def approved(db: Database, body: str, *, arxiv_id: str = "1605.08803", author: str = "ada") -> int:

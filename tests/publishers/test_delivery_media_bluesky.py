@@ -13,7 +13,7 @@ import json
 import random
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,7 @@ from publishers.settings import ChannelSettings
 from storage.database import Database
 from storage.digests import NewMedia, NewPart, create_digest
 from storage.models import Channel, Delivery, DeliveryMedia, DeliveryState, Digest, DigestStatus
+from tests.publishers.conftest import Clock
 from tests.publishers.networks.test_bluesky import png
 from tests.servers.bluesky_server import (
     CREATE_RECORD,
@@ -41,22 +42,6 @@ from tests.servers.bluesky_server import (
 from tests.servers.http_fake import Fault, FaultKind
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from storage.database import Database
 from storage.digests import NewMedia, NewPart
 from storage.models import Delivery, DeliveryMedia, DeliveryState, Summary, SummaryStatus
 from storage.papers import PaperData
+from tests.publishers.conftest import Clock
 from tests.publishers.networks.test_mastodon import png
 from tests.servers.facebook_server import FakeFacebook
 from tests.servers.http_fake import FakeAPI, Fault, FaultKind, Response
@@ -41,22 +42,6 @@ NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 LINK = "https://arxiv.org/abs/1605.08803"
 TEXT = f"📄 Density estimation using Real NVP\nInvertible coupling layers.\n{LINK}"
 ALT = "log p(x) = log p(z) + log |det ∂f/∂x|  (LaTeX: \\log p(x) = \\log p(z) + ...)"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @dataclass

@@ -36,8 +36,8 @@ from storage.models import (
     DigestStatus,
     PublishingNotice,
 )
+from tests.publishers.conftest import Clock
 from tests.publishers.networks.test_x import ALT, png
-from tests.publishers.test_delivery import Clock
 from tests.servers.http_fake import Fault, FaultKind, Response
 from tests.servers.x_server import (
     DEFAULT_ACCOUNT,
@@ -49,11 +49,6 @@ from tests.servers.x_server import (
 )
 
 TEXT = "📄 Density estimation using Real NVP\nInvertible coupling layers: exact likelihood."
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
