@@ -30,7 +30,7 @@ from storage.database import Database
 from storage.digests import NewMedia, NewPart, create_digest
 from storage.models import Channel, Delivery, DeliveryMedia, DeliveryState, Digest, DigestStatus
 from tests.publishers.conftest import Clock
-from tests.publishers.networks.test_bluesky import png
+from tests.publishers.pictures import png
 from tests.servers.bluesky_server import (
     CREATE_RECORD,
     GET_RECORD,

@@ -33,7 +33,7 @@ from storage.digests import NewMedia, NewPart
 from storage.models import Delivery, DeliveryMedia, DeliveryState, Summary, SummaryStatus
 from storage.papers import PaperData
 from tests.publishers.conftest import Clock
-from tests.publishers.networks.test_mastodon import png
+from tests.publishers.pictures import png
 from tests.servers.facebook_server import FakeFacebook
 from tests.servers.http_fake import FakeAPI, Fault, FaultKind, Response
 from tests.servers.mastodon_server import FakeMastodon

@@ -37,7 +37,8 @@ from storage.models import (
     PublishingNotice,
 )
 from tests.publishers.conftest import Clock
-from tests.publishers.networks.test_x import ALT, png
+from tests.publishers.networks.test_x import ALT
+from tests.publishers.pictures import png
 from tests.servers.http_fake import Fault, FaultKind, Response
 from tests.servers.x_server import (
     DEFAULT_ACCOUNT,

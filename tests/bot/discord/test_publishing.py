@@ -681,7 +681,7 @@ async def test_the_poster_attaches_pictures_with_their_alt_text_to_the_message(
 
     from publishers.networks.base import Media, OutgoingPost
     from publishers.networks.discord import DiscordBotClient
-    from tests.publishers.networks.test_outbox_folder import png
+    from tests.publishers.pictures import png
 
     data = png(120, 30, 50)
     media = Media(0, data, "image/png", hashlib.sha256(data).hexdigest(), 120, 30, "E = mc²")

@@ -7,8 +7,6 @@ import hashlib
 import json
 import logging
 import re
-import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -37,6 +35,7 @@ from publishers.networks.bluesky import (
     new_record_key,
 )
 from tests.publishers.networks.conftest import error_chain, refused_url
+from tests.publishers.pictures import png
 from tests.servers.bluesky_server import (
     CREATE_RECORD,
     CREATE_SESSION,
@@ -739,23 +738,6 @@ def test_the_local_pds_wants_a_bearer_token_and_answers_with_rate_limit_headers(
 
 
 # --- pictures -----------------------------------------------------------------------------------
-
-
-def png(width: int, height: int, shade: int = 255) -> bytes:
-    """A real, decodable grey PNG of that size (zlib and struct: no imaging library)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + bytes([shade]) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def card(

@@ -60,7 +60,7 @@ from tests.publishers.networks.conftest import (
     outgoing,
     refused_url,
 )
-from tests.publishers.networks.test_outbox_folder import png
+from tests.publishers.pictures import png
 from tests.publishers.test_delivery import approved, publisher
 from tests.servers.discord_server import load_error_fixture, new_snowflake, parse_multipart
 from tests.servers.discord_webhook_server import (

@@ -7,8 +7,6 @@ client raised, never on mocks.
 from __future__ import annotations
 
 import hashlib
-import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -43,6 +41,7 @@ from tests.publishers.networks.conftest import (
     outgoing,
     refused_url,
 )
+from tests.publishers.pictures import png
 from tests.servers.http_fake import Fault, FaultKind, Response
 from tests.servers.mastodon_server import (
     ACCESS_TOKEN,
@@ -453,24 +452,6 @@ def test_find_when_a_read_gets_no_answer_is_transient(
 # -- pictures (equation cards) -----------------------------------------------------------------
 
 ALT = "x = (-b ± √(b² - 4ac)) / 2a  —  LaTeX: x = \\frac{-b \\pm \\sqrt{b^2-4ac}}{2a}"
-
-
-def png(width: int, height: int, shade: int = 255) -> bytes:
-    """A real PNG (8-bit greyscale, one colour), built by hand: signature, IHDR, IDAT, IEND."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    rows = b"".join(b"\x00" + bytes([shade]) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def picture(alt: str = ALT, *, width: int = 480, height: int = 120, shade: int = 255) -> Media:

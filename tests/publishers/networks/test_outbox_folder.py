@@ -9,7 +9,6 @@ import html
 import os
 import stat
 import struct
-import zlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from storage import digests as digest_store
 from storage.database import Database
 from storage.models import Delivery, DeliveryState
 from tests.publishers.networks.conftest import TEXT, outgoing
+from tests.publishers.pictures import png
 from tests.publishers.site.chromium import Chromium, find_chromium
 from tests.publishers.test_delivery import BUILT, NOW, Clock, approved, publisher
 
@@ -243,26 +243,6 @@ def test_a_failed_write_is_permanent_and_leaves_no_temporary_file(
 
 
 # -- pictures ---------------------------------------------------------------------------------
-
-
-def png(width: int = 96, height: int = 40, shade: int = 0) -> bytes:
-    """A real PNG (8-bit greyscale, a dark bar on white), made with zlib and struct."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(
-        b"\x00" + bytes(shade if height // 3 <= y < 2 * height // 3 else 255 for _ in range(width))
-        for y in range(height)
-    )
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 ALT = (

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -36,6 +34,7 @@ from publishers.networks.base import (
 )
 from publishers.networks.x import XClient, XCredentials
 from tests.publishers.networks.conftest import NOW, Clock, error_chain, outgoing, refused_url
+from tests.publishers.pictures import png
 from tests.servers.http_fake import Fault, FaultKind, Response
 from tests.servers.x_server import (
     DEFAULT_ACCOUNT,
@@ -676,26 +675,6 @@ def test_credentials_and_client_reprs_show_no_secret(client: XClient) -> None:
 
 
 # -- pictures (equation cards) ----------------------------------------------------------------
-
-
-def png(width: int = 64, height: int = 24, *, shade: int = 0) -> bytes:
-    """A real PNG that decodes: a white card with a dark bar, ``shade`` making it unique."""
-    rows = b"".join(
-        b"\x00" + bytes((shade if 8 <= y < 16 else 255) for _ in range(width))
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 ALT = "x² + y² = z² — LaTeX: x^2 + y^2 = z^2"
