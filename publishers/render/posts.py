@@ -230,9 +230,16 @@ class DigestRenderer:
             read_on = self.templates.render(
                 f"{channel.kind}/read_on.txt.j2", summary=item, link=item.link, channel=channel
             )
-            numbering = counter.length(f" {total}/{total}")
-            kept = split(text, counter, numbered=False, limit=counter.limit - room - numbering)
-            pieces = [f"{piece.text} {n}/{total}" for n, piece in enumerate(kept[: total - 1], 1)]
+            numbering = counter.length(f" {total}/{total}") + counter.length("…")
+            kept = [
+                piece.text
+                for piece in split(
+                    text, counter, numbered=False, limit=counter.limit - room - numbering
+                )[: total - 1]
+            ]
+            if not kept[-1].endswith(SENTENCE_ENDS):  # cut mid-sentence: it goes on
+                kept[-1] += "…"
+            pieces = [f"{piece} {n}/{total}" for n, piece in enumerate(kept, start=1)]
             pieces.append(f"{read_on} {total}/{total}")
         texts = []
         for number, piece in enumerate(pieces, start=1):

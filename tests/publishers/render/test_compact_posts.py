@@ -118,6 +118,13 @@ def test_a_thread_stops_at_max_parts_and_says_where_to_read_on(kind: str, max_pa
         assert part.text.rstrip().removesuffix(LINK).rstrip().endswith(f" {number}/{max_parts}")
     last = post.parts[-1].text
     assert f"The whole summary by hugo: {LINK}" in last
+    before = (
+        post.parts[-2]
+        .text.removesuffix(LINK)
+        .rstrip()
+        .removesuffix(f" {max_parts - 1}/{max_parts}")
+    )
+    assert before.endswith((".", "…")), "the text before the read-on part ends or says it goes on"
     assert post.parts[-1].has_url
     assert LINK in post.parts[0].text, "link = first still links the first part"
     _within_limits(channel, digest)
@@ -323,3 +330,13 @@ def test_a_shortened_tldr_ends_at_its_last_sentence_or_clause_when_that_keeps_mo
 def test_a_shortened_tldr_ends_at_a_sentence_end_without_an_ellipsis() -> None:
     assert _shortened(SENTENCES.split(), 4) == "First finding here."
     assert _shortened(SENTENCES.split(), 5) == "First finding here. Then a…", "not 2/3 of it"
+
+
+@pytest.mark.parametrize("kind", THREADED)
+def test_a_thread_cut_mid_sentence_says_so_before_its_read_on_part(kind: str) -> None:
+    channel = channel_of(kind, thread=True, max_parts=3)
+    [post] = _render(channel, _item("and the text goes on " * 200)).posts
+    assert len(post.parts) == 3
+    before = post.parts[1].text
+    assert before.endswith("… 2/3"), before
+    _within_limits(channel, _render(channel, _item("and the text goes on " * 200)))
