@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -30,6 +31,18 @@ from storage.database import describe_url
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(Exception):
+    """SIGTERM reached a command that serves no loop of its own (`chat`): it stops at once,
+    as Ctrl-C does, and says so instead of vanishing without a word."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 """Bad input (arguments or config) exits 2, like argparse; an outage exits 1."""
 
 log = logging.getLogger("shortscience")
@@ -285,10 +298,12 @@ def cmd_chat(args: argparse.Namespace, config: AppConfig) -> int:
         sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
     interactive = sys.stdin.isatty()
     db = open_database(config)
+    before = signal.signal(signal.SIGTERM, _terminate)
     try:
         ctx = build_context(config, db)
         failures = asyncio.run(chat(ctx, actor, sys.stdin, sys.stdout, interactive=interactive))
     finally:
+        signal.signal(signal.SIGTERM, before)
         db.dispose()
     if failures and not interactive:
         # A script learns that something it sent was refused; a person saw each error.
@@ -443,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Ctrl-C: whatever was in flight (an arXiv request too) is abandoned, and said so.
         print("shortscience: interrupted (Ctrl-C); stopped", file=sys.stderr)
         return 130
+    except Terminated:
+        print("shortscience: terminated (SIGTERM); stopped", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:
         # The reader went away (`shortscience chat ... | head -1`): say so once, quietly.
         _silence_stdout()

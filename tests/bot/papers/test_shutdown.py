@@ -98,6 +98,14 @@ def test_run_stops_and_says_so_while_an_arxiv_request_is_stuck(
 
 
 @pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGINT, 130, "interrupted (Ctrl-C); stopped"),
+        (signal.SIGTERM, 143, "terminated (SIGTERM); stopped"),
+    ],
+    ids=["Ctrl-C", "SIGTERM"],
+)
+@pytest.mark.parametrize(
     "line",
     [
         "/summary 1810.03292",  # not stored: it waits on arXiv
@@ -105,8 +113,14 @@ def test_run_stops_and_says_so_while_an_arxiv_request_is_stuck(
     ],
     ids=["summary", "search"],
 )
-def test_chat_stops_on_ctrl_c_and_says_so_while_a_lookup_is_stuck(
-    tmp_path: Path, db: Database, arxiv_server: FakeArxiv, line: str
+def test_chat_stops_on_a_signal_and_says_so_while_a_lookup_is_stuck(
+    tmp_path: Path,
+    db: Database,
+    arxiv_server: FakeArxiv,
+    line: str,
+    signum: signal.Signals,
+    code: int,
+    said: str,
 ) -> None:
     arxiv_server.hang_next(1, seconds=HANG_SECONDS)
     process = subprocess.Popen(
@@ -123,12 +137,12 @@ def test_chat_stops_on_ctrl_c_and_says_so_while_a_lookup_is_stuck(
         process.stdin.write(f"{line}\n")
         process.stdin.flush()
         _wait_for(lambda: arxiv_server.request_count >= 1, "the request reached arXiv")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, err = process.communicate(timeout=BOUND_SECONDS)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert process.returncode == 130, err
-    assert "interrupted (Ctrl-C); stopped" in err
+    assert process.returncode == code, err
+    assert said in err
     assert "Traceback" not in err
