@@ -340,3 +340,16 @@ def test_a_thread_cut_mid_sentence_says_so_before_its_read_on_part(kind: str) ->
     before = post.parts[1].text
     assert before.endswith("… 2/3"), before
     _within_limits(channel, _render(channel, _item("and the text goes on " * 200)))
+
+
+@pytest.mark.parametrize("title", ["[Re] Sorting revisited", "Sorting ] in a bracket", "A [ b"])
+def test_a_discord_title_with_a_bracket_is_bold_and_its_link_on_its_own_line(title: str) -> None:
+    [post] = _render(channel_of("discord"), _item("A short body.", title=title)).posts
+    lines = post.parts[0].text.splitlines()
+    assert lines[0] == f"📄 **{title}**"
+    assert lines[1] == f"<{LINK}>"
+
+
+def test_a_discord_title_without_brackets_links_to_the_paper() -> None:
+    [post] = _render(channel_of("discord"), _item("A short body.")).posts
+    assert post.parts[0].text.startswith(f"📄 **[Density estimation using Real NVP](<{LINK}>)**\n")
