@@ -98,10 +98,10 @@ def display_formulas(markdown: str) -> list[str]:
     the dollarmath plugin): a ``$$…$$`` block, or ``$$…$$`` inside a paragraph. ``\\[…\\]`` is
     not math to that parser, and ``$$`` in a code span or code block is code.
     """
-    from publishers.render.markdown_text import _MARKDOWN  # start-up: digests only
+    from publishers.render.markdown_text import parse  # start-up: digests only
 
     found = []
-    for token in _tokens(_MARKDOWN.parse(markdown)):
+    for token in _tokens(parse(markdown)):
         if token.type in ("math_block", "math_inline_double") and token.content.strip():
             found.append(token.content.strip())
     return found
