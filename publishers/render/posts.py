@@ -40,6 +40,7 @@ from publishers.render.plain_text import PlainText
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
+from storage.spending import XPrices
 
 if TYPE_CHECKING:
     from publishers.render.equation_cards import EquationCard
@@ -108,8 +109,8 @@ class RenderedDigest:
     def cost(self, post_usd: float, post_with_url_usd: float) -> Cost:
         """What the parts cost on X at the configured prices (a URL makes a post dearer)."""
         with_url = sum(part.has_url for post in self.posts for part in post.parts)
-        plain = self.parts - with_url
-        return Cost(self.parts, with_url, round(plain * post_usd + with_url * post_with_url_usd, 4))
+        prices = XPrices(post_usd, post_with_url_usd)
+        return Cost(self.parts, with_url, prices.of(self.parts, with_url))
 
 
 def counter_for(channel: ChannelSettings) -> Counter:

@@ -13,7 +13,7 @@ import random
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,14 +26,12 @@ from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
 from storage import digests as digest_store
-from storage import papers as paper_store
-from storage import summaries as summary_store
 from storage.database import Database
 from storage.digests import NewMedia, NewPart
-from storage.models import Delivery, DeliveryMedia, DeliveryState, Summary, SummaryStatus
-from storage.papers import PaperData
+from storage.models import Delivery, DeliveryMedia, DeliveryState
 from tests.publishers.conftest import Clock
 from tests.publishers.pictures import png
+from tests.publishers.test_delivery import approved
 from tests.servers.facebook_server import FakeFacebook
 from tests.servers.http_fake import FakeAPI, Fault, FaultKind, Response
 from tests.servers.mastodon_server import FakeMastodon
@@ -123,34 +121,9 @@ def card(alt: str = ALT) -> NewMedia:
     )
 
 
-def approved_summary(db: Database, body: str = "Short enough for one post.") -> int:
-    with db.transaction() as session:
-        paper = paper_store.upsert(
-            session,
-            PaperData(
-                key="arxiv:1605.08803",
-                title="Density estimation using Real NVP",
-                arxiv_id="1605.08803",
-                categories=["cs.LG"],
-            ),
-        )
-        user = summary_store.get_or_create_user(session, "console", "ada", "ada")
-        summary = Summary(
-            paper_id=paper.id,
-            author_id=user.id,
-            tldr="Invertible coupling layers: exact likelihood, fast sampling.",
-            body=body,
-            status=SummaryStatus.APPROVED,
-            approved_at=NOW - timedelta(hours=1),
-        )
-        session.add(summary)
-        session.flush()
-        return summary.id
-
-
 def digest_with_pictures(db: Database, channel: ChannelSettings, *cards: NewMedia) -> int:
     """An approved digest of one post carrying ``cards``, written as the builder writes one."""
-    summary_id = approved_summary(db)
+    summary_id = approved(db, "Short enough for one post.")
     with db.transaction() as session:
         row = stored_row(session, channel, NOW)
         digest = digest_store.create_digest(session, row.id, [summary_id], approved=True, now=NOW)
