@@ -76,6 +76,8 @@ def parse(markdown: str) -> list[Token]:
     """A summary's Markdown as this module's parser reads it, so what another part of the
     renderer calls display math (the equation cards) is what the text forms call so."""
     return _MARKDOWN.parse(markdown)
+
+
 _INLINE_MATH = frozenset({"math_inline", "math_inline_double"})
 
 
