@@ -114,6 +114,8 @@ def channel_settings(config: AppConfig) -> tuple[ChannelSettings, ...]:
     channels = []
     for channel in config.settings.channels:
         wanted = {**CREDENTIAL_VARIABLES[channel.kind], **channel.env}
+        if channel.kind == "email" and channel.smtp_username is None:
+            wanted = {}  # a relay that takes mail without a login needs no password
         found: dict[str, str] = {}
         missing: list[str] = []
         for key, variable in wanted.items():
@@ -132,6 +134,12 @@ def channel_settings(config: AppConfig) -> tuple[ChannelSettings, ...]:
                 missing = [
                     f"{DISCORD_TOKEN_VARIABLE} (with discord_channel_id) or {wanted['webhook_url']}"
                 ]
+        if channel.kind == "slack":
+            # A bot token posting into slack_channel, or an incoming webhook: either will do.
+            if "webhook_url" in found or ("bot_token" in found and channel.slack_channel):
+                missing = []
+            else:
+                missing = [f"{wanted['bot_token']} (with slack_channel) or {wanted['webhook_url']}"]
         resolved: dict[str, object] = {"credentials": found, "missing": tuple(missing)}
         if channel.kind == "outbox":
             resolved["directory"] = config.base_dir / (channel.directory or "outbox")

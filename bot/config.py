@@ -207,6 +207,11 @@ SECRET_ENV_VARS: dict[str, str] = {
     "bluesky_handle": "BLUESKY_HANDLE",
     "bluesky_app_password": "BLUESKY_APP_PASSWORD",
     "discord_webhook_url": "DISCORD_WEBHOOK_URL",
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_webhook_url": "SLACK_WEBHOOK_URL",
+    "telegram_bot_token": "TELEGRAM_BOT_TOKEN",
+    "matrix_access_token": "MATRIX_ACCESS_TOKEN",
+    "smtp_password": "SMTP_PASSWORD",
 }
 """Every secret the service reads, and the one environment variable it comes from."""
 

@@ -286,6 +286,7 @@ class Publisher:
         client = self.clients.client_for(channel)
         post = OutgoingPost(
             text=claim.text,
+            rich=claim.rich,
             key=claim.key,
             part=claim.part,
             parts=claim.parts,

@@ -117,6 +117,7 @@ class Plan:
                 post=number,
                 position=position,
                 text=part.text,
+                rich=part.rich,
                 key=self.new_key(self.channel, hint, number, position),
                 has_url=part.has_url,
                 link=post.link,

@@ -29,11 +29,16 @@ from pydantic import (
 
 from publishers.schedules import cron_trigger, time_zone
 
-ChannelKind = Literal["x", "facebook", "discord", "mastodon", "bluesky", "outbox"]
+ChannelKind = Literal[
+    "x", "facebook", "discord", "mastodon", "bluesky", "slack", "telegram", "matrix", "email",
+    "outbox",
+]  # fmt: skip
+SmtpSecurity = Literal["starttls", "tls", "none"]
 LinkPlacement = Literal["every", "first", "last", "none"]
 
-THREADED: frozenset[str] = frozenset({"x", "bluesky", "mastodon"})
-"""Networks where a summary too long for one post becomes a thread of replies."""
+THREADED: frozenset[str] = frozenset({"x", "bluesky", "mastodon", "slack"})
+"""Networks where ``thread = true`` sends the whole summary as a thread of replies (Slack:
+the body in replies under the summary's message, through ``thread_ts``)."""
 
 CREDENTIAL_VARIABLES: Mapping[str, Mapping[str, str]] = {
     "x": {
@@ -46,16 +51,30 @@ CREDENTIAL_VARIABLES: Mapping[str, Mapping[str, str]] = {
     "mastodon": {"access_token": "MASTODON_ACCESS_TOKEN"},
     "bluesky": {"handle": "BLUESKY_HANDLE", "app_password": "BLUESKY_APP_PASSWORD"},
     "discord": {"webhook_url": "DISCORD_WEBHOOK_URL"},
+    "slack": {"bot_token": "SLACK_BOT_TOKEN", "webhook_url": "SLACK_WEBHOOK_URL"},
+    "telegram": {"bot_token": "TELEGRAM_BOT_TOKEN"},
+    "matrix": {"access_token": "MATRIX_ACCESS_TOKEN"},
+    "email": {"password": "SMTP_PASSWORD"},
     "outbox": {},
 }
-"""Per kind: each credential a channel's client needs, and the variable it is read from."""
+"""Per kind: each credential a channel's client needs, and the variable it is read from.
+
+Slack takes either (a bot token with ``slack_channel``, or an incoming webhook); email
+needs its password only with ``smtp_username`` (a local relay may take mail without)."""
 
 FROM_THE_ENVIRONMENT = frozenset({"credentials", "missing", "origin"})
 """Fields the wiring fills in; a config file that sets them is refused."""
 
 CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+EMAIL_ADDRESS = r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$"
+"""An address as a reader types it (``name@example.org``): no display name, no list."""
+TELEGRAM_CHAT = r"^(@[A-Za-z][A-Za-z0-9_]{4,31}|-?[0-9]{1,20})$"
 _HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+EMAIL_KEYS = frozenset(
+    {"email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_username",
+     "unsubscribe"}
+)  # fmt: skip
 
 
 class ChannelSettings(BaseModel):
@@ -95,6 +114,29 @@ class ChannelSettings(BaseModel):
     graph_version: Annotated[str, Field(pattern=r"^v[0-9]{1,3}\.[0-9]$")] = "v26.0"
     max_characters: Annotated[int, Field(ge=100, le=100_000)] | None = None
     discord_channel_id: Annotated[int, Field(gt=0)] | None = None
+    slack_channel: Annotated[str, Field(pattern=r"^[CGD][A-Z0-9]{5,20}$")] | None = None
+    """kind slack with a bot token: the conversation's id (``C0123456789``), which
+    ``chat.postMessage`` posts to and ``conversations.history`` looks posts up in."""
+    telegram_chat: Annotated[str, Field(pattern=TELEGRAM_CHAT)] | None = None
+    """kind telegram: the channel's ``@username`` or the chat's numeric id (``-100...``)."""
+    matrix_room: Annotated[str, Field(pattern=r"^![^:\s]+:[^\s]+$")] | None = None
+    """kind matrix: the room's id (``!abc123:matrix.org``); the homeserver is ``api_base``."""
+    email_to: Annotated[
+        tuple[Annotated[str, Field(pattern=EMAIL_ADDRESS)], ...],
+        Field(strict=False, max_length=500),
+    ] = ()
+    """kind email: the readers' addresses, or one mailing list's. Several get one message
+    with each address in the envelope only, so no reader sees another's."""
+    email_from: Annotated[str, Field(pattern=EMAIL_ADDRESS)] | None = None
+    smtp_host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")] | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    """Default: 587 with STARTTLS, 465 with TLS, 25 with none."""
+    smtp_security: SmtpSecurity = "starttls"
+    smtp_username: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """The SMTP login, when the server wants one; its password is ``SMTP_PASSWORD``."""
+    unsubscribe: str | None = None
+    """kind email: where a reader unsubscribes: an https URL (one-click, RFC 8058) or a
+    ``mailto:`` address; the ``List-Unsubscribe`` header every message carries."""
     directory: Annotated[Path, Field(strict=False)] | None = None
     """kind outbox: the folder (config.toml: relative to the file; the wiring anchors it)."""
     env: Mapping[str, str] = Field(default_factory=dict)
@@ -105,6 +147,13 @@ class ChannelSettings(BaseModel):
     """What the channel's client needs (keys, tokens), read from the environment."""
     missing: tuple[str, ...] = ()
     """Environment variables the channel needs but that are not set."""
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        """The SMTP port: as set, else the usual one for ``smtp_security``."""
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return {"starttls": 587, "tls": 465, "none": 25}[self.smtp_security]
 
     @property
     def threaded(self) -> bool:
@@ -171,6 +220,7 @@ class ChannelSettings(BaseModel):
                     f"env.{key}: name an environment variable such as "
                     f'"{CREDENTIAL_VARIABLES[self.kind][key]}", not the secret itself'
                 )
+        self._kind_targets()
         if self.kind == "facebook" and self.page_id is None:
             raise ValueError("page_id: a channel of kind facebook needs its Page's numeric id")
         if self.kind == "mastodon" and self.api_base is None:
@@ -179,6 +229,40 @@ class ChannelSettings(BaseModel):
                 'e.g. "https://mastodon.social"'
             )
         return self
+
+    def _kind_targets(self) -> None:
+        """Each new kind's own fields: set only on its kind, and what it cannot do without."""
+        owners = {
+            "slack_channel": "slack",
+            "telegram_chat": "telegram",
+            "matrix_room": "matrix",
+            **dict.fromkeys(EMAIL_KEYS, "email"),
+        }
+        for key, kind in owners.items():
+            if key in self.model_fields_set and self.kind != kind:
+                raise ValueError(f"{key}: only a channel of kind {kind} has it")
+        if self.kind == "telegram" and self.telegram_chat is None:
+            raise ValueError(
+                'telegram_chat: a channel of kind telegram needs its chat, e.g. "@mychannel" '
+                'or "-1001234567890"'
+            )
+        if self.kind == "matrix" and (self.matrix_room is None or self.api_base is None):
+            raise ValueError(
+                "matrix_room, api_base: a channel of kind matrix needs its room id "
+                '(e.g. "!abc123:matrix.org") and its homeserver (e.g. "https://matrix.org")'
+            )
+        if self.kind == "email":
+            if not self.email_to or self.email_from is None or self.smtp_host is None:
+                raise ValueError(
+                    "email_to, email_from, smtp_host: a channel of kind email needs its "
+                    'readers (e.g. ["list@example.org"]), its sender and its SMTP server'
+                )
+            if self.unsubscribe is not None and not re.match(
+                r"^(https://\S+|mailto:\S+@\S+)$", self.unsubscribe
+            ):
+                raise ValueError(
+                    f'unsubscribe: an https URL or a "mailto:" address, got "{self.unsubscribe}"'
+                )
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ Every rule that keeps a post from being lost or sent twice is decided by the dat
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -86,6 +87,8 @@ class Claim:
     """When the part's digest was built."""
     media: tuple[ClaimedMedia, ...] = ()
     """Its pictures in order (equation cards)."""
+    rich: Mapping[str, Any] | None = None
+    """Its other forms, as built (see ``Delivery.rich``)."""
 
 
 # -- the worker's side --------------------------------------------------------------------------
@@ -155,6 +158,7 @@ def claim_next(
         post=row.post,
         position=row.position,
         text=row.text,
+        rich=row.rich,
         key=row.idempotency_key,
         link=row.link,
         attempts=row.attempts,

@@ -14,9 +14,10 @@ draft has no item any more and is back in the pool.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -118,6 +119,8 @@ class NewPart:
     link: str | None = None
     summary_id: int | None = None
     media: tuple[NewMedia, ...] = ()
+    rich: Mapping[str, Any] | None = None
+    """The part's other forms (Slack's blocks, Matrix's and email's HTML), as JSON."""
 
 
 def create_digest(
@@ -176,6 +179,7 @@ def add_parts(
             has_url=part.has_url,
             link=part.link,
             text=part.text,
+            rich=dict(part.rich) if part.rich is not None else None,
             idempotency_key=part.key,
             created_at=now,
             media=[

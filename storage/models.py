@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -95,6 +97,10 @@ class ChannelKind(enum.StrEnum):
     DISCORD = "discord"
     MASTODON = "mastodon"
     BLUESKY = "bluesky"
+    SLACK = "slack"
+    TELEGRAM = "telegram"
+    MATRIX = "matrix"
+    EMAIL = "email"
     OUTBOX = "outbox"
 
 
@@ -438,6 +444,9 @@ class Delivery(Base):
     has_url: Mapped[bool] = mapped_column(Boolean, default=False)
     link: Mapped[str | None] = mapped_column(String(500))
     text: Mapped[str] = mapped_column(Text)
+    rich: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The part in the other forms its network takes beside ``text`` (Slack's blocks,
+    Matrix's and email's HTML, an email's subject); None where the text is all."""
     state: Mapped[DeliveryState] = mapped_column(
         _enum(DeliveryState, "delivery_state"), default=DeliveryState.PENDING
     )

@@ -10,9 +10,10 @@ Messages never contain credentials.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 class PublishError(Exception):
@@ -138,6 +139,9 @@ class OutgoingPost:
     built_at: datetime | None = None
     """When its digest was built: it leads the outbox folder's names, so the files of a
     database started afresh (digest numbers from 1 again) never meet the old ones."""
+    rich: Mapping[str, Any] | None = None
+    """The post in the other forms its network takes beside ``text``, as rendered with the
+    digest: Slack's ``blocks``, Matrix's and email's ``html``, an email's ``subject``."""
     media: tuple[Media, ...] = ()
     """Its pictures in order. On a network that uploads first (``uploads_media``) each
     has its ``remote_ref`` by the time ``post`` is called."""

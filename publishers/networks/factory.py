@@ -54,6 +54,11 @@ class Clients:
             if "bot_token" in channel.credentials:
                 return "elsewhere"  # the process running the bot sends them
             return "folder"
+        if channel.kind == "slack":
+            if "webhook_url" in channel.credentials:
+                return "network"
+            has_bot = "bot_token" in channel.credentials and channel.slack_channel is not None
+            return "network" if has_bot else "folder"
         return "folder" if channel.missing else "network"
 
     def folder_for(self, channel: ChannelSettings) -> Path | None:
@@ -154,7 +159,20 @@ class Clients:
                     self.poster, channel_id=channel.discord_channel_id, timeout=timeout
                 )
             return DiscordWebhookClient(found["webhook_url"], timeout=timeout, clock=clock)
+        if channel.kind in NEW_KINDS:
+            return client_type(channel.kind).from_settings(  # type: ignore[attr-defined]
+                channel, timeout=timeout, clock=clock
+            )
         raise ValueError(f"no client for channels of kind {channel.kind}")
+
+
+NEW_KINDS = {
+    "slack": ("publishers.networks.slack", "SlackClient"),
+    "telegram": ("publishers.networks.telegram", "TelegramClient"),
+    "matrix": ("publishers.networks.matrix", "MatrixClient"),
+    "email": ("publishers.networks.email", "EmailClient"),
+}
+"""Kinds whose client is made by its own ``from_settings(channel, *, timeout, clock)``."""
 
 
 def client_type(kind: str) -> type[Network]:
@@ -181,6 +199,11 @@ def client_type(kind: str) -> type[Network]:
         from publishers.networks.discord import DiscordWebhookClient
 
         return DiscordWebhookClient
+    if kind in NEW_KINDS:
+        import importlib
+
+        module, name = NEW_KINDS[kind]
+        return getattr(importlib.import_module(module), name)
     raise ValueError(f"no client for channels of kind {kind}")
 
 

@@ -33,7 +33,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from publishers.render.clipping import split_pages
 from publishers.render.plain_text import PlainText
@@ -56,8 +56,20 @@ NETWORK_NAMES = {
     "mastodon": "Mastodon",
     "facebook": "Facebook",
     "discord": "Discord",
+    "slack": "Slack",
+    "telegram": "Telegram",
+    "matrix": "Matrix",
+    "email": "email",
     "outbox": "the outbox folder",
 }
+KIND_RENDERERS = {
+    "slack": "publishers.render.slack_blocks",
+    "telegram": "publishers.render.telegram_html",
+    "matrix": "publishers.render.matrix_html",
+    "email": "publishers.render.email_message",
+}
+"""Kinds whose posts are shaped in a module of their own: each has ``COUNTER`` (its
+platform's ruler) and ``render_posts(templates, channel, summaries, created)``."""
 SUBTEXT = "-# "
 """Discord's subtext: a line shown small and grey."""
 BARE_DOMAINS_LINKED = frozenset({"x", "facebook"})
@@ -71,6 +83,10 @@ class PostPart:
     has_url: bool
     media: tuple[EquationCard, ...] = ()
     """Pictures that go with the part, in order (equation cards)."""
+    rich: Mapping[str, Any] | None = None
+    """The part's other forms beside ``text``, which stays what is counted, previewed and
+    shown where the rich form is not (Slack's ``blocks``, Matrix's and email's ``html``,
+    an email's ``subject``); stored as JSON with the part."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,8 @@ def counter_for(channel: ChannelSettings) -> Counter:
     """The platform's ruler. The outbox folder has no limit; Facebook's is far away."""
     from publishers.render.lengths import COUNTERS, mastodon_counter  # start-up: digests only
 
+    if channel.kind in KIND_RENDERERS:
+        return _kind_module(channel.kind).COUNTER
     if channel.kind == "mastodon" and channel.max_characters:
         return mastodon_counter(channel.max_characters)
     return COUNTERS.get(channel.kind, COUNTERS["facebook"])
@@ -138,6 +156,11 @@ class DigestRenderer:
         posts: list[Post] = []
         html = None
         context = {"channel": channel}
+        if channel.kind in KIND_RENDERERS:
+            shaped = _kind_module(channel.kind).render_posts(
+                self.templates, channel, summaries, created
+            )
+            return RenderedDigest(channel.name, channel.kind, tuple(shaped), created)
         for item in summaries:
             if channel.kind in ("x", "bluesky", "mastodon"):
                 posts.append(self._threaded(channel, item))
@@ -306,6 +329,13 @@ class DigestRenderer:
         text = self._read_on(channel, item, text, counter)
         part = _part(text, counter.length(text), _first_card(channel, item))
         return Post((item.id,), (part,), item.link or None)
+
+
+def _kind_module(kind: str) -> Any:
+    """The module that shapes ``kind``'s posts (see :data:`KIND_RENDERERS`)."""
+    import importlib  # start-up: digests only
+
+    return importlib.import_module(KIND_RENDERERS[kind])
 
 
 SENTENCE_ENDS = (".", "!", "?", "…")

@@ -43,6 +43,10 @@ TEMPLATE_NAMES = (
     "facebook/read_on.txt.j2",
     "discord/summary.md.j2",
     "discord/read_on.md.j2",
+    # slack
+    # telegram
+    # matrix
+    # email
     "outbox/summary.md.j2",
     "outbox/_page.html.j2",
     "outbox/digest.html.j2",

@@ -73,7 +73,7 @@ BAD_CONFIGS = [
     ("[database]\nurl = 'mysql://h/db'\n", "[database].url: expected a sqlite or postgresql URL"),
     ("[limits]\ntldr_max_chars = 500\n", "[limits].tldr_max_chars: expected less than or equal"),
     (
-        "[[channels]]\nname='a'\nkind='telegram'\nschedule='0 9 * * *'\n",
+        "[[channels]]\nname='a'\nkind='irc'\nschedule='0 9 * * *'\n",
         "[channels][0].kind: expected 'x', 'facebook'",
     ),
     (

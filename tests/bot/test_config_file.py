@@ -24,7 +24,7 @@ FIRST = "[[channels]]\nname='a'\nkind='outbox'\n"
     "second",
     [
         "[[channels]]\nname='b'\nkind='outbox'\ncolour='blue'\n",
-        "[[channels]]\nname='b'\nkind='telegram'\n",
+        "[[channels]]\nname='b'\nkind='irc'\n",
         "[[channels]]\nname='b'\nkind='x'\naccess_token='zz'\n",
         "[[channels]]\nname='b'\nkind='x'\nenv={ colour = 'X2_COLOUR' }\n",
         "[[channels]]\nname='b'\nkind='x'\norigin='discord'\n",
