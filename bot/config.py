@@ -211,7 +211,7 @@ SECRET_ENV_VARS: dict[str, str] = {
     "slack_webhook_url": "SLACK_WEBHOOK_URL",
     "telegram_bot_token": "TELEGRAM_BOT_TOKEN",
     "matrix_access_token": "MATRIX_ACCESS_TOKEN",
-    "smtp_password": "SMTP_PASSWORD",
+    "email_password": "SMTP_PASSWORD",
 }
 """Every secret the service reads, and the one environment variable it comes from."""
 

@@ -119,6 +119,39 @@ BAD_CONFIGS = [
     ),
     ("[[channels]]\nname='f'\nkind='facebook'\n", "page_id: a channel of kind facebook needs"),
     ("[[channels]]\nname='a'\nkind='x'\nmax_items='5'\n", "[channels][0].max_items"),
+    ("[[channels]]\nname='t'\nkind='telegram'\n", "telegram_chat: a channel of kind telegram"),
+    (
+        "[[channels]]\nname='t'\nkind='telegram'\ntelegram_chat='my channel'\n",
+        "[channels][0].telegram_chat: String should match pattern",
+    ),
+    ("[[channels]]\nname='m'\nkind='matrix'\n", "matrix_room, api_base: a channel of kind"),
+    (
+        "[[channels]]\nname='s'\nkind='slack'\nslack_channel='#general'\n",
+        "[channels][0].slack_channel: String should match pattern",
+    ),
+    (
+        "[[channels]]\nname='s'\nkind='x'\nslack_channel='C0123456789'\n",
+        "slack_channel: only a channel of kind slack has it",
+    ),
+    (
+        "[[channels]]\nname='e'\nkind='email'\nemail_to=['a@example.org']\n",
+        "email_to, email_from, smtp_host: a channel of kind email needs",
+    ),
+    (
+        "[[channels]]\nname='e'\nkind='email'\nemail_to=['Ada <a@example.org>']\n"
+        "email_from='d@example.org'\nsmtp_host='smtp.example.org'\n",
+        "[channels][0].email_to[0]: String should match pattern",
+    ),
+    (
+        "[[channels]]\nname='e'\nkind='email'\nemail_to=['a@example.org']\n"
+        "email_from='d@example.org'\nsmtp_host='smtp.example.org'\nsmtp_security='ssl'\n",
+        "[channels][0].smtp_security: expected 'starttls', 'tls' or 'none'",
+    ),
+    (
+        "[[channels]]\nname='e'\nkind='email'\nemail_to=['a@example.org']\n"
+        "email_from='d@example.org'\nsmtp_host='smtp.example.org'\nunsubscribe='http://x.org'\n",
+        'unsubscribe: an https URL or a "mailto:" address',
+    ),
     ("[arxiv\n", "not valid TOML"),
     ("[console]\nuser = '" + "x" * 65 + "'\n", "[console].user: User names are at most 64"),
     ('[console]\nuser = "ad\\u001ba"\n', "[console].user: The user name contains a control"),
@@ -152,6 +185,16 @@ SECRETS_IN_FILE = [
         "FACEBOOK_PAGE_TOKEN",
     ),
     ("[database]\nurl = 'postgresql://app:pw@db/x'\n", "[database].url", "DATABASE_URL"),
+    (
+        "[[channels]]\nname='s'\nkind='slack'\nbot_token='xoxb-1'\n",
+        "[channels][0].bot_token",
+        "SLACK_BOT_TOKEN",
+    ),
+    (
+        "[[channels]]\nname='e'\nkind='email'\npassword='hunter2'\n",
+        "[channels][0].password",
+        "SMTP_PASSWORD",
+    ),
     ("[bluesky]\napp_password = 'abcd-efgh'\n", "[bluesky].app_password", "BLUESKY_APP_PASSWORD"),
 ]
 

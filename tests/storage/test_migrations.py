@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, inspect, select, table
+from sqlalchemy import Connection, func, inspect, select, table, text
+from sqlalchemy.exc import IntegrityError
 
 from storage import migrate
 from storage.database import Database
@@ -144,5 +146,47 @@ def test_cards_of_both_kinds_are_carried_into_the_ledger_and_back(database_url: 
             "SELECT digest_id, revision, discord_channel_id, discord_message_id FROM digest_cards",
         ) == [(1, 2, 1186000000000000777, 1186000000000000902)]
         assert "cards" not in inspect(db.engine).get_table_names()
+    finally:
+        db.dispose()
+
+
+def _add_channel(connection: Connection, name: str, kind: str) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO channels (name, kind, origin, schedule, timezone, require_approval,"
+            " max_items, enabled, created_at, updated_at) VALUES (:name, :kind, 'config',"
+            " '0 9 * * *', 'UTC', false, 5, true, '2026-12-06 10:00:00', '2026-12-06 10:00:00')"
+        ),
+        {"name": name, "kind": kind},
+    )
+
+
+def test_0013_admits_the_four_new_kinds_and_nothing_else(database_url: str) -> None:
+    """The kind's CHECK is the schema's word: before 0013 a Slack channel is refused, after
+    it the four new kinds are taken and a misspelt kind still is not; going back refuses
+    while a channel of a new kind exists, naming it."""
+    db = Database.connect(database_url)
+    try:
+        migrate.upgrade(db, "0012")
+        with pytest.raises(IntegrityError), db.engine.begin() as connection:
+            _add_channel(connection, "lab", "slack")
+        with db.engine.begin() as connection:
+            _add_channel(connection, "x-main", "x")
+        migrate.upgrade(db)
+        with db.engine.begin() as connection:
+            for kind in ("slack", "telegram", "matrix", "email"):
+                _add_channel(connection, f"c-{kind}", kind)
+        with pytest.raises(IntegrityError), db.engine.begin() as connection:
+            _add_channel(connection, "irc", "irc")
+        assert _rows(db, "SELECT count(*) FROM channels") == [(5,)]
+        with pytest.raises(RuntimeError, match="c-slack \\(slack\\)"):
+            migrate.downgrade(db, "0012")
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM channels WHERE name <> 'x-main'")
+        migrate.downgrade(db, "0012")
+        assert _rows(db, "SELECT name FROM channels") == [("x-main",)]
+        assert "rich" not in {
+            column["name"] for column in inspect(db.engine).get_columns("deliveries")
+        }
     finally:
         db.dispose()
