@@ -62,9 +62,11 @@ def preview_text(preview: Preview) -> str:
         for index, part in enumerate(post.parts, start=1):
             limit = f"/{preview.limit}" if preview.limit else ""
             url = ", holds a URL" if part.has_url else ""
+            subject = (part.rich or {}).get("subject")
             lines += [
                 "",
                 f"[part {index} of {len(post.parts)}: {part.length}{limit}{url}]",
+                *([f"Subject: {subject}", ""] if subject else []),
                 part.text,
             ]
             lines += [picture_line(number, card) for number, card in enumerate(part.media, 1)]
@@ -93,6 +95,7 @@ def preview_json(preview: Preview) -> list[dict[str, Any]]:
                     "text": part.text,
                     "length": part.length,
                     "has_url": part.has_url,
+                    "rich": dict(part.rich) if part.rich is not None else None,
                     "pictures": [
                         {
                             "width": card.width,

@@ -9,6 +9,14 @@ from publishers.settings import ChannelSettings
 TARGETS: dict[str, dict[str, Any]] = {
     "facebook": {"page_id": "100000000000000"},
     "mastodon": {"api_base": "https://mastodon.example"},
+    "slack": {"slack_channel": "C0123456789"},
+    "telegram": {"telegram_chat": "@shortscience_digest"},
+    "matrix": {"matrix_room": "!digest:matrix.example", "api_base": "https://matrix.example"},
+    "email": {
+        "email_to": ("readers@example.org",),
+        "email_from": "digest@example.org",
+        "smtp_host": "smtp.example.org",
+    },
 }
 """What a kind needs to be a valid channel (a Page, an instance); overridden by the caller."""
 
