@@ -44,9 +44,23 @@ TEMPLATE_NAMES = (
     "discord/summary.md.j2",
     "discord/read_on.md.j2",
     # slack
+    "slack/summary.md.j2",
+    "slack/read_on.md.j2",
+    "slack/button.txt.j2",
     # telegram
+    "telegram/summary.html.j2",
+    "telegram/read_on.html.j2",
     # matrix
+    "matrix/summary.txt.j2",
+    "matrix/summary.html.j2",
+    "matrix/read_on.txt.j2",
+    "matrix/read_on.html.j2",
     # email
+    "email/subject.txt.j2",
+    "email/digest.txt.j2",
+    "email/digest.html.j2",
+    "email/read_on.txt.j2",
+    "email/read_on.html.j2",
     "outbox/summary.md.j2",
     "outbox/_page.html.j2",
     "outbox/digest.html.j2",
