@@ -187,14 +187,15 @@ class TelegramClient(Network):
             photo = (f"card.{card.extension}", card.content, card.mime_type)
             response = self._send("sendPhoto", form=form, photo=photo)
         body = self._json(response)
-        if not (200 <= response.status_code < 300 and body is not None and body.get("ok")):
+        if not 200 <= response.status_code < 300:
             raise self._refusal(response, body)
-        result = body.get("result")
+        result = body.get("result") if body is not None and body.get("ok") is True else None
         message_id = result.get("message_id") if isinstance(result, Mapping) else None
         if not isinstance(result, Mapping) or not isinstance(message_id, int):
+            # A 2xx means the message exists; without its id we cannot say which it is.
             raise UnknownOutcome(
-                f"{self._subject}: Telegram answered ok without a message id; "
-                "the message was probably posted"
+                f"{self._subject}: the Bot API answered HTTP {response.status_code} without "
+                "a message id; the message was probably posted"
             )
         return Posted(remote_id=str(message_id), url=self._link(result, message_id))
 
