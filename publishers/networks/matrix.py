@@ -4,8 +4,9 @@ matrix-nio is asyncio (aiohttp); the project's clients are synchronous and run i
 worker's threads. So each client keeps a private event loop, made with
 ``asyncio.new_event_loop`` and driven with ``run_until_complete`` under a lock, and
 never touches a loop of its caller: call it from a thread with no running loop (the
-worker's threads are such). :meth:`MatrixClient.close` closes nio's HTTP session and the
-loop; the next post makes both afresh.
+worker's threads are such). Each send has an HTTP session of its own, closed after it
+(:func:`_session`), so nothing stays open between posts; :meth:`MatrixClient.close`
+closes the loop, and the next post makes a new one.
 
 The access token is given to nio as it is, without a password login (which would make a
 new device every start): ``room_send`` needs no user or device id, and nio keeps the
@@ -122,7 +123,8 @@ class MatrixClient(Network):
         return self._send(post)
 
     def close(self) -> None:
-        """Close nio's HTTP session and the private loop; the next post makes new ones."""
+        """Close nio's HTTP session, if one is open, and the private loop; the next post
+        makes new ones."""
         with self._lock:
             loop, client = self._loop, self._nio
             self._loop, self._nio = None, None
