@@ -137,15 +137,11 @@ class TelegramClient(Network):
     def from_settings(
         cls, channel: ChannelSettings, *, timeout: float, clock: Callable[[], datetime]
     ) -> TelegramClient:
-        """The client of a ``kind = "telegram"`` channel: its bot token and ``telegram_chat``."""
-        if not channel.telegram_chat:
-            raise Permanent(
-                f'channel {channel.name}: set telegram_chat to the chat\'s "@username" or '
-                'its numeric id ("-100...")'
-            )
+        """The client of a ``kind = "telegram"`` channel: its bot token and ``telegram_chat``
+        (which the settings require for this kind)."""
         return cls(
             channel.credentials["bot_token"],
-            chat=channel.telegram_chat,
+            chat=channel.telegram_chat or "",
             api_base=channel.api_base,
             timeout=timeout,
             clock=clock,
