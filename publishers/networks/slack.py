@@ -13,6 +13,9 @@ incoming webhook.
   are posted one after the other) and nothing can be looked up: ``find`` raises
   ``LookupUnsupported`` and a moderator decides. The URL is a secret.
 
+The text goes out with ``parse`` ``none`` and ``link_names`` false (Slack's defaults, said
+out loud) and the blocks' mrkdwn is ``verbatim``: only the markup the renderer wrote is
+read, so "@channel" in a summary stays text, as ``<!channel>`` does once escaped.
 ``unfurl_links`` and ``unfurl_media`` are false: every summary links its paper, and a
 preview card of the same arXiv page under each message would be taller than the summary
 (the button already leads there).
@@ -201,6 +204,8 @@ class SlackClient(Network):
                 metadata={"event_type": EVENT_TYPE, "event_payload": {"key": post.key}},
                 unfurl_links=False,
                 unfurl_media=False,
+                link_names=False,
+                parse="none",
             )
         except SlackApiError as error:
             raise self._api_error(error, "chat.postMessage") from None

@@ -46,6 +46,8 @@ SECTION_LIMIT = 3000
 """A section block's text (Block Kit reference, section: ``text``, 3000 characters)."""
 HEADER_LIMIT = 150
 """A header block's plain text (Block Kit reference, header: 150 characters)."""
+TLDR_LIMIT = 2500
+"""A TL;DR's share of its section, so the byline under it always has room."""
 BUTTON_LABEL_LIMIT = 75
 BUTTON_URL_LIMIT = 3000
 MAX_BLOCKS = 50
@@ -105,16 +107,17 @@ def _head(templates: Templates, channel: ChannelSettings, item: SummaryItem) -> 
     section = templates.render(
         "slack/summary.md.j2",
         summary=escaped,
-        tldr=inline_mrkdwn(item.tldr),
+        tldr=_fit(inline_mrkdwn(item.tldr), TLDR_LIMIT),
         link=escape(item.link),
         channel=channel,
     )
+    section = _fit(section, SECTION_LIMIT)
     blocks: list[dict[str, Any]] = []
     title = " ".join(item.title_text.split())
     if title:
         blocks.append({"type": "header", "text": _plain(_shortened(title, HEADER_LIMIT))})
     if section:
-        blocks.append({"type": "section", "text": _mrkdwn(_fit(section, SECTION_LIMIT))})
+        blocks.append({"type": "section", "text": _mrkdwn(section)})
     lines = [f"*{escape(title)}*"] if title else []
     lines.append(section)
     if item.link and len(item.link) <= BUTTON_URL_LIMIT:
@@ -213,7 +216,10 @@ def _plain(text: str) -> dict[str, Any]:
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text}
+    """A mrkdwn text object that Slack takes verbatim: no automatic parsing of its plain
+    text, so a summary's "@channel" or "#general" stays words (the markup is still read:
+    the links were made here, bare URLs included)."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def _fit(text: str, limit: int) -> str:
@@ -360,11 +366,13 @@ def inline_mrkdwn(markdown: str) -> str:
 
 def _inline(children: Sequence[Any]) -> str:
     pieces: list[str] = []
-    links: list[tuple[str, int, bool]] = []  # (href, index of the label's first piece)
+    links: list[tuple[str, int, bool]] = []  # (href, its label's first piece, autolink)
     marks = {"strong": "*", "em": "_", "s": "~"}
     for child in children:
         kind = child.type
-        if kind in ("text", "html_inline"):
+        if kind == "text" and not links:
+            pieces.append(_linked(child.content))
+        elif kind in ("text", "html_inline"):
             pieces.append(escape(child.content))
         elif kind == "code_inline":
             pieces.append(f"`{escape(child.content)}`" if child.content.strip() else "")
@@ -389,6 +397,19 @@ def _inline(children: Sequence[Any]) -> str:
             label = "".join(pieces[start:]).strip()
             del pieces[start:]
             pieces.append(_link(href, "" if autolink else label))
+    return "".join(pieces)
+
+
+def _linked(text: str) -> str:
+    """Plain text escaped, each http(s) URL in it a link: verbatim text objects do not
+    link them by themselves."""
+    from publishers.render.url_grammar import find_urls  # start-up: digests only
+
+    pieces, done = [], 0
+    for start, end in find_urls(text, schemeless=False):
+        pieces += [escape(text[done:start]), _link(text[start:end], "")]
+        done = end
+    pieces.append(escape(text[done:]))
     return "".join(pieces)
 
 

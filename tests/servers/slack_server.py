@@ -111,6 +111,13 @@ class FakeSlack(FakeAPI):
     def webhook_url(self) -> str:
         return f"{self.url}{WEBHOOK_PATH}"
 
+    def add(self, text: str, **fields: Any) -> Message:
+        """A message someone else posted in the channel (the history a look-up reads)."""
+        with self.lock:
+            message = Message(ts=self._next_ts(), channel=self.channel, text=text, **fields)
+            self._messages.append(message)
+            return message
+
     def revoke(self) -> None:
         with self.lock:
             self.revoked = True
@@ -181,11 +188,7 @@ class FakeSlack(FakeAPI):
         if refused is not None:
             return refused
         with self.lock:
-            found = [
-                m
-                for m in self._messages
-                if m.via == "bot" and (m.thread_ts is None or m.thread_ts == m.ts)
-            ]
+            found = [m for m in self._messages if m.thread_ts is None or m.thread_ts == m.ts]
         found.reverse()  # newest first
         return self._page(found, args)
 
@@ -196,7 +199,7 @@ class FakeSlack(FakeAPI):
             return refused
         parent = str(args.get("ts") or "")
         with self.lock:
-            root = [m for m in self._messages if m.ts == parent and m.via == "bot"]
+            root = [m for m in self._messages if m.ts == parent]
             if not root:
                 return _error("thread_not_found")
             found = root + [m for m in self._messages if m.thread_ts == parent and m.ts != parent]
