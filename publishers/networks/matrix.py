@@ -3,10 +3,10 @@
 matrix-nio is asyncio (aiohttp); the project's clients are synchronous and run in the
 worker's threads. So each client keeps a private event loop, made with
 ``asyncio.new_event_loop`` and driven with ``run_until_complete`` under a lock, and
-never touches a loop of its caller: call it from a thread with no running loop (the
-worker's threads are such). Each send has an HTTP session of its own, closed after it
-(:func:`_session`), so nothing stays open between posts; :meth:`MatrixClient.close`
-closes the loop, and the next post makes a new one.
+never touches a loop of its caller (called from a coroutine, it runs its loop in a
+helper thread and blocks the caller for at most the timeout). Each send has an HTTP
+session of its own, closed after it (:func:`_session`), so nothing stays open between
+posts; :meth:`MatrixClient.close` closes the loop, and the next post makes a new one.
 
 The access token is given to nio as it is, without a password login (which would make a
 new device every start): ``room_send`` needs no user or device id, and nio keeps the
@@ -31,6 +31,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -187,11 +188,19 @@ class MatrixClient(Network):
         return self._nio
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        """``work`` on the private loop, at most ``timeout`` (and a grace) long.
+
+        Called from a thread whose own loop is running (a coroutine calling the client
+        directly), the private loop runs in a helper thread instead, since one thread
+        cannot run two loops; the caller's loop waits, as for any blocking call.
+        """
         if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(
-            asyncio.wait_for(work, timeout=self.timeout + LOOP_GRACE)
-        )
+        bounded = asyncio.wait_for(work, timeout=self.timeout + LOOP_GRACE)
+        if not _loop_running_here():
+            return self._loop.run_until_complete(bounded)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="matrix") as helper:
+            return helper.submit(self._loop.run_until_complete, bounded).result()
 
     def _posted(self, event_id: str) -> Posted:
         url = MATRIX_TO.format(
@@ -217,6 +226,14 @@ class MatrixClient(Network):
 
     def _safe(self, text: str) -> str:
         return redact(text, [self._token])[:MAX_ERROR_TEXT]
+
+
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _session(timeout: float) -> aiohttp.ClientSession:

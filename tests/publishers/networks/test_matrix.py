@@ -368,6 +368,13 @@ def test_the_client_leaves_the_callers_event_loop_alone(
         mine.close()
 
 
+def test_a_coroutine_may_call_the_client_directly(server: FakeMatrix, client: MatrixClient) -> None:
+    async def caller() -> str:
+        return client.post(part()).remote_id
+
+    assert asyncio.run(caller()) == server.events[0].event_id
+
+
 def test_a_closed_client_posts_again_with_a_new_loop(
     server: FakeMatrix, client: MatrixClient
 ) -> None:
