@@ -49,13 +49,17 @@ from publishers.settings import ChannelSettings
 __all__ = [
     "CONTENT_LIMIT",
     "COUNTER",
+    "EVENT_LIMIT",
     "HTML_FORMAT",
     "MSGTYPE",
     "content_size",
+    "for_matrix",
     "inline_html",
+    "json_bytes",
     "markdown_html",
     "message_content",
     "render_posts",
+    "rich_html",
 ]
 
 EVENT_LIMIT = 65_536
