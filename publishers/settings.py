@@ -119,8 +119,9 @@ class ChannelSettings(BaseModel):
     ``chat.postMessage`` posts to and ``conversations.history`` looks posts up in."""
     telegram_chat: Annotated[str, Field(pattern=TELEGRAM_CHAT)] | None = None
     """kind telegram: the channel's ``@username`` or the chat's numeric id (``-100...``)."""
-    matrix_room: Annotated[str, Field(pattern=r"^![^:\s]+:[^\s]+$")] | None = None
-    """kind matrix: the room's id (``!abc123:matrix.org``); the homeserver is ``api_base``."""
+    matrix_room: Annotated[str, Field(pattern=r"^![^:\s]{1,255}(:[^\s]{1,255})?$")] | None = None
+    """kind matrix: the room's id (``!abc123:matrix.org``; from room version 12 without the
+    server part, ``!hash``), not an alias; the homeserver is ``api_base``."""
     email_to: Annotated[
         tuple[Annotated[str, Field(pattern=EMAIL_ADDRESS)], ...],
         Field(strict=False, max_length=500),

@@ -126,6 +126,11 @@ BAD_CONFIGS = [
     ),
     ("[[channels]]\nname='m'\nkind='matrix'\n", "matrix_room, api_base: a channel of kind"),
     (
+        "[[channels]]\nname='m'\nkind='matrix'\nmatrix_room='#papers:matrix.org'\n"
+        "api_base='https://matrix.org'\n",
+        "[channels][0].matrix_room: String should match pattern",
+    ),
+    (
         "[[channels]]\nname='s'\nkind='slack'\nslack_channel='#general'\n",
         "[channels][0].slack_channel: String should match pattern",
     ),
