@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -27,6 +28,8 @@ from publishers.render.posts import DigestRenderer
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
+from storage.database import Database
+from tests.publishers.kinds.slack import harness
 from tests.publishers.networks.conftest import (
     NOW,
     Clock,
@@ -34,6 +37,7 @@ from tests.publishers.networks.conftest import (
     outgoing,
     refused_url,
 )
+from tests.publishers.test_delivery import approved, deliveries, publisher
 from tests.servers.http_fake import Fault, FaultKind, Response
 from tests.servers.slack_server import (
     BOT_TOKEN,
@@ -413,3 +417,25 @@ def test_the_fake_answers_in_the_documented_shape(slack: FakeSlack) -> None:
     documented = fixture("chat.postMessage_ok__RECONSTRUCTED.json")
     assert set(answer) == set(documented)
     assert set(answer["message"]) == set(documented["message"])
+
+
+# -- a whole digest, through the worker -------------------------------------------------------
+
+
+def test_a_threaded_digest_goes_out_as_a_message_and_replies_in_its_thread(
+    db: Database, clock: Clock, tmp_path: Path
+) -> None:
+    sentences = " ".join(f"Sentence {n} is about coupling layers." for n in range(150))
+    approved(db, "\n\n".join([sentences] * 3))
+    with harness(clock) as slack:  # type: ignore[arg-type]
+        channel = slack.channel(thread=True, max_parts=3)
+        service = publisher(db, channel, clock, tmp_path)  # type: ignore[arg-type]
+        service.build(channel)
+        assert service.deliver().sent == 3
+        root, *replies = slack.held()
+        assert "Real NVP" in root.text and root.reply_to is None
+        assert [reply.reply_to for reply in replies] == [root.remote_id] * 2
+        assert (
+            replies[-1].text.startswith("Sentence") and "read the whole summary" in replies[-1].text
+        )
+        assert [row.remote_id for row in deliveries(db)] == [m.remote_id for m in slack.held()]
