@@ -256,10 +256,18 @@ class EmailClient(Network):
             )
         else:
             connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            self._secure(connection)
+        except BaseException:
+            connection.close()  # a refused certificate or STARTTLS leaves no socket open
+            raise
+        return connection
+
+    def _secure(self, connection: smtplib.SMTP) -> None:
+        """EHLO, and with ``starttls`` the upgrade to TLS and EHLO again."""
         connection.ehlo_or_helo_if_needed()
         if self.security == "starttls":
             if not connection.has_extn("starttls"):
-                _quit(connection)
                 raise Permanent(
                     f"{self._subject} does not offer STARTTLS, so the password and the "
                     'message would cross in clear; set smtp_security = "tls" for a server '
@@ -267,7 +275,6 @@ class EmailClient(Network):
                 )
             connection.starttls(context=self._tls)
             connection.ehlo()  # RFC 3207: what the server said before TLS no longer counts
-        return connection
 
     def _login(self, connection: smtplib.SMTP) -> None:
         if self.username is None:
