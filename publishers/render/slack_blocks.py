@@ -69,6 +69,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def link_target(url: str) -> str:
+    """A URL as it goes between ``<`` and ``>`` (or before ``|label``): escaped, and its own
+    ``|``, which would end it there, percent-encoded."""
+    return escape(url).replace("|", "%7C")
+
+
 def webhook_only(channel: ChannelSettings) -> bool:
     """Whether the channel posts through an incoming webhook: a bot token with its channel
     is preferred when both are set, for threads and look-ups."""
@@ -108,7 +114,7 @@ def _head(templates: Templates, channel: ChannelSettings, item: SummaryItem) -> 
         "slack/summary.md.j2",
         summary=escaped,
         tldr=_fit(inline_mrkdwn(item.tldr), TLDR_LIMIT),
-        link=escape(item.link),
+        link=link_target(item.link),
         channel=channel,
     )
     section = _fit(section, SECTION_LIMIT)
@@ -134,7 +140,7 @@ def _head(templates: Templates, channel: ChannelSettings, item: SummaryItem) -> 
             "action_id": "open_summary",
         }
         blocks.append({"type": "actions", "elements": [button]})
-        lines.append(f"<{escape(item.link)}>")
+        lines.append(f"<{link_target(item.link)}>")
     return _Head(blocks, "\n".join(line for line in lines if line))
 
 
@@ -145,7 +151,7 @@ def _single(templates: Templates, channel: ChannelSettings, item: SummaryItem) -
     text = f"{head.text}\n\n{body}" if body else head.text
     if body and not COUNTER.fits(text):
         read_on = _read_on(templates, channel, item)
-        room = TEXT_LIMIT - slack_length(f"{head.text}\n\n") - slack_length(f"\n\n{read_on}")
+        room = TEXT_LIMIT - slack_length(f"{head.text}\n\n{ELLIPSIS}\n\n{read_on}")
         kept = _pieces(body, room)[0] if room >= MIN_BODY else ""
         body = f"{_ended(kept)}\n\n{read_on}" if kept else read_on
         text = f"{head.text}\n\n{body}"
@@ -164,7 +170,7 @@ def _thread(templates: Templates, channel: ChannelSettings, item: SummaryItem) -
     pieces = _pieces(body, TEXT_LIMIT)
     if len(pieces) > replies:
         read_on = _read_on(templates, channel, item)
-        pieces = _pieces(body, TEXT_LIMIT - slack_length(f"\n\n{read_on}"))[:replies]
+        pieces = _pieces(body, TEXT_LIMIT - slack_length(f"{ELLIPSIS}\n\n{read_on}"))[:replies]
         pieces[-1] = f"{_ended(pieces[-1])}\n\n{read_on}"
     parts += [_part(piece, _sections(piece)) for piece in pieces]
     return parts
@@ -176,7 +182,7 @@ MIN_BODY = 200
 
 def _read_on(templates: Templates, channel: ChannelSettings, item: SummaryItem) -> str:
     return templates.render(
-        "slack/read_on.md.j2", summary=_Escaped(item), link=escape(item.link), channel=channel
+        "slack/read_on.md.j2", summary=_Escaped(item), link=link_target(item.link), channel=channel
     )
 
 
@@ -418,7 +424,7 @@ def _link(href: str, label: str) -> str:
     if not _LINKABLE.match(href):
         shown = escape(href)
         return f"{label} ({shown})" if label and label != shown else shown
-    url = escape(href).replace("|", "%7C")
+    url = link_target(href)
     if not label or label == escape(href):
         return f"<{url}>"
     return f"<{url}|{label}>"

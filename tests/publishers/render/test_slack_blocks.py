@@ -257,3 +257,20 @@ def test_a_webhook_channel_gets_one_message_whatever_thread_says() -> None:
         "slack_channel": "C0123456789",
     }
     assert len(render(summary(LONG_BODY), thread=True, **with_bot).parts) == 4
+
+
+@pytest.mark.parametrize("words", [790, 800, 805, 810, 1500])
+def test_a_cut_with_its_ellipsis_and_read_on_line_stays_within_the_text_limit(words: int) -> None:
+    body = " ".join(f"w{n % 10}" for n in range(words)) + " " + "x" * 30
+    for post in (render(summary(body)), render(summary(body * 3), thread=True, max_parts=2)):
+        for part in post.parts:
+            within_slacks_limits(part)
+
+
+def test_a_link_holding_a_bar_stays_one_link() -> None:
+    link = "https://shortscience.org/s?a=1|2&b=<3>"
+    [part] = render(summary(link=link)).parts
+    assert "<https://shortscience.org/s?a=1%7C2&amp;b=&lt;3&gt;>" in part.text
+    assert body_mrkdwn(f"[label]({link})") == (
+        "<https://shortscience.org/s?a=1%7C2&amp;b=%3C3%3E|label>"
+    )
