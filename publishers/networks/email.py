@@ -195,6 +195,13 @@ class EmailClient(Network):
         Readers the server refuses while others are taken are logged, and the message goes
         to the rest: sending it again would give everyone else a second copy.
         """
+        outside = [a for a in (self.sender, *self.recipients) if not a.isascii()]
+        if outside:
+            # They need SMTPUTF8 (RFC 6531) all the way to every reader; not supported.
+            raise Permanent(
+                f"{self._subject}: {', '.join(outside)}: addresses outside ASCII are not "
+                "supported; use the ASCII form of the address"
+            )
         message = self.message(post)
         message_id = str(message["Message-ID"])
         content = _data_lines(message.as_bytes(policy=POLICY))

@@ -181,6 +181,14 @@ def test_a_mailto_unsubscribe_is_used_as_set_without_one_click(
     assert message["List-Unsubscribe-Post"] is None
 
 
+def test_an_address_outside_ascii_is_refused_before_connecting(
+    server: SmtpServer, clock: Clock
+) -> None:
+    with pytest.raises(Permanent, match=re.escape("jürgen@example.org: addresses outside ASCII")):
+        client(server, clock, recipients=(READER, "jürgen@example.org")).post(digest())
+    assert server.messages == [] and server.logins == []
+
+
 def test_a_line_starting_with_a_dot_arrives_as_written(server: SmtpServer, clock: Clock) -> None:
     text = "Two lines.\n.\n.hidden? No: RFC 5321 doubles the dot on the wire."
     client(server, clock).post(digest(text))
