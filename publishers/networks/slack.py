@@ -7,6 +7,9 @@ incoming webhook.
   key in its message metadata (``event_type`` ``shortscience_post``), so after a lost
   answer :meth:`SlackClient.find` reads the channel's history (``conversations.history``,
   or ``conversations.replies`` for a reply) with ``include_all_metadata`` and finds it.
+  A message's link (``Posted.url``) is its permalink, built as Slack's own are
+  (``{workspace}archives/{channel}/p{ts without the dot}``, a reply with its
+  ``thread_ts``), the workspace's address asked once with ``auth.test``.
 * **Incoming webhook** (``SLACK_WEBHOOK_URL``): the webhook answers ``ok`` and no
   ``ts``, so nothing can reply to its messages (the renderer lays out a webhook channel
   as one message per summary whatever ``thread`` says; parts that still come as a thread
@@ -143,6 +146,8 @@ class SlackClient(Network):
         self._clock = clock
         self._secrets = tuple(filter(None, (bot_token, webhook_url)))
         self._web: WebClient | None = None
+        self._workspace: str | None = None
+        """The workspace's URL once known ("" when Slack named none)."""
         self._webhook: WebhookClient | None = None
         if bot_token and channel_id:
             self._web = WebClient(
@@ -223,7 +228,7 @@ class SlackClient(Network):
         ts = response.get("ts")
         if not isinstance(ts, str) or not ts:
             raise UnknownOutcome("Slack answered ok but named no message (no ts)")
-        return Posted(remote_id=ts)
+        return self._posted(ts, parent)
 
     def _post_webhook(
         self, webhook: WebhookClient, post: OutgoingPost, blocks: list[Any] | None
@@ -271,7 +276,7 @@ class SlackClient(Network):
             page = self._history_page(parent, since, cursor)
             for message in page.get("messages") or ():
                 if _key_of(message) == post.key and isinstance(message.get("ts"), str):
-                    return Posted(remote_id=message["ts"])
+                    return self._posted(message["ts"], parent)
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not page.get("has_more") or not cursor:
                 return None
@@ -322,6 +327,30 @@ class SlackClient(Network):
 
     def close(self) -> None:
         """Nothing to release: urllib opens a connection per request."""
+
+    def _posted(self, ts: str, parent: Posted | None) -> Posted:
+        """Where the message is: its ``ts``, and its link when the workspace is known."""
+        workspace = self._workspace_url()
+        if workspace is None:
+            return Posted(remote_id=ts)
+        url = f"{workspace}archives/{self.channel_id}/p{ts.replace('.', '')}"
+        if parent is not None:
+            url += f"?thread_ts={parent.remote_id}&cid={self.channel_id}"
+        return Posted(remote_id=ts, url=url)
+
+    def _workspace_url(self) -> str | None:
+        """The workspace's address (``auth.test``'s ``url``), asked once after the first
+        message went out, so it never delays or fails a post: without it, no link."""
+        if self._workspace is None and self._web is not None:
+            try:
+                url = self._web.auth_test().get("url")
+            except Exception as error:  # a link is a nicety: the message is made
+                log.info("Slack auth.test failed (%s); messages get no link", type(error).__name__)
+                return None
+            self._workspace = url if isinstance(url, str) and url.startswith("http") else ""
+            if self._workspace and not self._workspace.endswith("/"):
+                self._workspace += "/"
+        return self._workspace or None
 
     def _bot(self) -> WebClient:
         if self._web is None:  # pragma: no cover - callers check the webhook first

@@ -12,6 +12,7 @@ It answers, as Slack's documentation describes them (tests/fixtures/slack/SOURCE
   first (replies: the parent, then oldest first), ``oldest`` exclusive, ``limit`` and
   ``cursor`` paging, ``metadata`` only with ``include_all_metadata``; a token without the
   history scope gets ``missing_scope``.
+* ``auth.test``: the token's workspace, its ``url`` first (for permalinks).
 * ``POST /services/T…/B…/secret``: the incoming webhook, answering ``ok`` as text, or a
   status with one word (``invalid_token``, ``no_service``, ``no_text``, ``invalid_blocks``).
 
@@ -39,6 +40,7 @@ TEAM_ID = "T0SHORTSCI"
 BOT_ID = "B0SHORTBOT"
 BOT_USER = "U0SHORTBOT"
 WEBHOOK_PATH = "/services/T0SHORTSCI/B0HOOK1234/w3bh00kS3cr3tZq9xV7pLr0sT"
+WORKSPACE_URL = "https://shortscience-lab.slack.com/"
 SCOPES = ("chat:write", "channels:history", "groups:history")
 
 MAX_BLOCKS = 50
@@ -101,6 +103,7 @@ class FakeSlack(FakeAPI):
             self.route(method, r"/api/conversations\.history", self._history)
             self.route(method, r"/api/conversations\.replies", self._replies)
         self.route("POST", r"/services/(?P<path>.+)", self._webhook)
+        self.route("POST", r"/api/auth\.test", self._auth_test)
 
     @property
     def messages(self) -> list[Message]:
@@ -232,6 +235,26 @@ class FakeSlack(FakeAPI):
         if str(args.get("channel") or "") != self.channel:
             return _error("channel_not_found")
         return None
+
+    # -- auth.test ------------------------------------------------------------------------------
+
+    def _auth_test(self, request: Request, match: re.Match[str]) -> Response:
+        args = _arguments(request)
+        refused = self._auth(request, args)
+        if refused is not None:
+            return refused
+        return Response(
+            200,
+            {
+                "ok": True,
+                "url": WORKSPACE_URL,
+                "team": "ShortScience",
+                "user": "shortscience_bot",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER,
+                "bot_id": BOT_ID,
+            },
+        )
 
     # -- the incoming webhook ---------------------------------------------------------------
 

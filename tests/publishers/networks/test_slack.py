@@ -43,6 +43,7 @@ from tests.servers.slack_server import (
     BOT_TOKEN,
     CHANNEL_ID,
     WEBHOOK_PATH,
+    WORKSPACE_URL,
     FakeSlack,
     fixture,
 )
@@ -74,6 +75,11 @@ def part(text: str = "*Real NVP*", *, key: str = "k-0", **changes: object) -> Ou
     return replace(outgoing(text, key=key), **values)  # type: ignore[arg-type]
 
 
+def permalink(ts: str) -> str:
+    """A message's link as Slack writes it (chat.getPermalink's example)."""
+    return f"{WORKSPACE_URL}archives/{CHANNEL_ID}/p{ts.replace('.', '')}"
+
+
 def no_secret_in(error: BaseException, slack: FakeSlack) -> None:
     shown = error_chain(error)
     for secret in (BOT_TOKEN, slack.webhook_url, WEBHOOK_PATH.rsplit("/", 1)[1]):
@@ -88,7 +94,7 @@ def test_a_message_goes_out_with_its_blocks_key_and_no_link_previews(
 ) -> None:
     posted = bot(slack, clock).post(part(key="abc123"))
     [message] = slack.messages
-    assert posted == Posted(remote_id=message.ts)
+    assert posted == Posted(remote_id=message.ts, url=permalink(message.ts))
     assert message.ts == f"{NOW.timestamp():.6f}", "ts: the server's clock, six decimals"
     assert (message.text, message.blocks, message.thread_ts) == ("*Real NVP*", BLOCKS, None)
     assert message.metadata == {"event_type": EVENT_TYPE, "event_payload": {"key": "abc123"}}
@@ -109,6 +115,18 @@ def test_every_later_part_replies_in_the_thread_of_the_first(
     third = client.post(part("body 2", key="k-2", part=2, parts=3, reply_to=second, root=root))
     assert [m.thread_ts for m in slack.messages] == [None, root.remote_id, root.remote_id]
     assert len({root.remote_id, second.remote_id, third.remote_id}) == 3
+
+
+def test_without_the_workspaces_address_a_message_still_goes_out_unlinked(
+    slack: FakeSlack, clock: Clock
+) -> None:
+    slack.fail("POST", r"/api/auth\.test", Fault(FaultKind.REPLY, Response(500, "down")))
+    client = bot(slack, clock)
+    assert client.post(part(key="a")).url is None
+    assert client.post(part(key="b")).url == permalink(slack.messages[1].ts), "asked again"
+    assert len(slack.received("POST", r"/api/auth\.test")) == 2
+    client.post(part(key="c"))
+    assert len(slack.received("POST", r"/api/auth\.test")) == 2, "asked once it is known"
 
 
 def test_a_part_without_blocks_goes_out_as_its_text(slack: FakeSlack, clock: Clock) -> None:
@@ -246,7 +264,7 @@ def test_an_answer_dropped_after_the_message_was_made_is_found_by_its_key(
     clock.advance(timedelta(seconds=30))
     slack.add("a later message")
     found = client.find(part(key="lost-1"))
-    assert found == Posted(remote_id=slack.messages[1].ts)
+    assert found == Posted(slack.messages[1].ts, url=permalink(slack.messages[1].ts))
     [history] = slack.received(pattern=r"/api/conversations\.history")
     asked = history.form()
     assert asked["include_all_metadata"] in ("1", "true")
@@ -260,7 +278,8 @@ def test_a_timeout_after_sending_is_an_unknown_outcome_found_afterwards(
     slack.fail("POST", FakeSlack.post_pattern, Fault(FaultKind.HANG_AFTER, seconds=3))
     with pytest.raises(UnknownOutcome):
         client.post(part(key="slow-1"))
-    assert client.find(part(key="slow-1")) == Posted(remote_id=slack.messages[0].ts)
+    found = client.find(part(key="slow-1"))
+    assert found is not None and found.remote_id == slack.messages[0].ts
 
 
 def test_a_message_never_made_is_not_found(slack: FakeSlack, clock: Clock) -> None:
@@ -279,7 +298,9 @@ def test_a_lost_reply_is_looked_for_in_its_thread(slack: FakeSlack, clock: Clock
     reply = part("body", key="reply", part=1, parts=2, reply_to=root, root=root)
     with pytest.raises(UnknownOutcome):
         client.post(reply)
-    assert client.find(reply) == Posted(remote_id=slack.messages[1].ts)
+    found = client.find(reply)
+    ts = slack.messages[1].ts
+    assert found == Posted(ts, url=f"{permalink(ts)}?thread_ts={root.remote_id}&cid={CHANNEL_ID}")
     [asked] = slack.received(pattern=r"/api/conversations\.replies")
     assert asked.form()["ts"] == root.remote_id
 
@@ -289,7 +310,8 @@ def test_a_look_up_reads_older_pages_but_only_so_many(slack: FakeSlack, clock: C
     client.post(part(key="early"))
     for number in range(LOOKUP_PAGE_SIZE + 5):
         slack.add(f"chatter {number}")
-    assert client.find(part(key="early")) == Posted(remote_id=slack.messages[0].ts)
+    found = client.find(part(key="early"))
+    assert found is not None and found.remote_id == slack.messages[0].ts
     assert len(slack.received(pattern=r"/api/conversations\.history")) == 2
     for number in range(LOOKUP_PAGE_SIZE * LOOKUP_PAGES):
         slack.add(f"more chatter {number}")
