@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +21,10 @@ from storage.models import Channel, ChannelKind, Digest, DigestItem
 from tests.publishers.channels import channel_of
 from tests.publishers.conftest import NOW, seed
 
-KINDS = ("x", "bluesky", "mastodon", "facebook", "discord", "outbox")
+KINDS = (
+    "x", "bluesky", "mastodon", "facebook", "discord", "slack", "telegram", "matrix", "email",
+    "outbox",
+)  # fmt: skip
 GOLDEN = Path(__file__).resolve().parent / "golden"
 LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 
@@ -126,6 +131,8 @@ def _independent_length(kind: str, text: str) -> int:
         return int(parse_tweet(text).weightedLength)
     if kind == "bluesky":
         return len(regex.findall(r"\X", text))
+    if kind == "telegram":
+        return len(text.encode("utf-16-le")) // 2
     return -1
 
 
@@ -136,7 +143,10 @@ def test_every_part_is_within_its_platforms_count(
     seed(db)
     digest = _preview(db, renderer, _channel(kind))
     assert sum(len(post.summary_ids) for post in digest.posts) == 7
-    limits = {"x": 280, "bluesky": 300, "mastodon": 500, "facebook": 63_206, "discord": 2000}
+    limits = {
+        "x": 280, "bluesky": 300, "mastodon": 500, "facebook": 63_206, "discord": 2000,
+        "slack": 4000, "telegram": 4096, "matrix": 65_536,
+    }  # fmt: skip
     for post in digest.posts:
         for part in post.parts:
             if kind in limits:
@@ -146,6 +156,22 @@ def test_every_part_is_within_its_platforms_count(
                 assert part.length == independent, part.text
             if kind == "bluesky":
                 assert len(part.text.encode("utf-8")) <= 3000
+            if kind == "slack":
+                _within_block_kit(part.rich)
+            if kind == "telegram" and part.media:
+                assert part.length <= 1024, "a photo's caption"
+
+
+def _within_block_kit(rich: object) -> None:
+    """Slack's Block Kit limits (LIMITS.md; the block reference)."""
+    assert isinstance(rich, dict)
+    blocks = rich["blocks"]
+    assert 1 <= len(blocks) <= 50
+    for block in blocks:
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= 150
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
 
 
 @pytest.mark.parametrize("kind", ["x", "bluesky", "mastodon", "facebook"])
@@ -222,9 +248,14 @@ def test_hostile_summary_text_is_printed_as_written_within_every_limit(
     for kind in KINDS:
         digest = _preview(db, renderer, _channel(kind))
         text = "\n".join(part.text for post in digest.posts for part in post.parts)
+        if kind == "slack":  # mrkdwn escapes &, < and >; Slack shows them as written
+            text = html.unescape(text)
         assert "{{ config }}" in text
         assert "<script>" in text
         assert "@everyone" in text
+        for part in (part for post in digest.posts for part in post.parts):
+            # Blocks, Matrix's and email's HTML: the tag never arrives as markup.
+            assert "<script>" not in json.dumps(part.rich or {}, ensure_ascii=False)
         if kind == "outbox":
             assert "{% raw %}" in text
             assert digest.html is not None
@@ -247,6 +278,10 @@ def test_each_platforms_output_matches_its_golden_file(
         for index, part in enumerate(post.parts, start=1):
             lines.append(f"===== post {number}, part {index}/{len(post.parts)} ({part.length})")
             lines.append(part.text)
+            if part.rich is not None:  # what the network renders: blocks, HTML, a subject
+                lines.append(
+                    f"----- rich form\n{json.dumps(part.rich, indent=1, ensure_ascii=False)}"
+                )
     produced = "\n".join(lines) + "\n"
     golden = GOLDEN / f"{kind}.txt"
     if update_golden:
