@@ -27,6 +27,8 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+from publishers.site.mathml import typeset
+
 log = logging.getLogger(__name__)
 
 MATHML = "http://www.w3.org/1998/Math/MathML"
@@ -84,6 +86,7 @@ def latex_to_mathml(latex: str, *, display: bool = False) -> str:
         # to expand.
         root = ElementTree.fromstring(converted)  # noqa: S314
         _clean(root)
+        typeset(root)
         return ElementTree.tostring(root, encoding="unicode", short_empty_elements=False)
     except Exception:  # whatever fails in the converter, the LaTeX is shown as code
         log.debug("could not convert math %r", latex, exc_info=True)

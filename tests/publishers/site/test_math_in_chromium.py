@@ -1,0 +1,255 @@
+"""What Chromium draws of the archive's math: a sheet of formula cases with the archive's own
+style sheet, and the Real NVP and 1606.04474 pages, at a phone's and a desktop's width.
+
+Chromium lays MathML out by MathML Core; these tests read its layout back (text of the
+glyphs, boxes from ``getBoundingClientRect``) to hold it to what LaTeX prints: ℝ for
+``\\mathbb R``, a thin space in ``\\log p``, ``:=`` as one relation. Skipped, with the reason
+shown, where no Chromium is installed.
+"""
+
+# The expected values hold the Unicode math characters themselves, on purpose.
+# ruff: noqa: RUF001, RUF002
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publishers.site.html import markdown_to_html
+from storage.database import Database
+from tests.publishers.site.chromium import Chromium, Page, find_chromium
+from tests.publishers.site.conftest import REAL_NVP, build_archive
+from tests.publishers.site.test_mathml import seed_formulas
+
+REPO = Path(__file__).resolve().parents[3]
+LEARNING_TO_LEARN = "1606.04474"
+WIDTHS = (375, 1280)
+THIN = 0.1  # em: LaTeX's thin space is 1/6 em; "visibly apart"
+TOUCHING = 0.05  # em: no space at all, as glyphs set side by side
+
+STYLED = [
+    (r"f: \mathbb R^{\text{dim}(\theta)} \rightarrow \mathbb R^+", {"ℝ"}),
+    (r"\mathbb{R}^n", {"ℝ"}),
+    (r"\mathbb E_f[f]", {"𝔼"}),
+    (r"\mathbb{E}[x]", {"𝔼"}),
+    (r"\mathcal L(\phi)", {"ℒ"}),
+    (r"\mathcal{L}(\phi)", {"ℒ"}),
+    (r"\mathcal{N}(0, 1) \in \mathcal O", {"𝒩", "𝒪"}),
+    (r"\mathbf x + \mathfrak g + \mathsf A", {"𝐱", "𝔤", "𝖠"}),
+]
+OPERATORS = [
+    r"\log p(x)",
+    r"\exp x",
+    r"\det A",
+    r"\sin x",
+    r"n \log n",
+    r"\max_x f(x)",
+    r"\min_{x} f(x)",
+    r"\arg\max_x f(x)",
+    r"\operatorname{tr} A",
+    r"\exp(x) + \log(y)",
+]
+RELATIONS = [
+    r"(g_t, h_{t+1}) := m_\phi (\nabla_{\theta_t} f(\theta_t), h_t)",
+    r"\nabla_t := \nabla_{\theta_t}f(\theta_t)",
+    r"a \coloneqq b",
+    r"K_{tr} >= K_{te} + 1",
+]
+DISPLAY = (
+    r"\mathcal L(\phi) := \mathbb E_f[f(\theta^*(f, \phi))] "
+    r"\approx \frac1T \sum_{t=1}^T f(\theta_t)"
+)
+
+GLYPHS = "Array.from(document.querySelectorAll('[data-case] math')).map(m => m.textContent)"
+VARIANTS = """
+Array.from(document.querySelectorAll('[mathvariant]')).map(e => e.getAttribute('mathvariant'))
+  .filter(v => v !== 'normal')
+"""
+# For each operator name: the space between its box (with its scripts) and the next glyph's.
+OPERATOR_GAPS = """
+Array.from(document.querySelectorAll('mi, mo'))
+  .filter(t => /^[A-Za-z]{2,}$/.test(t.textContent.trim()) && t.textContent.trim() !== 'mod')
+  .map(t => {
+    const scripted = ['msub', 'msup', 'msubsup', 'munder', 'mover', 'munderover'];
+    let item = t;
+    while (scripted.includes(item.parentElement.localName)
+           && item.parentElement.firstElementChild === item) item = item.parentElement;
+    let next = item.nextElementSibling;
+    while (next && (next.localName === 'mspace' || next.textContent === '\\u2061'))
+      next = next.nextElementSibling;
+    const em = parseFloat(getComputedStyle(t).fontSize);
+    return {name: t.textContent.trim(), next: next ? next.textContent.trim() : null,
+            gap: next ? (next.getBoundingClientRect().left
+                         - item.getBoundingClientRect().right) / em : null};
+  })
+"""
+# Each operator holding a colon: its glyphs, the space inside it and on each side of it.
+COLONS = """
+Array.from(document.querySelectorAll('mo')).filter(o => /[:≔]/.test(o.textContent)).map(o => {
+  const em = parseFloat(getComputedStyle(o).fontSize);
+  const text = o.firstChild;
+  const glyphs = Array.from(text.data).map((_, i) => {
+    const range = document.createRange(); range.setStart(text, i); range.setEnd(text, i + 1);
+    return range.getBoundingClientRect();
+  });
+  const box = o.getBoundingClientRect();
+  const before = o.previousElementSibling, after = o.nextElementSibling;
+  return {text: text.data,
+          inside: glyphs.length > 1 ? (glyphs[1].left - glyphs[0].right) / em : 0,
+          before: before ? (box.left - before.getBoundingClientRect().right) / em : null,
+          after: after ? (after.getBoundingClientRect().left - box.right) / em : null};
+})
+"""
+LONE_COLONS = (
+    "Array.from(document.querySelectorAll('mi')).filter(i => i.textContent.trim() === ':').length"
+)
+BOXES = """
+Array.from(document.querySelectorAll('math')).map(m => {
+  const r = m.getBoundingClientRect(); return r.width > 0 && r.height > 0;
+})
+"""
+
+
+def _artifacts() -> Path:
+    folder = Path(os.environ.get("SHORTSCIENCE_TEST_ARTIFACTS") or REPO / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def chromium() -> str:
+    found = find_chromium()
+    if found is None:
+        pytest.skip(
+            "no Chromium on PATH (Debian: apt-get install chromium; .ci/run installs it): "
+            "the math's browser check did not run"
+        )
+    return found
+
+
+@pytest.fixture
+def site(db: Database, tmp_path: Path) -> Path:
+    """The archive built from the seed, with a sheet of the formula cases beside its pages
+    (the same style sheet, the same Markdown to HTML as a summary's body)."""
+    directory = build_archive(db, tmp_path / "site").directory.resolve()
+    cases = [latex for latex, _ in STYLED] + OPERATORS + RELATIONS
+    rows = [
+        f'<p data-case="{number}">{html.escape(latex)}: {markdown_to_html(f"${latex}$")[3:-5]}</p>'
+        for number, latex in enumerate(cases)
+    ]
+    seed = " ".join(markdown_to_html(f"${latex}$")[3:-5] for latex in seed_formulas())
+    (directory / "formulas.html").write_text(
+        '<!doctype html><html lang="en"><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<title>Formulas</title><link rel="stylesheet" href="style.css"><main>'
+        + "".join(rows)
+        + markdown_to_html(
+            f"A display formula:\n\n$$\n{DISPLAY}\n$$\n\nand one in a line $${DISPLAY}$$ of text."
+        )
+        + f"<h2>Every seed formula</h2><p>{seed}</p></main></html>",
+        "utf-8",
+    )
+    return directory
+
+
+async def _open(page: Page, url: str, width: int) -> None:
+    await page.send(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=width < 600,
+    )
+    await page.open(url)
+
+
+def _operators_spaced(gaps: list[dict[str, Any]]) -> None:
+    assert gaps
+    for gap in gaps:
+        if gap["next"] is None:
+            continue
+        if gap["next"][:1] in "([{":
+            assert abs(gap["gap"]) < TOUCHING, gap  # TeX: no space before a bracket
+        else:
+            assert THIN <= gap["gap"] < 0.3, gap
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_blackboard_and_calligraphic_letters_show_as_the_letters_latex_prints(
+    chromium: str, site: Path, width: int
+) -> None:
+    async with Chromium(chromium) as page:
+        await _open(page, (site / "formulas.html").as_uri(), width)
+        glyphs = await page.evaluate(GLYPHS)
+        for (latex, letters), shown in zip(STYLED, glyphs, strict=False):
+            assert letters <= set(shown), (latex, shown)
+        assert "R" not in glyphs[0] and "E" not in glyphs[2] and "L" not in glyphs[4], glyphs
+        assert await page.evaluate(VARIANTS) == []  # Chromium would ignore them
+        assert all(await page.evaluate(BOXES))
+        await page.screenshot(_artifacts() / f"math-formulas-{width}.png")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_an_operator_name_stands_a_thin_space_from_its_argument_but_not_from_a_bracket(
+    chromium: str, site: Path, width: int
+) -> None:
+    async with Chromium(chromium) as page:
+        await _open(page, (site / "formulas.html").as_uri(), width)
+        gaps = await page.evaluate(OPERATOR_GAPS)
+        names = {gap["name"] for gap in gaps}
+        assert {"log", "exp", "det", "sin", "max", "min", "arg", "tr"} <= names
+        _operators_spaced(gaps)
+        logs = [gap for gap in gaps if gap["name"] == "log" and gap["next"] == "p"]
+        assert logs and logs[0]["gap"] >= THIN  # "log p", never "logp"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_colon_equals_is_one_relation_with_a_relations_space_around_it(
+    chromium: str, site: Path, width: int
+) -> None:
+    async with Chromium(chromium) as page:
+        await _open(page, (site / "formulas.html").as_uri(), width)
+        assert await page.evaluate(LONE_COLONS) == 0
+        colons = await page.evaluate(COLONS)
+        defined = [colon for colon in colons if colon["text"] == ":="]
+        assert len(defined) >= 4  # two cases, the three of the seed, the displays
+        for colon in defined:
+            assert abs(colon["inside"]) < TOUCHING, colon  # ":=", never ": ="
+            assert colon["before"] >= 0.25 and colon["after"] >= 0.25, colon
+        assert [colon for colon in colons if colon["text"] == "≔"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_the_paper_pages_show_every_formula_as_latex_prints_it(
+    chromium: str, site: Path, width: int
+) -> None:
+    async with Chromium(chromium) as page:
+        await _open(page, (site / f"papers/{LEARNING_TO_LEARN}.html").as_uri(), width)
+        assert all(await page.evaluate(BOXES))
+        assert await page.evaluate(VARIANTS) == []
+        shown = "".join(
+            await page.evaluate(
+                "Array.from(document.querySelectorAll('math')).map(m => m.textContent)"
+            )
+        )
+        assert {"ℝ", "𝔼", "ℒ"} <= set(shown)
+        assert await page.evaluate(LONE_COLONS) == 0
+        defined = [c for c in await page.evaluate(COLONS) if c["text"] == ":="]
+        assert len(defined) == 3
+        assert all(abs(c["inside"]) < TOUCHING and c["before"] >= 0.25 for c in defined)
+        await page.screenshot(_artifacts() / f"math-paper-{LEARNING_TO_LEARN}-{width}.png")
+
+        await _open(page, (site / f"papers/{REAL_NVP}.html").as_uri(), width)
+        assert all(await page.evaluate(BOXES))
+        gaps = await page.evaluate(OPERATOR_GAPS)
+        assert {gap["name"] for gap in gaps} == {"log", "exp"}
+        _operators_spaced(gaps)
+        await page.screenshot(_artifacts() / f"math-paper-{REAL_NVP}-{width}.png")
