@@ -27,7 +27,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from publishers.site.mathml import typeset
+from publishers.site.mathml import typeset, upright_letters
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def latex_to_mathml(latex: str, *, display: bool = False) -> str:
         converted = convert(latex, display="block" if display else "inline")
         # latex2mathml's own output, which escapes what it was given: no DTD, no entities
         # to expand.
-        root = ElementTree.fromstring(converted)  # noqa: S314
+        root = ElementTree.fromstring(upright_letters(converted))  # noqa: S314
         _clean(root)
         typeset(root)
         return ElementTree.tostring(root, encoding="unicode", short_empty_elements=False)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import unicodedata
 from collections.abc import Iterator
 from xml.etree.ElementTree import Element
@@ -83,6 +84,24 @@ _KERNEL_NAMES = frozenset(
         *("ln", "log", "max", "min", "Pr", "sec", "sin", "sinh", "sup", "tan", "tanh"),
     }
 )
+
+
+# latex2mathml writes a plain letter as itself, and a letter it found in its symbol table as
+# a character reference: for an ASCII letter, only ``\mathrm{d}``'s upright d. Without
+# mathvariant="normal" Chromium slants a one-letter <mi>, so the d of dx came out italic.
+_UPRIGHT = {
+    f"<mi>&#x{ord(letter):05X};</mi>": f'<mi mathvariant="normal">{letter}</mi>'
+    for letter in string.ascii_letters
+}
+
+
+def upright_letters(converted: str) -> str:
+    """latex2mathml's output with ``\mathrm{d}`` upright: the only trace of the braces is
+    the character reference, which parsing the markup would erase."""
+    for reference, upright in _UPRIGHT.items():
+        if reference in converted:
+            converted = converted.replace(reference, upright)
+    return converted
 
 
 def typeset(root: Element) -> None:

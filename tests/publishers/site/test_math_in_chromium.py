@@ -41,6 +41,7 @@ STYLED = [
     (r"\mathcal{N}(0, 1) \in \mathcal O", {"𝒩", "𝒪"}),
     (r"\mathbf x + \mathfrak g + \mathsf A", {"𝐱", "𝔤", "𝖠"}),
 ]
+UPRIGHT = [r"\int f(x)\,\mathrm{d}x", r"\mathrm d + \mathrm{e}^x + {\rm det}(A)"]
 OPERATORS = [
     r"\log p(x)",
     r"\exp x",
@@ -107,6 +108,12 @@ Array.from(document.querySelectorAll('mo')).filter(o => /[:≔]/.test(o.textCont
 LONE_COLONS = (
     "Array.from(document.querySelectorAll('mi')).filter(i => i.textContent.trim() === ':').length"
 )
+# How Chromium sets each one-letter identifier of the upright cases: MathML Core slants one
+# with text-transform: math-auto unless mathvariant="normal" turns it off.
+SLANTS = """
+Array.from(document.querySelectorAll('[data-upright] mi')).map(i =>
+  [i.textContent, getComputedStyle(i).textTransform])
+"""
 BOXES = """
 Array.from(document.querySelectorAll('math')).map(m => {
   const r = m.getBoundingClientRect(); return r.width > 0 && r.height > 0;
@@ -140,6 +147,10 @@ def site(db: Database, tmp_path: Path) -> Path:
     rows = [
         f'<p data-case="{number}">{html.escape(latex)}: {markdown_to_html(f"${latex}$")[3:-5]}</p>'
         for number, latex in enumerate(cases)
+    ]
+    rows += [
+        f"<p data-upright>{html.escape(latex)}: {markdown_to_html(f'${latex}$')[3:-5]}</p>"
+        for latex in UPRIGHT
     ]
     seed = " ".join(markdown_to_html(f"${latex}$")[3:-5] for latex in seed_formulas())
     (directory / "formulas.html").write_text(
@@ -192,6 +203,21 @@ async def test_blackboard_and_calligraphic_letters_show_as_the_letters_latex_pri
         assert await page.evaluate(VARIANTS) == []  # Chromium would ignore them
         assert all(await page.evaluate(BOXES))
         await page.screenshot(_artifacts() / f"math-formulas-{width}.png")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_mathrm_letters_stand_upright_with_or_without_braces(
+    chromium: str, site: Path
+) -> None:
+    async with Chromium(chromium) as page:
+        await _open(page, (site / "formulas.html").as_uri(), 1280)
+        slants = await page.evaluate(SLANTS)
+        slanted, upright = "math-auto", "none"
+        assert slants == [
+            *(["f", slanted], ["x", slanted], ["d", upright], ["x", slanted]),
+            *(["d", upright], ["e", upright], ["x", slanted]),
+            *(["d", upright], ["e", upright], ["t", upright], ["A", slanted]),
+        ]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -92,8 +92,11 @@ def test_a_styled_letter_is_unicodes_mathematical_letter_with_or_without_braces(
     assert _row(latex) == shown
 
 
-def test_an_upright_letter_keeps_mathml_cores_normal_variant() -> None:
+def test_an_upright_letter_keeps_mathml_cores_normal_variant_with_or_without_braces() -> None:
     assert _row(r"\mathrm d") == '<mi mathvariant="normal">d</mi>'
+    assert _row(r"\mathrm{d}x") == '<mi mathvariant="normal">d</mi><mi>x</mi>'
+    assert _row(r"\mathrm{e}^x") == '<msup><mi mathvariant="normal">e</mi><mi>x</mi></msup>'
+    assert _row("d x") == "<mi>d</mi><mi>x</mi>"
 
 
 def test_a_letter_unicode_has_no_style_for_keeps_its_mathvariant() -> None:
