@@ -16,8 +16,11 @@ Chromium implements MathML Core, which leaves out much of what latex2mathml reli
 - ``:=`` came out as an ordinary ``:`` then a relation ``=``, shown ": =". TeX's ``:`` is a
   relation and two relations side by side get no space between them, so adjacent relations
   become one ``<mo>`` with a relation's spacing, and a lone ``:`` is a relation too.
+- ``\\mathrm{d}`` came out as a bare ``d`` (latex2mathml's symbol table), which MathML Core
+  slants like any one-letter ``<mi>``: it gets ``mathvariant="normal"``, which Chromium honours.
 
-Everything here works on the parsed tree, after the allow-list in ``html.py``.
+``upright_letters`` reads latex2mathml's text before it is parsed (the character reference is
+its only trace); ``typeset`` works on the parsed tree, after the allow-list in ``html.py``.
 """
 
 # The Unicode math characters are written as themselves, on purpose.
