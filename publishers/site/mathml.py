@@ -16,6 +16,9 @@ Chromium implements MathML Core, which leaves out much of what latex2mathml reli
 - ``:=`` came out as an ordinary ``:`` then a relation ``=``, shown ": =". TeX's ``:`` is a
   relation and two relations side by side get no space between them, so adjacent relations
   become one ``<mo>`` with a relation's spacing, and a lone ``:`` is a relation too.
+- ``\\max_x`` and ``\\lim_{n}`` came out with their limit as a subscript even in a display
+  formula; they are operators with movable limits (``munder``), which Chromium sets below
+  in display style and beside in a line of text, as LaTeX does.
 - ``\\mathrm{d}`` came out as a bare ``d`` (latex2mathml's symbol table), which MathML Core
   slants like any one-letter ``<mi>``: it gets ``mathvariant="normal"``, which Chromium honours.
 
@@ -79,6 +82,12 @@ _CLOSING = frozenset(")]}⟩⌉⌋")
 _NAME = re.compile(r"[A-Za-z]{2,}|[A-Za-z]+\u2006[A-Za-z]+")
 # \bmod is a binary operator and \mod, \pmod come with their own spaces: not names.
 _NOT_NAMES = frozenset({"mod"})
+# The operator names LaTeX's kernel sets with limits below in display style (defined with
+# \qopname's "m"): latex2mathml writes their limits as scripts at the side.
+_WITH_LIMITS = frozenset(
+    {"lim", "lim\u2006inf", "lim\u2006sup", "max", "min", "sup", "inf", "det", "gcd", "Pr"}
+)
+_LIMITS_BELOW = {"msub": "munder", "msubsup": "munderover"}
 # The operator names of LaTeX's kernel that latex2mathml writes with their backslash.
 _KERNEL_NAMES = frozenset(
     {
@@ -115,6 +124,8 @@ def typeset(root: Element) -> None:
             _flatten(element)
             _style_letters(element)
             _unescape_name(element)
+        elif _name(element) in _LIMITS_BELOW:
+            _limits_below(element)
     for element in list(_walk(root)):
         if _name(element) in _ROWS:
             _join_relations(element)
@@ -186,6 +197,17 @@ def _unescape_name(token: Element) -> None:
     text = _text(token)
     if text.startswith("\\") and text[1:] in _KERNEL_NAMES:
         token.text = text[1:]  # latex2mathml writes \arg as it was typed
+
+
+def _limits_below(scripted: Element) -> None:
+    """``\\max_x`` as an operator with its limit under it, movable: Chromium draws the limit
+    below in a display formula and at the side in a line of text, as LaTeX does."""
+    base = scripted[0] if len(scripted) else None
+    if base is None or _name(base) != "mo":
+        return
+    if _text(base) in _WITH_LIMITS or base.get("movablelimits") == "true":
+        scripted.tag = f"{{{MATHML}}}{_LIMITS_BELOW[_name(scripted)]}"
+        base.set("movablelimits", "true")
 
 
 def _text(element: Element) -> str:

@@ -65,6 +65,8 @@ DISPLAY = (
     r"\approx \frac1T \sum_{t=1}^T f(\theta_t)"
 )
 
+WITH_LIMITS = r"\max_x f(x) = \lim_{n \to \infty} a_n"
+
 GLYPHS = "Array.from(document.querySelectorAll('[data-case] math')).map(m => m.textContent)"
 VARIANTS = """
 Array.from(document.querySelectorAll('[mathvariant]')).map(e => e.getAttribute('mathvariant'))
@@ -114,6 +116,15 @@ SLANTS = """
 Array.from(document.querySelectorAll('[data-upright] mi')).map(i =>
   [i.textContent, getComputedStyle(i).textTransform])
 """
+# Where each operator's limit sits: below it, or beside it as a subscript.
+LIMITS = """
+Array.from(document.querySelectorAll('munder, msub')).filter(s => /^(max|lim)$/.test(
+  s.firstElementChild.textContent)).map(s => {
+  const base = s.children[0].getBoundingClientRect(), limit = s.children[1].getBoundingClientRect();
+  return [s.closest('math').getAttribute('display'), s.firstElementChild.textContent,
+          limit.top >= base.bottom - 1 ? 'below' : limit.left >= base.right - 1 ? 'beside' : '?'];
+})
+"""
 BOXES = """
 Array.from(document.querySelectorAll('math')).map(m => {
   const r = m.getBoundingClientRect(); return r.width > 0 && r.height > 0;
@@ -161,6 +172,7 @@ def site(db: Database, tmp_path: Path) -> Path:
         + markdown_to_html(
             f"A display formula:\n\n$$\n{DISPLAY}\n$$\n\nand one in a line $${DISPLAY}$$ of text."
         )
+        + markdown_to_html(f"Limits:\n\n$$\n{WITH_LIMITS}\n$$\n\nand ${WITH_LIMITS}$ in a line.")
         + f"<h2>Every seed formula</h2><p>{seed}</p></main></html>",
         "utf-8",
     )
@@ -233,6 +245,23 @@ async def test_an_operator_name_stands_a_thin_space_from_its_argument_but_not_fr
         _operators_spaced(gaps)
         logs = [gap for gap in gaps if gap["name"] == "log" and gap["next"] == "p"]
         assert logs and logs[0]["gap"] >= THIN  # "log p", never "logp"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_limit_sits_below_max_and_lim_in_a_display_and_beside_them_in_a_line(
+    chromium: str, site: Path
+) -> None:
+    async with Chromium(chromium) as page:
+        await _open(page, (site / "formulas.html").as_uri(), 1280)
+        limits = await page.evaluate(LIMITS)
+        assert ["block", "max", "below"] in limits and ["block", "lim", "below"] in limits
+        assert ["inline", "max", "beside"] in limits and ["inline", "lim", "beside"] in limits
+        assert {tuple(limit) for limit in limits} == {
+            ("block", "max", "below"),
+            ("block", "lim", "below"),
+            ("inline", "max", "beside"),
+            ("inline", "lim", "beside"),
+        }
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

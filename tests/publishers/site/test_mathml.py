@@ -26,6 +26,7 @@ M = "{http://www.w3.org/1998/Math/MathML}"
 SPACE = f'<mspace width="{THIN}"></mspace>'
 APPLY = f"<mo>{FUNCTION_APPLICATION}</mo>"
 RELATION = f'lspace="{THICK}" rspace="{THICK}"'
+LIMITS = '<mo movablelimits="true" lspace="0" rspace="0">'
 
 
 def _row(latex: str) -> str:
@@ -126,12 +127,12 @@ def test_the_letterlike_holes_are_filled_from_their_earlier_characters() -> None
         ),
         (
             r"\max_x f",
-            f'<msub><mo lspace="0" rspace="0">max</mo><mi>x</mi></msub>{APPLY}{SPACE}<mi>f</mi>',
+            f"<munder>{LIMITS}max</mo><mi>x</mi></munder>{APPLY}{SPACE}<mi>f</mi>",
         ),
         (r"\operatorname{tr} A", f'<mo lspace="0" rspace="0">tr</mo>{APPLY}{SPACE}<mi>A</mi>'),
         (
             r"\arg\max_x f",
-            f'<mi>arg</mi>{APPLY}{SPACE}<msub><mo lspace="0" rspace="0">max</mo><mi>x</mi></msub>'
+            f"<mi>arg</mi>{APPLY}{SPACE}<munder>{LIMITS}max</mo><mi>x</mi></munder>"
             f"{APPLY}{SPACE}<mi>f</mi>",
         ),
     ],
@@ -164,6 +165,26 @@ def test_a_closing_bracket_before_an_operator_name_is_set_off_by_a_thin_space() 
     shown = _row(r"f(x)\exp y")
     assert shown.startswith('<mi>f</mi><mo stretchy="false">(</mo><mi>x</mi>')
     assert shown.endswith(f'<mo stretchy="false">)</mo>{SPACE}<mi>exp</mi>{APPLY}{SPACE}<mi>y</mi>')
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"\lim_{n} a_n", f"<munder>{LIMITS}lim</mo><mrow><mi>n</mi></mrow></munder>"),
+        (r"\limsup_n a_n", f"<munder>{LIMITS}lim\u2006sup</mo><mi>n</mi></munder>"),
+        (r"\min_x^y f", f"<munderover>{LIMITS}min</mo><mi>x</mi><mi>y</mi></munderover>"),
+        (r"\det_x A", f"<munder>{LIMITS}det</mo><mi>x</mi></munder>"),
+        (r"\operatorname*{argmax}_x f", f"<munder>{LIMITS}argmax</mo><mi>x</mi></munder>"),
+        (r"\log_2 n", "<msub><mi>log</mi><mn>2</mn></msub>"),
+        (r"\operatorname{tr}_x A", '<msub><mo lspace="0" rspace="0">tr</mo><mi>x</mi></msub>'),
+    ],
+)
+def test_latexs_operators_with_limits_carry_them_below_where_display_style_allows(
+    latex: str, shown: str
+) -> None:
+    """Movable limits: Chromium sets them under the operator in a display formula and as
+    scripts in a line of text, as LaTeX does for \\lim, \\max, \\det and \\operatorname*."""
+    assert _row(latex).startswith(shown)
 
 
 @pytest.mark.parametrize(
