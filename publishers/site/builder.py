@@ -2,10 +2,13 @@
 
 Every page comes from the project's Jinja2 templates (``publishers/templates/site/``,
 overridable like the digest templates): a page per paper with its approved summaries
-best first, index pages by year, venue and category, a home page, and an Atom feed of
-the newest summaries that carries each paper's arXiv id. Links between pages are
-relative, so the folder works from disk and offline; the style sheet is a local file and
-nothing loads from elsewhere. Math is MathML made now (:mod:`publishers.site.html`).
+best first under the paper's every author, venue, year, abstract and links to its abstract
+page and PDF; index pages by year, venue and category, newest paper first and
+:data:`PAGE_SIZE` papers a page; a home page; and an Atom feed of the newest summaries that
+carries each paper's arXiv id. Links between pages are relative, so the folder works from
+disk and offline, and no page links to a list that would be empty. The style sheet is a
+local file; the only thing a page loads from elsewhere is a figure its summary links.
+Math is MathML made now (:mod:`publishers.site.html`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from publishers.render.summaries import MAX_AUTHORS_SHOWN, title_html, title_text
 from publishers.render.templates import Templates
@@ -40,6 +44,11 @@ SITE_TEMPLATES = (
 
 FEED_ENTRIES = 50
 HOME_ENTRIES = 20
+PAGE_SIZE = 50
+"""Papers on each page of a year's, venue's or category's list."""
+SUMMARY_HEADINGS_FROM = 3
+"""A summary's ``#`` is an ``<h3>``: under the paper's ``<h1>`` and its summaries' ``<h2>``."""
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,24 @@ class PaperView:
     title_html: str
     authors: tuple[str, ...]
     arxiv_id: str | None
-    external_url: str
+    links: tuple[tuple[str, str], ...]
+    """(label, address) of the paper itself: its abstract page and PDF."""
+    abstract_html: str
     year: int | None
     venue: str | None
     categories: tuple[str, ...]
     page: str
     summaries: tuple[SummaryView, ...]
+    published_at: datetime | None = None
+
+    @property
+    def dated(self) -> datetime:
+        """When the paper appeared, or else when a summary of it was last approved: what
+        orders papers of one year newest first."""
+        moments = [self.published_at] if self.published_at else []
+        moments = moments or [s.approved_at for s in self.summaries if s.approved_at]
+        found = max(moments, default=_EARLIEST)
+        return found if found.tzinfo else found.replace(tzinfo=UTC)
 
     @property
     def authors_line(self) -> str:
@@ -93,6 +114,31 @@ class Group:
     name: str
     page: str
     papers: tuple[PaperView, ...]
+    """Newest first (see :func:`newest_first`)."""
+
+    @property
+    def listing(self) -> list[tuple[str, tuple[PaperView, ...]]]:
+        """Each page of the list with its papers, the first at the group's own page."""
+        chunks = [
+            self.papers[start : start + PAGE_SIZE]
+            for start in range(0, max(len(self.papers), 1), PAGE_SIZE)
+        ]
+        return [(paths.listing_page(self.page, n), c) for n, c in enumerate(chunks, 1)]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """The years, the venues or the categories: a folder with its list page."""
+
+    folder: str
+    label: str
+    heading: str
+    groups: list[Group]
+
+    @property
+    def page(self) -> str:
+        """The list of this kind's groups (``venues/index.html``)."""
+        return f"{self.folder}/{paths.LIST_PAGE}.html"
 
 
 @dataclass(frozen=True)
@@ -116,15 +162,35 @@ class BuildReport:
         )
 
 
-def _external_url(archived: ArchivedPaper) -> str:
+def _paper_links(archived: ArchivedPaper) -> tuple[tuple[str, str], ...]:
+    """arXiv's abstract page and PDF; for another paper, its stored address and its DOI."""
     paper = archived.paper
     if paper.arxiv_id:
-        return f"https://arxiv.org/abs/{paper.arxiv_id}"
+        return (
+            ("Abstract on arXiv", f"https://arxiv.org/abs/{paper.arxiv_id}"),
+            ("PDF", f"https://arxiv.org/pdf/{paper.arxiv_id}"),
+        )
+    links = []
     if paper.url and paper.url.lower().startswith(("http://", "https://")):
-        return paper.url
+        address = urlsplit(paper.url)
+        pdf = address.path.lower().endswith(".pdf")
+        links.append(("PDF" if pdf else f"The paper at {address.hostname}", paper.url))
     if paper.doi:
-        return f"https://doi.org/{paper.doi}"
-    return ""
+        links.append((f"DOI {paper.doi}", f"https://doi.org/{quote(paper.doi, safe='/')}"))
+    return tuple(links)
+
+
+def newest_first(papers: Iterable[PaperView]) -> tuple[PaperView, ...]:
+    """Newest year first, then newest within the year (:attr:`PaperView.dated`); a paper
+    of no known year last; ties by title."""
+    by_title = sorted(papers, key=lambda p: (p.title_text.casefold(), p.key))
+    return tuple(
+        sorted(
+            by_title,
+            key=lambda p: (p.year if p.year is not None else -1, p.dated),
+            reverse=True,  # stable: papers of the same moment stay in title order
+        )
+    )
 
 
 def paper_view(archived: ArchivedPaper) -> PaperView:
@@ -140,7 +206,9 @@ def paper_view(archived: ArchivedPaper) -> PaperView:
         title_html=title_html(paper.title),
         authors=tuple(paper.author_names),
         arxiv_id=paper.arxiv_id,
-        external_url=_external_url(archived),
+        links=_paper_links(archived),
+        abstract_html=inline_to_html(" ".join((paper.abstract or "").split()), bare_urls=True),
+        published_at=paper.published_at,
         year=year,
         venue=paper.venue or None,
         categories=tuple(paper.category_names),
@@ -152,7 +220,9 @@ def paper_view(archived: ArchivedPaper) -> PaperView:
                 byline=item.summary.byline,
                 score=item.score,
                 tldr_html=inline_to_html(item.summary.tldr),
-                body_html=markdown_to_html(item.summary.body),
+                body_html=markdown_to_html(
+                    item.summary.body, archive=True, headings_from=SUMMARY_HEADINGS_FROM
+                ),
                 approved_at=item.summary.approved_at,
             )
             for item in archived.summaries
@@ -172,10 +242,7 @@ def _groups(
         for key in keys(paper):
             found[key].append(paper)
     return [
-        Group(
-            name(key), page(key), tuple(sorted(found[key], key=lambda p: p.title_text.casefold()))
-        )
-        for key in sorted(found, key=order)
+        Group(name(key), page(key), newest_first(found[key])) for key in sorted(found, key=order)
     ]
 
 
@@ -228,7 +295,13 @@ class SiteBuilder:
             key=lambda e: (e.summary.approved_at or datetime.min.replace(tzinfo=UTC), e.summary.id),
             reverse=True,
         )
-        common = {"site_title": self.title, "site_url": self.site_url}
+        kinds = [
+            Kind("years", "Years", "By year", years),
+            Kind("venues", "Venues", "By venue", venues),
+            Kind("categories", "Categories", "By category", categories),
+        ]
+        shown = [kind for kind in kinds if kind.groups]  # no link to an empty list
+        common = {"site_title": self.title, "site_url": self.site_url, "sections": shown}
 
         def write(page: str, template: str, **context: Any) -> None:
             root = "../" * page.count("/")
@@ -247,27 +320,34 @@ class SiteBuilder:
             entries=entries[:HOME_ENTRIES],
             paper_count=len(papers),
             summary_count=report.summaries,
-            years=years,
-            venues=venues,
-            categories=categories,
         )
         for paper in papers:
+            year = paper.year if paper.year is not None else "Year unknown"
+            meta = [(paper.venue, paths.venue_page(paper.venue))] if paper.venue else []
+            meta.append((str(year), paths.year_page(paper.year)))
             write(
                 paper.page,
                 "paper.html.j2",
                 paper=paper,
-                year_page=paths.year_page(paper.year),
-                venue_page=paths.venue_page(paper.venue) if paper.venue else None,
+                meta=meta,
                 category_pages=[(c, paths.category_page(c)) for c in paper.categories],
             )
-        for kind, heading, groups in (
-            ("years", "By year", years),
-            ("venues", "By venue", venues),
-            ("categories", "By category", categories),
-        ):
-            write(f"{kind}/index.html", "groups.html.j2", heading=heading, groups=groups)
-            for group in groups:
-                write(group.page, "group.html.j2", heading=heading, group=group)
+        for kind in kinds:
+            write(kind.page, "groups.html.j2", heading=kind.heading, groups=kind.groups)
+            for group in kind.groups:
+                listing = group.listing
+                for number, (page, chunk) in enumerate(listing, 1):
+                    write(
+                        page,
+                        "group.html.j2",
+                        kind=kind,
+                        group=group,
+                        papers=chunk,
+                        number=number,
+                        page_count=len(listing),
+                        previous=listing[number - 2][0] if number > 1 else None,
+                        next=listing[number][0] if number < len(listing) else None,
+                    )
         updated = entries[0].summary.approved_at if entries else None
         write(
             "feed.xml",

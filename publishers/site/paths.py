@@ -6,8 +6,15 @@ slug of its key and a short hash of it, so two keys never share a page
 (``papers/doi-10.1145-3292500-1a2b3c4d.html``). Index pages follow the same rule for
 venues and categories, with two more cases slugged: a name that would be the list page of
 its folder (a venue called ``index`` must not overwrite ``venues/index.html``; ``Index``
-neither, on a case-insensitive disk), and a name shaped like a slug itself (``a-1a2b3c4d``,
-which could be the slug of another name).
+neither, on a case-insensitive disk), a name shaped like a slug itself (``a-1a2b3c4d``,
+which could be the slug of another name), and a name ending in ``.html`` (see below).
+
+A year's, venue's or category's list is cut into pages of the builder's page size: the first
+is the group's own page (``years/2016.html``), the next ones sit in a folder named after it
+(``years/2016/page-2.html``, ``venues/ICLR/page-3.html``). No group's first page can be
+there, as a group's page has no slash in its name; and the folder ``venues/ICLR.html/`` of a
+venue called ``ICLR.html`` cannot meet the page ``venues/ICLR.html`` of ``ICLR``, because a
+name ending in ``.html`` is slugged.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ def slug(text: str) -> str:
         and not text.endswith(".")
         and text.casefold() != LIST_PAGE
         and not _SLUG_SHAPED.fullmatch(text)
+        and not text.casefold().endswith(".html")
     ):
         return text
     cut = _UNSAFE.sub("-", text.lower()).strip("-.")[:60].strip("-.")
@@ -74,3 +82,12 @@ def venue_page(venue: str) -> str:
 def category_page(category: str) -> str:
     """The page of a category's papers, under a name that never clashes with a list."""
     return f"categories/{slug(category)}.html"
+
+
+def listing_page(first: str, number: int) -> str:
+    """Page ``number`` (from 1) of the list whose first page is ``first``
+    (``years/2016.html``): page 2 is ``years/2016/page-2.html``, so a long list keeps the
+    address of its first page and never takes another group's."""
+    if number <= 1:
+        return first
+    return f"{first.removesuffix('.html')}/page-{number}.html"

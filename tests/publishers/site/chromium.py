@@ -40,6 +40,8 @@ class Page:
         self.socket = socket
         self.ids = itertools.count(1)
         self.requested: list[str] = []
+        self.images: dict[str, bytes] = {}
+        """What an intercepted image request is answered with (see :meth:`serve_images`)."""
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
         number = next(self.ids)
@@ -51,6 +53,8 @@ class Page:
             data = json.loads(message.data)
             if data.get("method") == "Network.requestWillBeSent":
                 self.requested.append(data["params"]["request"]["url"])
+            if data.get("method") == "Fetch.requestPaused":
+                await self._answer(data["params"])
             if data.get("id") == number:
                 if "error" in data:
                     raise RuntimeError(f"{method}: {data['error']}")
@@ -65,14 +69,60 @@ class Page:
         raise TimeoutError(f"{url} did not finish loading")
 
     async def evaluate(self, expression: str) -> Any:
-        result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        """The value of ``expression``; a promise is awaited and its value returned."""
+        result = await self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    async def screenshot(self, target: Path) -> None:
-        shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    async def screenshot(self, target: Path, *, full_page: bool = False) -> None:
+        """The viewport, or with ``full_page`` the whole page as tall as it is."""
+        params: dict[str, Any] = {"format": "png", "captureBeyondViewport": True}
+        if full_page:
+            size = (await self.send("Page.getLayoutMetrics"))["cssContentSize"]
+            params["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
+            params["clip"]["scale"] = 1
+        shot = await self.send("Page.captureScreenshot", **params)
         target.write_bytes(base64.b64decode(shot["data"]))
+
+    async def emulate(self, width: int, height: int, *, mobile: bool, dark: bool) -> None:
+        """A phone or a desktop window, in the light or the dark colour scheme: what the
+        pages' media queries and the viewport meta tag answer to."""
+        await self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=mobile,
+        )
+        scheme = "dark" if dark else "light"
+        await self.send(
+            "Emulation.setEmulatedMedia",
+            features=[{"name": "prefers-color-scheme", "value": scheme}],
+        )
+
+    async def serve_images(self, images: dict[str, bytes]) -> None:
+        """Answer every image request to another host with ``images[url]`` (or a 404) instead
+        of the network, so a test sees a summary's figure laid out without going online;
+        the requests are still listed in :attr:`requested`."""
+        self.images = images
+        await self.send("Fetch.enable", patterns=[{"urlPattern": "http*", "resourceType": "Image"}])
+
+    async def _answer(self, paused: dict[str, Any]) -> None:
+        body = self.images.get(paused["request"]["url"])
+        params: dict[str, Any] = {"requestId": paused["requestId"]}
+        if body is None:
+            params.update(responseCode=404, body="")
+        else:
+            params.update(
+                responseCode=200,
+                responseHeaders=[{"name": "Content-Type", "value": "image/png"}],
+                body=base64.b64encode(body).decode("ascii"),
+            )
+        message = {"id": next(self.ids), "method": "Fetch.fulfillRequest", "params": params}
+        await self.socket.send_str(json.dumps(message))
 
 
 class Chromium:
@@ -81,7 +131,9 @@ class Chromium:
     def __init__(self, executable: str) -> None:
         self.executable = executable
         self.process: subprocess.Popen[bytes] | None = None
-        self.profile = tempfile.TemporaryDirectory(prefix="shortscience-chromium-")
+        self.profile = tempfile.TemporaryDirectory(
+            prefix="shortscience-chromium-", ignore_cleanup_errors=True
+        )  # a helper process of the browser may still be writing as it goes
         self.session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Page:

@@ -1,9 +1,11 @@
-"""A built archive: the seed summaries plus a few that test ordering, anonymity and math."""
+"""A built archive: the seed summaries plus a few that test ordering, anonymity, math and
+figures; the seed papers carry their abstracts and dates from the demo data."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,11 @@ from storage.models import Paper, Summary, SummaryStatus
 from tests.publishers.conftest import NOW, seed
 
 REAL_NVP = "1605.08803"
+DEMO = Path(__file__).resolve().parents[3] / "bot" / "demo" / "demo.json"
+FIGURE = "https://example.org/figures/samples.png"
+"""A figure a Real NVP summary shows with Markdown's image syntax (alt: "Samples")."""
+IMGUR = "https://i.imgur.com/HMaCeip.png"
+"""The figure the 1606.04474 seed summary links: a bare URL on a line of its own."""
 MATH_BODY = (
     "The change of variables gives the exact likelihood $\\log p(x)$ of each sample, and the "
     "latent code is a sum over coupling layers:\n\n$$\\sum_i z_i$$\n\nPriced at $5 and $10."
@@ -23,6 +30,7 @@ MATH_BODY = (
 HOSTILE_BODY = (
     "<script>alert('body')</script> <img src=x onerror=alert(1)> "
     "[click](javascript:alert(2)) ![tracker](https://example.org/pixel.png) "
+    "![script](javascript:alert(4)) ![inline](data:image/png;base64,iVBORw0KGgo=) "
     "$\\href{javascript:alert(3)}{x}$ <iframe src=https://example.org></iframe>"
 )
 
@@ -40,9 +48,19 @@ class Archive:
     hostile_id: int
 
 
+def _demo_papers() -> dict[str, dict]:
+    """The demo data's papers by arXiv id: their real abstracts and publication dates."""
+    data = json.loads(DEMO.read_text("utf-8"))
+    return {s["paper"]["arxiv_id"]: s["paper"] for s in data["summaries"] if s["paper"]["arxiv_id"]}
+
+
 def build_archive(db: Database, directory: Path, *, site_url: str | None = None) -> Archive:
     seeded = seed(db)
+    demo = _demo_papers()
     with db.transaction() as session:
+        for stored in session.query(Paper).filter(Paper.arxiv_id.in_(demo)):
+            stored.abstract = demo[stored.arxiv_id]["abstract"]
+            stored.published_at = datetime.fromisoformat(demo[stored.arxiv_id]["published_at"])
         paper = session.query(Paper).filter_by(arxiv_id=REAL_NVP).one()
         paper.venue = "ICLR 2017"
         seed_summary = next(
@@ -71,7 +89,7 @@ def build_archive(db: Database, directory: Path, *, site_url: str | None = None)
             return summary.id
 
         best = add(1, "Exact $\\log p(x)$ by coupling layers.", MATH_BODY, 7, True)
-        low = add(2, "A weaker take.", "Not much here.", -2, False)
+        low = add(2, "A weaker take.", f"Not much here.\n\n![Samples]({FIGURE})", -2, False)
         hostile = add(3, "<script>alert('tldr')</script>", HOSTILE_BODY, 1, False)
         pending_author = summary_store.get_or_create_user(session, "console", "site9", "Pending")
         session.add(
