@@ -13,6 +13,10 @@ Chromium implements MathML Core, which leaves out much of what latex2mathml reli
   invisible FUNCTION APPLICATION after the name for screen readers. An ``<mo>`` name such
   as ``det`` would otherwise take MathML Core's default 5/18 em on both sides, even before
   a bracket, so its own spacing is set to zero.
+- ``\\left( … \\right)`` is an Inner atom in TeX, set off by a thin space from an ordinary
+  atom or a closing bracket beside it outside scripts (``p(z) |det (…)|``); MathML Core
+  puts none, so the same ``<mspace>`` is written out, only where TeX's style is display or
+  text (a script's, or an inline fraction's parts, get none).
 - ``:=`` came out as an ordinary ``:`` then a relation ``=``, shown ": =". TeX's ``:`` is a
   relation and two relations side by side get no space between them, so adjacent relations
   become one ``<mo>`` with a relation's spacing, and a lone ``:`` is a relation too.
@@ -126,10 +130,10 @@ def typeset(root: Element) -> None:
             _unescape_name(element)
         elif _name(element) in _LIMITS_BELOW:
             _limits_below(element)
-    for element in list(_walk(root)):
-        if _name(element) in _ROWS:
-            _join_relations(element)
-            _space_operator_names(element)
+    display = root.get("display") == "block"
+    for row, style in list(_styled_rows(root, "display" if display else "text")):
+        _join_relations(row)
+        _space_atoms(row, style)
 
 
 @functools.cache
@@ -259,8 +263,42 @@ def _is_operator_name(element: Element) -> bool:
     return bool(_NAME.fullmatch(text)) and text not in _NOT_NAMES
 
 
+def _styled_rows(element: Element, style: str) -> Iterator[tuple[Element, str]]:
+    """Each row with TeX's style for it (display, text or script): TeX leaves out some
+    spaces in scripts, and a fraction's parts are a style smaller than the fraction."""
+    name = _name(element)
+    if name == "mstyle":
+        if element.get("scriptlevel", "0") != "0":
+            style = "script"
+        elif element.get("displaystyle") in ("true", "false"):
+            style = "display" if element.get("displaystyle") == "true" else "text"
+    if name in _ROWS:
+        yield element, style
+    for index, child in enumerate(element):
+        if name in _SCRIPTED or name == "mroot":
+            inner = style if index == 0 else "script"
+        elif name == "mfrac":
+            inner = "text" if style == "display" else "script"
+        else:
+            inner = style
+        yield from _styled_rows(child, inner)
+
+
+def _is_inner(element: Element) -> bool:
+    """``\\left( … \\right)``, which TeX makes an Inner atom: latex2mathml's row between
+    fences."""
+    core = _core(element)
+    if _name(core) != "mrow" or not len(core):
+        return False
+    opening = core[0]
+    return _name(opening) == "mo" and (opening.get("fence"), opening.get("form")) == (
+        "true",
+        "prefix",
+    )
+
+
 def _kind(element: Element | None) -> str:
-    """The TeX atom class that decides the space beside an operator name."""
+    """The TeX atom class that decides the space beside an operator name or an Inner."""
     if element is None:
         return "none"
     if _is_operator_name(element):
@@ -269,6 +307,8 @@ def _kind(element: Element | None) -> str:
     text = _text(_core(element))
     if name == "mspace":
         return "space"
+    if _is_inner(element):
+        return "inner"
     if _name(_core(element)) == "mo":
         if text in _OPENING:
             return "opening"
@@ -278,27 +318,37 @@ def _kind(element: Element | None) -> str:
     return "ordinary"
 
 
-def _space_operator_names(row: Element) -> None:
+def _space_atoms(row: Element, style: str) -> None:
+    """TeX's thin spaces beside operator names (in every style) and beside an Inner
+    (``\\left…\\right``: not in scripts), where MathML Core puts none. Relations, binary
+    operators and punctuation are ``<mo>`` with spacing of their own."""
     children = list(row)
     kinds = [_kind(child) for child in children]
     rebuilt: list[Element] = []
     for index, child in enumerate(children):
-        if kinds[index] != "operator":
-            rebuilt.append(child)
-            continue
+        kind = kinds[index]
         before = kinds[index - 1] if index else "none"
         after = kinds[index + 1] if index + 1 < len(children) else "none"
-        core = _core(child)
-        if _name(core) == "mo":
-            core.set("lspace", "0")
-            core.set("rspace", "0")
-        if before in ("ordinary", "closing"):
-            rebuilt.append(_make("mspace", width=THIN))
-        rebuilt.append(child)
-        if after in ("ordinary", "operator", "opening"):
-            rebuilt.append(_make("mo", FUNCTION_APPLICATION))
-        if after in ("ordinary", "operator"):
-            rebuilt.append(_make("mspace", width=THIN))
+        if kind == "operator":
+            core = _core(child)
+            if _name(core) == "mo":
+                core.set("lspace", "0")
+                core.set("rspace", "0")
+            if before in ("ordinary", "closing", "inner"):
+                rebuilt.append(_make("mspace", width=THIN))
+            rebuilt.append(child)
+            if after in ("ordinary", "operator", "opening", "inner"):
+                rebuilt.append(_make("mo", FUNCTION_APPLICATION))
+            if after in ("ordinary", "operator", "inner"):
+                rebuilt.append(_make("mspace", width=THIN))
+        elif kind == "inner" and style != "script":
+            if before in ("ordinary", "closing"):
+                rebuilt.append(_make("mspace", width=THIN))
+            rebuilt.append(child)
+            if after in ("ordinary", "opening", "inner"):
+                rebuilt.append(_make("mspace", width=THIN))
+        else:
+            rebuilt.append(child)
     if len(rebuilt) != len(children):
         for child in children:
             row.remove(child)

@@ -110,6 +110,27 @@ Array.from(document.querySelectorAll('mo')).filter(o => /[:≔]/.test(o.textCont
 LONE_COLONS = (
     "Array.from(document.querySelectorAll('mi')).filter(i => i.textContent.trim() === ':').length"
 )
+# Each display formula: where its glyphs sit in its column, and whether anything around it
+# shows a scroll control (overflow that is not visible, with more content than room).
+DISPLAYED = """
+Array.from(document.querySelectorAll('math[display="block"]')).map(m => {
+  const column = m.parentElement;
+  const glyphs = Array.from(m.querySelectorAll('mi, mo, mn, mtext'))
+    .map(e => e.getBoundingClientRect()).filter(r => r.width > 0);
+  const left = Math.min(...glyphs.map(r => r.left));
+  const right = Math.max(...glyphs.map(r => r.right));
+  const room = column.getBoundingClientRect();
+  const scrolls = [m, column].filter(e => {
+    const style = getComputedStyle(e);
+    const x = style.overflowX !== 'visible' && e.scrollWidth > e.clientWidth;
+    const y = !['visible', 'hidden', 'clip'].includes(style.overflowY)
+      && e.scrollHeight > e.clientHeight;
+    return x || y;
+  }).map(e => e.localName);
+  return {fits: right - left <= room.width,
+          offCentre: (left + right) / 2 - (room.left + room.right) / 2, scrolls};
+})
+"""
 # How Chromium sets each one-letter identifier of the upright cases: MathML Core slants one
 # with text-transform: math-auto unless mathvariant="normal" turns it off.
 SLANTS = """
@@ -123,6 +144,15 @@ Array.from(document.querySelectorAll('munder, msub')).filter(s => /^(max|lim)$/.
   const base = s.children[0].getBoundingClientRect(), limit = s.children[1].getBoundingClientRect();
   return [s.closest('math').getAttribute('display'), s.firstElementChild.textContent,
           limit.top >= base.bottom - 1 ? 'below' : limit.left >= base.right - 1 ? 'beside' : '?'];
+})
+"""
+# The space between an upright "det" and the \\left( row after it (TeX's Ord-Inner space).
+BEFORE_FENCES = """
+Array.from(document.querySelectorAll('mrow')).filter(r => r.textContent === 'det').map(r => {
+  let next = r.nextElementSibling;
+  while (next && next.localName === 'mspace') next = next.nextElementSibling;
+  const em = parseFloat(getComputedStyle(r).fontSize);
+  return (next.getBoundingClientRect().left - r.getBoundingClientRect().right) / em;
 })
 """
 BOXES = """
@@ -306,5 +336,23 @@ async def test_the_paper_pages_show_every_formula_as_latex_prints_it(
         assert all(await page.evaluate(BOXES))
         gaps = await page.evaluate(OPERATOR_GAPS)
         assert {gap["name"] for gap in gaps} == {"log", "exp"}
+        before_fences = await page.evaluate(BEFORE_FENCES)
+        assert len(before_fences) == 2 and all(THIN <= gap < 0.3 for gap in before_fences)
         _operators_spaced(gaps)
         await page.screenshot(_artifacts() / f"math-paper-{REAL_NVP}-{width}.png")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_display_math_is_centred_with_no_scroll_control_where_it_fits(
+    chromium: str, site: Path, width: int
+) -> None:
+    async with Chromium(chromium) as page:
+        for built in ("formulas.html", f"papers/{LEARNING_TO_LEARN}.html"):
+            await _open(page, (site / built).as_uri(), width)
+            displayed = await page.evaluate(DISPLAYED)
+            assert len(displayed) >= 2
+            for formula in displayed:
+                if formula["fits"]:
+                    assert formula["scrolls"] == [], (built, formula)
+                    assert abs(formula["offCentre"]) < 2, (built, formula)

@@ -201,6 +201,17 @@ def test_mod_upright_letters_and_text_are_not_operator_names(latex: str, shown: 
     assert FUNCTION_APPLICATION not in _row(latex)
 
 
+def test_left_right_is_texs_inner_atom_set_off_by_thin_spaces_outside_scripts() -> None:
+    fence = '<mo stretchy="true" fence="true" form="prefix">'
+    shown = _row(r"p(z) \left|{\rm det}\left(\frac{a}{b}\right)\right|^{-1}")
+    assert f'<mo stretchy="false">)</mo>{SPACE}<msup><mrow>{fence}|</mo>' in shown
+    assert f'<mi mathvariant="normal">t</mi></mrow>{SPACE}<mrow>{fence}(</mo>' in shown
+    assert _row(r"\left(a\right)\left(b\right)").count(SPACE) == 1
+    assert SPACE not in _row(r"x_{f\left(x\right)}")  # a subscript: script style
+    assert SPACE not in _row(r"\frac{a\left(x\right)}{b}")  # a line's fraction: scripts
+    assert SPACE in latex_to_mathml(r"\frac{a\left(x\right)}{b}", display=True)
+
+
 @pytest.mark.parametrize(
     ("latex", "shown"),
     [
