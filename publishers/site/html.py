@@ -180,6 +180,8 @@ def _image(
             'loading="lazy" decoding="async" referrerpolicy="no-referrer">'
         )
     label = html.escape(token.content or source)
+    if not _safe_link(source):  # Markdown's own check let it through: show it as text
+        return label
     return f'<a href="{html.escape(source)}" rel="nofollow noopener">{label}</a>'
 
 

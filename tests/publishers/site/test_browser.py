@@ -51,13 +51,16 @@ axe.run(document, {resultTypes: ['violations']}).then(result => result.violation
   nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)
 })))
 """
-# Each display formula's box and its formula's: where the formula sits and whether the box
-# draws a scroll bar (a scroll bar takes room: offset size larger than client size).
+# Each display formula's box and its <math>: where the formula sits and whether either draws
+# a scroll bar (a scroll bar takes room: the border box is larger than the client area).
 DISPLAY_MATH = """
 Array.from(document.querySelectorAll('.math.block, .math.display')).map(box => {
   const outer = box.getBoundingClientRect();
   const inner = box.querySelector('math > *').getBoundingClientRect();
+  const math = box.querySelector('math');
+  const own = math.getBoundingClientRect();
   return {
+    mathBars: [own.height - math.clientHeight, own.width - math.clientWidth].map(Math.round),
     text: box.textContent.slice(0, 40),
     fits: box.scrollWidth <= box.clientWidth,
     offCentre: (inner.left + inner.right) / 2 - (outer.left + outer.right) / 2,
@@ -260,6 +263,7 @@ async def test_the_paper_pages_read_well_on_a_phone_and_a_desktop_and_pass_axe_c
             assert formulas, f"{name}: no display formula"
             for formula in formulas:
                 assert not formula["scrollsDown"] and formula["barBeside"] == 0, formula
+                assert formula["mathBars"] == [0, 0], f"{name}: a scroll bar in {formula}"
                 if formula["fits"]:
                     assert formula["barBelow"] == 0, f"{name}: a scroll bar under {formula}"
                     assert abs(formula["offCentre"]) < 2, f"{name}: not centred: {formula}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import re
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
@@ -14,14 +17,14 @@ from sqlalchemy import event, select
 from bot.cli import main
 from publishers.render.templates import TemplateProblem, Templates
 from publishers.site import paths
-from publishers.site.builder import SiteBuilder
-from publishers.site.html import latex_to_mathml, markdown_to_html
+from publishers.site.builder import PAGE_SIZE, SiteBuilder
+from publishers.site.html import FIGURE_ALT, latex_to_mathml, markdown_to_html
 from storage import summaries as summary_store
 from storage.archive import approved_archive
 from storage.database import Database
 from storage.models import Paper, PaperCategory, Summary
 from storage.papers import PaperData, upsert
-from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive
+from tests.publishers.site.conftest import FIGURE, IMGUR, REAL_NVP, Archive, build_archive
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SHORTSCIENCE = "{https://www.shortscience.org}"
@@ -294,6 +297,8 @@ def test_the_shipped_site_templates_render_an_empty_archive(db: Database, tmp_pa
     report = SiteBuilder(db, Templates()).build(tmp_path / "empty")
     assert report.papers == 0
     assert "No summary has been approved yet." in (tmp_path / "empty/index.html").read_text()
+    for page in _html_pages(tmp_path / "empty"):  # no link to a list with nothing in it
+        assert not [h for h in _links(page) if re.search(r"(years|venues|categories)/", h)]
     root = _feed(tmp_path / "empty/feed.xml")
     assert root.findall(f"{ATOM}entry") == []
 
@@ -362,3 +367,225 @@ def test_stored_text_cannot_break_the_feed_or_reverse_a_page(db: Database, tmp_p
         assert not [char for char in controls if char in text], path
     page = (site / f"papers/{REAL_NVP}.html").read_text("utf-8")
     assert "an isolated" in page and " forced" in page
+
+
+# --- a complete paper page, lists newest first (issue 19 item 3) -----------------------------
+
+
+def _element_text(path: Path, css_class: str) -> str:
+    """The text of the first ``<p class=...>`` of a page, tags removed, spaces as written."""
+    found = re.search(rf'<p class="{css_class}">(.*?)</p>', path.read_text("utf-8"), re.S)
+    assert found is not None, (path, css_class)
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+
+
+def _links(path: Path) -> list[str]:
+    return [attrs["href"] for tag, attrs in _parse(path).tags if tag == "a" and "href" in attrs]
+
+
+def test_a_paper_page_names_every_author_venue_and_year_and_links_its_abstract_page_and_pdf(
+    archive: Archive,
+) -> None:
+    learning = archive.directory / "papers/1606.04474.html"
+    authors = _element_text(learning, "authors")
+    assert authors.endswith("David Pfau, Tom Schaul, Nando de Freitas"), authors
+    assert "more" not in authors
+    real_nvp = archive.directory / f"papers/{REAL_NVP}.html"
+    assert _element_text(real_nvp, "meta") == f"ICLR 2017 · 2016 · arXiv:{REAL_NVP}"
+    assert _element_text(learning, "meta") == "2016 · arXiv:1606.04474"
+    for page in _html_pages(archive.directory):
+        text = re.sub(r"<[^>]+>", "", page.read_text("utf-8"))
+        assert not re.search(r"\S·|·[^\s]", text), page  # a dot always between two spaces
+    links = _links(real_nvp)
+    assert f"https://arxiv.org/abs/{REAL_NVP}" in links
+    assert f"https://arxiv.org/pdf/{REAL_NVP}" in links
+    assert f"../{paths.venue_page('ICLR 2017')}" in links
+    assert "../years/2016.html" in links and "../categories/cs.LG.html" in links
+
+
+def test_a_paper_page_shows_its_abstract_with_math_and_addresses_as_links(
+    db: Database, tmp_path: Path
+) -> None:
+    build_archive(db, tmp_path / "first")
+    page = (tmp_path / "first" / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    assert '<h2 id="abstract">Abstract</h2>' in page
+    assert "Unsupervised learning of probabilistic models is a central yet" in page
+    with db.transaction() as session:
+        paper = session.query(Paper).filter_by(arxiv_id=REAL_NVP).one()
+        paper.abstract = "Sampling in\n  $\\mathcal{O}(n)$ time. Code: https://github.com/x/y"
+    SiteBuilder(db, Templates()).build(site := tmp_path / "site")
+    abstract = (site / f"papers/{REAL_NVP}.html").read_text("utf-8").split('id="abstract"')[1]
+    abstract = abstract.split("</section>")[0]
+    assert 'Sampling in <span class="math inline"><math ' in abstract  # one line, math
+    assert '<a href="https://github.com/x/y" rel="nofollow noopener">' in abstract
+    with db.transaction() as session:
+        session.query(Paper).filter_by(arxiv_id=REAL_NVP).one().abstract = ""
+    SiteBuilder(db, Templates()).build(site)
+    assert 'id="abstract"' not in (site / f"papers/{REAL_NVP}.html").read_text("utf-8")
+
+
+def test_a_paper_without_an_arxiv_id_links_its_stored_address_and_its_doi(
+    db: Database, tmp_path: Path
+) -> None:
+    build_archive(db, tmp_path / "first")
+    with db.transaction() as session:
+        siren = session.query(Paper).filter_by(key="bibsonomy:siren").one()
+        siren.doi = "10.5555/3495724.3496350"
+    SiteBuilder(db, Templates()).build(site := tmp_path / "site")
+    page = next(site.glob("papers/bibsonomy-siren-*.html"))
+    assert _element_text(page, "links") == (
+        "The paper at www.bibsonomy.org · DOI 10.5555/3495724.3496350"
+    )
+    assert re.findall(r'href="([^"]+)"', page.read_text("utf-8").split('class="links"')[1])[:2] == [
+        "https://www.bibsonomy.org/bibtex/siren",
+        "https://doi.org/10.5555/3495724.3496350",
+    ]
+    with db.transaction() as session:
+        siren = session.query(Paper).filter_by(key="bibsonomy:siren").one()
+        siren.url, siren.doi = "https://example.org/siren.pdf", None
+    SiteBuilder(db, Templates()).build(site)
+    assert _element_text(page, "links") == "PDF"
+
+
+def test_a_summarys_figures_are_lazy_images_with_alt_text_from_http_addresses_only(
+    archive: Archive,
+) -> None:
+    page = archive.directory / f"papers/{REAL_NVP}.html"
+    images = [attrs for tag, attrs in _parse(page).tags if tag == "img"]
+    assert {"src": FIGURE, "alt": "Samples", "loading": "lazy"}.items() <= images[-1].items()
+    assert [image["alt"] for image in images] == ["tracker", "Samples"]
+
+    def figures(markdown: str) -> list[dict[str, str]]:
+        page = _Page()
+        page.feed(markdown_to_html(markdown, archive=True))
+        return [attrs for tag, attrs in page.tags if tag == "img"]
+
+    bare = figures(f"The graph:\n\n{IMGUR}\n\nIts caption.")
+    assert bare == [
+        {
+            "src": IMGUR,
+            "alt": FIGURE_ALT,
+            "loading": "lazy",
+            "decoding": "async",
+            "referrerpolicy": "no-referrer",
+        }
+    ]
+    assert figures(f"The graph:\n{IMGUR}\nIts caption.")[0]["src"] == IMGUR  # its own line
+    assert figures(f"<{IMGUR}>")[0]["src"] == IMGUR
+    assert figures("![](https://example.org/plot)")[0]["alt"] == FIGURE_ALT
+    assert figures(f"See {IMGUR} for the graph.") == []  # inside a sentence: text
+    assert figures("https://example.org/paper.html") == []  # not an image
+    for hostile in (
+        "javascript:alert(1)//x.png",
+        "data:image/png;base64,iVBORw0KGgo=.png",
+        "![x](javascript:alert(1))",
+        "![x](data:image/svg+xml;base64,PHN2Zz4=)",
+        "![x](//example.org/x.png)",
+        "![x](file:///etc/x.png)",
+    ):
+        assert figures(hostile) == [], hostile
+        shown = markdown_to_html(hostile, archive=True)
+        assert 'href="javascript' not in shown and 'href="data' not in shown, shown
+    # Digests, e-mail and the outbox page keep showing an image as a link to it.
+    assert "<img" not in markdown_to_html(f"{IMGUR}\n\n![a](https://x.org/a.png)", bare_urls=True)
+
+
+def test_a_summarys_headings_sit_below_the_pages_own_on_every_page(archive: Archive) -> None:
+    for page in _html_pages(archive.directory):
+        levels = [int(tag[1]) for tag, _ in _parse(page).tags if re.fullmatch(r"h[1-6]", tag)]
+        assert levels[0] == 1 and levels.count(1) == 1, (page, levels)
+        assert all(b <= a + 1 for a, b in pairwise(levels)), (page, levels)
+    page = (archive.directory / "papers/1606.04474.html").read_text("utf-8")
+    assert "<h3>Very Short The authors propose" in page  # the seed's "# Very Short ..."
+
+
+def _listed_items(path: Path) -> int:
+    return sum(1 for tag, _ in _parse(path).tags if tag == "li")
+
+
+def test_no_page_links_to_an_empty_list(db: Database, tmp_path: Path) -> None:
+    build_archive(db, tmp_path / "first")
+    with db.transaction() as session:
+        session.query(Paper).update({Paper.venue: None})
+    SiteBuilder(db, Templates()).build(site := tmp_path / "site")
+    assert (site / "venues/index.html").is_file()  # still there for an old bookmark, but
+    for page in _html_pages(site):
+        for href in _links(page):
+            if urlsplit(href).scheme:
+                continue
+            target = (page.parent / urlsplit(href).path).resolve()
+            if target.parent.name in ("years", "venues", "categories"):
+                assert _listed_items(target) > 0, (page, href)
+        assert "venues/index.html" not in page.read_text("utf-8"), page
+    assert _element_text(site / "index.html", "browse") == "Browse the years (4) or categories (7)."
+
+
+def test_lists_are_newest_first_and_cut_into_pages_with_links_between_them(
+    db: Database, tmp_path: Path
+) -> None:
+    count = PAGE_SIZE * 2 + 20
+
+    def age(number: int) -> int:
+        return number * 37 % count
+
+    with db.transaction() as session:
+        author = summary_store.get_or_create_user(session, "console", "many", "Many")
+        for number in range(count):
+            paper = upsert(
+                session,
+                PaperData(
+                    key=f"arxiv:1901.{number:05d}",
+                    title=f"Paper {number:03d}",
+                    arxiv_id=f"1901.{number:05d}",
+                    year=2019,
+                    # dates in another order than the titles: 37 and count share no factor
+                    published_at=datetime(2019, 1, 1, tzinfo=UTC) + timedelta(hours=age(number)),
+                    categories=["cs.LG"],
+                ),
+            )
+            summary = summary_store.create(session, paper.id, author, "t", "b")
+            summary.status = summary.status.APPROVED
+    SiteBuilder(db, Templates()).build(site := tmp_path / "site")
+    pages = [
+        site / "years/2019.html",
+        site / "years/2019/page-2.html",
+        site / "years/2019/page-3.html",
+    ]
+    assert not (site / "years/2019/page-4.html").exists()
+    shown = [
+        re.findall(r">Paper (\d{3})</a>", page.read_text("utf-8"))  # in the page's order
+        for page in pages
+    ]
+    assert [len(titles) for titles in shown] == [PAGE_SIZE, PAGE_SIZE, 20]
+    every = [int(number) for titles in shown for number in titles]
+    assert every == sorted(range(count), key=age, reverse=True), "not newest first"
+    for tag in ("link", "a"):  # in the head for browsers, in the page for people
+        rels = {
+            attrs["rel"]: attrs["href"]
+            for name, attrs in _parse(pages[1]).tags
+            if name == tag and attrs.get("rel") in ("prev", "next")
+        }
+        assert rels == {"prev": "../../years/2019.html", "next": "../../years/2019/page-3.html"}
+    assert 'rel="prev"' not in pages[0].read_text("utf-8")
+    assert 'rel="next"' not in pages[2].read_text("utf-8")
+    assert "page 2 of 3" in pages[1].read_text("utf-8")
+    newest = sorted(range(count), key=age, reverse=True)[:PAGE_SIZE]
+    assert _papers_listed(site / "categories/cs.LG.html") == {
+        f"1901.{number:05d}.html" for number in newest
+    }
+
+
+def test_a_year_lists_its_papers_by_date_of_appearance(archive: Archive) -> None:
+    listed = re.findall(
+        r'href="\.\./papers/([^"]+)\.html"', (archive.directory / "years/2016.html").read_text()
+    )
+    assert listed == ["1606.04474", "1606.02960", REAL_NVP]  # June 14, June 9, May 27
+
+
+def test_the_pages_of_a_long_list_never_meet_another_groups_page() -> None:
+    assert paths.listing_page("years/2016.html", 1) == "years/2016.html"
+    assert paths.listing_page("years/2016.html", 2) == "years/2016/page-2.html"
+    assert paths.listing_page(paths.venue_page("ICLR"), 3) == "venues/ICLR/page-3.html"
+    # the folder of a venue named "ICLR.html" would be the page of the venue "ICLR"
+    assert paths.venue_page("ICLR.html") != "venues/ICLR.html.html"
+    assert paths.listing_page(paths.venue_page("ICLR.html"), 2).startswith("venues/iclr.html-")
