@@ -100,8 +100,9 @@ class PaperView:
 
     @property
     def authors_line(self) -> str:
-        """The first authors and how many more."""
-        if len(self.authors) > MAX_AUTHORS_SHOWN:
+        """The authors for a list of papers: all of them, or the first ones and how many
+        more when that spares two names or more (never "and 1 more" where one name fits)."""
+        if len(self.authors) > MAX_AUTHORS_SHOWN + 1:
             shown = ", ".join(self.authors[:MAX_AUTHORS_SHOWN])
             return f"{shown} and {len(self.authors) - MAX_AUTHORS_SHOWN} more"
         return ", ".join(self.authors)

@@ -390,6 +390,8 @@ def test_a_paper_page_names_every_author_venue_and_year_and_links_its_abstract_p
     authors = _element_text(learning, "authors")
     assert authors.endswith("David Pfau, Tom Schaul, Nando de Freitas"), authors
     assert "more" not in authors
+    listed = (archive.directory / "years/2016.html").read_text("utf-8")
+    assert "Tom Schaul, Nando de Freitas</span>" in listed  # a list says "and 1 more" nowhere
     real_nvp = archive.directory / f"papers/{REAL_NVP}.html"
     assert _element_text(real_nvp, "meta") == f"ICLR 2017 · 2016 · arXiv:{REAL_NVP}"
     assert _element_text(learning, "meta") == "2016 · arXiv:1606.04474"
