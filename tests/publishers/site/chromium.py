@@ -3,7 +3,8 @@
 Debian's ``chromium`` package and aiohttp's WebSocket client (already installed with
 discord.py) are all it takes: no browser download and no extra package. Playwright would
 bring a 40 MB driver of its own to do the same few things: open a page, evaluate a line of
-JavaScript, take a screenshot and list what the page requested.
+JavaScript, take a screenshot, list what the page requested, emulate a phone or a desktop in
+the light or the dark scheme, and answer image requests to other hosts from the test.
 """
 
 from __future__ import annotations
