@@ -1,6 +1,7 @@
 """The built archive in a real headless Chromium: math renders, links resolve, and the paper
-pages read well on a phone and a desktop, in the light and the dark scheme, with no serious
-or critical finding of axe-core; screenshots of each are saved.
+pages (then the home page and two lists) read well on a phone and a desktop, in the light and
+the dark scheme, with no serious or critical finding of axe-core; screenshots of each are
+saved.
 
 Skipped, with the reason shown, where no Chromium is installed (`.ci/run` installs Debian's
 ``chromium``), or, for the axe-core audit, where neither axe-core nor npm is there (`.ci/run`
@@ -72,7 +73,8 @@ Array.from(document.querySelectorAll('.math.block, .math.display')).map(box => {
 """
 READING = """
 (() => {
-  const paragraph = document.querySelector('section.abstract p, .body p');
+  const paragraph = ['section.abstract p', '.body p', 'main p', 'main li']
+    .map(selector => document.querySelector(selector)).find(found => found);
   const probe = document.createElement('span');
   probe.style.display = 'inline-block';
   probe.style.width = '100ch';
@@ -226,7 +228,7 @@ async def _audit(page: Page, axe_core: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("device", ["phone", "desktop"])
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_the_paper_pages_read_well_on_a_phone_and_a_desktop_and_pass_axe_core(
+async def test_the_pages_read_well_on_a_phone_and_a_desktop_and_pass_axe_core(
     chromium: str, axe_core: str, db: Database, tmp_path: Path, device: str, scheme: str
 ) -> None:
     build_archive(db, site := tmp_path / "site")
@@ -276,6 +278,15 @@ async def test_the_paper_pages_read_well_on_a_phone_and_a_desktop_and_pass_axe_c
                 assert shown[FIGURE]["width"] == 640, "the figure did not load"
                 assert 0 < shown[FIGURE]["shown"] <= shown[FIGURE]["column"]
             await page.screenshot(_artifacts() / f"archive-{name}.png", full_page=True)
+        for listing in ("index.html", "years/2016.html", "categories/index.html"):
+            await page.open((site / listing).resolve().as_uri())
+            serious = await _audit(page, axe_core)
+            assert serious == [], f"{listing} at {width}px, {scheme}: {serious}"
+            reading = await page.evaluate(READING)
+            assert reading["pageWidth"] <= width and reading["headings"][0] == 1, reading
+            await page.screenshot(
+                _artifacts() / f"archive-{listing.replace('/', '-')}-{width}px-{scheme}.png"
+            )
         figures = {FIGURE, "https://example.org/pixel.png"}
         outside = [u for u in page.requested if urlsplit(u).scheme not in ("file", "")]
         assert set(outside) <= figures, "a page asked another host for more than its figures"
