@@ -80,7 +80,8 @@ class PaperView:
     authors: tuple[str, ...]
     arxiv_id: str | None
     links: tuple[tuple[str, str], ...]
-    """(label, address) of the paper itself: its abstract page and PDF."""
+    """(label, address) of the paper itself: arXiv's abstract page and PDF, or else its
+    stored address and its DOI."""
     abstract_html: str
     year: int | None
     venue: str | None
@@ -110,7 +111,8 @@ class PaperView:
 
 @dataclass(frozen=True)
 class Group:
-    """One index page: a year, a venue or a category, and its papers."""
+    """One list: a year, a venue or a category, and its papers (:attr:`listing` cuts it
+    into pages)."""
 
     name: str
     page: str
