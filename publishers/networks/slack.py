@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from http.client import HTTPException
 from typing import Any
 from urllib.error import URLError
 
@@ -218,7 +219,7 @@ class SlackClient(Network):
             raise Transient(self._safe(f"Slack could not be reached: {error.reason}")) from None
         except SlackClientError as error:
             raise Permanent(self._safe(f"slack-sdk refused the request: {error}")) from None
-        except Exception as error:
+        except (OSError, HTTPException) as error:  # after the request went out
             raise UnknownOutcome(
                 self._safe(
                     f"no answer from Slack after the message was sent ({type(error).__name__}: "
@@ -243,7 +244,7 @@ class SlackClient(Network):
             ) from None
         except SlackClientError as error:
             raise Permanent(self._safe(f"slack-sdk refused the webhook: {error}")) from None
-        except Exception as error:
+        except (OSError, HTTPException) as error:  # after the request went out
             raise UnknownOutcome(
                 self._safe(
                     f"no answer from the Slack webhook after the message was sent "
