@@ -4,6 +4,7 @@ run the service stays clean."""
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,3 +36,18 @@ def test_the_files_beside_the_database_are_ignored(tmp_path: Path) -> None:
         db.dispose()
     assert "shortscience.db.scheduler.lock" in written
     assert [name for name in written if not _ignored(name)] == []
+
+
+def test_every_python_file_compiles_without_a_warning() -> None:
+    """An invalid escape such as ``"\\m"`` in a docstring is only a warning today, shown once
+    when the file is first compiled, and an error in a later Python."""
+    sources = [
+        path
+        for folder in ("bot", "publishers", "storage", "bench", "tests")
+        for path in sorted((REPO / folder).rglob("*.py"))
+    ]
+    assert len(sources) > 100
+    for path in sources:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compile(path.read_text(encoding="utf-8"), str(path), "exec")

@@ -112,7 +112,7 @@ _UPRIGHT = {
 
 
 def upright_letters(converted: str) -> str:
-    """latex2mathml's output with ``\mathrm{d}`` upright: the only trace of the braces is
+    r"""latex2mathml's output with ``\mathrm{d}`` upright: the only trace of the braces is
     the character reference, which parsing the markup would erase."""
     for reference, upright in _UPRIGHT.items():
         if reference in converted:
