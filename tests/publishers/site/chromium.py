@@ -26,6 +26,17 @@ TIMEOUT = 30.0
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
+REPO = Path(__file__).resolve().parents[3]
+
+
+def artifacts() -> Path:
+    """Where the browser tests leave their screenshots: $SHORTSCIENCE_TEST_ARTIFACTS, else
+    the repository's git-ignored test-artifacts/."""
+    folder = Path(os.environ.get("SHORTSCIENCE_TEST_ARTIFACTS") or REPO / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def find_chromium() -> str | None:
     """SHORTSCIENCE_CHROMIUM, else the first Chromium on PATH."""
     chosen = os.environ.get("SHORTSCIENCE_CHROMIUM")

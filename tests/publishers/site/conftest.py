@@ -16,6 +16,7 @@ from storage import summaries as summary_store
 from storage.database import Database
 from storage.models import Paper, Summary, SummaryStatus
 from tests.publishers.conftest import NOW, seed
+from tests.publishers.site.chromium import find_chromium
 
 REAL_NVP = "1605.08803"
 DEMO = Path(__file__).resolve().parents[3] / "bot" / "demo" / "demo.json"
@@ -109,3 +110,16 @@ def build_archive(db: Database, directory: Path, *, site_url: str | None = None)
 @pytest.fixture
 def archive(db: Database, tmp_path: Path) -> Archive:
     return build_archive(db, tmp_path / "site")
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium the browser tests drive; skipped, with the reason, where there is none
+    (`.ci/run` installs Debian's chromium, so CI runs them)."""
+    found = find_chromium()
+    if found is None:
+        pytest.skip(
+            "no Chromium on PATH (Debian: apt-get install chromium; .ci/run installs it): "
+            "the archive's browser checks did not run"
+        )
+    return found

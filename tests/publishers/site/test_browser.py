@@ -23,10 +23,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from storage.database import Database
-from tests.publishers.site.chromium import Chromium, Page, find_chromium
+from tests.publishers.site.chromium import REPO, Chromium, Page, artifacts
 from tests.publishers.site.conftest import FIGURE, REAL_NVP, build_archive
 
-REPO = Path(__file__).resolve().parents[3]
 AXE_CORE_VERSION = "4.14.1"
 AXE_CORE_CACHE = REPO / ".cache" / "npm"
 PAPERS = (REAL_NVP, "1606.04474")
@@ -112,12 +111,6 @@ LOAD_IMAGES = """
 """
 
 
-def _artifacts() -> Path:
-    folder = Path(os.environ.get("SHORTSCIENCE_TEST_ARTIFACTS") or REPO / "test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def _figure_png(width: int = 640, height: int = 320) -> bytes:
     """A plain PNG standing in for a summary's figure (bars on white), so the pages show a
     figure without going online; written with zlib as the PNG specification lays it out."""
@@ -140,17 +133,6 @@ def _figure_png(width: int = 640, height: int = 320) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
-
-
-@pytest.fixture
-def chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        pytest.skip(
-            "no Chromium on PATH (Debian: apt-get install chromium; .ci/run installs it): "
-            "the archive's browser check did not run"
-        )
-    return found
 
 
 @pytest.fixture(scope="session")
@@ -192,7 +174,7 @@ async def test_the_archive_renders_math_and_every_link_resolves_in_chromium(
         assert {box["display"] for box in boxes} == {"inline", "block"}
         drops = await page.evaluate(SUBSCRIPT_DROP)
         assert drops and all(drop > 0 for drop in drops), f"MathML not laid out: {drops}"
-        shot = _artifacts() / f"archive-paper-{REAL_NVP}.png"
+        shot = artifacts() / f"archive-paper-{REAL_NVP}.png"
         await page.screenshot(shot)
         assert shot.stat().st_size > 10_000
 
@@ -277,7 +259,7 @@ async def test_the_pages_read_well_on_a_phone_and_a_desktop_and_pass_axe_core(
                 assert shown[FIGURE]["alt"] == "Samples" and shown[FIGURE]["loading"] == "lazy"
                 assert shown[FIGURE]["width"] == 640, "the figure did not load"
                 assert 0 < shown[FIGURE]["shown"] <= shown[FIGURE]["column"]
-            await page.screenshot(_artifacts() / f"archive-{name}.png", full_page=True)
+            await page.screenshot(artifacts() / f"archive-{name}.png", full_page=True)
         for listing in ("index.html", "years/2016.html", "categories/index.html"):
             await page.open((site / listing).resolve().as_uri())
             serious = await _audit(page, axe_core)
@@ -285,7 +267,7 @@ async def test_the_pages_read_well_on_a_phone_and_a_desktop_and_pass_axe_core(
             reading = await page.evaluate(READING)
             assert reading["pageWidth"] <= width and reading["headings"][0] == 1, reading
             await page.screenshot(
-                _artifacts() / f"archive-{listing.replace('/', '-')}-{width}px-{scheme}.png"
+                artifacts() / f"archive-{listing.replace('/', '-')}-{width}px-{scheme}.png"
             )
         figures = {FIGURE, "https://example.org/pixel.png"}
         outside = [u for u in page.requested if urlsplit(u).scheme not in ("file", "")]

@@ -13,7 +13,6 @@ shown, where no Chromium is installed.
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,10 @@ import pytest
 
 from publishers.site.html import markdown_to_html
 from storage.database import Database
-from tests.publishers.site.chromium import Chromium, Page, find_chromium
+from tests.publishers.site.chromium import Chromium, Page, artifacts
 from tests.publishers.site.conftest import REAL_NVP, build_archive
 from tests.publishers.site.test_mathml import seed_formulas
 
-REPO = Path(__file__).resolve().parents[3]
 LEARNING_TO_LEARN = "1606.04474"
 WIDTHS = (375, 1280)
 THIN = 0.1  # em: LaTeX's thin space is 1/6 em; "visibly apart"
@@ -162,23 +160,6 @@ Array.from(document.querySelectorAll('math')).map(m => {
 """
 
 
-def _artifacts() -> Path:
-    folder = Path(os.environ.get("SHORTSCIENCE_TEST_ARTIFACTS") or REPO / "test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        pytest.skip(
-            "no Chromium on PATH (Debian: apt-get install chromium; .ci/run installs it): "
-            "the math's browser check did not run"
-        )
-    return found
-
-
 @pytest.fixture
 def site(db: Database, tmp_path: Path) -> Path:
     """The archive built from the seed, with a sheet of the formula cases beside its pages
@@ -244,7 +225,7 @@ async def test_blackboard_and_calligraphic_letters_show_as_the_letters_latex_pri
         assert "R" not in glyphs[0] and "E" not in glyphs[2] and "L" not in glyphs[4], glyphs
         assert await page.evaluate(VARIANTS) == []  # Chromium would ignore them
         assert all(await page.evaluate(BOXES))
-        await page.screenshot(_artifacts() / f"math-formulas-{width}.png")
+        await page.screenshot(artifacts() / f"math-formulas-{width}.png")
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -330,7 +311,7 @@ async def test_the_paper_pages_show_every_formula_as_latex_prints_it(
         defined = [c for c in await page.evaluate(COLONS) if c["text"] == ":="]
         assert len(defined) == 3
         assert all(abs(c["inside"]) < TOUCHING and c["before"] >= 0.25 for c in defined)
-        await page.screenshot(_artifacts() / f"math-paper-{LEARNING_TO_LEARN}-{width}.png")
+        await page.screenshot(artifacts() / f"math-paper-{LEARNING_TO_LEARN}-{width}.png")
 
         await _open(page, (site / f"papers/{REAL_NVP}.html").as_uri(), width)
         assert all(await page.evaluate(BOXES))
@@ -339,7 +320,7 @@ async def test_the_paper_pages_show_every_formula_as_latex_prints_it(
         before_fences = await page.evaluate(BEFORE_FENCES)
         assert len(before_fences) == 2 and all(THIN <= gap < 0.3 for gap in before_fences)
         _operators_spaced(gaps)
-        await page.screenshot(_artifacts() / f"math-paper-{REAL_NVP}-{width}.png")
+        await page.screenshot(artifacts() / f"math-paper-{REAL_NVP}-{width}.png")
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
