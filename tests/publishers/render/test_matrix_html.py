@@ -27,10 +27,10 @@ from publishers.render.posts import DigestRenderer, PostPart, counter_for
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
+from tests.publishers.render.items import LINK, summary
 from tests.servers.matrix_server import MAX_EVENT_BYTES, ROOM_ID
 
 CREATED = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
-LINK = "https://arxiv.org/abs/1605.08803"
 SENTENCE = "Coupling layers keep the Jacobian triangular, so its determinant is cheap. "
 
 SPEC_TAGS = [
@@ -85,19 +85,6 @@ def channel(**changes: object) -> ChannelSettings:
         **changes,
     }
     return ChannelSettings(**settings)  # type: ignore[arg-type]
-
-
-def summary(body: str = "Short and sweet.", **changes: object) -> SummaryItem:
-    fields: dict[str, object] = {
-        "id": 12,
-        "tldr": "Invertible coupling layers: exact likelihood, fast sampling.",
-        "body": body,
-        "author": "ada",
-        "title": "Density estimation using Real NVP",
-        "link": LINK,
-        **changes,
-    }
-    return SummaryItem(**fields)  # type: ignore[arg-type]
 
 
 def only_part(item: SummaryItem) -> PostPart:

@@ -25,10 +25,10 @@ from publishers.render.telegram_html import (
 )
 from publishers.render.templates import Templates
 from publishers.settings import ChannelSettings
+from tests.publishers.render.items import LINK, summary
 from tests.servers.telegram_server import parse_html
 
 CREATED = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
-LINK = "https://arxiv.org/abs/1605.08803"
 SENTENCE = "Coupling layers keep the Jacobian triangular, so its determinant is cheap. "
 FORMULA = (
     "$$\\log p(x) = \\log p(z) + \\log \\left|\\det \\frac{\\partial f}{\\partial x}\\right|$$"
@@ -43,19 +43,6 @@ def channel(**changes: object) -> ChannelSettings:
         **changes,
     }
     return ChannelSettings(**settings)  # type: ignore[arg-type]
-
-
-def summary(body: str = "Short and sweet.", **changes: object) -> SummaryItem:
-    fields: dict[str, object] = {
-        "id": 12,
-        "tldr": "Invertible coupling layers: exact likelihood, fast sampling.",
-        "body": body,
-        "author": "ada",
-        "title": "Density estimation using Real NVP",
-        "link": LINK,
-        **changes,
-    }
-    return SummaryItem(**fields)  # type: ignore[arg-type]
 
 
 def only_part(item: SummaryItem, **changes: object) -> PostPart:
