@@ -26,6 +26,7 @@ from publishers.render.summaries import MAX_AUTHORS_SHOWN, title_html, title_tex
 from publishers.render.templates import Templates
 from publishers.site import paths
 from publishers.site.html import inline_to_html, markdown_to_html
+from publishers.site.sharing import share_preview, write_card  # sharing:
 from storage.archive import ArchivedPaper, approved_archive
 from storage.database import Database
 from storage.types import utcnow
@@ -60,6 +61,8 @@ class SummaryView:
     tldr_html: str
     body_html: str
     approved_at: datetime | None
+    tldr_markdown: str = ""  # sharing: as stored; the link preview's description
+    body_markdown: str = ""  # sharing: as stored; its display formula is the preview's picture
 
     @property
     def approved_on(self) -> str:
@@ -227,6 +230,8 @@ def paper_view(archived: ArchivedPaper) -> PaperView:
                     item.summary.body, archive=True, headings_from=SUMMARY_HEADINGS_FROM
                 ),
                 approved_at=item.summary.approved_at,
+                tldr_markdown=item.summary.tldr,  # sharing:
+                body_markdown=item.summary.body,  # sharing:
             )
             for item in archived.summaries
         ),
@@ -328,12 +333,17 @@ class SiteBuilder:
             year = paper.year if paper.year is not None else "Year unknown"
             meta = [(paper.venue, paths.venue_page(paper.venue))] if paper.venue else []
             meta.append((str(year), paths.year_page(paper.year)))
+            best_body = paper.summaries[0].body_markdown if paper.summaries else ""  # sharing:
+            share = share_preview(paper, best_body, site_url=self.site_url)  # sharing:
+            if share.image is not None:  # sharing:
+                write_card(directory, share.image)  # sharing:
             write(
                 paper.page,
                 "paper.html.j2",
                 paper=paper,
                 meta=meta,
                 category_pages=[(c, paths.category_page(c)) for c in paper.categories],
+                share=share,  # sharing:
             )
         for kind in kinds:
             write(kind.page, "groups.html.j2", heading=kind.heading, groups=kind.groups)
