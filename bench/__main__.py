@@ -6,8 +6,9 @@
     python -m bench --reuse /tmp/bench.db --json results.json
 
 Measures, in order: the fill, chat latency through the command layer beside raw queries
-(``bench.chat``), publishing throughput (``bench.publishing``) and the service's
-footprint (``bench.footprint``); ``--only`` picks some of them for a rerun.
+(``bench.chat``), publishing throughput (``bench.publishing``), the service's
+footprint (``bench.footprint``) and the public archive's build and updates
+(``bench.site``); ``--only`` picks some of them for a rerun.
 
 ``--db`` must name an empty database (or one a previous run filled, which is reused);
 ``--reuse PATH`` keeps a SQLite file between runs so a rerun skips the fill.
@@ -25,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench import chat, footprint, publishing
+from bench import chat, footprint, publishing, site
 from bench.fill import MAX_PER_PAPER, fill, filled_size
 from bench.report import machine, table, write_json
 from storage import migrate
@@ -36,7 +37,7 @@ FULL_SIZE = 1_000_000
 SMALL_SIZE = 20_000
 FULL_CALLS = 2_000
 SMALL_CALLS = 200
-PARTS = ("chat", "publishing", "footprint")
+PARTS = ("chat", "publishing", "footprint", "site")
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,6 +93,9 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             if "footprint" in parts:
                 _progress("footprint: shortscience run beside a bare discord.Client")
                 results.update(footprint.measure(url))
+            if "site" in parts:
+                _progress("site: full build beside its floor, updates after single changes")
+                results.update(site.measure(db, url))
         finally:
             db.dispose()
     results["dialect"] = db.engine.dialect.name
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(options)
     if options.json:  # first: the figures are kept even if printing them fails
         write_json(results, options.json)
-    print(table(results))
+    print("\n".join([table(results), *site.lines(results)]))
     return 0
 
 

@@ -1,0 +1,171 @@
+"""The child processes of :mod:`bench.site`: a full build of the archive, its search index,
+and its floor (the same files written with no templating). Each runs in a fresh interpreter,
+so its peak RSS is its own and not the benchmark's, which holds the fill and the updater.
+
+    python -m bench.site_build build URL DIRECTORY
+    python -m bench.site_build search DIRECTORY
+    python -m bench.site_build floor MANIFEST DIRECTORY PROCESSES
+
+Each prints one JSON object on stdout. The manifest is what :func:`write_manifest` wrote:
+one ``size<TAB>path`` line per file of a built archive.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from publishers.site.files import PageFiles
+
+SITE_URL = "https://archive.example.org"
+"""A deployed archive's address: the feed's ids are then links, as on a real site."""
+
+
+def write_manifest(entries: Iterator[tuple[str, int]], manifest: Path) -> None:
+    """One ``size<TAB>path`` line per file, for the floor's child to read."""
+    with manifest.open("w", encoding="utf-8") as out:
+        for path, size in entries:
+            out.write(f"{size}\t{path}\n")
+
+
+def read_manifest(manifest: Path) -> list[tuple[str, int]]:
+    """(path, size) of each file :func:`write_manifest` listed."""
+    entries = []
+    with manifest.open(encoding="utf-8") as lines:
+        for line in lines:
+            size, path = line.rstrip("\n").split("\t", 1)
+            entries.append((path, int(size)))
+    return entries
+
+
+def _rss_mb(key: str) -> float:
+    """A ``/proc/self/status`` memory line (kB) in MiB (Linux, like the target)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {key} line")
+
+
+def _peaks() -> dict[str, float]:
+    """This process's peak RSS and its largest waited-for child's (``ru_maxrss`` is in KiB on
+    Linux): a build's worker processes hold pages of their own."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"peak_rss_mb": round(own, 1), "peak_worker_rss_mb": round(children, 1)}
+
+
+def build(url: str, directory: Path) -> dict[str, Any]:
+    """A full build, as ``shortscience site build`` runs it with the shipped templates,
+    without the search index (:mod:`bench.site` times that on its own line). It is the
+    folder the updater then keeps current, so the build takes its changes off the log."""
+    from publishers.render.templates import Templates
+    from publishers.site.builder import SiteBuilder
+    from storage.database import Database
+
+    db = Database.connect(url)
+    try:
+        builder = SiteBuilder(db, Templates(), site_url=SITE_URL, search=False)
+        before = _rss_mb("VmRSS")
+        started = time.perf_counter()
+        report = builder.build(directory, keeps_changes=True)
+        seconds = time.perf_counter() - started
+    finally:
+        db.dispose()
+    peaks = _peaks()
+    workers = getattr(report, "workers", None)
+    if workers is None:  # the builder's rule: both cores when it starts workers at all
+        workers = min(2, os.cpu_count() or 1) if peaks["peak_worker_rss_mb"] > 0 else 0
+    return {
+        "pages": report.page_count,
+        "bytes": report.bytes_written,
+        "papers": report.papers,
+        "summaries": report.summaries,
+        "workers": workers,
+        "seconds": seconds,
+        "rss_before_build_mb": round(before, 1),
+        **peaks,
+    }
+
+
+def search(directory: Path) -> dict[str, Any]:
+    """The search index of a built folder, timed; Pagefind runs as this process's child, so
+    ``peak_worker_rss_mb`` is Pagefind's own peak."""
+    from publishers.site.search_index import index_site
+
+    started = time.perf_counter()
+    report = index_site(directory)
+    seconds = time.perf_counter() - started
+    return {"pages": report.pages, "seconds": seconds, **_peaks()}
+
+
+def _write_share(directory: Path, share: Sequence[tuple[str, int]], payload: str) -> None:
+    """Each file of ``share`` as the builder writes a page (``PageFiles.write``: a hidden
+    file beside it, then ``os.replace``; a missing folder made on the way)."""
+    files = PageFiles(directory)
+    for path, size in share:
+        files.write(path, payload[:size])
+
+
+def floor(manifest: Path, directory: Path, processes: int) -> dict[str, Any]:
+    """The manifest's files, each of its size, in the same folders, written by ``processes``
+    processes (forked, each a share; 0 or 1: this one) with no database and no templating:
+    what writing the pages alone costs."""
+    entries = read_manifest(manifest)
+    largest = max((size for _, size in entries), default=0)
+    line = "<p>The floor writes text of the page's length, with no templating.</p>\n"
+    payload = (line * (largest // len(line) + 1))[:largest]  # ASCII: a byte a character
+    directory.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if processes <= 1:
+        _write_share(directory, entries, payload)
+    else:
+        context = multiprocessing.get_context("fork")
+        workers = [
+            context.Process(
+                target=_write_share, args=(directory, entries[start::processes], payload)
+            )
+            for start in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        failed = [worker.exitcode for worker in workers if worker.exitcode != 0]
+        if failed:
+            raise RuntimeError(f"floor writers failed with exit codes {failed}")
+    seconds = time.perf_counter() - started
+    return {
+        "files": len(entries),
+        "bytes": sum(size for _, size in entries),
+        "processes": max(processes, 1),
+        "seconds": seconds,
+        **_peaks(),
+    }
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run one child measurement and print its figures as JSON."""
+    match list(argv):
+        case ["build", url, directory]:
+            result = build(url, Path(directory))
+        case ["search", directory]:
+            result = search(Path(directory))
+        case ["floor", manifest, directory, processes]:
+            result = floor(Path(manifest), Path(directory), int(processes))
+        case _:
+            print(__doc__, file=sys.stderr)
+            return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
