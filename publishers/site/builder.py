@@ -26,6 +26,7 @@ from publishers.render.summaries import MAX_AUTHORS_SHOWN, title_html, title_tex
 from publishers.render.templates import Templates
 from publishers.site import paths
 from publishers.site.html import inline_to_html, markdown_to_html
+from publishers.site.search_index import SearchIndexReport, index_site  # search:
 from publishers.site.sharing import share_preview, write_card  # sharing:
 from storage.archive import ArchivedPaper, approved_archive
 from storage.database import Database
@@ -40,6 +41,7 @@ SITE_TEMPLATES = (
     "site/group.html.j2",
     "site/feed.xml.j2",
     "site/style.css.j2",
+    "site/search.html.j2",  # search:
 )
 """Every template of the archive; a site build renders each of them."""
 
@@ -159,13 +161,14 @@ class BuildReport:
     papers: int = 0
     summaries: int = 0
     pages: list[str] = field(default_factory=list)
+    search: SearchIndexReport | None = None  # search:
 
     def text(self) -> str:
         """What was built, in one line for the command line."""
         return (
             f"built {len(self.pages)} pages for {self.papers} papers and {self.summaries} "
             f"summaries in {self.directory}\n"
-        )
+        ) + (self.search.text() if self.search else "")  # search:
 
 
 def _paper_links(archived: ArchivedPaper) -> tuple[tuple[str, str], ...]:
@@ -322,6 +325,7 @@ class SiteBuilder:
             report.pages.append(page)
 
         write("style.css", "style.css.j2")
+        write("search.html", "search.html.j2")  # search:
         write(
             "index.html",
             "home.html.j2",
@@ -371,6 +375,7 @@ class SiteBuilder:
             feed_id=self._feed_id(),
             entry_id=self._entry_id,
         )
+        report.search = index_site(directory)  # search: after every page is written
         return report
 
     def _feed_id(self) -> str:

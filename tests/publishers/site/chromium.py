@@ -67,6 +67,8 @@ class Page:
                 self.requested.append(data["params"]["request"]["url"])
             if data.get("method") == "Fetch.requestPaused":
                 await self._answer(data["params"])
+            if data.get("method") == "Target.attachedToTarget":
+                await self._watch_worker(data["params"]["sessionId"])
             if data.get("id") == number:
                 if "error" in data:
                     raise RuntimeError(f"{method}: {data['error']}")
@@ -121,6 +123,18 @@ class Page:
         the requests are still listed in :attr:`requested`."""
         self.images = images
         await self.send("Fetch.enable", patterns=[{"urlPattern": "http*", "resourceType": "Image"}])
+
+    async def follow_workers(self) -> None:
+        """List what the page's workers request too (Pagefind searches in one): each worker is
+        held at its start until its requests are watched."""
+        await self.send(
+            "Target.setAutoAttach", autoAttach=True, waitForDebuggerOnStart=True, flatten=True
+        )
+
+    async def _watch_worker(self, session: str) -> None:
+        for method in ("Network.enable", "Runtime.runIfWaitingForDebugger"):
+            message = {"id": next(self.ids), "sessionId": session, "method": method}
+            await self.socket.send_str(json.dumps(message))
 
     async def _answer(self, paused: dict[str, Any]) -> None:
         body = self.images.get(paused["request"]["url"])
@@ -198,3 +212,19 @@ class Chromium:
                 self.process.kill()
                 self.process.wait()
         self.profile.cleanup()
+
+
+AXE_RUN = """
+axe.run(document, {resultTypes: ['violations']}).then(result => result.violations.map(v => ({
+  id: v.id, impact: v.impact, help: v.help,
+  nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)
+})))
+"""
+
+
+async def serious_axe_findings(page: Page, axe_core: str) -> list[dict[str, Any]]:
+    """axe-core's serious and critical findings on the open page."""
+    if not await page.evaluate("typeof axe !== 'undefined'"):
+        await page.evaluate(axe_core)
+    found = await page.evaluate(AXE_RUN)
+    return [v for v in found if v["impact"] in ("serious", "critical")]

@@ -4,6 +4,9 @@ figures; the seed papers carry their abstracts and dates from the demo data."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,9 +19,11 @@ from storage import summaries as summary_store
 from storage.database import Database
 from storage.models import Paper, Summary, SummaryStatus
 from tests.publishers.conftest import NOW, seed
-from tests.publishers.site.chromium import find_chromium
+from tests.publishers.site.chromium import REPO, find_chromium
 
 REAL_NVP = "1605.08803"
+AXE_CORE_VERSION = "4.14.1"
+AXE_CORE_CACHE = REPO / ".cache" / "npm"
 DEMO = Path(__file__).resolve().parents[3] / "bot" / "demo" / "demo.json"
 FIGURE = "https://example.org/figures/samples.png"
 """A figure a Real NVP summary shows with Markdown's image syntax (alt: "Samples")."""
@@ -123,3 +128,26 @@ def chromium() -> str:
             "the archive's browser checks did not run"
         )
     return found
+
+
+@pytest.fixture(scope="session")
+def axe_core() -> str:
+    """axe-core's script: SHORTSCIENCE_AXE_CORE, else the copy .ci/run installs into
+    .cache/npm, else installed there now with npm (skipped only where npm is missing)."""
+    chosen = os.environ.get("SHORTSCIENCE_AXE_CORE")
+    script = Path(chosen) if chosen else AXE_CORE_CACHE / "node_modules/axe-core/axe.min.js"
+    if not script.is_file() and not chosen:
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip(
+                f"no axe-core at {script} and no npm to install it (npm install --prefix "
+                f".cache/npm axe-core@{AXE_CORE_VERSION}): the accessibility audit did not run"
+            )
+        install = ["install", "--no-save", "--no-audit", "--no-fund"]
+        subprocess.run(  # the npm registry's axe-core, at the version the project pins
+            [npm, *install, "--prefix", str(AXE_CORE_CACHE), f"axe-core@{AXE_CORE_VERSION}"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return script.read_text("utf-8")

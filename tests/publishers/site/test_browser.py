@@ -10,24 +10,18 @@ installs axe-core into ``.cache/npm``; a local run installs it there itself with
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
-import subprocess
 import zlib
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from storage.database import Database
-from tests.publishers.site.chromium import REPO, Chromium, Page, artifacts
+from tests.publishers.site.chromium import Chromium, artifacts, serious_axe_findings
 from tests.publishers.site.conftest import FIGURE, REAL_NVP, build_archive
 
-AXE_CORE_VERSION = "4.14.1"
-AXE_CORE_CACHE = REPO / ".cache" / "npm"
 PAPERS = (REAL_NVP, "1606.04474")
 WIDTHS = {"phone": (375, 812), "desktop": (1280, 900)}
 
@@ -45,12 +39,6 @@ Array.from(document.querySelectorAll('msub')).map(s => {
 })
 """
 LINKS = "Array.from(document.querySelectorAll('a[href], link[href]')).map(a => a.href)"
-AXE_RUN = """
-axe.run(document, {resultTypes: ['violations']}).then(result => result.violations.map(v => ({
-  id: v.id, impact: v.impact, help: v.help,
-  nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)
-})))
-"""
 # Each display formula's box and its <math>: where the formula sits and whether either draws
 # a scroll bar (a scroll bar takes room: the border box is larger than the client area).
 DISPLAY_MATH = """
@@ -135,29 +123,6 @@ def _figure_png(width: int = 640, height: int = 320) -> bytes:
     )
 
 
-@pytest.fixture(scope="session")
-def axe_core() -> str:
-    """axe-core's script: SHORTSCIENCE_AXE_CORE, else the copy .ci/run installs into
-    .cache/npm, else installed there now with npm (skipped only where npm is missing)."""
-    chosen = os.environ.get("SHORTSCIENCE_AXE_CORE")
-    script = Path(chosen) if chosen else AXE_CORE_CACHE / "node_modules/axe-core/axe.min.js"
-    if not script.is_file() and not chosen:
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip(
-                f"no axe-core at {script} and no npm to install it (npm install --prefix "
-                f".cache/npm axe-core@{AXE_CORE_VERSION}): the accessibility audit did not run"
-            )
-        install = ["install", "--no-save", "--no-audit", "--no-fund"]
-        subprocess.run(  # the npm registry's axe-core, at the version the project pins
-            [npm, *install, "--prefix", str(AXE_CORE_CACHE), f"axe-core@{AXE_CORE_VERSION}"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return script.read_text("utf-8")
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_the_archive_renders_math_and_every_link_resolves_in_chromium(
     chromium: str, db: Database, tmp_path: Path
@@ -199,14 +164,6 @@ async def test_the_archive_renders_math_and_every_link_resolves_in_chromium(
         assert outside == [], "the pages loaded something other than a summary's figure"
 
 
-async def _audit(page: Page, axe_core: str) -> list[dict[str, Any]]:
-    """axe-core's serious and critical findings on the open page."""
-    if not await page.evaluate("typeof axe !== 'undefined'"):
-        await page.evaluate(axe_core)
-    found = await page.evaluate(AXE_RUN)
-    return [v for v in found if v["impact"] in ("serious", "critical")]
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("device", ["phone", "desktop"])
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -225,7 +182,7 @@ async def test_the_pages_read_well_on_a_phone_and_a_desktop_and_pass_axe_core(
             if device == "phone" and arxiv_id == REAL_NVP:
                 assert FIGURE not in page.requested, "a figure far down was loaded at once"
 
-            serious = await _audit(page, axe_core)
+            serious = await serious_axe_findings(page, axe_core)
             assert serious == [], f"{name}: axe-core found\n" + "\n".join(
                 f"{v['id']} ({v['impact']}): {v['help']}\n  " + "\n  ".join(v["nodes"])
                 for v in serious
@@ -262,7 +219,7 @@ async def test_the_pages_read_well_on_a_phone_and_a_desktop_and_pass_axe_core(
             await page.screenshot(artifacts() / f"archive-{name}.png", full_page=True)
         for listing in ("index.html", "years/2016.html", "categories/index.html"):
             await page.open((site / listing).resolve().as_uri())
-            serious = await _audit(page, axe_core)
+            serious = await serious_axe_findings(page, axe_core)
             assert serious == [], f"{listing} at {width}px, {scheme}: {serious}"
             reading = await page.evaluate(READING)
             assert reading["pageWidth"] <= width and reading["headings"][0] == 1, reading
