@@ -176,3 +176,74 @@ def _lock_path(db: Database) -> Path:
     if not database or database == ":memory:":
         raise RuntimeError("the scheduler lock needs a database file")
     return Path(database).with_name(Path(database).name + ".scheduler.lock")
+
+
+ARCHIVE_LOCK_KEY = 0x5353_0003
+"""The archive's advisory lock: held while a process writes the kept site folder."""
+
+
+class ArchiveLock:
+    """Whose turn it is to write the archive folder: one process at a time, across
+    processes and machines on one database (the same kinds of lock as the scheduler's:
+    a PostgreSQL advisory lock, or a ``flock`` beside a SQLite file). Held for one pass or
+    one full build, not for the life of the process, so `site build` of the kept folder
+    from the terminal simply waits for the running service's pass to end."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._connection: Connection | None = None
+        self._file: IO[str] | None = None
+
+    def acquire(self, *, wait: bool) -> bool:
+        """Take the lock; with ``wait``, block until it is free. True if held now."""
+        if self.db.engine.dialect.name == "postgresql":
+            connection = self.db.engine.connect()
+            try:
+                if wait:
+                    connection.execute(
+                        text("SELECT pg_advisory_lock(:key)"), {"key": ARCHIVE_LOCK_KEY}
+                    )
+                    got = True
+                else:
+                    got = bool(
+                        connection.execute(
+                            text("SELECT pg_try_advisory_lock(:key)"), {"key": ARCHIVE_LOCK_KEY}
+                        ).scalar()
+                    )
+                connection.commit()
+            except Exception:
+                connection.close()
+                raise
+            if not got:
+                connection.close()
+                return False
+            self._connection = connection
+            return True
+        database = self.db.url.database or ""
+        path = Path(database).with_name(Path(database).name + ".archive.lock")
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open until release
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        """Give the lock back."""
+        if self._connection is not None:
+            try:
+                self._connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": ARCHIVE_LOCK_KEY}
+                )
+                self._connection.commit()
+            finally:
+                self._connection.close()
+                self._connection = None
+        if self._file is not None:
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+            finally:
+                self._file.close()
+                self._file = None

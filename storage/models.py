@@ -641,3 +641,20 @@ class Vote(Base):
     value: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ArchiveChange(Base):
+    """A paper whose archive pages may have changed: written by database triggers (migration
+    0014) on every change to what the pages show (an approval, a vote, an edit, a
+    withdrawal, the paper's own data, an author's name), whatever process or command made
+    it. The archive updater reads these, rewrites the pages, then deletes the rows it
+    handled; a crash in between only means the pages are rewritten again."""
+
+    __tablename__ = "archive_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(Integer)
+    """No foreign key: a change must outlive a deleted paper, whose pages then go."""
+    claim: Mapped[str | None] = mapped_column(String(40))
+    """Set by a full build of the kept folder on the rows it covers: it deletes exactly those
+    when it is done (a row committed later, even with a lower id, stays for the updater)."""
