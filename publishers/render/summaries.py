@@ -21,7 +21,10 @@ def title_text(title: str) -> str:
     """A paper's title on one line as plain text, its LaTeX math (``$...$``) as Unicode, by
     the converter summaries go through."""
     from publishers.render.markdown_text import to_plain  # start-up: digests only
+    from publishers.render.plain_markdown import is_plain_blocks, one_line
 
+    if is_plain_blocks(title):  # most titles: no Markdown, no math
+        return one_line(title)
     return " ".join(to_plain(title).text.split())
 
 

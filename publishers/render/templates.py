@@ -116,6 +116,15 @@ class Templates:
                 raise
             raise TemplateProblem(f"{where}: {type(error).__name__}: {error}") from None
 
+    def source(self, name: str) -> str:
+        """A template's text as it is loaded (an override's if there is one): what a
+        built archive records, so it is built again when a template changes."""
+        try:
+            text, _, _ = self.environment.loader.get_source(self.environment, name)  # type: ignore[union-attr]
+        except jinja2.TemplateNotFound:
+            raise TemplateProblem(f"no template {name}") from None
+        return text
+
     def check(self) -> None:
         """Render every template with a sample, so a broken one fails now, not at 09:00."""
         sample = _sample()

@@ -3,34 +3,72 @@
 Every page comes from the project's Jinja2 templates (``publishers/templates/site/``,
 overridable like the digest templates): a page per paper with its approved summaries
 best first under the paper's every author, venue, year, abstract and links to its abstract
-page and PDF; index pages by year, venue and category, newest paper first and
-:data:`PAGE_SIZE` papers a page; a home page; and an Atom feed of the newest summaries that
-carries each paper's arXiv id. Links between pages are relative, so the folder works from
-disk and offline, and no page links to a list that would be empty. The style sheet is a
-local file; the only thing a page loads from elsewhere is a figure its summary links.
-Math is MathML made now (:mod:`publishers.site.html`).
+page and PDF; index pages by year, venue and category, newest paper first; a home page;
+and an Atom feed of the newest summaries that carries each paper's arXiv id. Links between
+pages are relative, so the folder works from disk and offline, and no page links to a list
+that would be empty. The style sheet is a local file; the only thing a page loads from
+elsewhere is a figure its summary links. Math is MathML made now (:mod:`publishers.site.html`).
+
+At a million summaries the build streams: papers come from the database a batch at a time
+and go straight to their pages, on worker processes when there are enough of them to pay
+for starting the workers; each paper's line in the lists goes to the folder's list file
+(:mod:`storage.archive_listings`), from which each list is then written page by page.
+Memory stays that of a batch, whatever the archive's size.
+
+A list is cut into pages from its oldest end: its first page (the group's own page, e.g.
+``years/2016.html``) holds the newest 50 to 99 papers, and the older ones follow in pages
+of exactly 50, numbered from the oldest (``years/2016/page-1.html`` holds the oldest 50).
+A new paper then moves only the pages between its place and the top, not every page of
+the list, which is what lets the updater (:mod:`publishers.site.updater`) keep a large
+archive current page by page.
+
+Every file is written beside its place and renamed over it (:mod:`publishers.site.files`),
+so a web server serving the folder never sends half a page, and a build that was killed
+leaves whole pages, older or newer; the next build removes what no longer belongs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from markupsafe import Markup
+
 from publishers.render.summaries import MAX_AUTHORS_SHOWN, title_html, title_text
 from publishers.render.templates import Templates
 from publishers.site import paths
+from publishers.site.files import GENERATED, PageFiles, remove_tree, swap_in
 from publishers.site.html import inline_to_html, markdown_to_html
 from publishers.site.search_index import SearchIndexReport, index_site  # search:
 from publishers.site.sharing import share_preview, write_card  # sharing:
-from storage.archive import ArchivedPaper, approved_archive
+from storage.archive import (
+    ArchivedPaper,
+    approved_count,
+    archive_sections,
+    claim_changes,
+    forget_claimed,
+    id_ranges,
+    load_papers,
+    load_range,
+    newest_summaries,
+)
+from storage.archive_listings import UNKNOWN_YEAR, GroupKind, Item, Listings
 from storage.database import Database
 from storage.types import utcnow
+
+log = logging.getLogger(__name__)
 
 SITE_TEMPLATES = (
     "site/base.html.j2",
@@ -48,10 +86,24 @@ SITE_TEMPLATES = (
 FEED_ENTRIES = 50
 HOME_ENTRIES = 20
 PAGE_SIZE = 50
-"""Papers on each page of a year's, venue's or category's list."""
+"""Papers on each older page of a year's, venue's or category's list (the first page has
+50 to 99)."""
 SUMMARY_HEADINGS_FROM = 3
 """A summary's ``#`` is an ``<h3>``: under the paper's ``<h1>`` and its summaries' ``<h2>``."""
+STAGING_PREFIX = ".building-"
+"""A full build's folder of new pages, inside the site folder (so the swap is a rename on
+one disk); one left by a killed build is removed by the next."""
+STATE_FOLDER = ".shortscience"
+"""The folder's own state: its list file and what it was built with (public data only)."""
+FORMAT = 2
+"""Bumped when the pages' layout changes in code: a folder built before is built again."""
+PARALLEL_FROM = 2000
+"""Papers from which a build starts worker processes (below, starting them costs more than
+they save)."""
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+ROOT = Markup("<root>")
+"""Stands for the way back to the site's root in a list's stored lines, which are shown on
+pages at two depths; ``<`` never survives escaping, so no title can contain it."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +146,7 @@ class PaperView:
     page: str
     summaries: tuple[SummaryView, ...]
     published_at: datetime | None = None
+    paper_id: int = 0
 
     @property
     def dated(self) -> datetime:
@@ -115,38 +168,45 @@ class PaperView:
 
 
 @dataclass(frozen=True)
-class Group:
-    """One list: a year, a venue or a category, and its papers (:attr:`listing` cuts it
-    into pages)."""
-
-    name: str
-    page: str
-    papers: tuple[PaperView, ...]
-    """Newest first (see :func:`newest_first`)."""
-
-    @property
-    def listing(self) -> list[tuple[str, tuple[PaperView, ...]]]:
-        """Each page of the list with its papers, the first at the group's own page."""
-        chunks = [
-            self.papers[start : start + PAGE_SIZE]
-            for start in range(0, max(len(self.papers), 1), PAGE_SIZE)
-        ]
-        return [(paths.listing_page(self.page, n), c) for n, c in enumerate(chunks, 1)]
-
-
-@dataclass(frozen=True)
-class Kind:
+class Section:
     """The years, the venues or the categories: a folder with its list page."""
 
-    folder: str
+    folder: GroupKind
     label: str
     heading: str
-    groups: list[Group]
 
     @property
     def page(self) -> str:
         """The list of this kind's groups (``venues/index.html``)."""
         return f"{self.folder}/{paths.LIST_PAGE}.html"
+
+    def group_page(self, name: str | int) -> str:
+        """The first page of one group's list."""
+        if self.folder == "years":
+            return paths.year_page(None if name == UNKNOWN_YEAR else int(name))
+        if self.folder == "venues":
+            return paths.venue_page(str(name))
+        return paths.category_page(str(name))
+
+    def group_name(self, name: str | int) -> str:
+        """A group as people read it."""
+        if self.folder == "years":
+            return "Year unknown" if name == UNKNOWN_YEAR else str(name)
+        return str(name)
+
+
+SECTIONS = (
+    Section("years", "Years", "By year"),
+    Section("venues", "Venues", "By venue"),
+    Section("categories", "Categories", "By category"),
+)
+
+
+@dataclass(frozen=True)
+class GroupLink:
+    name: str
+    page: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -155,18 +215,59 @@ class FeedEntry:
     summary: SummaryView
 
 
+@dataclass(frozen=True)
+class ListLayout:
+    """How a list of ``size`` papers is cut: the first page holds ``front`` papers (50 to 99
+    once there are 50), then ``older`` pages of :data:`PAGE_SIZE`, numbered from the oldest."""
+
+    size: int
+
+    @property
+    def older(self) -> int:
+        """How many older pages follow the first."""
+        return max(0, self.size // PAGE_SIZE - 1)
+
+    @property
+    def front(self) -> int:
+        """How many papers the first page holds."""
+        return self.size - self.older * PAGE_SIZE
+
+    def span(self, part: int) -> tuple[int, int]:
+        """Positions (newest first, end excluded) on page ``part``: 0 is the first page,
+        1 the oldest older page."""
+        if part == 0:
+            return 0, self.front
+        start = self.size - part * PAGE_SIZE
+        return start, start + PAGE_SIZE
+
+    def parts_reaching(self, position: int) -> list[int]:
+        """The pages holding any position from 0 to ``position``, newest first."""
+        found = [0]
+        found += [part for part in range(self.older, 0, -1) if self.span(part)[0] <= position]
+        return found
+
+    def part_of(self, position: int) -> int:
+        """The page that holds ``position``."""
+        if position < self.front:
+            return 0
+        return (self.size - position - 1) // PAGE_SIZE + 1
+
+
 @dataclass
 class BuildReport:
     directory: Path
     papers: int = 0
     summaries: int = 0
-    pages: list[str] = field(default_factory=list)
+    page_count: int = 0
+    bytes_written: int = 0
+    seconds: float = 0.0
+    removed: int = 0
     search: SearchIndexReport | None = None  # search:
 
     def text(self) -> str:
         """What was built, in one line for the command line."""
         return (
-            f"built {len(self.pages)} pages for {self.papers} papers and {self.summaries} "
+            f"built {self.page_count} pages for {self.papers} papers and {self.summaries} "
             f"summaries in {self.directory}\n"
         ) + (self.search.text() if self.search else "")  # search:
 
@@ -190,16 +291,18 @@ def _paper_links(archived: ArchivedPaper) -> tuple[tuple[str, str], ...]:
 
 
 def newest_first(papers: Iterable[PaperView]) -> tuple[PaperView, ...]:
-    """Newest year first, then newest within the year (:attr:`PaperView.dated`); a paper
-    of no known year last; ties by title."""
-    by_title = sorted(papers, key=lambda p: (p.title_text.casefold(), p.key))
-    return tuple(
-        sorted(
-            by_title,
-            key=lambda p: (p.year if p.year is not None else -1, p.dated),
-            reverse=True,  # stable: papers of the same moment stay in title order
-        )
-    )
+    """Newest year first, then newest within the year (:attr:`PaperView.dated`), then by
+    title and key: the lists' order, as :mod:`storage.archive_listings` sorts it."""
+    return tuple(sorted(papers, key=_newest_first_key))
+
+
+def _newest_first_key(paper: PaperView) -> tuple[int, float, str, str]:
+    item_year = paper.year if paper.year is not None else UNKNOWN_YEAR
+    return (-item_year, -paper.dated.timestamp(), _title_order(paper), paper.key)
+
+
+def _title_order(paper: PaperView) -> str:
+    return paper.title_text.casefold()
 
 
 def paper_view(archived: ArchivedPaper) -> PaperView:
@@ -222,6 +325,7 @@ def paper_view(archived: ArchivedPaper) -> PaperView:
         venue=paper.venue or None,
         categories=tuple(paper.category_names),
         page=paths.paper_page(paper),
+        paper_id=paper.id,
         summaries=tuple(
             SummaryView(
                 id=item.summary.id,
@@ -241,20 +345,274 @@ def paper_view(archived: ArchivedPaper) -> PaperView:
     )
 
 
-def _groups(
-    papers: Iterable[PaperView],
-    keys: Callable[[PaperView], Iterable[Any]],
-    page: Callable[[Any], str],
-    name: Callable[[Any], str],
-    order: Callable[[Any], Any],
-) -> list[Group]:
-    found: dict[Any, list[PaperView]] = defaultdict(list)
-    for paper in papers:
-        for key in keys(paper):
-            found[key].append(paper)
-    return [
-        Group(name(key), page(key), newest_first(found[key])) for key in sorted(found, key=order)
-    ]
+class SiteRenderer:
+    """Turns views into page text: the one place that knows which template makes which
+    page and what it is given, shared by the full build, its workers and the updater."""
+
+    def __init__(
+        self,
+        templates: Templates,
+        *,
+        site_url: str | None,
+        title: str,
+        sections: Sequence[Section],
+    ) -> None:
+        self.templates = templates
+        self.site_url = site_url.rstrip("/") if site_url else None
+        self.title = title
+        self.sections = list(sections)
+
+    def render(self, page: str, template: str, **context: Any) -> str:
+        """One page's text; ``page`` sets the way back to the root."""
+        root = "../" * page.count("/")
+        text = self.templates.render(
+            f"site/{template}",
+            root=root,
+            site_title=self.title,
+            site_url=self.site_url,
+            sections=self.sections,
+            **context,
+        )
+        if page.endswith(".xml"):
+            text = xml_text(text)
+        return text + "\n"
+
+    def paper_page(self, paper: PaperView, directory: Path) -> str:
+        """The paper's page (and its link preview's picture, written if new)."""
+        year = paper.year if paper.year is not None else "Year unknown"
+        meta = [(paper.venue, paths.venue_page(paper.venue))] if paper.venue else []
+        meta.append((str(year), paths.year_page(paper.year)))
+        best_body = paper.summaries[0].body_markdown if paper.summaries else ""  # sharing:
+        share = share_preview(paper, best_body, site_url=self.site_url)  # sharing:
+        if share.image is not None:  # sharing:
+            write_card(directory, share.image)  # sharing:
+        return self.render(
+            paper.page,
+            "paper.html.j2",
+            paper=paper,
+            meta=meta,
+            category_pages=[(c, paths.category_page(c)) for c in paper.categories],
+            share=share,  # sharing:
+        )
+
+    def item(self, paper: PaperView) -> Item:
+        """The paper's line in the lists, with its place in them."""
+        line = self.templates.render("site/_paper_item.html.j2", root=ROOT, paper=paper)
+        return Item(
+            paper_id=paper.paper_id,
+            paper_key=paper.key,
+            page=paper.page,
+            year_rank=paper.year if paper.year is not None else UNKNOWN_YEAR,
+            dated=paper.dated,
+            title_order=_title_order(paper),
+            venue=paper.venue,
+            categories=paper.categories,
+            item_html=line,
+        )
+
+    def list_page(
+        self, section: Section, name: str | int, layout: ListLayout, part: int, lines: list[str]
+    ) -> tuple[str, str]:
+        """(path, text) of page ``part`` of a group's list (0: its first page)."""
+        first = section.group_page(name)
+        page = list_part_page(first, part)
+        root = "../" * page.count("/")
+        newer = None if part == 0 else list_part_page(first, part + 1 if part < layout.older else 0)
+        older = part - 1 if part > 1 else None
+        if part == 0:
+            older = layout.older or None
+        text = self.render(
+            page,
+            "group.html.j2",
+            kind=section,
+            group_name=section.group_name(name),
+            size=layout.size,
+            part=part,
+            lines=[Markup(line.replace(ROOT, root)) for line in lines],  # noqa: S704 - rendered by our template
+            previous=newer,
+            next=list_part_page(first, older) if older else None,
+        )
+        return page, text
+
+    def groups_page(self, section: Section, groups: list[tuple[str | int, int]]) -> tuple[str, str]:
+        """(path, text) of a kind's list of groups."""
+        links = [
+            GroupLink(section.group_name(n), section.group_page(n), size) for n, size in groups
+        ]
+        return section.page, self.render(
+            section.page, "groups.html.j2", heading=section.heading, groups=links
+        )
+
+    def home(
+        self, entries: list[FeedEntry], papers: int, summaries: int, counts: dict[str, int]
+    ) -> str:
+        """The home page."""
+        return self.render(
+            "index.html",
+            "home.html.j2",
+            entries=entries[:HOME_ENTRIES],
+            paper_count=papers,
+            summary_count=summaries,
+            group_counts=counts,
+        )
+
+    def feed(self, entries: list[FeedEntry], now: datetime) -> str:
+        """The Atom feed of the newest summaries."""
+        updated = entries[0].summary.approved_at if entries else None
+        return self.render(
+            "feed.xml",
+            "feed.xml.j2",
+            entries=entries[:FEED_ENTRIES],
+            updated=_atom_time(updated or now),
+            atom_time=_atom_time,
+            feed_id=self._feed_id(),
+            entry_id=self._entry_id,
+        )
+
+    def _feed_id(self) -> str:
+        if self.site_url:
+            return f"{self.site_url}/feed.xml"
+        return "tag:shortscience-bot,2026:archive"
+
+    def _entry_id(self, entry: FeedEntry) -> str:
+        if self.site_url:
+            return f"{self.site_url}/{entry.paper.page}#{entry.summary.anchor}"
+        return f"tag:shortscience-bot,2026:summary-{entry.summary.id}"
+
+
+def list_part_page(first: str, part: int) -> str:
+    """Page ``part`` of the list whose first page is ``first`` (0: ``first`` itself)."""
+    return first if part == 0 else paths.older_page(first, part)
+
+
+def sections_of(flags: tuple[bool, bool, bool]) -> list[Section]:
+    """The kinds of list that have papers (no link to an empty list)."""
+    return [section for section, shown in zip(SECTIONS, flags, strict=True) if shown]
+
+
+def newest_entries(db: Database) -> list[FeedEntry]:
+    """The newest approved summaries with their papers, newest first (home and feed)."""
+    with db.engine.connect() as connection:
+        newest = newest_summaries(connection, FEED_ENTRIES)
+        papers = {
+            p.paper.id: paper_view(p) for p in load_papers(connection, [n.paper_id for n in newest])
+        }
+    entries = []
+    for found in newest:
+        paper = papers.get(found.paper_id)
+        summary = (
+            next((s for s in paper.summaries if s.id == found.summary_id), None) if paper else None
+        )
+        if paper is not None and summary is not None:
+            entries.append(FeedEntry(paper, summary))
+    return entries
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """What a worker process needs to render pages as the parent would (picklable)."""
+
+    database_url: str
+    templates_dir: str | None
+    site_url: str | None
+    title: str
+    directory: str
+    staging: str
+    """Where the generated folders are written before they are swapped in."""
+    listings: str
+    sections: tuple[bool, bool, bool]
+
+
+@dataclass
+class PartReport:
+    papers: int = 0
+    summaries: int = 0
+    pages: int = 0
+    bytes: int = 0
+    items: list[Item] = field(default_factory=list)
+
+
+class _Worker:
+    """One process's database, templates and renderer, made once per process."""
+
+    def __init__(self, settings: BuildSettings, db: Database | None = None) -> None:
+        self.settings = settings
+        self.owns_db = db is None
+        self.db = db if db is not None else Database.connect(settings.database_url)
+        templates = Templates(Path(settings.templates_dir) if settings.templates_dir else None)
+        self.renderer = SiteRenderer(
+            templates,
+            site_url=settings.site_url,
+            title=settings.title,
+            sections=sections_of(settings.sections),
+        )
+        self.directory = Path(settings.directory)
+        self.files = PageFiles(Path(settings.staging))
+        self._listings: Listings | None = None
+
+    @property
+    def listings(self) -> Listings:
+        if self._listings is None:
+            self._listings = Listings(Path(self.settings.listings))
+        return self._listings
+
+    def close(self) -> None:
+        """Close what this worker opened."""
+        if self._listings is not None:
+            self._listings.close()
+        if self.owns_db:
+            self.db.dispose()
+
+    def papers(self, first: int, last: int) -> PartReport:
+        report = PartReport()
+        with self.db.engine.connect() as connection:
+            archived = load_range(connection, first, last)
+        for one in archived:
+            view = paper_view(one)
+            report.bytes += self.files.write(
+                view.page, self.renderer.paper_page(view, self.directory)
+            )
+            report.pages += 1
+            report.papers += 1
+            report.summaries += len(view.summaries)
+            report.items.append(self.renderer.item(view))
+        return report
+
+    def group(self, folder: GroupKind, name: str | int, size: int) -> PartReport:
+        report = PartReport()
+        section = next(s for s in SECTIONS if s.folder == folder)
+        layout = ListLayout(size)
+        lines = self.listings.iter_lines(folder, name)
+        # Newest first: the first page, then the older ones from the newest down.
+        for part in [0, *range(layout.older, 0, -1)]:
+            start, end = layout.span(part)
+            chunk = [next(lines) for _ in range(end - start)]
+            page, text = self.renderer.list_page(section, name, layout, part, chunk)
+            report.bytes += self.files.create(page, text)
+            report.pages += 1
+        return report
+
+
+_WORKER: _Worker | None = None
+
+
+def _start_worker(settings: BuildSettings) -> None:
+    global _WORKER
+    _WORKER = _Worker(settings)
+
+
+def _worker() -> _Worker:
+    if _WORKER is None:
+        raise RuntimeError("a build task ran outside a build's worker")
+    return _WORKER
+
+
+def _papers_task(span: tuple[int, int]) -> PartReport:
+    return _worker().papers(*span)
+
+
+def _group_task(task: tuple[GroupKind, str | int, int]) -> PartReport:
+    return _worker().group(*task)
 
 
 class SiteBuilder:
@@ -268,125 +626,182 @@ class SiteBuilder:
         site_url: str | None = None,
         title: str = "ShortScience archive",
         clock: Callable[[], datetime] = utcnow,
+        workers: int | None = None,
+        search: bool = True,
     ) -> None:
         self.db = db
         self.templates = templates
         self.site_url = site_url.rstrip("/") if site_url else None
         self.title = title
         self.clock = clock
+        self.workers = workers
+        """Worker processes; None: both cores when the archive is big enough to gain."""
+        self.search = search
 
-    def build(self, directory: Path) -> BuildReport:
-        """Write the whole archive into ``directory``."""
-        with self.db.sessions() as session:
-            papers = [paper_view(archived) for archived in approved_archive(session)]
-        report = BuildReport(directory)
-        report.papers = len(papers)
-        report.summaries = sum(len(paper.summaries) for paper in papers)
+    def fingerprint(self) -> str:
+        """What the pages depend on besides the data: a folder built with another one
+        (other templates, another address, a newer layout) is built again."""
+        digest = hashlib.sha256(f"{FORMAT}\n{self.site_url}\n{self.title}\n".encode())
+        for name in SITE_TEMPLATES:
+            digest.update(name.encode() + b"\n" + self.templates.source(name).encode() + b"\n")
+        return digest.hexdigest()
+
+    def is_current(self, directory: Path) -> bool:
+        """Whether ``directory`` was fully built with this builder's fingerprint."""
+        try:
+            state = json.loads((directory / STATE_FOLDER / "state.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(state, dict) and state.get("fingerprint") == self.fingerprint()
+
+    def listings_path(self, directory: Path) -> Path:
+        """The folder's list file."""
+        return directory / STATE_FOLDER / "listings.sqlite"
+
+    def build(self, directory: Path, *, keeps_changes: bool = False) -> BuildReport:
+        """Write the whole archive into ``directory``. ``keeps_changes``: this is the folder
+        ``run`` keeps current, so the changes this build covers are taken off the log."""
+        started = time.monotonic()
         directory.mkdir(parents=True, exist_ok=True)
-
-        years = _groups(
-            papers,
-            lambda p: [p.year],
-            paths.year_page,
-            lambda year: str(year) if year is not None else "Year unknown",
-            lambda year: -(year if year is not None else -1),
+        directory = directory.resolve()
+        token = uuid.uuid4().hex
+        if keeps_changes:
+            with self.db.transaction() as session:
+                claim_changes(session, token)
+        state = directory / STATE_FOLDER / "state.json"
+        state.unlink(missing_ok=True)
+        for leftover in directory.glob(f"{STAGING_PREFIX}*"):  # of a build that was killed
+            remove_tree(leftover)
+        for leftover in directory.glob(".*.tmp"):  # a page a killed pass was writing
+            leftover.unlink()
+        staging = directory / f"{STAGING_PREFIX}{token}"
+        staging.mkdir()
+        files, staged = PageFiles(directory), PageFiles(staging)
+        listings = Listings.fresh(self.listings_path(directory))
+        with self.db.engine.connect() as connection:
+            flags = archive_sections(connection)
+        settings = BuildSettings(
+            database_url=self.db.url.render_as_string(hide_password=False),
+            templates_dir=str(self.templates.override) if self.templates.override else None,
+            site_url=self.site_url,
+            title=self.title,
+            directory=str(directory),
+            staging=str(staging),
+            listings=str(listings.path),
+            sections=flags,
         )
-        venues = _groups(
-            papers,
-            lambda p: [p.venue] if p.venue else [],
-            paths.venue_page,
-            str,
-            lambda venue: venue.casefold(),
+        report = BuildReport(directory)
+        try:
+            ranges = list(id_ranges(self.db))
+            workers = self._workers(len(ranges))
+            with _Pool(settings, workers, self.db) as pool:
+                for part in pool.map(_papers_task, ranges):
+                    listings.add(part.items)
+                    report.papers += part.papers
+                    report.summaries += part.summaries
+                    report.page_count += part.pages
+                    report.bytes_written += part.bytes
+                tasks = [
+                    (section.folder, name, size)
+                    for section in sections_of(flags)
+                    for name, size in listings.groups(section.folder)
+                ]
+                for part in pool.map(_group_task, tasks):
+                    report.page_count += part.pages
+                    report.bytes_written += part.bytes
+            root_pages = []
+            for page, text in self.common_pages(self.renderer(flags), listings):
+                if "/" in page:
+                    report.bytes_written += staged.create(page, text)
+                else:
+                    root_pages.append((page, text))
+                report.page_count += 1
+            # Each folder whole, old or new; then the pages that link into them.
+            for folder in GENERATED:
+                (staging / folder).mkdir(exist_ok=True)
+                swap_in(staging / folder, directory / folder)  # the old one lands in staging
+            for page, text in root_pages:
+                report.bytes_written += files.write(page, text)
+        finally:
+            listings.close()
+        state.parent.mkdir(parents=True, exist_ok=True)
+        files.write(
+            f"{STATE_FOLDER}/state.json",
+            json.dumps({"fingerprint": self.fingerprint(), "built_at": self.clock().isoformat()}),
         )
-        categories = _groups(
-            papers, lambda p: p.categories, paths.category_page, str, lambda c: c.casefold()
-        )
-        entries = sorted(
-            (FeedEntry(paper, summary) for paper in papers for summary in paper.summaries),
-            key=lambda e: (e.summary.approved_at or datetime.min.replace(tzinfo=UTC), e.summary.id),
-            reverse=True,
-        )
-        kinds = [
-            Kind("years", "Years", "By year", years),
-            Kind("venues", "Venues", "By venue", venues),
-            Kind("categories", "Categories", "By category", categories),
-        ]
-        shown = [kind for kind in kinds if kind.groups]  # no link to an empty list
-        common = {"site_title": self.title, "site_url": self.site_url, "sections": shown}
-
-        def write(page: str, template: str, **context: Any) -> None:
-            root = "../" * page.count("/")
-            text = self.templates.render(f"site/{template}", root=root, **common, **context)
-            if page.endswith(".xml"):
-                text = xml_text(text)
-            target = directory / page
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text + "\n", encoding="utf-8")
-            report.pages.append(page)
-
-        write("style.css", "style.css.j2")
-        write("search.html", "search.html.j2")  # search:
-        write(
-            "index.html",
-            "home.html.j2",
-            entries=entries[:HOME_ENTRIES],
-            paper_count=len(papers),
-            summary_count=report.summaries,
-        )
-        for paper in papers:
-            year = paper.year if paper.year is not None else "Year unknown"
-            meta = [(paper.venue, paths.venue_page(paper.venue))] if paper.venue else []
-            meta.append((str(year), paths.year_page(paper.year)))
-            best_body = paper.summaries[0].body_markdown if paper.summaries else ""  # sharing:
-            share = share_preview(paper, best_body, site_url=self.site_url)  # sharing:
-            if share.image is not None:  # sharing:
-                write_card(directory, share.image)  # sharing:
-            write(
-                paper.page,
-                "paper.html.j2",
-                paper=paper,
-                meta=meta,
-                category_pages=[(c, paths.category_page(c)) for c in paper.categories],
-                share=share,  # sharing:
-            )
-        for kind in kinds:
-            write(kind.page, "groups.html.j2", heading=kind.heading, groups=kind.groups)
-            for group in kind.groups:
-                listing = group.listing
-                for number, (page, chunk) in enumerate(listing, 1):
-                    write(
-                        page,
-                        "group.html.j2",
-                        kind=kind,
-                        group=group,
-                        papers=chunk,
-                        number=number,
-                        page_count=len(listing),
-                        previous=listing[number - 2][0] if number > 1 else None,
-                        next=listing[number][0] if number < len(listing) else None,
-                    )
-        updated = entries[0].summary.approved_at if entries else None
-        write(
-            "feed.xml",
-            "feed.xml.j2",
-            entries=entries[:FEED_ENTRIES],
-            updated=_atom_time(updated or self.clock()),
-            atom_time=_atom_time,
-            feed_id=self._feed_id(),
-            entry_id=self._entry_id,
-        )
-        report.search = index_site(directory)  # search: after every page is written
+        if keeps_changes:
+            with self.db.transaction() as session:
+                forget_claimed(session, token)
+        report.seconds = time.monotonic() - started
+        remove_tree(staging)  # the old pages, swapped out
+        if self.search:  # search:
+            report.search = index_site(directory)  # search:
         return report
 
-    def _feed_id(self) -> str:
-        if self.site_url:
-            return f"{self.site_url}/feed.xml"
-        return "tag:shortscience-bot,2026:archive"
+    def renderer(self, flags: tuple[bool, bool, bool]) -> SiteRenderer:
+        """A renderer for an archive with these kinds of list."""
+        return SiteRenderer(
+            self.templates, site_url=self.site_url, title=self.title, sections=sections_of(flags)
+        )
 
-    def _entry_id(self, entry: FeedEntry) -> str:
-        if self.site_url:
-            return f"{self.site_url}/{entry.paper.page}#{entry.summary.anchor}"
-        return f"tag:shortscience-bot,2026:summary-{entry.summary.id}"
+    def common_pages(self, renderer: SiteRenderer, listings: Listings) -> Iterator[tuple[str, str]]:
+        """The pages every change may touch: the kinds' lists, home, feed, style, search."""
+        counts: dict[str, int] = {}
+        for section in SECTIONS:  # an empty kind's list says so, for an old bookmark
+            groups = listings.groups(section.folder)
+            counts[section.folder] = len(groups)
+            yield renderer.groups_page(section, groups)
+        entries = newest_entries(self.db)
+        with self.db.engine.connect() as connection:
+            summaries = approved_count(connection)
+        papers = sum(size for _, size in listings.groups("years"))
+        yield "index.html", renderer.home(entries, papers, summaries, counts)
+        yield "feed.xml", renderer.feed(entries, self.clock())
+        yield "style.css", renderer.render("style.css", "style.css.j2")
+        yield "search.html", renderer.render("search.html", "search.html.j2")  # search:
+
+    def _workers(self, batches: int) -> int:
+        if self.workers is not None:
+            return self.workers
+        if batches * 500 < PARALLEL_FROM:
+            return 0
+        return min(2, os.cpu_count() or 1)
+
+
+class _Pool:
+    """Worker processes (``spawn``: a fresh interpreter, safe beside the service's threads),
+    or, with none, the work done here in the same order."""
+
+    def __init__(self, settings: BuildSettings, workers: int, db: Database) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.db = db
+        self._pool: Any = None
+
+    def __enter__(self) -> _Pool:
+        if self.workers > 0:
+            context = multiprocessing.get_context("spawn")
+            self._pool = context.Pool(self.workers, _start_worker, (self.settings,))
+        else:
+            global _WORKER
+            _WORKER = _Worker(self.settings, self.db)
+        return self
+
+    def map(self, task: Callable[[Any], PartReport], items: list[Any]) -> Iterator[PartReport]:
+        """Each item's report as it is done (in no particular order with workers)."""
+        if self._pool is None:
+            yield from (task(item) for item in items)
+        else:
+            yield from self._pool.imap_unordered(task, items, chunksize=1)
+
+    def __exit__(self, *exc: object) -> None:
+        global _WORKER
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+        elif _WORKER is not None:
+            _WORKER.close()
+            _WORKER = None
 
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -32,6 +32,12 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+from publishers.render.plain_markdown import (
+    inline_html,
+    is_plain_blocks,
+    is_plain_inline,
+    paragraphs_html,
+)
 from publishers.site.mathml import typeset, upright_letters
 
 log = logging.getLogger(__name__)
@@ -322,16 +328,23 @@ def markdown_to_html(
     ``archive`` shows a summary's figures (not links to them), makes display formulas
     focusable (see the module's notes) and puts the summary's ``#`` at ``headings_from``
     (an ``<h3>`` under the page's ``<h2>``)."""
+    if is_plain_blocks(markdown):  # most text has no Markdown: skip the parser
+        return paragraphs_html(markdown)
     env = {"archive": archive, "headings_from": headings_from}
     return (_LINKING if bare_urls else _MARKDOWN).render(markdown, env)
 
 
 def inline_to_html(markdown: str, *, bare_urls: bool = False) -> str:
     """One line (a TL;DR) as inline HTML: no paragraph around it."""
+    if is_plain_inline(markdown):
+        return inline_html(markdown)
     return (_LINKING if bare_urls else _MARKDOWN).renderInline(markdown)
 
 
 def title_to_html(title: str) -> str:
     """A paper's title as inline HTML: its LaTeX math as MathML, its emphasis kept, any
     link in it left as text; one line (a line break in it is a space)."""
-    return _TITLES.renderInline(" ".join(title.split()))
+    line = " ".join(title.split())
+    if is_plain_inline(line):
+        return inline_html(line)
+    return _TITLES.renderInline(line)

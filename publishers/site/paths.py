@@ -9,20 +9,32 @@ its folder (a venue called ``index`` must not overwrite ``venues/index.html``; `
 neither, on a case-insensitive disk), a name shaped like a slug itself (``a-1a2b3c4d``,
 which could be the slug of another name), and a name ending in ``.html`` (see below).
 
-A year's, venue's or category's list is cut into pages of the builder's page size: the first
-is the group's own page (``years/2016.html``), the next ones sit in a folder named after it
-(``years/2016/page-2.html``, ``venues/ICLR/page-3.html``). No group's first page can be
-there, as a group's page has no slash in its name; and the folder ``venues/ICLR.html/`` of a
-venue called ``ICLR.html`` cannot meet the page ``venues/ICLR.html`` of ``ICLR``, because a
-name ending in ``.html`` is slugged.
+A year's, venue's or category's list is cut into pages (see ``publishers.site.builder``): the
+first is the group's own page (``years/2016.html``), the older ones sit in a folder named
+after it, numbered from the oldest (``years/2016/page-1.html``, ``venues/ICLR/page-3.html``).
+No group's first page can be there, as a group's page has no slash in its name; and the
+folder ``venues/ICLR.html/`` of a venue called ``ICLR.html`` cannot meet the page
+``venues/ICLR.html`` of ``ICLR``, because a name ending in ``.html`` is slugged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from typing import Protocol
 
-from storage.models import Paper
+
+class Identified(Protocol):
+    """What names a paper's page: a stored paper or a record of one."""
+
+    @property
+    def key(self) -> str:
+        """The paper's key (``arxiv:1606.04474``)."""
+
+    @property
+    def arxiv_id(self) -> str | None:
+        """Its arXiv id, if it has one."""
+
 
 _ARXIV_ID = re.compile(r"\d{4}\.\d{4,5}|[A-Za-z][A-Za-z.-]*/\d{7}")
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,79}")
@@ -50,7 +62,7 @@ def slug(text: str) -> str:
     return f"{cut}-{_hash(text)}" if cut else _hash(text)
 
 
-def paper_page(paper: Paper) -> str:
+def paper_page(paper: Identified) -> str:
     """The paper's page, relative to the site's root."""
     arxiv_id = paper.arxiv_id
     if arxiv_id and _ARXIV_ID.fullmatch(arxiv_id):
@@ -64,7 +76,7 @@ def summary_anchor(summary_id: int) -> str:
     return f"summary-{summary_id}"
 
 
-def summary_url(site_url: str, paper: Paper, summary_id: int) -> str:
+def summary_url(site_url: str, paper: Identified, summary_id: int) -> str:
     """The absolute address of a summary on the published site."""
     return f"{site_url.rstrip('/')}/{paper_page(paper)}#{summary_anchor(summary_id)}"
 
@@ -84,10 +96,11 @@ def category_page(category: str) -> str:
     return f"categories/{slug(category)}.html"
 
 
-def listing_page(first: str, number: int) -> str:
-    """Page ``number`` (from 1) of the list whose first page is ``first``
-    (``years/2016.html``): page 2 is ``years/2016/page-2.html``, so a long list keeps the
-    address of its first page and never takes another group's."""
-    if number <= 1:
-        return first
-    return f"{first.removesuffix('.html')}/page-{number}.html"
+def older_page(first: str, part: int) -> str:
+    """Older page ``part`` (from 1, the oldest) of the list whose first page is ``first``
+    (``years/2016.html``): ``years/2016/page-1.html``. A long list keeps the address of its
+    first page, never takes another group's, and its older pages keep theirs as papers are
+    added at the top."""
+    if part < 1:
+        raise ValueError("older pages are numbered from 1")
+    return f"{first.removesuffix('.html')}/page-{part}.html"

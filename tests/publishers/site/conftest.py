@@ -54,6 +54,18 @@ class Archive:
     hostile_id: int
 
 
+def text_files(directory: Path) -> list[Path]:
+    """The pages, feed and style sheet the builder wrote: every text file of the site but
+    its state (``.shortscience/``), the search index and the link previews' pictures."""
+    return sorted(
+        path
+        for path in directory.rglob("*")
+        if path.is_file()
+        and path.suffix in (".html", ".xml", ".css")
+        and not {".shortscience", "pagefind"} & set(path.relative_to(directory).parts)
+    )
+
+
 def _demo_papers() -> dict[str, dict]:
     """The demo data's papers by arXiv id: their real abstracts and publication dates."""
     data = json.loads(DEMO.read_text("utf-8"))
