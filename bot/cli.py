@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import StartupError, build_context, connect, open_database, publishing_settings
+from bot.app import StartupError, build_context, connect, open_database
 from bot.commands.context import Actor
 from bot.commands.user_text import check_external_id
 from bot.config import CONFIG_ENV, AppConfig, ConfigError, load_config
@@ -24,7 +24,7 @@ from bot.errors import UserError
 from bot.logging_setup import setup_logging
 from bot.service import console_actor, run
 from bot.wording import counted
-from publishers.render.templates import TemplateProblem, Templates
+from publishers.render.templates import TemplateProblem
 from storage import migrate
 from storage.database import describe_url
 
@@ -362,15 +362,28 @@ def cmd_digest(args: argparse.Namespace, config: AppConfig) -> int:
 
 def cmd_site(args: argparse.Namespace, config: AppConfig) -> int:
     # start-up: only `site build` needs the site builder
-    """`shortscience site build DIR`."""
-    from publishers.site.builder import SiteBuilder
+    """`shortscience site build DIR`; the folder `run` keeps (``[site] directory``) is built
+    in its turn with `run`'s passes, and its change log is taken up by the build."""
+    from bot.archive import site_builder, site_directory
+    from publishers.site.search_index import SearchIndexError
+    from storage.leader import ArchiveLock
 
-    publishing = publishing_settings(config)
-    templates = Templates(publishing.templates_dir)  # a missing folder stops us here
+    directory = Path(args.directory).resolve()
     db = open_database(config)
     try:
-        builder = SiteBuilder(db, templates, site_url=publishing.site_url)
-        report = builder.build(Path(args.directory))
+        builder = site_builder(config, db)  # a missing templates folder stops us here
+        if directory == site_directory(config):
+            lock = ArchiveLock(db)
+            lock.acquire(wait=True)
+            try:
+                report = builder.build(directory, keeps_changes=True)
+            finally:
+                lock.release()
+        else:
+            report = builder.build(directory)
+    except SearchIndexError as error:  # the pages are written; only search is missing
+        sys.stderr.write(f"error: the pages are built, but not the search index: {error}\n")
+        return EXIT_FAILURE
     finally:
         db.dispose()
     sys.stdout.write(report.text())

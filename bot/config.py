@@ -136,6 +136,26 @@ class ModerationSettings(_Section):
     """A moderator's own summary needs a second moderator unless this is switched on."""
 
 
+class SiteSettings(_Section):
+    directory: str | None = None
+    """The archive folder `shortscience run` keeps current (relative paths: beside the
+    config file); unset, `run` leaves the archive alone and `site build DIR` makes one."""
+    update_seconds: Annotated[float, Field(ge=0.5, le=3600)] = 2.0
+    """How often `run` applies approvals, votes and withdrawals to the archive."""
+    search_seconds: Annotated[float, Field(ge=0, le=86_400)] = 60.0
+    """The least time between two search indexes by `run`: Pagefind indexes the whole
+    archive each time, which takes seconds at thousands of papers."""
+    title: Annotated[str, Field(min_length=1, max_length=120)] = "ShortScience archive"
+    """The archive's name, in every page's header and title and in its feed."""
+
+    @field_validator("directory")
+    @classmethod
+    def _directory(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+
 class ConsoleSettings(_Section):
     user: str = ""
     """Who the terminal of `shortscience run` and `shortscience chat` acts as (empty: the
@@ -167,6 +187,7 @@ class Settings(_Section):
     moderation: ModerationSettings = ModerationSettings()
     console: ConsoleSettings = ConsoleSettings()
     publishing: PublishingSettings = PublishingSettings()
+    site: SiteSettings = SiteSettings()
     logging: LoggingSettings = LoggingSettings()
     channels: list[ChannelSettings] = []
 

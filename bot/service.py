@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.app import StartupError, build_bot, build_context, channel_settings, open_database
+from bot.archive import archive_updater, keep_archive, site_directory
 from bot.commands.autolookup import enabled_channel_ids
 from bot.commands.context import Actor, CommandContext
 from bot.config import AppConfig
@@ -131,6 +132,14 @@ def plan_parts(
         statuses.append(PartStatus("console", "off", "standard input is not a terminal; headless"))
     if scheduling is not None:
         statuses.append(PartStatus("scheduler", *scheduling.describe()))
+    kept = site_directory(config)
+    if kept is None:
+        statuses.append(PartStatus("archive", "off", "[site] directory is not set"))
+    else:
+        every = config.settings.site.update_seconds
+        statuses.append(
+            PartStatus("archive", "active", f"keeping {kept} current, every {every:g} s")
+        )
     moment = now or utcnow()
     listed = list(channels) if channels is not None else list(channel_settings(config))
     runs = {run.channel: run for run in next_runs(listed, moment)}
@@ -242,6 +251,19 @@ async def serve(
             ),
             asyncio.create_task(scheduling.run(stop, ctx.clock), name="scheduler"),
         ]
+        updater = archive_updater(config, db)
+        if updater is not None:
+            waits.append(
+                asyncio.create_task(
+                    keep_archive(
+                        updater,
+                        stop,
+                        seconds=config.settings.site.update_seconds,
+                        search_seconds=config.settings.site.search_seconds,
+                    ),
+                    name="archive",
+                )
+            )
         if plan.discord and bot is not None and token:
             waits.append(asyncio.create_task(run_discord(bot, token, stop), name="discord"))
         elif plan.console:
@@ -260,7 +282,7 @@ async def serve(
         ctx.lookups.close()
         for task in pending:
             # These see `stop` and finish by themselves: the part being sent goes out.
-            if task.get_name() not in ("discord", "delivery", "scheduler"):
+            if task.get_name() not in ("discord", "delivery", "scheduler", "archive"):
                 task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         for task in done:

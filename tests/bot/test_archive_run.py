@@ -349,7 +349,7 @@ def test_run_keeps_the_archive_current_and_whole_for_readers(tmp_path: Path) -> 
     finally:
         _end(process)
     output = _stopped_cleanly(process, log)
-    assert f"archive: active (keeping {site.archive} current (every 0.5 s))" in output
+    assert f"archive: active (keeping {site.archive} current, every 0.5 s)" in output
     assert "archive updated for 1 papers" in output, "the changes went page by page"
     _same_as_a_full_build(site, tmp_path)
 
