@@ -569,9 +569,8 @@ class _Worker:
             archived = load_range(connection, first, last)
         for one in archived:
             view = paper_view(one)
-            report.bytes += self.files.write(
-                view.page, self.renderer.paper_page(view, self.directory)
-            )
+            text = self.renderer.paper_page(view, self.directory)
+            report.bytes += self.files.create(view.page, text)
             report.pages += 1
             report.papers += 1
             report.summaries += len(view.summaries)

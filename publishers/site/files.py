@@ -140,6 +140,8 @@ def exchange(first: Path, second: Path) -> bool:
 
 
 def remove_tree(path: Path) -> None:
-    """Delete a folder and all it holds (a retired or leftover one)."""
+    """Delete a folder and all it holds, or a file (a retired or leftover one)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -10,22 +10,17 @@ never turn up as results.
 
 :func:`index_site` may run while people search (the incremental updater calls it after each
 batch of pages), so the new index is written beside the old one and swapped in whole
-(:func:`_swap_in`); a failed or killed run leaves the old index as it was.
+(:func:`publishers.site.files.swap_in`); a failed or killed run leaves the old index as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import errno
 import fcntl
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pagefind.service import get_executable
+
+from publishers.site.files import remove_tree, swap_in
 
 INDEX_FOLDER = "pagefind"
 """Where the index lives in the site's folder; ``search.html`` loads it from there."""
@@ -45,9 +42,6 @@ a run that was killed, and the next run removes it."""
 TIMEOUT = 30 * 60.0
 """Seconds Pagefind may take: 20,000 pages take seconds; an hour would mean it hangs."""
 _OUTPUT_LINES = 8
-_RENAME_EXCHANGE = 2
-"""``renameat2``'s flag that swaps two paths in one step (Linux 3.15, glibc 2.28)."""
-_AT_FDCWD = -100
 
 
 class SearchIndexError(Exception):
@@ -87,9 +81,14 @@ def index_site(directory: Path, *, timeout: float = TIMEOUT) -> SearchIndexRepor
             _run_pagefind(directory, building, timeout)
             pages = _page_count(building)
         except BaseException:
-            _remove(building)
+            remove_tree(building)
             raise
-        _remove(_swap_in(building, directory / INDEX_FOLDER))
+        # Both folders trade places in one step where the system can (see files.swap_in);
+        # elsewhere the old index is renamed away, the new one in, then the old deleted:
+        # deleting in place first would leave a half-deleted index for that long.
+        retired = swap_in(building, directory / INDEX_FOLDER)
+        if retired is not None:
+            remove_tree(retired)
     return SearchIndexReport(directory, pages, time.monotonic() - started)
 
 
@@ -158,51 +157,6 @@ def _page_count(index: Path) -> int:
         ) from None
 
 
-def _swap_in(new: Path, current: Path) -> Path:
-    """Put the index ``new`` at ``current`` so that a reader never finds half of one, and
-    return where the old index now is, for the caller to delete.
-
-    Where the system can (Linux), both folders trade places in one step: ``pagefind/`` is
-    always there, whole, old then new. Elsewhere, in this order: the old index is renamed
-    away, the new one renamed in, and only then is the old one deleted. Renaming a folder
-    is atomic but cannot replace a folder that has files, so for the instant between the
-    two renames there is no ``pagefind/`` at all (a search then fails and works again on
-    the next try), never one with files missing. Deleting the old one in place first would
-    leave a half-deleted index for as long as the deletion takes, and a broken one if the
-    run were killed then; killed between the two renames here, the site only lacks search
-    until the next run, which removes what is left."""
-    if not current.exists():
-        new.rename(current)
-        return new  # nothing there any more: nothing to delete
-    if _exchange(new, current):
-        return new
-    old = _unused_name(current.parent)
-    current.rename(old)
-    new.rename(current)
-    return old
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two paths in one step; False where the system or the disk cannot."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:  # glibc before 2.28, or a libc without it
-        return False
-    path = ctypes.c_char_p
-    renameat2.argtypes = (ctypes.c_int, path, ctypes.c_int, path, ctypes.c_uint)
-    result = renameat2(
-        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
-    )
-    if result == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # a disk that cannot swap
-        return False
-    raise OSError(code, os.strerror(code), str(second))
-
-
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     """One index run at a time per site folder, across threads and processes: a lock on the
@@ -218,7 +172,7 @@ def _locked(directory: Path) -> Iterator[None]:
 
 def _remove_leftovers(directory: Path) -> None:
     for leftover in directory.glob(f"{TEMPORARY_PREFIX}*"):
-        _remove(leftover)
+        remove_tree(leftover)
 
 
 def _retire(index: Path) -> None:
@@ -227,16 +181,9 @@ def _retire(index: Path) -> None:
     if index.exists():
         away = _unused_name(index.parent)
         index.rename(away)
-        _remove(away)
+        remove_tree(away)
 
 
 def _unused_name(directory: Path) -> Path:
     """A new name for a leftover (removed by the next run if this one dies)."""
     return directory / f"{TEMPORARY_PREFIX}old-{secrets.token_hex(6)}"
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
