@@ -17,6 +17,7 @@ them.
 
 from __future__ import annotations
 
+import re
 import traceback
 from datetime import UTC, datetime
 from functools import cached_property
@@ -68,6 +69,13 @@ TEMPLATE_NAMES = (
 )
 
 
+_NOT_SHOWN = re.compile(
+    "[" + bidi.CONTROLS.pattern.strip("[]") + unpostable.UNPOSTABLE.pattern.strip("[]") + "]"
+)
+"""What :func:`bidi.neutralise` and :func:`unpostable.remove` take out, both single
+characters, in one scan of the text instead of two (a page is thousands of characters)."""
+
+
 class TemplateProblem(Exception):
     """A template cannot be used; the message names the template and the line."""
 
@@ -98,7 +106,7 @@ class Templates:
         """Render a template; any failure is a one-line TemplateProblem naming the line."""
         try:
             template = self.environment.get_template(name)
-            return bidi.neutralise(unpostable.remove(template.render(**context).strip()))
+            return _NOT_SHOWN.sub("", template.render(**context).strip())
         except jinja2.TemplateSyntaxError as error:
             raise TemplateProblem(
                 f"{error.filename or name}, line {error.lineno}: {error.message}"
