@@ -13,7 +13,8 @@ incremental update after one approval, one vote and one withdrawal.
   button does), several times; then after a vote and after a withdrawal. Target: under
   1 second each at 1,000,000 summaries.
 - **search index**: ``index_site`` (Pagefind) on the built folder, in a child process
-  whose child is Pagefind, so its peak RSS is Pagefind's.
+  whose child is Pagefind, so its peak RSS is Pagefind's; under a memory cap, so that an
+  index too big for the machine fails alone (it is then reported as failed).
 
 The withdrawal is of a pending summary (the only kind a member can withdraw), which no page
 shows: its pass should find nothing to do. The approvals, the vote and the withdrawal are
@@ -337,17 +338,25 @@ def _run(command: Coroutine[Any, Any, Any]) -> None:
 # -- search index --------------------------------------------------------------------------------
 
 
-def search_index(site: Path) -> dict[str, Any]:
-    """``index_site`` (Pagefind) on the built folder, in a child process."""
-    child = _child("search", str(site))
+def search_index(
+    site: Path, *, memory_cap: int | None = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """``index_site`` (Pagefind) on the built folder, in a child process under a memory cap
+    (``memory_cap`` bytes, by default :func:`bench.site_build.search_memory_cap`); a failure
+    is reported, not raised. ``memory_cap`` and ``timeout`` go together (tests)."""
+    limits = [str(memory_cap), str(timeout)] if memory_cap and timeout else []
+    child = _child("search", str(site), *limits)
     seconds = child["seconds"]
-    return {
-        "pages": child["pages"],
+    figures = {
         "seconds": round(seconds, 6),
-        "pages_per_s": round(child["pages"] / seconds, 1) if seconds else 0.0,
         "peak_pagefind_rss_mb": child["peak_worker_rss_mb"],
+        "memory_cap_mb": child["memory_cap_mb"],
         "child_s": child["child_s"],
     }
+    if "failed" in child:
+        return {"failed": child["failed"], **figures}
+    pages = child["pages"]
+    return {"pages": pages, "pages_per_s": round(pages / seconds, 1) if seconds else 0.0, **figures}
 
 
 # -- the printed lines ---------------------------------------------------------------------------
@@ -387,9 +396,15 @@ def lines(results: dict[str, Any]) -> list[str]:
                 )
     index = results.get("site_search_index")
     if isinstance(index, dict):
-        found.append(
-            f"{'search index':<16} {index['pages']:,} pages in {index['seconds']:.1f} s:"
-            f" {index['pages_per_s']:,.0f} pages/s, Pagefind's peak RSS"
-            f" {index['peak_pagefind_rss_mb']:,.0f} MB"
-        )
+        peak = f"Pagefind's peak RSS {index['peak_pagefind_rss_mb']:,.0f} MB"
+        if "failed" in index:
+            found.append(
+                f"{'search index':<16} failed after {index['seconds']:.1f} s ({peak}, capped"
+                f" at {index['memory_cap_mb']:,} MB): {index['failed']}"
+            )
+        else:
+            found.append(
+                f"{'search index':<16} {index['pages']:,} pages in {index['seconds']:.1f} s:"
+                f" {index['pages_per_s']:,.0f} pages/s, {peak}"
+            )
     return found

@@ -3,7 +3,7 @@ and its floor (the same files written with no templating). Each runs in a fresh 
 so its peak RSS is its own and not the benchmark's, which holds the fill and the updater.
 
     python -m bench.site_build build URL DIRECTORY
-    python -m bench.site_build search DIRECTORY
+    python -m bench.site_build search DIRECTORY [MEMORY_CAP_BYTES TIMEOUT_S]
     python -m bench.site_build floor MANIFEST DIRECTORY PROCESSES
 
 Each prints one JSON object on stdout. The manifest is what :func:`write_manifest` wrote:
@@ -95,15 +95,36 @@ def build(url: str, directory: Path) -> dict[str, Any]:
     }
 
 
-def search(directory: Path) -> dict[str, Any]:
-    """The search index of a built folder, timed; Pagefind runs as this process's child, so
-    ``peak_worker_rss_mb`` is Pagefind's own peak."""
-    from publishers.site.search_index import index_site
+def search_memory_cap() -> int:
+    """Bytes of address space the search index may take: half the machine's memory, at most
+    8 GiB. Pagefind holds its whole index in memory (on 485,437 paper pages it passed 22 GB
+    and was still growing), and on a machine without swap, running out takes everything on
+    it down: capped, it fails alone."""
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return int(min(8 * 2**30, physical // 2))
 
+
+def search(directory: Path, cap: int | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """The search index of a built folder, timed, under ``cap`` bytes of address space (by
+    default :func:`search_memory_cap`), which Pagefind, this process's child, inherits;
+    ``peak_worker_rss_mb`` is Pagefind's peak. Running out of it, here or in Pagefind, is a
+    figure too: the message and when it came. ``timeout``: Pagefind's, else its default."""
+    from publishers.site.search_index import SearchIndexError, index_site
+
+    cap = cap or search_memory_cap()
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     started = time.perf_counter()
-    report = index_site(directory)
+    try:
+        report = index_site(directory, **({"timeout": timeout} if timeout else {}))
+    except (SearchIndexError, MemoryError) as error:
+        return {
+            "failed": str(error) or type(error).__name__,
+            "seconds": time.perf_counter() - started,
+            "memory_cap_mb": cap // 2**20,
+            **_peaks(),
+        }
     seconds = time.perf_counter() - started
-    return {"pages": report.pages, "seconds": seconds, **_peaks()}
+    return {"pages": report.pages, "seconds": seconds, "memory_cap_mb": cap // 2**20, **_peaks()}
 
 
 def _write_share(directory: Path, share: Sequence[tuple[str, int]], payload: str) -> None:
@@ -158,6 +179,8 @@ def main(argv: Sequence[str]) -> int:
             result = build(url, Path(directory))
         case ["search", directory]:
             result = search(Path(directory))
+        case ["search", directory, cap, timeout]:
+            result = search(Path(directory), int(cap), float(timeout))
         case ["floor", manifest, directory, processes]:
             result = floor(Path(manifest), Path(directory), int(processes))
         case _:

@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bench.fill import fill
-from bench.site import lines, measure
+from bench.site import lines, measure, search_index
+from publishers.render.templates import Templates
 from publishers.site import paths
+from publishers.site.builder import SiteBuilder
 from storage.database import Database
 from storage.models import ModerationEvent, Paper, SearchDocument, Summary, Vote
 
@@ -100,6 +102,7 @@ def test_measure_builds_the_floor_and_updates_and_leaves_the_database_alone(
             assert run["pages_removed"] == []
 
     index = results["site_search_index"]
+    assert "failed" not in index, index
     assert index["pages"] == build["papers"], "Pagefind indexes the paper pages"
     assert index["seconds"] > 0
     assert index["peak_pagefind_rss_mb"] > 0
@@ -108,3 +111,23 @@ def test_measure_builds_the_floor_and_updates_and_leaves_the_database_alone(
     assert f"{build['files']:,} files" in printed
     assert printed.count("site update") == 3
     assert f"{index['pages']:,} pages in" in printed
+
+
+def test_a_search_index_past_its_memory_cap_is_reported_as_failed(tmp_path: Path) -> None:
+    """Pagefind holds its index in memory: past the cap it fails alone, and says so, instead
+    of taking the machine down with it."""
+    db = Database.connect(f"sqlite:///{tmp_path / 'bench.db'}")
+    try:
+        fill(db, 300)
+        SiteBuilder(db, Templates(), search=False).build(site := tmp_path / "site")
+    finally:
+        db.dispose()
+
+    # 40 MiB: the child's Python fits (~30 MB), Pagefind's start does not. The timeout
+    # stops a Pagefind that hangs instead of failing where its threads cannot start.
+    index = search_index(site, memory_cap=40 * 2**20, timeout=60)
+
+    assert index["memory_cap_mb"] == 40
+    assert "Pagefind" in index["failed"]
+    assert "pages" not in index
+    assert "failed after" in "\n".join(lines({"site_search_index": index}))
