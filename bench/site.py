@@ -5,9 +5,10 @@ incremental update after one approval, one vote and one withdrawal.
   a child process (:mod:`bench.site_build`) so its peak RSS is the build's own: the child's
   ``ru_maxrss`` and its largest worker process's. Target: 5,000 pages/s at 1,000,000
   summaries on a 2-core machine, in bounded memory.
-- **floor**: the same number of files of the same sizes in the same folders, written the way
-  the builder writes a page (a temporary file beside it, then ``os.replace``) by as many
-  processes as the build uses, with no database and no templating: what writing costs.
+- **floor**: the same number of files of the same sizes in the same folders, written with
+  the calls a full build makes (pages created in a staging folder by as many processes as
+  the build uses, each folder swapped in whole, the top files written atomically), with no
+  database and no templating: what writing costs.
 - **update**: ``ArchiveUpdater.update`` after a moderator approves a pending summary of a
   paper that already has approved summaries (through the command layer, as a moderator's
   button does), several times; then after a vote and after a withdrawal. Target: under

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from publishers.site.files import PageFiles
+from publishers.site.files import GENERATED, PageFiles, remove_tree, swap_in
 
 SITE_URL = "https://archive.example.org"
 """A deployed archive's address: the feed's ids are then links, as on a real site."""
@@ -127,32 +127,39 @@ def search(directory: Path, cap: int | None = None, timeout: float | None = None
     return {"pages": report.pages, "seconds": seconds, "memory_cap_mb": cap // 2**20, **_peaks()}
 
 
-def _write_share(directory: Path, share: Sequence[tuple[str, int]], payload: str) -> None:
-    """Each file of ``share`` as the builder writes a page (``PageFiles.write``: a hidden
-    file beside it, then ``os.replace``; a missing folder made on the way)."""
-    files = PageFiles(directory)
+def _create_share(staging: Path, share: Sequence[tuple[str, int]], payload: str) -> None:
+    """Each page of ``share`` as a full build writes it into its staging folder
+    (``PageFiles.create``: one plain write, a missing folder made on the way)."""
+    files = PageFiles(staging)
     for path, size in share:
-        files.write(path, payload[:size])
+        files.create(path, payload[:size])
 
 
 def floor(manifest: Path, directory: Path, processes: int) -> dict[str, Any]:
-    """The manifest's files, each of its size, in the same folders, written by ``processes``
-    processes (forked, each a share; 0 or 1: this one) with no database and no templating:
-    what writing the pages alone costs."""
+    """The manifest's files, each of its size, in the same folders, written with the calls a
+    full build makes, with no database and no templating: what writing the pages costs.
+
+    As the builder does, the pages of the generated folders (papers, years, venues,
+    categories) are created in a hidden staging folder by ``processes`` processes (forked,
+    each a share; 0 or 1: this one), each folder is then swapped in whole
+    (``files.swap_in``), and the files at the top (home, feed, style) are written
+    atomically (``PageFiles.write``)."""
     entries = read_manifest(manifest)
+    staged = [entry for entry in entries if entry[0].split("/", 1)[0] in GENERATED]
+    top = [entry for entry in entries if entry[0].split("/", 1)[0] not in GENERATED]
     largest = max((size for _, size in entries), default=0)
     line = "<p>The floor writes text of the page's length, with no templating.</p>\n"
     payload = (line * (largest // len(line) + 1))[:largest]  # ASCII: a byte a character
     directory.mkdir(parents=True, exist_ok=True)
+    staging = directory / ".floor-staging"
     started = time.perf_counter()
+    staging.mkdir()
     if processes <= 1:
-        _write_share(directory, entries, payload)
+        _create_share(staging, staged, payload)
     else:
         context = multiprocessing.get_context("fork")
         workers = [
-            context.Process(
-                target=_write_share, args=(directory, entries[start::processes], payload)
-            )
+            context.Process(target=_create_share, args=(staging, staged[start::processes], payload))
             for start in range(processes)
         ]
         for worker in workers:
@@ -162,7 +169,14 @@ def floor(manifest: Path, directory: Path, processes: int) -> dict[str, Any]:
         failed = [worker.exitcode for worker in workers if worker.exitcode != 0]
         if failed:
             raise RuntimeError(f"floor writers failed with exit codes {failed}")
+    for folder in GENERATED:
+        (staging / folder).mkdir(exist_ok=True)
+        swap_in(staging / folder, directory / folder)
+    files = PageFiles(directory)
+    for path, size in top:
+        files.write(path, payload[:size])
     seconds = time.perf_counter() - started
+    remove_tree(staging)
     return {
         "files": len(entries),
         "bytes": sum(size for _, size in entries),
