@@ -34,7 +34,7 @@ def site_directory(config: AppConfig) -> Path | None:
     return (config.base_dir / directory).resolve()
 
 
-def site_builder(config: AppConfig, db: Database, *, search: bool = True) -> SiteBuilder:
+def site_builder(config: AppConfig, db: Database, *, search: bool | None = None) -> SiteBuilder:
     """The builder with the operator's templates, address and title."""
     from publishers.render.templates import Templates
     from publishers.site.builder import SiteBuilder
@@ -45,7 +45,7 @@ def site_builder(config: AppConfig, db: Database, *, search: bool = True) -> Sit
         Templates(publishing.templates_dir),
         site_url=publishing.site_url,
         title=config.settings.site.title,
-        search=search,
+        search=config.settings.site.search if search is None else search,
     )
 
 
@@ -65,9 +65,11 @@ async def keep_archive(
     """Apply the change log to the folder every ``seconds`` until ``stop``; a pass that
     fails is logged and tried again (its changes stay in the log)."""
     search_due = asyncio.Event()
-    indexing = asyncio.create_task(
-        _keep_search_index(updater.directory, search_due, stop, search_seconds)
-    )
+    indexing = None
+    if updater.builder.search:
+        indexing = asyncio.create_task(
+            _keep_search_index(updater.directory, search_due, stop, search_seconds)
+        )
     failing = False
     try:
         while not stop.is_set():
@@ -87,8 +89,9 @@ async def keep_archive(
             except TimeoutError:
                 continue
     finally:
-        search_due.set()
-        await indexing
+        if indexing is not None:
+            search_due.set()
+            await indexing
 
 
 async def _keep_search_index(

@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pages per paper, year, venue and category, a home page and an Atom feed.",
     )
     site_build.add_argument("directory", metavar="DIR", help="the folder to write (created)")
+    site_build.add_argument(
+        "--no-search",
+        action="store_true",
+        help="skip the search index (Pagefind needs ~135 KB of memory per paper page)",
+    )
     health = commands.add_parser(
         "health",
         parents=[common],
@@ -371,7 +376,8 @@ def cmd_site(args: argparse.Namespace, config: AppConfig) -> int:
     directory = Path(args.directory).resolve()
     db = open_database(config)
     try:
-        builder = site_builder(config, db)  # a missing templates folder stops us here
+        # a missing templates folder stops us here
+        builder = site_builder(config, db, search=False if args.no_search else None)
         if directory == site_directory(config):
             lock = ArchiveLock(db)
             lock.acquire(wait=True)

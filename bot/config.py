@@ -142,6 +142,9 @@ class SiteSettings(_Section):
     config file); unset, `run` leaves the archive alone and `site build DIR` makes one."""
     update_seconds: Annotated[float, Field(ge=0.5, le=3600)] = 2.0
     """How often `run` applies approvals, votes and withdrawals to the archive."""
+    search: bool = True
+    """Build the search index (Pagefind) with the archive. Pagefind holds the whole index
+    in memory while it builds: about 135 KB per paper page, 2.7 GB at 20,000 papers."""
     search_seconds: Annotated[float, Field(ge=0, le=86_400)] = 60.0
     """The least time between two search indexes by `run`: Pagefind indexes the whole
     archive each time, which takes seconds at thousands of papers."""

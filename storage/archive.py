@@ -80,17 +80,23 @@ class ArchivedPaper:
     """Best first: score, then newest approval, then newest id."""
 
 
-def archived_paper_ids(connection: Connection, *, after: int = 0, limit: int = BATCH) -> list[int]:
-    """The next ``limit`` papers with an approved summary, by id, after ``after``."""
-    return list(
-        connection.scalars(
-            select(Summary.paper_id)
-            .where(Summary.status == SummaryStatus.APPROVED, Summary.paper_id > after)
-            .group_by(Summary.paper_id)
-            .order_by(Summary.paper_id)
-            .limit(limit)
-        )
+def archived_paper_ids(
+    connection: Connection, *, after: int = 0, limit: int = BATCH, upto: int | None = None
+) -> list[int]:
+    """The next ``limit`` papers with an approved summary, by id, after ``after``.
+
+    Walks the papers by their key and asks each for an approved summary through the
+    (paper, status) index: a query on summaries alone lets SQLite's planner pick the status
+    index and sort every approved summary for each batch, half a second at a million."""
+    approved = (
+        select(Summary.id)
+        .where(Summary.paper_id == Paper.id, Summary.status == SummaryStatus.APPROVED)
+        .exists()
     )
+    query = select(Paper.id).where(Paper.id > after, approved)
+    if upto is not None:
+        query = query.where(Paper.id <= upto)
+    return list(connection.scalars(query.order_by(Paper.id).limit(limit)))
 
 
 def load_papers(connection: Connection, paper_ids: Sequence[int]) -> list[ArchivedPaper]:
@@ -225,18 +231,9 @@ def id_ranges(db: Database, *, batch: int = BATCH) -> Iterator[tuple[int, int]]:
 
 
 def load_range(connection: Connection, first: int, last: int) -> list[ArchivedPaper]:
-    """The archived papers with ids from ``first`` to ``last``."""
-    ids = list(
-        connection.scalars(
-            select(Summary.paper_id)
-            .where(
-                Summary.status == SummaryStatus.APPROVED,
-                Summary.paper_id >= first,
-                Summary.paper_id <= last,
-            )
-            .group_by(Summary.paper_id)
-        )
-    )
+    """The archived papers with ids from ``first`` to ``last`` (a range of
+    :func:`id_ranges`: a batch's worth)."""
+    ids = archived_paper_ids(connection, after=first - 1, limit=BATCH, upto=last)
     return load_papers(connection, ids)
 
 

@@ -299,6 +299,16 @@ def test_the_cli_builds_the_site(tmp_path: Path, kind: str, capsys: pytest.Captu
     assert (tmp_path / "out" / f"papers/{REAL_NVP}.html").is_file()
     feed = (tmp_path / "out" / "feed.xml").read_text("utf-8")
     assert "https://a.example/papers/" in feed
+    assert (tmp_path / "out/pagefind/pagefind-entry.json").is_file()
+    # A big archive can be built without its search index (Pagefind's memory), by the
+    # flag or by the config.
+    assert (
+        main(["--config", str(config), "site", "build", str(tmp_path / "bare"), "--no-search"]) == 0
+    )
+    assert (tmp_path / "bare/index.html").is_file() and not (tmp_path / "bare/pagefind").exists()
+    config.write_text(config.read_text("utf-8") + "[site]\nsearch = false\n", encoding="utf-8")
+    assert main(["--config", str(config), "site", "build", str(tmp_path / "plain")]) == 0
+    assert not (tmp_path / "plain/pagefind").exists()
 
 
 def test_the_shipped_site_templates_render_an_empty_archive(db: Database, tmp_path: Path) -> None:
