@@ -47,7 +47,7 @@ from storage.leader import ArchiveLock
 log = logging.getLogger(__name__)
 
 Group = tuple[GroupKind, str | int]
-CHANGES_PER_PASS = 5000
+CHANGES_PER_PASS = 50_000
 """Log rows a pass takes; more wait for the next pass (seconds later)."""
 FULL_BUILD_FROM = 20_000
 """Changed papers from which a pass rebuilds everything instead (an import of a whole
@@ -85,8 +85,16 @@ class UpdateReport:
 class ArchiveUpdater:
     """One site folder kept current from the change log."""
 
-    def __init__(self, builder: SiteBuilder, directory: Path, *, lock: ArchiveLock | None = None):
+    def __init__(
+        self,
+        builder: SiteBuilder,
+        directory: Path,
+        *,
+        lock: ArchiveLock | None = None,
+        full_build_from: int = FULL_BUILD_FROM,
+    ):
         self.builder = builder
+        self.full_build_from = full_build_from
         self.db = builder.db
         self.directory = directory.resolve()
         self.files = PageFiles(self.directory)
@@ -115,7 +123,7 @@ class ArchiveUpdater:
         with self.db.engine.connect() as connection:
             flags = archive_sections(connection)
         renderer = self.builder.renderer(flags)
-        if len(paper_ids) >= FULL_BUILD_FROM or renderer.sections != self._built_sections():
+        if len(paper_ids) >= self.full_build_from or renderer.sections != self._built_sections():
             return UpdateReport(full_build=self.builder.build(self.directory, keeps_changes=True))
         report = UpdateReport(papers=len(paper_ids), changes=len(changes))
         listings = Listings(self.builder.listings_path(self.directory))

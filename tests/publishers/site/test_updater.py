@@ -205,6 +205,21 @@ def test_long_lists_grow_and_shrink_page_by_page(
     assert PAGE_SIZE == 50
 
 
+def test_a_change_to_many_papers_at_once_is_a_full_build(
+    db: Database, tmp_path: Path, kept: tuple[Archive, ArchiveUpdater]
+) -> None:
+    archive, _ = kept
+    updater = ArchiveUpdater(_builder(db), archive.directory, full_build_from=5)
+    _add_papers(db, range(4))
+    assert updater.update().full_build is None
+    _add_papers(db, range(10, 15))  # an import: five papers in one pass
+    report = updater.update()
+    assert report.full_build is not None and report.full_build.papers >= 15
+    with db.sessions() as session:
+        assert session.scalars(select(ArchiveChange)).all() == []  # the build took them up
+    _same_as_a_full_build(db, archive.directory, tmp_path)
+
+
 def test_a_pass_waits_its_turn_when_another_process_writes_the_folder(
     db: Database, tmp_path: Path, kept: tuple[Archive, ArchiveUpdater]
 ) -> None:
