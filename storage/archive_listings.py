@@ -27,6 +27,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Connection,
     Engine,
     ForeignKey,
     Index,
@@ -42,12 +43,13 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    update,
 )
 
 from storage.database import make_engine
 from storage.types import UTCDateTime
 
-FORMAT = 1
+FORMAT = 2
 """Bumped when the tables change: a file of another format is rebuilt, not read."""
 
 metadata = MetaData()
@@ -62,8 +64,19 @@ items = Table(
     Column("dated", UTCDateTime(), nullable=False),
     Column("title_order", String, nullable=False),
     Column("venue", String),
+    Column("summaries", Integer, nullable=False),
     Column("item_html", Text, nullable=False),
 )
+group_sizes = Table(
+    "group_sizes",
+    metadata,
+    Column("kind", String, primary_key=True),
+    Column("name", String, primary_key=True),
+    Column("size", Integer, nullable=False),
+)
+"""Each list's size, and the archive's papers and summaries (kind ``total``), kept as
+items come and go: counting a list of 100,000 papers on every pass would cost more than
+the rest of the pass."""
 item_categories = Table(
     "item_categories",
     metadata,
@@ -102,6 +115,7 @@ Index(
     item_categories.c.dated.desc(),
     item_categories.c.title_order,
     item_categories.c.paper_key,
+    item_categories.c.paper_id,  # covering: a page of a long list is found in the index
 )
 
 GroupKind = Literal["years", "venues", "categories"]
@@ -121,6 +135,7 @@ class Item:
     venue: str | None
     categories: tuple[str, ...]
     item_html: str
+    summaries: int = 0
 
     @property
     def order(self) -> tuple[int, datetime, str, str]:
@@ -177,9 +192,50 @@ class Listings:
             if categories:
                 connection.execute(insert(item_categories), categories)
 
+    def count(self) -> None:
+        """Count every list once, after a full build's :meth:`add` calls."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(group_sizes))
+            kinds: tuple[GroupKind, ...] = ("years", "venues", "categories")
+            for kind in kinds:
+                column = _group_column(kind)
+                table = item_categories if kind == "categories" else items
+                query = select(column, func.count()).select_from(table).group_by(column)
+                rows = [
+                    {"kind": kind, "name": _name(name), "size": size}
+                    for name, size in connection.execute(query)
+                    if name is not None
+                ]
+                if rows:
+                    connection.execute(insert(group_sizes), rows)
+            papers, summaries = connection.execute(
+                select(func.count(), func.coalesce(func.sum(items.c.summaries), 0))
+            ).one()
+            connection.execute(
+                insert(group_sizes),
+                [
+                    {"kind": "total", "name": "papers", "size": papers},
+                    {"kind": "total", "name": "summaries", "size": summaries},
+                ],
+            )
+
     def replace(self, paper_id: int, item: Item | None) -> None:
         """Put ``item`` in place of the paper's row (None: the paper left the archive)."""
+        old = self.get(paper_id)
+        changes: dict[tuple[str, str], int] = {}
+        for found, sign in ((old, -1), (item, 1)):
+            if found is None:
+                continue
+            for group_kind, name in found.groups():
+                key = (str(group_kind), _name(name))
+                changes[key] = changes.get(key, 0) + sign
+            changes[("total", "papers")] = changes.get(("total", "papers"), 0) + sign
+            summaries = ("total", "summaries")
+            changes[summaries] = changes.get(summaries, 0) + sign * found.summaries
         with self.engine.begin() as connection:
+            for (counted, name), delta in changes.items():
+                if delta:
+                    _adjust(connection, counted, name, delta)
             connection.execute(
                 delete(item_categories).where(item_categories.c.paper_id == paper_id)
             )
@@ -214,31 +270,32 @@ class Listings:
             venue=row.venue,
             categories=tuple(categories),
             item_html=row.item_html,
+            summaries=row.summaries,
         )
 
     def groups(self, kind: GroupKind) -> list[tuple[str | int, int]]:
-        """Each list of a kind with its size (years newest first, names in code-point order)."""
-        column = _group_column(kind)
-        table = item_categories if kind == "categories" else items
-        query = select(column, func.count()).select_from(table).group_by(column)
-        if kind == "venues":
-            query = query.where(items.c.venue.is_not(None))
+        """Each list of a kind with its size (years newest first, names casefolded)."""
         with self.engine.connect() as connection:
-            found = [(name, int(count)) for name, count in connection.execute(query)]
-        if kind == "years":
-            return sorted(found, key=lambda group: -int(group[0]))
-        return sorted(found, key=lambda group: str(group[0]).casefold())
-
-    def size(self, kind: GroupKind, name: str | int) -> int:
-        """How many papers the list holds."""
-        table = item_categories if kind == "categories" else items
-        with self.engine.connect() as connection:
-            return int(
-                connection.scalar(
-                    select(func.count()).select_from(table).where(_group_column(kind) == name)
+            rows = connection.execute(
+                select(group_sizes.c.name, group_sizes.c.size).where(
+                    group_sizes.c.kind == kind, group_sizes.c.size > 0
                 )
-                or 0
+            ).all()
+        if kind == "years":
+            years = sorted(((int(name), int(size)) for name, size in rows), reverse=True)
+            return list[tuple[str | int, int]](years)
+        names = sorted(((str(name), int(size)) for name, size in rows), key=_casefolded)
+        return list[tuple[str | int, int]](names)
+
+    def size(self, kind: GroupKind | Literal["total"], name: str | int) -> int:
+        """How many papers the list holds (``total``: ``papers`` or ``summaries``)."""
+        with self.engine.connect() as connection:
+            found = connection.scalar(
+                select(group_sizes.c.size).where(
+                    group_sizes.c.kind == kind, group_sizes.c.name == _name(name)
+                )
             )
+        return int(found or 0)
 
     def position(self, kind: GroupKind, name: str | int, item: Item) -> int:
         """How many of the list's papers come before ``item`` (newest first)."""
@@ -270,22 +327,46 @@ class Listings:
     def iter_lines(
         self, kind: GroupKind, name: str | int, *, offset: int = 0, limit: int | None = None
     ) -> Iterator[str]:
-        """The list's lines streamed, newest first (a full build's long lists)."""
-        if kind == "categories":
-            t = item_categories
-            query = select(items.c.item_html).join(t, t.c.paper_id == items.c.paper_id)
-        else:
-            t = items
-            query = select(items.c.item_html)
-        query = (
-            query.where(_group_column(kind) == name)
+        """The list's lines streamed, newest first (a full build's long lists). The page
+        is found in the list's index first (skipping ``offset`` entries there, not rows of
+        the joined table), then its lines are read."""
+        t = item_categories if kind == "categories" else items
+        ids = (
+            select(t.c.paper_id, t.c.year_rank, t.c.dated, t.c.title_order, t.c.paper_key)
+            .where(_group_column(kind) == name)
             .order_by(t.c.year_rank.desc(), t.c.dated.desc(), t.c.title_order, t.c.paper_key)
             .offset(offset)
         )
         if limit is not None:
-            query = query.limit(limit)
+            ids = ids.limit(limit)
+        page = ids.subquery()
+        query = (
+            select(items.c.item_html)
+            .join(page, page.c.paper_id == items.c.paper_id)
+            .order_by(
+                page.c.year_rank.desc(), page.c.dated.desc(), page.c.title_order, page.c.paper_key
+            )
+        )
         with self.engine.connect() as connection:
             yield from connection.execution_options(yield_per=1000).scalars(query)
+
+
+def _casefolded(group: tuple[str, int]) -> str:
+    return group[0].casefold()
+
+
+def _name(name: str | int) -> str:
+    return str(name)
+
+
+def _adjust(connection: Connection, kind: str, name: str, delta: int) -> None:
+    updated = connection.execute(
+        update(group_sizes)
+        .where(group_sizes.c.kind == kind, group_sizes.c.name == name)
+        .values(size=group_sizes.c.size + delta)
+    )
+    if not updated.rowcount:
+        connection.execute(insert(group_sizes), [{"kind": kind, "name": name, "size": delta}])
 
 
 def _no_sync(dbapi_connection: Any, _record: Any) -> None:
@@ -309,6 +390,7 @@ def _item_row(item: Item) -> dict[str, object]:
         "dated": item.dated,
         "title_order": item.title_order,
         "venue": item.venue,
+        "summaries": item.summaries,
         "item_html": item.item_html,
     }
 

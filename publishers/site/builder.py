@@ -55,7 +55,6 @@ from publishers.site.search_index import SearchIndexReport, index_site  # search
 from publishers.site.sharing import share_preview, write_card  # sharing:
 from storage.archive import (
     ArchivedPaper,
-    approved_count,
     archive_sections,
     claim_changes,
     forget_claimed,
@@ -64,6 +63,7 @@ from storage.archive import (
     load_range,
     newest_summaries,
 )
+from storage.archive_listings import FORMAT as LISTINGS_FORMAT
 from storage.archive_listings import UNKNOWN_YEAR, GroupKind, Item, Listings
 from storage.database import Database
 from storage.types import utcnow
@@ -95,7 +95,7 @@ STAGING_PREFIX = ".building-"
 one disk); one left by a killed build is removed by the next."""
 STATE_FOLDER = ".shortscience"
 """The folder's own state: its list file and what it was built with (public data only)."""
-FORMAT = 2
+FORMAT = 3
 """Bumped when the pages' layout changes in code: a folder built before is built again."""
 PARALLEL_FROM = 2000
 """Papers from which a build starts worker processes (below, starting them costs more than
@@ -408,6 +408,7 @@ class SiteRenderer:
             venue=paper.venue,
             categories=paper.categories,
             item_html=line,
+            summaries=len(paper.summaries),
         )
 
     def list_page(
@@ -640,7 +641,8 @@ class SiteBuilder:
     def fingerprint(self) -> str:
         """What the pages depend on besides the data: a folder built with another one
         (other templates, another address, a newer layout) is built again."""
-        digest = hashlib.sha256(f"{FORMAT}\n{self.site_url}\n{self.title}\n".encode())
+        layout = f"{FORMAT}.{LISTINGS_FORMAT}\n{self.site_url}\n{self.title}\n"
+        digest = hashlib.sha256(layout.encode())
         for name in SITE_TEMPLATES:
             digest.update(name.encode() + b"\n" + self.templates.source(name).encode() + b"\n")
         return digest.hexdigest()
@@ -700,6 +702,7 @@ class SiteBuilder:
                     report.summaries += part.summaries
                     report.page_count += part.pages
                     report.bytes_written += part.bytes
+                listings.count()
                 tasks = [
                     (section.folder, name, size)
                     for section in sections_of(flags)
@@ -751,9 +754,7 @@ class SiteBuilder:
             counts[section.folder] = len(groups)
             yield renderer.groups_page(section, groups)
         entries = newest_entries(self.db)
-        with self.db.engine.connect() as connection:
-            summaries = approved_count(connection)
-        papers = sum(size for _, size in listings.groups("years"))
+        papers, summaries = listings.size("total", "papers"), listings.size("total", "summaries")
         yield "index.html", renderer.home(entries, papers, summaries, counts)
         yield "feed.xml", renderer.feed(entries, self.clock())
         yield "style.css", renderer.render("style.css", "style.css.j2")
