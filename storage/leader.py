@@ -62,27 +62,11 @@ class SchedulerLock:
         if self.held:
             return True
         if self.db.engine.dialect.name == "postgresql":
-            connection = self.db.engine.connect()
-            try:
-                got = connection.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}
-                ).scalar()
-                connection.commit()
-            except Exception:
-                connection.close()
-                raise
-            if not got:
-                connection.close()
-                return False
-            self._connection = connection
+            self._connection = _advisory_lock(self.db, LOCK_KEY, wait=False)
         else:
-            handle = open(_lock_path(self.db), "a+", encoding="utf-8")  # noqa: SIM115 - held open
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                return False
-            self._file = handle
+            self._file = _file_lock(_lock_path(self.db), wait=False)
+        if not self.held:
+            return False
         self._record(now)
         return True
 
@@ -197,38 +181,12 @@ class ArchiveLock:
     def acquire(self, *, wait: bool) -> bool:
         """Take the lock; with ``wait``, block until it is free. True if held now."""
         if self.db.engine.dialect.name == "postgresql":
-            connection = self.db.engine.connect()
-            try:
-                if wait:
-                    connection.execute(
-                        text("SELECT pg_advisory_lock(:key)"), {"key": ARCHIVE_LOCK_KEY}
-                    )
-                    got = True
-                else:
-                    got = bool(
-                        connection.execute(
-                            text("SELECT pg_try_advisory_lock(:key)"), {"key": ARCHIVE_LOCK_KEY}
-                        ).scalar()
-                    )
-                connection.commit()
-            except Exception:
-                connection.close()
-                raise
-            if not got:
-                connection.close()
-                return False
-            self._connection = connection
-            return True
+            self._connection = _advisory_lock(self.db, ARCHIVE_LOCK_KEY, wait=wait)
+            return self._connection is not None
         database = self.db.url.database or ""
         path = Path(database).with_name(Path(database).name + ".archive.lock")
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open until release
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except OSError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
+        self._file = _file_lock(path, wait=wait)
+        return self._file is not None
 
     def release(self) -> None:
         """Give the lock back."""
@@ -247,3 +205,37 @@ class ArchiveLock:
             finally:
                 self._file.close()
                 self._file = None
+
+
+def _advisory_lock(db: Database, key: int, *, wait: bool) -> Connection | None:
+    """A connection of its own holding the advisory lock ``key`` (released when it closes),
+    or None when another session holds it and ``wait`` is False."""
+    connection = db.engine.connect()
+    try:
+        if wait:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            got = True
+        else:
+            got = bool(
+                connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+            )
+        connection.commit()
+    except Exception:
+        connection.close()
+        raise
+    if not got:
+        connection.close()
+        return None
+    return connection
+
+
+def _file_lock(path: Path, *, wait: bool) -> IO[str] | None:
+    """The open file holding an exclusive ``flock`` on ``path`` (freed when it closes, or
+    when the process dies), or None when another holds it and ``wait`` is False."""
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open by the caller
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError:
+        handle.close()
+        return None
+    return handle
