@@ -591,7 +591,7 @@ def test_lists_are_newest_first_and_cut_into_pages_with_links_between_them(
     assert 'rel="prev"' not in pages[0].read_text("utf-8")
     assert 'rel="next"' not in pages[2].read_text("utf-8")
     assert "170 papers, newest first" in pages[0].read_text("utf-8")
-    assert "this is page 2" in pages[1].read_text("utf-8")
+    assert "page 2, counting from the oldest" in pages[1].read_text("utf-8")
     newest = sorted(range(count), key=age, reverse=True)[: PAGE_SIZE + 20]
     assert _papers_listed(site / "categories/cs.LG.html") == {
         f"1901.{number:05d}.html" for number in newest
