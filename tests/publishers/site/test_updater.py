@@ -94,7 +94,7 @@ def test_an_approval_rewrites_the_paper_its_lists_the_home_page_and_the_feed_onl
         assert session.scalars(select(ArchiveChange)).all() == []  # the log is emptied
 
 
-def test_votes_withdrawals_and_edits_of_papers_and_people_each_end_as_a_full_build(
+def test_after_votes_withdrawals_and_edits_the_folder_is_what_a_full_build_makes(
     db: Database, tmp_path: Path, kept: tuple[Archive, ArchiveUpdater]
 ) -> None:
     archive, updater = kept
