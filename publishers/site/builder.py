@@ -38,6 +38,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -770,18 +771,24 @@ class SiteBuilder:
 
 class _Pool:
     """Worker processes (``spawn``: a fresh interpreter, safe beside the service's threads),
-    or, with none, the work done here in the same order."""
+    or, with none, the work done here in the same order. A worker that dies (the kernel's
+    out-of-memory killer, a signal) fails the build with BrokenProcessPool instead of
+    leaving it waiting for a result that never comes, as ``multiprocessing.Pool`` would."""
 
     def __init__(self, settings: BuildSettings, workers: int, db: Database) -> None:
         self.settings = settings
         self.workers = workers
         self.db = db
-        self._pool: Any = None
+        self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _Pool:
         if self.workers > 0:
-            context = multiprocessing.get_context("spawn")
-            self._pool = context.Pool(self.workers, _start_worker, (self.settings,))
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.settings,),
+            )
         else:
             global _WORKER
             _WORKER = _Worker(self.settings, self.db)
@@ -791,14 +798,14 @@ class _Pool:
         """Each item's report as it is done (in no particular order with workers)."""
         if self._pool is None:
             yield from (task(item) for item in items)
-        else:
-            yield from self._pool.imap_unordered(task, items, chunksize=1)
+            return
+        for done in as_completed([self._pool.submit(task, item) for item in items]):
+            yield done.result()
 
     def __exit__(self, *exc: object) -> None:
         global _WORKER
         if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
         elif _WORKER is not None:
             _WORKER.close()
             _WORKER = None

@@ -273,3 +273,36 @@ def test_a_reader_never_sees_part_of_a_page(
         stop.set()
         reader.join()
     assert len(seen) > 100 and broken == []
+
+
+def test_a_build_on_worker_processes_writes_what_one_process_writes(
+    db: Database, tmp_path: Path, kept: tuple[Archive, ArchiveUpdater]
+) -> None:
+    _add_papers(db, range(120))
+    alone = SiteBuilder(db, Templates(), clock=lambda: NOW, search=False, workers=0)
+    shared = SiteBuilder(db, Templates(), clock=lambda: NOW, search=False, workers=2)
+    assert alone.build(tmp_path / "alone").page_count == shared.build(tmp_path / "two").page_count
+    assert _contents(tmp_path / "alone") == _contents(tmp_path / "two")
+
+
+def test_a_worker_that_dies_fails_the_build_instead_of_hanging(
+    db: Database,
+    tmp_path: Path,
+    kept: tuple[Archive, ArchiveUpdater],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from publishers.site import builder
+
+    # A worker killed mid-build (by the out-of-memory killer, say): its task never returns.
+    monkeypatch.setattr(builder, "_papers_task", _die)
+    with pytest.raises(BrokenProcessPool):
+        SiteBuilder(db, Templates(), search=False, workers=1).build(tmp_path / "broken")
+    assert not (tmp_path / "broken/.shortscience/state.json").exists()  # built again next time
+
+
+def _die(span: tuple[int, int]) -> None:
+    import os
+
+    os._exit(9)
