@@ -202,21 +202,6 @@ def _best_first(found: tuple[int, datetime | None, int, SummaryRecord]) -> tuple
     return score, approved_at.timestamp() if approved_at else float("-inf"), summary_id
 
 
-def iter_archive(db: Database, *, batch: int = BATCH) -> Iterator[list[ArchivedPaper]]:
-    """Every archived paper, a batch at a time, in id order; each batch is read in a short
-    transaction of its own, so a long build never holds the database."""
-    after = 0
-    while True:
-        with db.engine.connect() as connection:
-            ids = archived_paper_ids(connection, after=after, limit=batch)
-            if not ids:
-                return
-            papers = load_papers(connection, ids)
-        after = ids[-1]
-        if papers:
-            yield papers
-
-
 def id_ranges(db: Database, *, batch: int = BATCH) -> Iterator[tuple[int, int]]:
     """The archived papers' ids cut into (first, last) ranges of ``batch`` papers: the
     units of work a parallel build hands its workers."""
@@ -263,18 +248,6 @@ def newest_summaries(connection: Connection, limit: int) -> list[NewestSummary]:
         .limit(limit)
     ).all()
     return [NewestSummary(paper_id, summary_id) for paper_id, summary_id in rows]
-
-
-def approved_count(connection: Connection) -> int:
-    """How many summaries the archive holds."""
-    return int(
-        connection.scalar(
-            select(func.count())
-            .select_from(Summary)
-            .where(Summary.status == SummaryStatus.APPROVED)
-        )
-        or 0
-    )
 
 
 # The change log.

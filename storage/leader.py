@@ -100,11 +100,8 @@ class SchedulerLock:
             finally:
                 self._connection = None
         if self._file is not None:
-            try:
-                fcntl.flock(self._file, fcntl.LOCK_UN)
-            finally:
-                self._file.close()
-                self._file = None
+            _unlock_file(self._file)
+            self._file = None
 
     def _record(self, now: datetime) -> None:
         with self.db.transaction() as session:
@@ -200,11 +197,8 @@ class ArchiveLock:
                 self._connection.close()
                 self._connection = None
         if self._file is not None:
-            try:
-                fcntl.flock(self._file, fcntl.LOCK_UN)
-            finally:
-                self._file.close()
-                self._file = None
+            _unlock_file(self._file)
+            self._file = None
 
 
 def _advisory_lock(db: Database, key: int, *, wait: bool) -> Connection | None:
@@ -239,3 +233,11 @@ def _file_lock(path: Path, *, wait: bool) -> IO[str] | None:
         handle.close()
         return None
     return handle
+
+
+def _unlock_file(handle: IO[str]) -> None:
+    """Free a :func:`_file_lock` and close its file."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()

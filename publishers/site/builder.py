@@ -37,7 +37,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -289,17 +289,6 @@ def _paper_links(archived: ArchivedPaper) -> tuple[tuple[str, str], ...]:
     if paper.doi:
         links.append((f"DOI {paper.doi}", f"https://doi.org/{quote(paper.doi, safe='/')}"))
     return tuple(links)
-
-
-def newest_first(papers: Iterable[PaperView]) -> tuple[PaperView, ...]:
-    """Newest year first, then newest within the year (:attr:`PaperView.dated`), then by
-    title and key: the lists' order, as :mod:`storage.archive_listings` sorts it."""
-    return tuple(sorted(papers, key=_newest_first_key))
-
-
-def _newest_first_key(paper: PaperView) -> tuple[int, float, str, str]:
-    item_year = paper.year if paper.year is not None else UNKNOWN_YEAR
-    return (-item_year, -paper.dated.timestamp(), _title_order(paper), paper.key)
 
 
 def _title_order(paper: PaperView) -> str:

@@ -33,7 +33,6 @@ from publishers.site.builder import (
     SECTIONS,
     BuildReport,
     ListLayout,
-    Section,
     SiteBuilder,
     SiteRenderer,
     list_part_page,
@@ -123,11 +122,14 @@ class ArchiveUpdater:
         with self.db.engine.connect() as connection:
             flags = archive_sections(connection)
         renderer = self.builder.renderer(flags)
-        if len(paper_ids) >= self.full_build_from or renderer.sections != self._built_sections():
-            return UpdateReport(full_build=self.builder.build(self.directory, keeps_changes=True))
-        report = UpdateReport(papers=len(paper_ids), changes=len(changes))
         listings = Listings(self.builder.listings_path(self.directory))
         try:
+            built = [section for section in SECTIONS if listings.groups(section.folder)]
+            if len(paper_ids) >= self.full_build_from or renderer.sections != built:
+                listings.close()
+                build = self.builder.build(self.directory, keeps_changes=True)
+                return UpdateReport(full_build=build)
+            report = UpdateReport(papers=len(paper_ids), changes=len(changes))
             self._apply(paper_ids, renderer, listings, report)
             for page, text in self.builder.common_pages(renderer, listings):
                 if self.files.update(page, text):
@@ -137,13 +139,6 @@ class ArchiveUpdater:
         with self.db.transaction() as session:
             forget_changes(session, [change_id for change_id, _ in changes])
         return report
-
-    def _built_sections(self) -> list[Section]:
-        listings = Listings(self.builder.listings_path(self.directory))
-        try:
-            return [s for s in SECTIONS if listings.groups(s.folder)]
-        finally:
-            listings.close()
 
     def _apply(
         self,
