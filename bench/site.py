@@ -50,6 +50,9 @@ from bot.commands.context import Actor
 from bot.commands.votes import VoteDirection
 from publishers.render.templates import Templates
 from publishers.site.builder import STATE_FOLDER, SiteBuilder
+from publishers.site.files import PageFiles
+from publishers.site.paths import PAPER_FOLDER
+from publishers.site.search_index import INDEX_FOLDER, MANIFEST, SHARD_RECORD
 from publishers.site.updater import ArchiveUpdater
 from storage.database import Database
 from storage.models import ModerationEvent, Summary, SummaryStatus, User, Vote
@@ -344,7 +347,12 @@ def search_index(
 ) -> dict[str, Any]:
     """``index_site`` (Pagefind) on the built folder, in a child process under a memory cap
     (``memory_cap`` bytes, by default :func:`bench.site_build.search_memory_cap`); a failure
-    is reported, not raised. ``memory_cap`` and ``timeout`` go together (tests)."""
+    is reported, not raised. ``memory_cap`` and ``timeout`` go together (tests).
+
+    The index is cut into shards, one Pagefind run each, run one after the other: the
+    child's peak RSS of its children is the largest run's, what the machine must hold. Then
+    one paper page is written again, as the updater does, and the index brought up to date
+    in a second child: only that page's shard should be indexed again."""
     limits = [str(memory_cap), str(timeout)] if memory_cap and timeout else []
     child = _child("search", str(site), *limits)
     seconds = child["seconds"]
@@ -357,7 +365,46 @@ def search_index(
     if "failed" in child:
         return {"failed": child["failed"], **figures}
     pages = child["pages"]
-    return {"pages": pages, "pages_per_s": round(pages / seconds, 1) if seconds else 0.0, **figures}
+    shards = _search_shards(site)
+    figures |= {
+        "pages": pages,
+        "pages_per_s": round(pages / seconds, 1) if seconds else 0.0,
+        "shards": len(shards),
+        "largest_shard_pages": max(shards.values(), default=0),
+    }
+    page = min(site.glob(f"{PAPER_FOLDER}/*/*.html"), default=None)
+    if page is None:
+        return figures
+    records = _shard_records(site)
+    PageFiles(site).write(page.relative_to(site).as_posix(), page.read_text("utf-8"))
+    again = _child("search", str(site), *limits)
+    if "failed" in again:
+        return {**figures, "reindex_failed": again["failed"]}
+    changed = [
+        shard for shard, record in _shard_records(site).items() if records.get(shard) != record
+    ]
+    return {
+        **figures,
+        "reindex_one_page_s": round(again["seconds"], 6),
+        "reindexed_shards": len(changed),
+        "reindex_peak_pagefind_rss_mb": again["peak_worker_rss_mb"],
+    }
+
+
+def _search_shards(site: Path) -> dict[str, int]:
+    """The pages of each bundle the search index's manifest names."""
+    manifest = json.loads((site / INDEX_FOLDER / MANIFEST).read_text("utf-8"))
+    return {bundle["path"]: bundle["pages"] for bundle in manifest["bundles"]}
+
+
+def _shard_records(site: Path) -> dict[str, tuple[int, int]]:
+    """Each bundle's record file, by inode and modification time: a bundle written again
+    has a new one."""
+    found = {}
+    for path in _search_shards(site):
+        status = (site / INDEX_FOLDER / path / SHARD_RECORD).stat()
+        found[path] = (status.st_ino, status.st_mtime_ns)
+    return found
 
 
 # -- the printed lines ---------------------------------------------------------------------------
@@ -406,6 +453,16 @@ def lines(results: dict[str, Any]) -> list[str]:
         else:
             found.append(
                 f"{'search index':<16} {index['pages']:,} pages in {index['seconds']:.1f} s:"
-                f" {index['pages_per_s']:,.0f} pages/s, {peak}"
+                f" {index['pages_per_s']:,.0f} pages/s, {index['shards']} shards (largest"
+                f" {index['largest_shard_pages']:,} pages), {peak} (largest shard's run)"
             )
+        if "reindex_one_page_s" in index:
+            found.append(
+                f"{'search reindex':<16} one page written again:"
+                f" {index['reindex_one_page_s']:.1f} s, {index['reindexed_shards']} shard"
+                f" indexed again, Pagefind's peak RSS"
+                f" {index['reindex_peak_pagefind_rss_mb']:,.0f} MB"
+            )
+        elif "reindex_failed" in index:
+            found.append(f"{'search reindex':<16} failed: {index['reindex_failed']}")
     return found

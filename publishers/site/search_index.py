@@ -2,15 +2,30 @@
 every summary from ``search.html`` with no server behind it.
 
 Pagefind (the PyPI packages ``pagefind`` and ``pagefind-bin``, whose wheel carries the
-binary) reads the built paper pages and writes a static index into ``pagefind/``: a few
-JavaScript files, a WebAssembly module and the index cut into small files that the browser
-fetches as a reader types. Only the paper pages are read (:data:`PAPER_PAGES`), and on them
-only what the paper template marks with ``data-pagefind-body``: the site's header and lists
-never turn up as results.
+binary) reads the built paper pages and writes a static index: a few JavaScript files, a
+WebAssembly module and the index cut into small files that the browser fetches as a reader
+types. Only the paper pages are read, and on them only what the paper template marks with
+``data-pagefind-body``: the site's header and lists never turn up as results.
+
+Pagefind holds a whole index in memory while it writes it (at 485,437 pages it passed 22 GB
+and never finished), so the index is cut into :data:`SHARDS` shards along the folders the
+paper pages already sit in (:func:`publishers.site.paths.paper_folder`): shard ``7`` is the
+pages under ``papers/7?/``, written by one Pagefind run into its own bundle,
+``pagefind/7/``. ``pagefind/shards.json`` (:data:`MANIFEST`) names the bundles; the search
+page loads the first and merges the others in (PagefindUI's ``mergeIndex``). A shard with no
+page has no bundle.
+
+A shard is indexed again only when one of its folders changed since its bundle was written:
+writing, renaming over or removing a page changes its folder's modification time, and a full
+build swaps in a new ``papers/`` whose folders are all new. Each bundle records, in
+``shard.json``, its folders as they were just before Pagefind read them, so a page written
+during a run makes the shard stale again.
 
 :func:`index_site` may run while people search (the incremental updater calls it after each
-batch of pages), so the new index is written beside the old one and swapped in whole
-(:func:`publishers.site.files.swap_in`); a failed or killed run leaves the old index as it was.
+batch of pages), so a bundle is written beside ``pagefind/`` and swapped in whole
+(:func:`publishers.site.files.swap_in`), and the manifest is written beside and renamed over:
+a bundle is in place before a manifest names it, and a manifest no longer names a bundle
+before it is removed. A failed or killed run leaves each bundle as it was.
 """
 
 from __future__ import annotations
@@ -26,22 +41,32 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pagefind.service import get_executable
 
 from publishers.site.files import remove_tree, swap_in
+from publishers.site.paths import PAPER_FOLDER
 
 INDEX_FOLDER = "pagefind"
 """Where the index lives in the site's folder; ``search.html`` loads it from there."""
-PAPER_PAGES = "papers/*.html"
-"""The pages Pagefind reads (:func:`publishers.site.paths.paper_page`): lists, the home page
-and the search page itself are no search results."""
+MANIFEST = "shards.json"
+"""The list of bundles in :data:`INDEX_FOLDER` that ``search.html`` loads:
+``{"bundles": [{"path": "7/", "pages": 1234}, ...]}``, in shard order."""
+SHARD_RECORD = "shard.json"
+"""In each bundle: its pages and its folders as they were when Pagefind read them."""
+SHARDS = tuple("0123456789abcdef")
+"""A shard per first hex digit of the paper folders (``papers/7c/`` is in shard ``7``)."""
 TEMPORARY_PREFIX = ".pagefind-"
-"""A new index is built in ``.pagefind-<random>`` beside ``pagefind/``; one left there is from
-a run that was killed, and the next run removes it."""
+"""Bundles and manifests are written in ``.pagefind-<random>`` beside ``pagefind/``; one left
+there is from a run that was killed, and the next run removes it."""
 TIMEOUT = 30 * 60.0
-"""Seconds Pagefind may take: 20,000 pages take seconds; an hour would mean it hangs."""
+"""Seconds one Pagefind run (one shard) may take: 20,000 pages take seconds; half an hour
+would mean it hangs."""
 _OUTPUT_LINES = 8
+
+Folders = dict[str, list[int] | None]
+"""Each folder of a shard: its inode and modification time (ns), or None if missing."""
 
 
 class SearchIndexError(Exception):
@@ -53,46 +78,150 @@ class SearchIndexError(Exception):
 class SearchIndexReport:
     directory: Path
     pages: int
+    """Paper pages in the index, over all its bundles."""
     seconds: float
+    shards: int = 0
+    """Bundles the index has now."""
+    reindexed: int = 0
+    """Shards (re)indexed by this run, a removed one included."""
 
     def text(self) -> str:
         """What was indexed, in one line for the command line."""
-        return f"indexed {self.pages} pages for search in {self.seconds:.1f} s\n"
+        return (
+            f"indexed {self.pages} pages for search in {self.seconds:.1f} s"
+            f" ({self.reindexed} shards indexed again, {self.shards} in all)\n"
+        )
 
 
 def index_site(directory: Path, *, timeout: float = TIMEOUT) -> SearchIndexReport:
-    """Index the paper pages of the site in ``directory`` into ``directory/pagefind/``.
+    """Bring the search index of the site in ``directory`` (``directory/pagefind/``) up to
+    date with its paper pages, indexing again only the shards that changed.
 
     Safe to call again and again, from several threads or processes: runs take turns (a
     lock on the folder), each starts by removing what a killed run left, and a reader sees
-    the old index or the new one, never a mix. A site with no paper page has no index (an
-    old one is removed): Pagefind refuses to write an empty one."""
+    each bundle old or new, never a mix. A site with no paper page has no index (an old one
+    is removed): Pagefind refuses to write an empty one."""
     started = time.monotonic()
     directory = directory.resolve()
+    index = directory / INDEX_FOLDER
     with _locked(directory):
         _remove_leftovers(directory)
-        if not any(directory.glob(PAPER_PAGES)):
-            _retire(directory / INDEX_FOLDER)
-            return SearchIndexReport(directory, 0, time.monotonic() - started)
-        building = Path(tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=directory))
+        bundles = _read_manifest(index)
+        if bundles is None:  # no index yet, or one from before shards: built whole
+            reindexed = _build_whole(directory, timeout)
+            bundles = _read_manifest(index) or {}
+        else:
+            reindexed = _refresh(directory, bundles, timeout)
+    pages = sum(bundles.values())
+    return SearchIndexReport(directory, pages, time.monotonic() - started, len(bundles), reindexed)
+
+
+def _build_whole(site: Path, timeout: float) -> int:
+    """Every shard into one new folder, swapped in for ``pagefind/`` whole; or, with no
+    paper page at all, no index."""
+    index = site / INDEX_FOLDER
+    building = _new_folder(site)
+    try:
+        bundles = {}
+        for shard in SHARDS:
+            folders = _folders(site, shard)
+            if _has_pages(site, shard):
+                bundle = building / shard
+                bundle.mkdir()
+                bundles[shard] = _index_shard(site, shard, bundle, folders, timeout)
+        if not bundles:
+            remove_tree(building)
+            _retire(site, index)
+            return 0
+        _write_manifest(site, building / MANIFEST, bundles)
+    except BaseException:
+        remove_tree(building)
+        raise
+    retired = swap_in(building, index)
+    if retired is not None:
+        remove_tree(retired)
+    return len(bundles)
+
+
+def _refresh(site: Path, bundles: dict[str, int], timeout: float) -> int:
+    """Index each stale shard again into its bundle; then drop the bundles of shards left
+    with no page (the manifest first, then the bundle)."""
+    index = site / INDEX_FOLDER
+    reindexed = 0
+    dropped = []
+    for shard in SHARDS:
+        folders = _folders(site, shard)  # before Pagefind reads them
+        bundle = index / shard
+        if shard in bundles and _recorded_folders(bundle) == folders:
+            continue
+        if not _has_pages(site, shard):
+            if shard in bundles:
+                dropped.append(shard)
+            elif bundle.exists():  # a bundle no manifest named: a killed run's
+                _retire(site, bundle)
+            continue
+        building = _new_folder(site)
         try:
-            # mkdtemp's folder is its owner's alone; the web server must read the index
-            building.chmod(directory.stat().st_mode & 0o777)
-            _run_pagefind(directory, building, timeout)
-            pages = _page_count(building)
+            pages = _index_shard(site, shard, building, folders, timeout)
         except BaseException:
             remove_tree(building)
             raise
-        # Both folders trade places in one step where the system can (see files.swap_in);
-        # elsewhere the old index is renamed away, the new one in, then the old deleted:
-        # deleting in place first would leave a half-deleted index for that long.
-        retired = swap_in(building, directory / INDEX_FOLDER)
+        retired = swap_in(building, bundle)
         if retired is not None:
             remove_tree(retired)
-    return SearchIndexReport(directory, pages, time.monotonic() - started)
+        reindexed += 1
+        if bundles.get(shard) != pages:
+            bundles[shard] = pages
+            _write_manifest(site, index / MANIFEST, bundles)
+    if dropped:
+        for shard in dropped:
+            del bundles[shard]
+        if bundles:
+            _write_manifest(site, index / MANIFEST, bundles)
+            for shard in dropped:
+                _retire(site, index / shard)
+        else:  # the last page went: no index at all, as after a build with no paper
+            _retire(site, index)
+        reindexed += len(dropped)
+    return reindexed
 
 
-def _run_pagefind(site: Path, output: Path, timeout: float) -> None:
+def _folders(site: Path, shard: str) -> Folders:
+    """The shard's folders as they are now: what tells whether its bundle is stale."""
+    found: Folders = {}
+    for name in (f"{shard}{second}" for second in SHARDS):
+        try:
+            status = os.stat(site / PAPER_FOLDER / name)
+        except FileNotFoundError:
+            found[name] = None
+        else:
+            found[name] = [status.st_ino, status.st_mtime_ns]
+    return found
+
+
+def _has_pages(site: Path, shard: str) -> bool:
+    """Whether any folder of the shard holds a page (a hidden ``.*.tmp`` is none yet)."""
+    for second in SHARDS:
+        try:
+            with os.scandir(site / PAPER_FOLDER / f"{shard}{second}") as entries:
+                if any(e.name.endswith(".html") and not e.name.startswith(".") for e in entries):
+                    return True
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return False
+
+
+def _index_shard(site: Path, shard: str, output: Path, folders: Folders, timeout: float) -> int:
+    """Run Pagefind on the shard's pages into ``output``; its page count. ``folders``: the
+    shard's folders as they were before, recorded in the bundle."""
+    _run_pagefind(site, output, f"{PAPER_FOLDER}/{shard}?/*.html", timeout)
+    pages = _page_count(output)
+    record = {"shard": shard, "pages": pages, "folders": folders}
+    (output / SHARD_RECORD).write_text(json.dumps(record), encoding="utf-8")
+    return pages
+
+
+def _run_pagefind(site: Path, output: Path, pages: str, timeout: float) -> None:
     missing = SearchIndexError(
         "Pagefind's binary was not found, so the archive has no search: install it with "
         "pip install 'pagefind[bin]' (shortscience-bot's dependencies include it), or set "
@@ -105,7 +234,7 @@ def _run_pagefind(site: Path, output: Path, timeout: float) -> None:
     if executable is None:
         raise missing
     command = [str(executable), "--site", str(site), "--output-path", str(output)]
-    command += ["--glob", PAPER_PAGES, "--quiet"]
+    command += ["--glob", pages, "--quiet"]
     # Pagefind also takes options from PAGEFIND_* variables and from a pagefind.toml, .yml or
     # .json in its working folder: neither may change what the archive indexes.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PAGEFIND_")}
@@ -130,19 +259,19 @@ def _run_pagefind(site: Path, output: Path, timeout: float) -> None:
         ) from None
     except subprocess.TimeoutExpired:
         raise SearchIndexError(
-            f"Pagefind did not finish indexing {site} in {timeout:.0f} s and was stopped; "
-            "the previous search index is kept. Run `shortscience site build` again"
+            f"Pagefind did not finish indexing {pages} of {site} in {timeout:.0f} s and was "
+            "stopped; the previous search index is kept. Run `shortscience site build` again"
         ) from None
     if done.returncode != 0:
         said = (done.stderr + done.stdout).strip().splitlines()[-_OUTPUT_LINES:]
         raise SearchIndexError(
-            f"Pagefind failed (exit {done.returncode}) indexing {site}; the previous search "
-            "index is kept. It said: " + (" / ".join(said) or "nothing")
+            f"Pagefind failed (exit {done.returncode}) indexing {pages} of {site}; the "
+            "previous search index is kept. It said: " + (" / ".join(said) or "nothing")
         )
     if not (output / "pagefind-entry.json").is_file():
         raise SearchIndexError(
-            f"Pagefind exited without writing an index for {site}; the previous search "
-            "index is kept. Check that Pagefind is version 1.5 or later"
+            f"Pagefind exited without writing an index for {pages} of {site}; the previous "
+            "search index is kept. Check that Pagefind is version 1.5 or later"
         )
 
 
@@ -155,6 +284,46 @@ def _page_count(index: Path) -> int:
             f"Pagefind wrote an index whose pagefind-entry.json cannot be read ({error!r}); "
             "the previous search index is kept. Check that Pagefind is version 1.5 or later"
         ) from None
+
+
+def _read_manifest(index: Path) -> dict[str, int] | None:
+    """The bundles the manifest names, with their pages; None where there is no manifest
+    (no index, or one written before the index had shards)."""
+    try:
+        data = json.loads((index / MANIFEST).read_text("utf-8"))
+        return {str(bundle["path"]).rstrip("/"): int(bundle["pages"]) for bundle in data["bundles"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _recorded_folders(bundle: Path) -> Any:
+    """The folders a bundle was made from, as its record says; None if it cannot tell."""
+    try:
+        return json.loads((bundle / SHARD_RECORD).read_text("utf-8"))["folders"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_manifest(site: Path, manifest: Path, bundles: dict[str, int]) -> None:
+    """Write the manifest beside ``pagefind/`` and rename it over the old one: a reader
+    gets one or the other, whole. Only bundles already in place may be named."""
+    listed = [{"path": f"{shard}/", "pages": bundles[shard]} for shard in sorted(bundles)]
+    written = site / f"{TEMPORARY_PREFIX}{MANIFEST}-{secrets.token_hex(6)}"
+    try:
+        written.write_text(json.dumps({"bundles": listed}), encoding="utf-8")
+        written.chmod(site.stat().st_mode & 0o666)
+        os.replace(written, manifest)
+    except BaseException:
+        written.unlink(missing_ok=True)
+        raise
+
+
+def _new_folder(site: Path) -> Path:
+    """A folder beside ``pagefind/`` to write in, readable by whoever reads the site
+    (mkdtemp's folder is its owner's alone)."""
+    building = Path(tempfile.mkdtemp(prefix=TEMPORARY_PREFIX, dir=site))
+    building.chmod(site.stat().st_mode & 0o777)
+    return building
 
 
 @contextlib.contextmanager
@@ -175,15 +344,11 @@ def _remove_leftovers(directory: Path) -> None:
         remove_tree(leftover)
 
 
-def _retire(index: Path) -> None:
-    """Remove an index without a moment where it is there in part: renamed away, then
-    deleted."""
-    if index.exists():
-        away = _unused_name(index.parent)
-        index.rename(away)
+def _retire(site: Path, folder: Path) -> None:
+    """Remove a bundle or the whole index without a moment where it is there in part:
+    renamed away beside ``pagefind/`` (a leftover the next run removes if this one dies),
+    then deleted."""
+    if folder.exists():
+        away = site / f"{TEMPORARY_PREFIX}old-{secrets.token_hex(6)}"
+        folder.rename(away)
         remove_tree(away)
-
-
-def _unused_name(directory: Path) -> Path:
-    """A new name for a leftover (removed by the next run if this one dies)."""
-    return directory / f"{TEMPORARY_PREFIX}old-{secrets.token_hex(6)}"

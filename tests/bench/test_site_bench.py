@@ -106,11 +106,16 @@ def test_measure_builds_the_floor_and_updates_and_leaves_the_database_alone(
     assert index["pages"] == build["papers"], "Pagefind indexes the paper pages"
     assert index["seconds"] > 0
     assert index["peak_pagefind_rss_mb"] > 0
+    assert 1 <= index["shards"] <= 16 and 0 < index["largest_shard_pages"] <= index["pages"]
+    assert index["reindexed_shards"] == 1, "one page written again: its shard alone"
+    assert index["reindex_one_page_s"] > 0
 
     printed = "\n".join(lines(results))
     assert f"{build['files']:,} files" in printed
     assert printed.count("site update") == 3
     assert f"{index['pages']:,} pages in" in printed
+    assert f"{index['shards']} shards" in printed
+    assert "search reindex   one page written again" in printed
 
 
 def test_a_search_index_past_its_memory_cap_is_reported_as_failed(tmp_path: Path) -> None:

@@ -1,17 +1,21 @@
-"""Search without a server: the archive's Pagefind index holds the paper pages' content and
-nothing else, is swapped in whole while people read it, survives a failed or killed run, and
-search.html finds a word of a summary's body in a real Chromium, from a local web server, on
-a phone and a desktop, light and dark, with no serious axe-core finding and no request to
-another host."""
+"""Search without a server: the archive's Pagefind index, cut into shards along the paper
+folders, holds the paper pages' content and nothing else; a reindex redoes only the shards
+whose folders changed, swaps each bundle in whole while people read it, never lets the
+manifest name a bundle that is not there whole, and survives a failed or killed run; and
+search.html finds a word of a summary's body in any shard in a real Chromium, from a local
+web server, on a phone and a desktop, light and dark, with no serious axe-core finding and
+no request to another host."""
 
 from __future__ import annotations
 
 import functools
 import gzip
 import json
+import os
 import re
+import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html import unescape
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,14 +23,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from pagefind.service import get_executable
 
 from publishers.render.templates import Templates
 from publishers.site.builder import SiteBuilder
+from publishers.site.files import PageFiles
+from publishers.site.paths import paper_folder
 from publishers.site.search_index import SearchIndexError, index_site
 from storage.database import Database
 from storage.models import Paper
 from tests.publishers.site.chromium import Chromium, artifacts, serious_axe_findings
-from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive
+from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive, paper_file
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -38,7 +45,7 @@ ENTRY_FILES = (
     "pagefind-ui.css",
     "wasm.en.pagefind",
 )
-"""What search.html and Pagefind's script load before the index itself."""
+"""What search.html and Pagefind's script load from a bundle before the index itself."""
 BODY_WORD = "coordinatewise"
 """A word of the 1606.04474 seed summary's body only: not in a title, TL;DR or abstract."""
 BODY_WORD_PAPER = "1606.04474"
@@ -46,40 +53,136 @@ FRAGMENT_SIGNATURE = b"pagefind_dcd"
 WIDTHS = {"phone": (375, 812), "desktop": (1280, 900)}
 MATH_TITLE = r"Sorting in $\mathcal{O}(n \log n)$ time"
 MATH_TITLE_TEXT = "Sorting in \U0001d4aa(n log n) time"
+NEW_WORD = "zymurgical"
+"""A word no page of the archive has, put into one page to see its shard indexed again."""
 
 
-def _fragments(index: Path) -> list[dict[str, Any]]:
-    """What Pagefind holds of each page (``fragment/*.pf_fragment``: gzip, a signature, then
-    JSON with the page's url, content and meta), to see what a search can find."""
+def _shard(name: str) -> str:
+    """The shard of the paper page named ``name``."""
+    return paper_folder(name)[0]
+
+
+def _manifest(site: Path) -> list[str]:
+    """The bundles pagefind/shards.json names (``7/``), checking each is there whole."""
+    data = json.loads((site / "pagefind" / "shards.json").read_text("utf-8"))
+    paths = [bundle["path"] for bundle in data["bundles"]]
+    for path in paths:
+        for name in ENTRY_FILES:
+            assert (site / "pagefind" / path / name).is_file(), (path, name)
+    return paths
+
+
+def _fragments(site: Path) -> list[dict[str, Any]]:
+    """What Pagefind holds of each page, over every bundle the manifest names
+    (``fragment/*.pf_fragment``: gzip, a signature, then JSON with the page's url, content
+    and meta), to see what a search can find."""
     found = []
-    for fragment in sorted((index / "fragment").iterdir()):
-        data = gzip.decompress(fragment.read_bytes())
-        assert data.startswith(FRAGMENT_SIGNATURE), fragment
-        found.append(json.loads(data[len(FRAGMENT_SIGNATURE) :]))
+    for path in _manifest(site):
+        for fragment in sorted((site / "pagefind" / path / "fragment").iterdir()):
+            data = gzip.decompress(fragment.read_bytes())
+            assert data.startswith(FRAGMENT_SIGNATURE), fragment
+            found.append(json.loads(data[len(FRAGMENT_SIGNATURE) :]))
     return found
+
+
+def _paper_pages(site: Path) -> list[Path]:
+    return sorted(site.glob("papers/*/*.html"))
 
 
 def _leftovers(site: Path) -> list[str]:
     return sorted(path.name for path in site.glob(".pagefind*"))
 
 
+def _files(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Each file under ``folder``: its inode, modification time and bytes (a file written
+    again, or a folder swapped in, has another inode)."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            status = path.stat()
+            found[path.relative_to(folder).as_posix()] = (
+                status.st_ino,
+                status.st_mtime_ns,
+                path.read_bytes(),
+            )
+    return found
+
+
+def _bundles(site: Path) -> dict[str, dict[str, tuple[int, int, bytes]]]:
+    return {path: _files(site / "pagefind" / path) for path in _manifest(site)}
+
+
+def _rewrite(site: Path, name: str, change: Callable[[str], str]) -> None:
+    """Write the paper page named ``name`` again, as the updater does (beside, then renamed
+    over)."""
+    page = paper_file(name)
+    PageFiles(site).write(page, change((site / page).read_text("utf-8")))
+
+
+def _empty_shard_name(site: Path) -> str:
+    """A page name whose shard has no page in the archive."""
+    taken = {page.parent.name[0] for page in _paper_pages(site)}
+    return next(f"zz-extra-{n}" for n in range(10_000) if _shard(f"zz-extra-{n}") not in taken)
+
+
+@pytest.fixture
+def watched(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], list[str]]:
+    """After every rename a run makes (a bundle swapped or put away, the manifest renamed
+    over), the manifest must name only bundles that are there whole: what a reader loading
+    search.html at that instant gets. Returns a function giving the broken moments."""
+    broken: list[str] = []
+    sites: list[Path] = []
+    rename, replace = Path.rename, os.replace
+
+    def check(step: str) -> None:
+        for site in sites:
+            manifest = site / "pagefind" / "shards.json"
+            if not manifest.exists():
+                continue
+            for bundle in json.loads(manifest.read_text("utf-8"))["bundles"]:
+                if not (site / "pagefind" / bundle["path"] / "pagefind-entry.json").is_file():
+                    broken.append(f"after {step}: {bundle['path']} is named but not there")
+
+    def renamed(self: Path, target: Any) -> Path:
+        moved = rename(self, target)
+        check(f"rename {self.name} -> {Path(target).name}")
+        return moved
+
+    def replaced(source: Any, target: Any, **options: Any) -> None:
+        replace(source, target, **options)
+        check(f"replace {Path(source).name} -> {Path(target).name}")
+
+    monkeypatch.setattr(Path, "rename", renamed)
+    monkeypatch.setattr(os, "replace", replaced)
+
+    def watch(site: Path) -> list[str]:
+        sites.append(site.resolve())
+        return broken
+
+    return watch
+
+
 def test_the_build_indexes_the_content_of_each_paper_page_and_nothing_else(
     archive: Archive,
 ) -> None:
     site = archive.directory
-    index = site / "pagefind"
-    for name in ENTRY_FILES:
-        assert (index / name).is_file(), name
-    paper_pages = sorted(site.glob("papers/*.html"))
+    paper_pages = _paper_pages(site)
+    shards = sorted({f"{page.parent.name[0]}/" for page in paper_pages})
+    assert len(shards) >= 2, "the archive's papers should spread over shards"
+    assert _manifest(site) == shards
     assert archive.report.search is not None
     assert archive.report.search.pages == len(paper_pages) == archive.report.papers
+    assert archive.report.search.shards == archive.report.search.reindexed == len(shards)
     assert f"indexed {len(paper_pages)} pages for search" in archive.report.text()
-    entry = json.loads((index / "pagefind-entry.json").read_text("utf-8"))
-    assert sum(language["page_count"] for language in entry["languages"].values()) == len(
-        paper_pages
-    )
+    listed = json.loads((site / "pagefind" / "shards.json").read_text("utf-8"))["bundles"]
+    for bundle in listed:
+        entry = json.loads(
+            (site / "pagefind" / bundle["path"] / "pagefind-entry.json").read_bytes()
+        )
+        in_shard = [p for p in paper_pages if p.parent.name.startswith(bundle["path"][0])]
+        assert bundle["pages"] == entry["languages"]["en"]["page_count"] == len(in_shard)
 
-    fragments = _fragments(index)
+    fragments = _fragments(site)
     assert sorted(f["url"] for f in fragments) == sorted(
         f"/{page.relative_to(site).as_posix()}" for page in paper_pages
     )
@@ -92,7 +195,7 @@ def test_the_build_indexes_the_content_of_each_paper_page_and_nothing_else(
         for outside in ("Skip to the content", "Atom feed", "Abstract on arXiv", "link."):
             assert outside not in content, (fragment["url"], outside)
         assert not re.search(r"\b\d+ summar(y|ies)\b", content), fragment["url"]
-    real_nvp = next(f for f in fragments if f["url"] == f"/papers/{REAL_NVP}.html")
+    real_nvp = next(f for f in fragments if f["url"] == f"/{paper_file(REAL_NVP)}")
     assert real_nvp["meta"]["title"] == "Density estimation using Real NVP"
     assert "Laurent Dinh" in real_nvp["content"] and "ICLR 2017" in real_nvp["content"]
     assert "Priced at" in real_nvp["content"]  # a summary's body
@@ -105,9 +208,7 @@ def test_a_result_with_math_in_its_title_is_titled_with_the_title_as_text(
     with db.transaction() as session:
         session.query(Paper).filter_by(arxiv_id=REAL_NVP).one().title = MATH_TITLE
     SiteBuilder(db, Templates()).build(site := tmp_path / "site")
-    fragment = next(
-        f for f in _fragments(site / "pagefind") if f["url"] == f"/papers/{REAL_NVP}.html"
-    )
+    fragment = next(f for f in _fragments(site) if f["url"] == f"/{paper_file(REAL_NVP)}")
     assert fragment["meta"]["title"] == MATH_TITLE_TEXT
     assert "\\mathcal" not in fragment["content"]
 
@@ -116,15 +217,18 @@ def test_every_page_links_to_the_search_page_which_loads_pagefind_from_the_site(
     archive: Archive,
 ) -> None:
     site = archive.directory
-    for page in [site / "index.html", site / f"papers/{REAL_NVP}.html", site / "years/2016.html"]:
+    for page in [site / "index.html", site / paper_file(REAL_NVP), site / "years/2016.html"]:
         root = "../" * len(page.relative_to(site).parts[:-1])
         assert f'<a href="{root}search.html">Search</a>' in page.read_text("utf-8"), page
     search = (site / "search.html").read_text("utf-8")
-    assert '<script src="pagefind/pagefind-ui.js"></script>' in search
-    assert '<link rel="stylesheet" href="pagefind/pagefind-ui.css">' in search
+    assert 'new URL("pagefind/", location.href)' in search
+    assert 'new URL("shards.json", index)' in search
+    assert "mergeIndex" in search
     assert "<noscript><p" in search and "Search needs JavaScript" in search
     addresses = re.findall(r'(?:src|href)="([^"]+)"', search)
     assert [a for a in addresses if urlsplit(a).scheme or a.startswith("//")] == []
+    script = search.split("<script>")[-1]
+    assert not re.search(r"https?:|[\"']//", script), "the script names no other host"
 
 
 def test_an_overridden_paper_template_without_the_marks_still_indexes_only_paper_pages(
@@ -138,48 +242,170 @@ def test_an_overridden_paper_template_without_the_marks_still_indexes_only_paper
     build_archive(db, tmp_path / "ignored")
     report = SiteBuilder(db, Templates(tmp_path / "mine")).build(site := tmp_path / "site")
     assert report.search is not None
-    assert report.search.pages == len(list(site.glob("papers/*.html"))) == report.papers
-    assert {f["url"].split("/")[1] for f in _fragments(site / "pagefind")} == {"papers"}
+    assert report.search.pages == len(_paper_pages(site)) == report.papers
+    assert {f["url"].split("/")[1] for f in _fragments(site)} == {"papers"}
 
 
-def test_a_reindex_swaps_the_whole_index_in_while_a_reader_reads_it(archive: Archive) -> None:
+def test_nothing_changed_nothing_is_indexed_again(archive: Archive) -> None:
     site = archive.directory
+    before = _bundles(site)
+    report = index_site(site)
+    assert (report.pages, report.reindexed) == (archive.report.papers, 0)
+    assert report.shards == len(before)
+    assert (
+        f"(0 shards indexed again, {len(before)} in all)" in report.text()
+        and report.text().count("\n") == 1
+    )
+    assert _bundles(site) == before
+
+
+def test_changing_one_paper_page_indexes_only_its_shard_again(archive: Archive) -> None:
+    site = archive.directory
+    before = _bundles(site)
+    _rewrite(site, REAL_NVP, lambda page: page.replace("Priced at", f"Priced {NEW_WORD} at"))
+    report = index_site(site)
+    assert (report.pages, report.reindexed) == (archive.report.papers, 1)
+    after = _bundles(site)
+    changed = f"{_shard(REAL_NVP)}/"
+    assert after.keys() == before.keys()
+    for path in before:
+        if path == changed:
+            assert after[path] != before[path]
+        else:
+            assert after[path] == before[path], f"bundle {path} was touched"
+    holding = [f["url"] for f in _fragments(site) if NEW_WORD in f["content"]]
+    assert holding == [f"/{paper_file(REAL_NVP)}"]
+    assert _leftovers(site) == []
+
+
+def test_a_page_written_while_pagefind_runs_is_indexed_by_the_next_run(
+    archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folders are looked at before Pagefind reads them: a page written during a run
+    leaves its shard stale, not recorded as indexed."""
+    site = archive.directory
+    late = site / paper_file(REAL_NVP).replace(REAL_NVP, "zz-late")
+    writer = tmp_path / "pagefind-then-a-page"
+    writer.write_text(
+        "#!/bin/sh\n"
+        f'"{get_executable()}" "$@" || exit $?\n'
+        f"cp '{site / paper_file(REAL_NVP)}' '{late}'\n"
+    )
+    writer.chmod(0o755)
+    _rewrite(site, REAL_NVP, lambda page: page.replace("Priced at", f"Priced {NEW_WORD} at"))
+    monkeypatch.setenv("PAGEFIND_BINARY_PATH", str(writer))
+    first = index_site(site)
+    monkeypatch.delenv("PAGEFIND_BINARY_PATH")
+    assert late.is_file() and (first.pages, first.reindexed) == (archive.report.papers, 1)
+    second = index_site(site)
+    assert (second.pages, second.reindexed) == (archive.report.papers + 1, 1)
+    assert f"/{late.relative_to(site).as_posix()}" in {f["url"] for f in _fragments(site)}
+
+
+def test_a_shard_whose_last_page_goes_has_its_bundle_removed_after_the_manifest(
+    archive: Archive, watched: Callable[[Path], list[str]]
+) -> None:
+    site = archive.directory
+    broken = watched(site)
+    shard = _shard(REAL_NVP)
+    before = _bundles(site)
+    gone = [p for p in _paper_pages(site) if p.parent.name[0] == shard]
+    for page in gone:
+        PageFiles(site).remove(page.relative_to(site).as_posix())
+    report = index_site(site)
+    assert (report.pages, report.reindexed) == (archive.report.papers - len(gone), 1)
+    assert report.shards == len(before) - 1
+    assert f"{shard}/" not in _manifest(site)
+    assert not (site / "pagefind" / shard).exists()
+    assert _bundles(site) == {k: v for k, v in before.items() if k != f"{shard}/"}
+    assert broken == []
+    assert _leftovers(site) == []
+
+
+def test_the_last_page_gone_leaves_no_index(archive: Archive) -> None:
+    site = archive.directory
+    for page in _paper_pages(site):
+        PageFiles(site).remove(page.relative_to(site).as_posix())
+    report = index_site(site)
+    assert (report.pages, report.shards) == (0, 0)
+    assert report.reindexed == archive.report.search.shards  # type: ignore[union-attr]
+    assert not (site / "pagefind").exists()
+    assert _leftovers(site) == []
+
+
+def test_an_index_from_before_shards_is_replaced_whole(archive: Archive) -> None:
+    site = archive.directory
+    shutil.rmtree(site / "pagefind")
+    (site / "pagefind" / "fragment").mkdir(parents=True)
+    (site / "pagefind" / "pagefind-entry.json").write_text('{"languages": {}}', encoding="utf-8")
+    report = index_site(site)
+    assert report.pages == archive.report.papers
+    assert sorted(p.name for p in (site / "pagefind").iterdir()) == sorted(
+        ["shards.json", *(path.rstrip("/") for path in _manifest(site))]
+    )
+
+
+def test_a_reindex_swaps_bundles_in_whole_while_a_reader_reads_them(
+    archive: Archive, watched: Callable[[Path], list[str]]
+) -> None:
+    """A page comes and goes in a shard that has no other: its bundle is added, then named;
+    unnamed, then removed. And one in a shard that has pages: its bundle is swapped."""
+    site = archive.directory
+    broken = watched(site)
     index = site / "pagefind"
-    assert archive.report.search is not None
-    pages = archive.report.search.pages
-    script = (index / "pagefind.js").read_bytes()
-    extra = site / "papers" / "zz-extra.html"
-    paper = (site / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    pages = archive.report.papers
+    paper = (site / paper_file(REAL_NVP)).read_text("utf-8")
+    lone = site / paper_file(_empty_shard_name(site))
+    beside = site / paper_file(REAL_NVP).replace(REAL_NVP, "zz-beside")
+    scripts = {path: (index / path / "pagefind.js").read_bytes() for path in _manifest(site)}
+    script = next(iter(scripts.values()))
     seen: set[int] = set()
     problems: list[str] = []
     reads = 0
     stop = threading.Event()
 
+    def named() -> set[str]:
+        return {b["path"] for b in json.loads((index / "shards.json").read_bytes())["bundles"]}
+
     def read() -> None:
         nonlocal reads
         while not stop.is_set():
+            listed = named()
+            total = 0
             try:
-                entry = json.loads((index / "pagefind-entry.json").read_bytes())
-                seen.add(entry["languages"]["en"]["page_count"])
-                if (index / "pagefind.js").read_bytes() != script:
-                    problems.append("pagefind.js was read in part")
+                for path in sorted(listed):
+                    entry = json.loads((index / path / "pagefind-entry.json").read_bytes())
+                    total += entry["languages"]["en"]["page_count"]
+                    if (index / path / "pagefind.js").read_bytes() != script:
+                        problems.append(f"{path}pagefind.js was read in part")
+            except FileNotFoundError as error:
+                # fine if the bundle went after this reader read the manifest: the
+                # manifest no longer names it
+                if Path(error.filename).relative_to(index).parts[0] + "/" in named():
+                    problems.append(f"{error.filename} is named but missing")
+                continue
             except (OSError, ValueError, KeyError) as error:
                 problems.append(repr(error))
+            seen.add(total)
             reads += 1
 
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        for run in range(8):  # the index has one page more, then one less, and so on
+        for run in range(8):  # one page more, then one less, and so on
+            extra = lone if run % 4 < 2 else beside
             if run % 2 == 0:
+                extra.parent.mkdir(exist_ok=True)
                 extra.write_text(paper, encoding="utf-8")
             else:
-                extra.unlink()
-            index_site(site)
+                PageFiles(site).remove(extra.relative_to(site).as_posix())
+            report = index_site(site)
+            assert report.reindexed == 1, run
     finally:
         stop.set()
         reader.join()
     assert problems[:5] == []
+    assert broken == []
     assert seen == {pages, pages + 1}, "the reader did not see both indexes"
     assert reads > 100
     assert _leftovers(site) == []
@@ -192,6 +418,12 @@ def test_the_leftovers_of_a_killed_run_are_removed_and_runs_take_turns(archive: 
     (killed / "pagefind-entry.json").write_text('{"version":', encoding="utf-8")  # half written
     (site / ".pagefind-old-0123456789ab").mkdir()
     (site / ".pagefind-old-0123456789ab" / "pagefind.js").write_text("old", encoding="utf-8")
+    (site / ".pagefind-shards.json-0123456789ab").write_text('{"bundles": [', encoding="utf-8")
+    # killed after a new shard's bundle was put in place, before the manifest named it; its
+    # page has gone since
+    unnamed = site / "pagefind" / _shard(_empty_shard_name(site))
+    shutil.copytree(site / "pagefind" / _manifest(site)[0], unnamed)
+    _rewrite(site, REAL_NVP, lambda page: page.replace("Priced at", f"Priced {NEW_WORD} at"))
     reports = []
     errors = []
 
@@ -208,22 +440,30 @@ def test_the_leftovers_of_a_killed_run_are_removed_and_runs_take_turns(archive: 
         thread.join()
     assert errors == []
     assert [report.pages for report in reports] == [archive.report.papers] * 3
+    assert sorted(report.reindexed for report in reports) == [0, 0, 1], "runs took turns"
     assert _leftovers(site) == []
-    assert json.loads((site / "pagefind/pagefind-entry.json").read_text("utf-8"))["languages"]
+    assert not unnamed.exists()
+    assert len(_manifest(site)) == archive.report.search.shards  # type: ignore[union-attr]
 
 
 def test_the_index_can_be_read_by_whoever_can_read_the_site(archive: Archive) -> None:
     site = archive.directory
     site.chmod(0o755)  # pytest's folders are their owner's alone; a published site is not
+    shutil.rmtree(site / "pagefind")
     index_site(site)
+    _rewrite(site, REAL_NVP, lambda page: page.replace("Priced at", f"Priced {NEW_WORD} at"))
+    assert index_site(site).reindexed == 1
     assert (site / "pagefind").stat().st_mode & 0o777 == 0o755
+    for path in _manifest(site):
+        assert (site / "pagefind" / path).stat().st_mode & 0o777 == 0o755, path
+    assert (site / "pagefind" / "shards.json").stat().st_mode & 0o777 == 0o644
 
 
 def test_a_failing_pagefind_leaves_the_previous_index_whole(
     archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = archive.directory
-    before = {p.relative_to(site): p.read_bytes() for p in site.rglob("pagefind/**/*.*")}
+    before = _files(site / "pagefind")
     failing = tmp_path / "pagefind-that-fails"
     failing.write_text(
         "#!/bin/sh\n"
@@ -233,12 +473,12 @@ def test_a_failing_pagefind_leaves_the_previous_index_whole(
         "exit 3\n"
     )
     failing.chmod(0o755)
+    _rewrite(site, REAL_NVP, lambda page: page.replace("Priced at", f"Priced {NEW_WORD} at"))
     monkeypatch.setenv("PAGEFIND_BINARY_PATH", str(failing))
     with pytest.raises(SearchIndexError, match=r"exit 3.*previous search index is kept") as error:
         index_site(site)
     assert "the disk is on fire" in str(error.value)
-    after = {p.relative_to(site): p.read_bytes() for p in site.rglob("pagefind/**/*.*")}
-    assert after == before
+    assert _files(site / "pagefind") == before
     assert _leftovers(site) == []
 
     monkeypatch.setenv("PAGEFIND_BINARY_PATH", str(tmp_path / "no-such-pagefind"))
@@ -246,8 +486,11 @@ def test_a_failing_pagefind_leaves_the_previous_index_whole(
         SearchIndexError, match=r"binary was not found.*pip install 'pagefind\[bin\]'"
     ):
         index_site(site)
-    assert {p.relative_to(site): p.read_bytes() for p in site.rglob("pagefind/**/*.*")} == before
+    assert _files(site / "pagefind") == before
     assert _leftovers(site) == []
+
+    monkeypatch.delenv("PAGEFIND_BINARY_PATH")
+    assert index_site(site).reindexed == 1, "the shard is still stale"
 
 
 def test_an_archive_without_papers_has_no_index_and_an_old_one_goes(
@@ -298,6 +541,12 @@ RESULTS = """
 })(%s)
 """
 """The results once one links to the page given, or after ten seconds."""
+EXCERPT = """
+(page => Array.from(document.querySelectorAll('.pagefind-ui__result'))
+  .find(r => r.querySelector('.pagefind-ui__result-link').href.endsWith(page))
+  .querySelector('.pagefind-ui__result-excerpt').textContent)(%s)
+"""
+"""The excerpt shown for the result that links to the page given."""
 CLEAR = """
 (() => {
   const input = document.querySelector('.pagefind-ui__search-input');
@@ -331,14 +580,19 @@ def test_the_body_word_is_in_one_summary_body_only(archive: Archive) -> None:
             bodies = "".join(re.findall(r'<div class="body">.*?</div>\n</section>', text, re.S))
             assert text.casefold().count(BODY_WORD) == bodies.casefold().count(BODY_WORD)
             holding.append(page.relative_to(archive.directory).as_posix())
-    assert holding == [f"papers/{BODY_WORD_PAPER}.html"]
+    assert holding == [paper_file(BODY_WORD_PAPER)]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("device", ["phone", "desktop"])
 async def test_search_finds_a_word_of_a_summary_body_in_chromium(
-    chromium: str, axe_core: str, served: str, device: str, scheme: str
+    chromium: str, axe_core: str, archive: Archive, served: str, device: str, scheme: str
 ) -> None:
+    """Both words are in pages of different shards, one at least in a bundle merged into
+    the first one's search."""
+    served_site = archive.directory
+    # two shards: whichever bundle the page loads first, the other word is in a merged one
+    assert _shard(BODY_WORD_PAPER) != _shard(REAL_NVP)
     width, height = WIDTHS[device]
     name = f"archive-search-{width}px-{scheme}"
     async with Chromium(chromium) as page:
@@ -351,16 +605,18 @@ async def test_search_finds_a_word_of_a_summary_body_in_chromium(
             await page.evaluate("new Promise(r => setTimeout(r, 50))")
         await page.evaluate("document.querySelector('.pagefind-ui__search-input').focus()")
         await page.send("Input.insertText", text=BODY_WORD)
-        results = await page.evaluate(RESULTS % json.dumps(f"papers/{BODY_WORD_PAPER}.html"))
-        assert results == [
-            {
-                "href": f"{served}papers/{BODY_WORD_PAPER}.html",
-                "text": "Learning to learn by gradient descent by gradient descent",
-            }
-        ], name
-        excerpt = await page.evaluate(
-            "document.querySelector('.pagefind-ui__result-excerpt').textContent"
-        )
+        results = await page.evaluate(RESULTS % json.dumps(paper_file(BODY_WORD_PAPER)))
+        found = {
+            "href": f"{served}{paper_file(BODY_WORD_PAPER)}",
+            "text": "Learning to learn by gradient descent by gradient descent",
+        }
+        assert found in results, name
+        # Any other result is Pagefind's fallback in a shard without the word: pages with
+        # the longest word there that starts the term. The word's own shard has no other.
+        for other in results:
+            if other != found:
+                assert f"/papers/{_shard(BODY_WORD_PAPER)}" not in other["href"], results
+        excerpt = await page.evaluate(EXCERPT % json.dumps(paper_file(BODY_WORD_PAPER)))
         assert BODY_WORD in excerpt.casefold(), excerpt
 
         look = await page.evaluate(LOOK)
@@ -380,16 +636,24 @@ async def test_search_finds_a_word_of_a_summary_body_in_chromium(
         # first figure of its summaries, from another host. The results do not show it.
         await page.evaluate(CLEAR)
         await page.send("Input.insertText", text="Priced")
-        results = await page.evaluate(RESULTS % json.dumps(f"papers/{REAL_NVP}.html"))
-        assert [r["href"] for r in results] == [f"{served}papers/{REAL_NVP}.html"], results
+        results = await page.evaluate(RESULTS % json.dumps(paper_file(REAL_NVP)))
+        assert f"{served}{paper_file(REAL_NVP)}" in [r["href"] for r in results], results
+        for other in results:  # the fallback again (here: "P.", an author's initial)
+            if other["href"] != f"{served}{paper_file(REAL_NVP)}":
+                assert f"/papers/{_shard(REAL_NVP)}" not in other["href"], results
         await page.evaluate("new Promise(r => setTimeout(r, 500))")  # time to ask for it
     inline = ("data", "blob")  # Pagefind's icon is a data: URL, made in the page
     elsewhere = [u for u in page.requested if urlsplit(u).scheme not in inline]
     elsewhere = [url for url in elsewhere if not url.startswith(served)]
     assert elsewhere == [], "search asked another host"
     fetched = {urlsplit(url).path for url in page.requested}  # the worker's requests too
-    assert {"/pagefind/pagefind-entry.json", "/pagefind/wasm.en.pagefind"} <= fetched
-    assert any(path.startswith("/pagefind/fragment/") for path in fetched)
+    primary, *merged = _manifest(served_site)
+    assert {"/pagefind/shards.json", f"/pagefind/{primary}wasm.en.pagefind"} <= fetched
+    for path in (primary, *merged):  # each bundle is searched
+        assert f"/pagefind/{path}pagefind-entry.json" in fetched, path
+    for name in (BODY_WORD_PAPER, REAL_NVP):  # both words' pages, from their own bundles
+        shard = _shard(name)
+        assert any(p.startswith(f"/pagefind/{shard}/fragment/") for p in fetched), name
 
 
 async def test_search_opened_from_disk_says_it_needs_a_web_server(
