@@ -666,3 +666,23 @@ async def test_search_opened_from_disk_says_it_needs_a_web_server(
         )
         assert notice is not None and "served by a web server" in notice
         assert await page.evaluate("document.querySelector('.pagefind-ui__search-input')") is None
+
+
+async def test_search_served_without_an_index_says_it_has_none(
+    chromium: str, archive: Archive, served: str
+) -> None:
+    shutil.rmtree(archive.directory / "pagefind")  # copied without it, or no paper yet
+    async with Chromium(chromium) as page:
+        await page.open(served + "search.html")
+        notice = None
+        for _ in range(100):
+            notice = await page.evaluate(
+                "(n => n.hidden ? null : n.textContent)"
+                "(document.getElementById('search-unavailable'))"
+            )
+            if notice:
+                break
+            await page.evaluate("new Promise(r => setTimeout(r, 50))")
+        assert notice is not None and "no search index yet" in notice
+        assert await page.evaluate("document.querySelector('.pagefind-ui__search-input')") is None
+    assert all(urlsplit(url).path != "/pagefind/pagefind-ui.js" for url in page.requested)
