@@ -98,6 +98,8 @@ def display_formulas(markdown: str) -> list[str]:
     the dollarmath plugin): a ``$$…$$`` block, or ``$$…$$`` inside a paragraph. ``\\[…\\]`` is
     not math to that parser, and ``$$`` in a code span or code block is code.
     """
+    if "$$" not in markdown:  # no display math without it; most bodies: no parse at all
+        return []
     from publishers.render.markdown_text import parse  # start-up: digests only
 
     found = []

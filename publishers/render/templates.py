@@ -83,7 +83,10 @@ class TemplateProblem(Exception):
 class Templates:
     """Loads templates from ``override`` first, then from the package."""
 
-    def __init__(self, override: Path | None = None) -> None:
+    def __init__(self, override: Path | None = None, *, auto_reload: bool = True) -> None:
+        """``auto_reload``: check each template's file for changes at every use, as a
+        long-running process must; a full build's worker, which lives for one build, skips
+        that (a million pages meant millions of file checks)."""
         if override is not None and not override.is_dir():
             raise TemplateProblem(f"templates_dir {override} is not a folder")
         loaders: list[jinja2.BaseLoader] = []
@@ -100,6 +103,7 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            auto_reload=auto_reload,
         )
 
     def render(self, name: str, **context: Any) -> str:

@@ -34,6 +34,7 @@ from storage import summaries as summary_store
 from storage.database import Database
 from storage.models import Paper, Summary, SummaryStatus
 from storage.types import utcnow
+from tests.publishers.site.conftest import paper_file
 from tests.readme_demo import ERROR_LINE, closed_port
 
 COMMAND = [sys.executable, "-m", "bot.cli"]
@@ -47,8 +48,8 @@ DROPPED = "1810.03292"
 WATCHED = {
     "index.html": b"</html>\n",
     "feed.xml": b"</feed>\n",
-    f"papers/{PAPER}.html": b"</html>\n",
-    f"papers/{DROPPED}.html": b"</html>\n",
+    paper_file(PAPER): b"</html>\n",
+    paper_file(DROPPED): b"</html>\n",
     "years/2016.html": b"</html>\n",
     "years/2018.html": b"</html>\n",
     "years/index.html": b"</html>\n",
@@ -252,7 +253,7 @@ def _change_everything(site: Site, database_url: str) -> int:
     """Approve, vote, withdraw through the commands (and one fix in the database), each
     shown by the kept folder within seconds; the approved summary's number, scored -1."""
     archive = site.archive
-    paper = archive / "papers" / f"{PAPER}.html"
+    paper = archive / paper_file(PAPER)
     entry = archive / "pagefind" / "pagefind-entry.json"
     # The first build writes its state, then indexes the folder for search.
     site.wait(entry.is_file, "the first build's search index")
@@ -289,7 +290,7 @@ def _change_everything(site: Site, database_url: str) -> int:
     assert f"Summary #{pending} withdrawn" in withdrawn, withdrawn
     # ... and the paper's approved one, taken back in the database, takes its page and its
     # year's list with it.
-    dropped = archive / "papers" / f"{DROPPED}.html"
+    dropped = archive / paper_file(DROPPED)
     assert dropped.is_file() and (archive / "years" / "2018.html").is_file()
     _withdraw_approved(database_url, DROPPED)
     site.wait(lambda: not dropped.exists(), "the withdrawn paper's page to go")
@@ -372,7 +373,7 @@ def test_two_runs_on_postgresql_keep_one_folder(postgres_url: str, tmp_path: Pat
             # second keeps the folder by itself.
             _end(processes[0])
             site.chat("carol", f"/vote {number} up")
-            paper = site.archive / "papers" / f"{PAPER}.html"
+            paper = site.archive / paper_file(PAPER)
             site.wait(
                 lambda: _score(_text(paper), number) == 0, "the second process to apply a vote"
             )

@@ -15,6 +15,7 @@ import pytest
 
 from publishers.render.templates import Templates
 from publishers.site.builder import BuildReport, SiteBuilder
+from publishers.site.paths import PAPER_FOLDER, paper_folder
 from storage import summaries as summary_store
 from storage.database import Database
 from storage.models import Paper, Summary, SummaryStatus
@@ -163,3 +164,8 @@ def axe_core() -> str:
             timeout=300,
         )
     return script.read_text("utf-8")
+
+
+def paper_file(name: str) -> str:
+    """Where the paper page named ``name`` (``1606.04474``) sits in a built site."""
+    return f"{PAPER_FOLDER}/{paper_folder(name)}/{name}.html"

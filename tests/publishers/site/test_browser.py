@@ -20,7 +20,7 @@ import pytest
 
 from storage.database import Database
 from tests.publishers.site.chromium import Chromium, artifacts, serious_axe_findings
-from tests.publishers.site.conftest import FIGURE, REAL_NVP, build_archive
+from tests.publishers.site.conftest import FIGURE, REAL_NVP, build_archive, paper_file
 
 PAPERS = (REAL_NVP, "1606.04474")
 WIDTHS = {"phone": (375, 812), "desktop": (1280, 900)}
@@ -131,7 +131,7 @@ async def test_the_archive_renders_math_and_every_link_resolves_in_chromium(
     site = archive.directory.resolve()
     async with Chromium(chromium) as page:
         await page.serve_images({})
-        paper = site / f"papers/{REAL_NVP}.html"
+        paper = site / paper_file(REAL_NVP)
         await page.open(paper.as_uri())
         boxes = await page.evaluate(MATH_BOXES)
         assert boxes, "the Real NVP page has no math element"
@@ -177,7 +177,7 @@ async def test_the_pages_read_well_on_a_phone_and_a_desktop_and_pass_axe_core(
         await page.emulate(width, height, mobile=device == "phone", dark=scheme == "dark")
         await page.serve_images({FIGURE: figure, "https://example.org/pixel.png": figure})
         for arxiv_id in PAPERS:
-            await page.open((site / f"papers/{arxiv_id}.html").resolve().as_uri())
+            await page.open((site / paper_file(arxiv_id)).resolve().as_uri())
             name = f"{arxiv_id}-{width}px-{scheme}"
             if device == "phone" and arxiv_id == REAL_NVP:
                 assert FIGURE not in page.requested, "a figure far down was loaded at once"

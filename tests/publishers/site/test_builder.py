@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from itertools import pairwise
@@ -14,6 +15,7 @@ from xml.etree import ElementTree
 import pytest
 from sqlalchemy import event, select
 
+from bench.fill import arxiv_id
 from bot.cli import main
 from publishers.render.templates import TemplateProblem, Templates
 from publishers.site import paths
@@ -30,6 +32,7 @@ from tests.publishers.site.conftest import (
     REAL_NVP,
     Archive,
     build_archive,
+    paper_file,
     text_files,
 )
 
@@ -76,7 +79,7 @@ def _papers_listed(path: Path) -> set[str]:
 def test_a_paper_page_shows_its_approved_summaries_best_first(
     archive: Archive, db: Database
 ) -> None:
-    page = archive.directory / f"papers/{REAL_NVP}.html"
+    page = archive.directory / paper_file(REAL_NVP)
     sections = [
         int(attrs["id"].removeprefix("summary-"))
         for tag, attrs in _parse(page).tags
@@ -93,7 +96,7 @@ def test_a_paper_page_shows_its_approved_summaries_best_first(
 
 
 def test_an_anonymous_summary_is_shown_as_anonymous_everywhere(archive: Archive) -> None:
-    page = (archive.directory / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    page = (archive.directory / paper_file(REAL_NVP)).read_text("utf-8")
     best = page.split(f'id="summary-{archive.best_id}"', 1)[1].split("</section>", 1)[0]
     assert '<span class="author">Anonymous</span>' in best
     for built in text_files(archive.directory):
@@ -121,7 +124,7 @@ def test_no_script_or_raw_html_from_a_summary_reaches_any_page(archive: Archive)
                 assert urlsplit(attrs["src"]).scheme in ("http", "https"), (path, attrs)
             if tag.startswith("m") and tag != "main" and tag != "meta":
                 assert "href" not in attrs
-    page = (archive.directory / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    page = (archive.directory / paper_file(REAL_NVP)).read_text("utf-8")
     assert "&lt;script&gt;alert('tldr')&lt;/script&gt;" in page
     assert "&lt;script&gt;alert('body')&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
@@ -130,7 +133,7 @@ def test_no_script_or_raw_html_from_a_summary_reaches_any_page(archive: Archive)
 
 
 def test_math_is_mathml_made_at_build_time_and_money_stays_money(archive: Archive) -> None:
-    page = (archive.directory / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    page = (archive.directory / paper_file(REAL_NVP)).read_text("utf-8")
     best = page.split(f'id="summary-{archive.best_id}"', 1)[1].split("</section>", 1)[0]
     assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">' in best
     assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in best
@@ -220,20 +223,21 @@ def test_with_a_site_url_the_feed_uses_absolute_addresses(db: Database, tmp_path
     root = _feed(archive.directory / "feed.xml")
     assert root.findtext(f"{ATOM}id") == "https://archive.example.org/ss/feed.xml"
     entry = root.findall(f"{ATOM}entry")[0]
-    expected = f"https://archive.example.org/ss/papers/{REAL_NVP}.html#summary-{archive.best_id}"
+    expected = f"https://archive.example.org/ss/{paper_file(REAL_NVP)}#summary-{archive.best_id}"
     assert entry.findtext(f"{ATOM}id") == expected
     assert entry.find(f"{ATOM}link[@rel='alternate']").get("href") == expected
 
 
 def test_page_paths_are_one_scheme_for_every_kind_of_key() -> None:
     assert paths.paper_page(Paper(key="arxiv:1606.04474", arxiv_id="1606.04474")) == (
-        "papers/1606.04474.html"
+        paper_file("1606.04474")
     )
     assert paths.paper_page(Paper(key="arxiv:hep-th/9901001", arxiv_id="hep-th/9901001")) == (
-        "papers/hep-th_9901001.html"
+        paper_file("hep-th_9901001")
     )
     doi = paths.paper_page(Paper(key="doi:10.1145/3292500.3330701"))
-    assert re.fullmatch(r"papers/doi-10.1145-3292500.3330701-[0-9a-f]{8}\.html", doi)
+    assert re.fullmatch(r"papers/[0-9a-f]{2}/doi-10.1145-3292500.3330701-[0-9a-f]{8}\.html", doi)
+    assert doi == paper_file(Path(doi).stem)
     assert paths.paper_page(Paper(key="doi:10.1145/A")) != paths.paper_page(
         Paper(key="doi:10.1145/a")
     )
@@ -241,7 +245,16 @@ def test_page_paths_are_one_scheme_for_every_kind_of_key() -> None:
     assert re.fullmatch(r"venues/neurips-2020-[0-9a-f]{8}\.html", paths.venue_page("NeurIPS 2020"))
     assert paths.summary_url(
         "https://x.org/a/", Paper(key="arxiv:1", arxiv_id="1606.04474"), 3
-    ) == ("https://x.org/a/papers/1606.04474.html#summary-3")
+    ) == (f"https://x.org/a/{paper_file('1606.04474')}#summary-3")
+
+
+def test_paper_pages_are_spread_over_256_folders() -> None:
+    folders = Counter(
+        paths.paper_page(Paper(key=f"arxiv:{arxiv_id(n)}", arxiv_id=arxiv_id(n))).split("/")[1]
+        for n in range(25_600)
+    )
+    assert set(folders) == {f"{n:02x}" for n in range(256)}
+    assert max(folders.values()) < 2 * min(folders.values())
 
 
 def test_the_archive_is_read_in_a_fixed_number_of_queries(db: Database) -> None:
@@ -296,7 +309,7 @@ def test_the_cli_builds_the_site(tmp_path: Path, kind: str, capsys: pytest.Captu
         db.dispose()
     assert main(["--config", str(config), "site", "build", str(tmp_path / "out")]) == 0
     assert "papers" in capsys.readouterr().out
-    assert (tmp_path / "out" / f"papers/{REAL_NVP}.html").is_file()
+    assert (tmp_path / "out" / paper_file(REAL_NVP)).is_file()
     feed = (tmp_path / "out" / "feed.xml").read_text("utf-8")
     assert "https://a.example/papers/" in feed
     assert (tmp_path / "out/pagefind/pagefind-entry.json").is_file()
@@ -384,7 +397,7 @@ def test_stored_text_cannot_break_the_feed_or_reverse_a_page(db: Database, tmp_p
     for path in text_files(site):
         text = path.read_text("utf-8")
         assert not [char for char in controls if char in text], path
-    page = (site / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    page = (site / paper_file(REAL_NVP)).read_text("utf-8")
     assert "an isolated" in page and " forced" in page
 
 
@@ -405,13 +418,13 @@ def _links(path: Path) -> list[str]:
 def test_a_paper_page_names_every_author_venue_and_year_and_links_its_abstract_page_and_pdf(
     archive: Archive,
 ) -> None:
-    learning = archive.directory / "papers/1606.04474.html"
+    learning = archive.directory / paper_file("1606.04474")
     authors = _element_text(learning, "authors")
     assert authors.endswith("David Pfau, Tom Schaul, Nando de Freitas"), authors
     assert "more" not in authors
     listed = (archive.directory / "years/2016.html").read_text("utf-8")
     assert "Tom Schaul, Nando de Freitas</span>" in listed  # a list says "and 1 more" nowhere
-    real_nvp = archive.directory / f"papers/{REAL_NVP}.html"
+    real_nvp = archive.directory / paper_file(REAL_NVP)
     assert _element_text(real_nvp, "meta") == f"ICLR 2017 · 2016 · arXiv:{REAL_NVP}"
     assert _element_text(learning, "meta") == "2016 · arXiv:1606.04474"
     for page in _html_pages(archive.directory):
@@ -420,29 +433,29 @@ def test_a_paper_page_names_every_author_venue_and_year_and_links_its_abstract_p
     links = _links(real_nvp)
     assert f"https://arxiv.org/abs/{REAL_NVP}" in links
     assert f"https://arxiv.org/pdf/{REAL_NVP}" in links
-    assert f"../{paths.venue_page('ICLR 2017')}" in links
-    assert "../years/2016.html" in links and "../categories/cs.LG.html" in links
+    assert f"../../{paths.venue_page('ICLR 2017')}" in links
+    assert "../../years/2016.html" in links and "../../categories/cs.LG.html" in links
 
 
 def test_a_paper_page_shows_its_abstract_with_math_and_addresses_as_links(
     db: Database, tmp_path: Path
 ) -> None:
     build_archive(db, tmp_path / "first")
-    page = (tmp_path / "first" / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    page = (tmp_path / "first" / paper_file(REAL_NVP)).read_text("utf-8")
     assert '<h2 id="abstract">Abstract</h2>' in page
     assert "Unsupervised learning of probabilistic models is a central yet" in page
     with db.transaction() as session:
         paper = session.query(Paper).filter_by(arxiv_id=REAL_NVP).one()
         paper.abstract = "Sampling in\n  $\\mathcal{O}(n)$ time. Code: https://github.com/x/y"
     SiteBuilder(db, Templates()).build(site := tmp_path / "site")
-    abstract = (site / f"papers/{REAL_NVP}.html").read_text("utf-8").split('id="abstract"')[1]
+    abstract = (site / paper_file(REAL_NVP)).read_text("utf-8").split('id="abstract"')[1]
     abstract = abstract.split("</section>")[0]
     assert 'Sampling in <span class="math inline"><math ' in abstract  # one line, math
     assert '<a href="https://github.com/x/y" rel="nofollow noopener">' in abstract
     with db.transaction() as session:
         session.query(Paper).filter_by(arxiv_id=REAL_NVP).one().abstract = ""
     SiteBuilder(db, Templates()).build(site)
-    assert 'id="abstract"' not in (site / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    assert 'id="abstract"' not in (site / paper_file(REAL_NVP)).read_text("utf-8")
 
 
 def test_a_paper_without_an_arxiv_id_links_its_stored_address_and_its_doi(
@@ -453,7 +466,7 @@ def test_a_paper_without_an_arxiv_id_links_its_stored_address_and_its_doi(
         siren = session.query(Paper).filter_by(key="bibsonomy:siren").one()
         siren.doi = "10.5555/3495724.3496350"
     SiteBuilder(db, Templates()).build(site := tmp_path / "site")
-    page = next(site.glob("papers/bibsonomy-siren-*.html"))
+    page = next(site.glob("papers/*/bibsonomy-siren-*.html"))
     assert _element_text(page, "links") == (
         "The paper at www.bibsonomy.org · DOI 10.5555/3495724.3496350"
     )
@@ -471,7 +484,7 @@ def test_a_paper_without_an_arxiv_id_links_its_stored_address_and_its_doi(
 def test_a_summarys_figures_are_lazy_images_with_alt_text_from_http_addresses_only(
     archive: Archive,
 ) -> None:
-    page = archive.directory / f"papers/{REAL_NVP}.html"
+    page = archive.directory / paper_file(REAL_NVP)
     images = [attrs for tag, attrs in _parse(page).tags if tag == "img"]
     assert {"src": FIGURE, "alt": "Samples", "loading": "lazy"}.items() <= images[-1].items()
     assert [image["alt"] for image in images] == ["tracker", "Samples"]
@@ -516,7 +529,7 @@ def test_a_summarys_headings_sit_below_the_pages_own_on_every_page(archive: Arch
         levels = [int(tag[1]) for tag, _ in _parse(page).tags if re.fullmatch(r"h[1-6]", tag)]
         assert levels[0] == 1 and levels.count(1) == 1, (page, levels)
         assert all(b <= a + 1 for a, b in pairwise(levels)), (page, levels)
-    page = (archive.directory / "papers/1606.04474.html").read_text("utf-8")
+    page = (archive.directory / paper_file("1606.04474")).read_text("utf-8")
     assert "<h3>Very Short The authors propose" in page  # the seed's "# Very Short ..."
 
 
@@ -599,9 +612,8 @@ def test_lists_are_newest_first_and_cut_into_pages_with_links_between_them(
 
 
 def test_a_year_lists_its_papers_by_date_of_appearance(archive: Archive) -> None:
-    listed = re.findall(
-        r'href="\.\./papers/([^"]+)\.html"', (archive.directory / "years/2016.html").read_text()
-    )
+    year = (archive.directory / "years/2016.html").read_text()
+    listed = re.findall(r'href="\.\./papers/[0-9a-f]{2}/([^"]+)\.html"', year)
     assert listed == ["1606.04474", "1606.02960", REAL_NVP]  # June 14, June 9, May 27
 
 

@@ -17,6 +17,7 @@ from storage.database import Database
 from storage.models import Delivery, Summary
 from tests.publishers.channels import channel_of
 from tests.publishers.conftest import NOW, seed
+from tests.publishers.site.conftest import paper_file
 
 SITE = "https://archive.example.org/shortscience"
 
@@ -49,7 +50,7 @@ def test_digests_link_to_the_archive_page_the_builder_writes(db: Database, tmp_p
         real_nvp = next(
             s.id for s in session.scalars(select(Summary)) if s.paper.arxiv_id == "1605.08803"
         )
-    assert links[real_nvp] == f"{SITE}/papers/1605.08803.html#summary-{real_nvp}"
+    assert links[real_nvp] == f"{SITE}/{paper_file('1605.08803')}#summary-{real_nvp}"
     site = tmp_path / "site"
     SiteBuilder(db, Templates(), site_url=SITE).build(site)
     for summary_id, link in links.items():

@@ -17,7 +17,7 @@ from storage import summaries as summary_store
 from storage.database import Database
 from storage.models import Paper, Summary, SummaryStatus
 from tests.publishers.conftest import NOW
-from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive
+from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive, paper_file
 
 SITE_URL = "https://archive.example.org/ss"
 NEWEST = (NOW - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -70,7 +70,7 @@ def test_with_a_site_url_the_feed_is_atom_with_absolute_addresses(
     assert _link(feed.feed, "alternate").href == f"{SITE_URL}/index.html"
     assert len(feed.entries) == archive.report.summaries == 10
     first = feed.entries[0]
-    expected = f"{SITE_URL}/papers/{REAL_NVP}.html#summary-{archive.best_id}"
+    expected = f"{SITE_URL}/{paper_file(REAL_NVP)}#summary-{archive.best_id}"
     assert first.id == _link(first, "alternate").href == expected
     for entry in feed.entries:
         assert _link(entry, "alternate").href.startswith(f"{SITE_URL}/papers/")
@@ -94,7 +94,7 @@ def test_without_a_site_url_the_feed_is_atom_with_relative_links(archive: Archiv
     assert len(feed.entries) == archive.report.summaries == 10
     assert feed.entries[0].id == f"tag:shortscience-bot,2026:summary-{archive.best_id}"
     assert _link(feed.entries[0], "alternate").href == (
-        f"papers/{REAL_NVP}.html#summary-{archive.best_id}"
+        f"{paper_file(REAL_NVP)}#summary-{archive.best_id}"
     )
     _check_entries(feed, archive.directory, "")
 

@@ -21,7 +21,7 @@ import pytest
 from publishers.site.html import markdown_to_html
 from storage.database import Database
 from tests.publishers.site.chromium import Chromium, Page, artifacts
-from tests.publishers.site.conftest import REAL_NVP, build_archive
+from tests.publishers.site.conftest import REAL_NVP, build_archive, paper_file
 from tests.publishers.site.test_mathml import seed_formulas
 
 LEARNING_TO_LEARN = "1606.04474"
@@ -298,7 +298,7 @@ async def test_the_paper_pages_show_every_formula_as_latex_prints_it(
     chromium: str, site: Path, width: int
 ) -> None:
     async with Chromium(chromium) as page:
-        await _open(page, (site / f"papers/{LEARNING_TO_LEARN}.html").as_uri(), width)
+        await _open(page, (site / paper_file(LEARNING_TO_LEARN)).as_uri(), width)
         assert all(await page.evaluate(BOXES))
         assert await page.evaluate(VARIANTS) == []
         shown = "".join(
@@ -313,7 +313,7 @@ async def test_the_paper_pages_show_every_formula_as_latex_prints_it(
         assert all(abs(c["inside"]) < TOUCHING and c["before"] >= 0.25 for c in defined)
         await page.screenshot(artifacts() / f"math-paper-{LEARNING_TO_LEARN}-{width}.png")
 
-        await _open(page, (site / f"papers/{REAL_NVP}.html").as_uri(), width)
+        await _open(page, (site / paper_file(REAL_NVP)).as_uri(), width)
         assert all(await page.evaluate(BOXES))
         gaps = await page.evaluate(OPERATOR_GAPS)
         assert {gap["name"] for gap in gaps} == {"log", "exp"}
@@ -329,7 +329,7 @@ async def test_display_math_is_centred_with_no_scroll_control_where_it_fits(
     chromium: str, site: Path, width: int
 ) -> None:
     async with Chromium(chromium) as page:
-        for built in ("formulas.html", f"papers/{LEARNING_TO_LEARN}.html"):
+        for built in ("formulas.html", paper_file(LEARNING_TO_LEARN)):
             await _open(page, (site / built).as_uri(), width)
             displayed = await page.evaluate(DISPLAYED)
             assert len(displayed) >= 2

@@ -20,7 +20,7 @@ from publishers.site.html import latex_to_mathml
 from storage.database import Database
 from storage.models import Paper
 from tests.publishers.conftest import NOW
-from tests.publishers.site.conftest import REAL_NVP, build_archive
+from tests.publishers.site.conftest import REAL_NVP, build_archive, paper_file
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 TITLE = r"Sorting in $\mathcal{O}(n \log n)$ time"
@@ -51,7 +51,7 @@ def test_no_page_or_feed_shows_the_titles_latex_source(site: Path) -> None:
 
 
 def test_the_paper_page_shows_its_title_as_mathml_and_as_text_in_its_title(site: Path) -> None:
-    page = (site / f"papers/{REAL_NVP}.html").read_text("utf-8")
+    page = (site / paper_file(REAL_NVP)).read_text("utf-8")
     title = re.search(r"<title>(.*?)</title>", page)
     assert title is not None
     assert title.group(1) == f"{TITLE_TEXT} · ShortScience archive"

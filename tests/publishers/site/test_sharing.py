@@ -16,7 +16,7 @@ from publishers.site.sharing import DESCRIPTION_LIMIT, IMAGE_ALT_LIMIT
 from storage.database import Database
 from storage.models import Paper, Summary
 from tests.publishers.conftest import NOW
-from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive
+from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive, paper_file
 
 SITE_URL = "https://archive.example.org/ss"
 NO_FORMULA = "1606.02960"
@@ -79,7 +79,7 @@ class _Head(HTMLParser):
 
 def _head(directory: Path, arxiv_id: str) -> dict[str, str]:
     head = _Head()
-    head.feed((directory / "papers" / f"{arxiv_id}.html").read_text("utf-8"))
+    head.feed((directory / paper_file(arxiv_id)).read_text("utf-8"))
     assert not head.repeated, head.repeated
     return head.meta
 
@@ -102,7 +102,7 @@ def test_with_a_site_url_a_page_previews_its_title_tldr_and_first_display_formul
         "og:site_name": "ShortScience archive",
         "og:title": _title(db, REAL_NVP),
         "og:description": "Exact log p(x) by coupling layers.",
-        "og:url": f"{SITE_URL}/papers/{REAL_NVP}.html",
+        "og:url": f"{SITE_URL}/{paper_file(REAL_NVP)}",
         "og:image": card,
         "og:image:type": "image/png",
         "og:image:width": meta["og:image:width"],
@@ -130,13 +130,13 @@ def test_a_best_summary_without_a_display_formula_gives_a_text_preview(
     meta = _head(archive.directory, NO_FORMULA)
     assert set(meta) == TEXT_TAGS | {"og:url"}
     assert meta["twitter:card"] == "summary"
-    assert meta["og:url"] == f"{SITE_URL}/papers/{NO_FORMULA}.html"
+    assert meta["og:url"] == f"{SITE_URL}/{paper_file(NO_FORMULA)}"
     assert meta["og:title"] == meta["twitter:title"] == _title(db, NO_FORMULA)
     assert meta["description"].startswith("Train seq2seq models")
     # Only the pictures pages name are written: one per distinct formula, no stray file.
     named = {
         _head(archive.directory, page.stem).get("og:image", "").rsplit("/", 1)[-1]
-        for page in (archive.directory / "papers").glob("*.html")
+        for page in (archive.directory / "papers").glob("*/*.html")
     } - {""}
     assert {path.name for path in (archive.directory / "cards").iterdir()} == named
 
@@ -160,7 +160,7 @@ def test_a_hostile_title_and_a_long_tldr_are_text_in_the_head(db: Database, tmp_
         session.query(Summary).filter_by(id=archive.best_id).one().tldr = words
     SiteBuilder(db, Templates(), site_url=SITE_URL, clock=lambda: NOW).build(archive.directory)
 
-    page = (archive.directory / "papers" / f"{REAL_NVP}.html").read_text("utf-8")
+    page = (archive.directory / paper_file(REAL_NVP)).read_text("utf-8")
     head = page.split("</head>", 1)[0]
     assert "<script" not in head and "<b>" not in head
     meta = _head(archive.directory, REAL_NVP)

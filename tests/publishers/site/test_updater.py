@@ -21,7 +21,7 @@ from storage.models import ArchiveChange, Paper, Summary, SummaryStatus, User
 from storage.papers import PaperData, upsert
 from storage.votes import cast_vote
 from tests.publishers.conftest import NOW
-from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive, text_files
+from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive, paper_file, text_files
 
 
 def _builder(db: Database) -> SiteBuilder:
@@ -123,7 +123,7 @@ def test_after_votes_withdrawals_and_edits_the_folder_is_what_a_full_build_makes
         writer = session.scalars(select(User).where(User.display_name == "Site Writer 2")).one()
         writer.display_name = "Renamed Writer"
     updater.update()
-    assert "Renamed Writer" in (archive.directory / f"papers/{REAL_NVP}.html").read_text()
+    assert "Renamed Writer" in (archive.directory / paper_file(REAL_NVP)).read_text()
     _same_as_a_full_build(db, archive.directory, tmp_path)
 
     with db.transaction() as session:  # every summary of a paper withdrawn: its page goes
@@ -131,13 +131,13 @@ def test_after_votes_withdrawals_and_edits_the_folder_is_what_a_full_build_makes
         for summary in session.scalars(select(Summary).where(Summary.paper_id == paper.id)):
             summary.status = SummaryStatus.WITHDRAWN
     report = updater.update()
-    assert "papers/1606.04474.html" in report.pages_removed
-    assert not (archive.directory / "papers/1606.04474.html").exists()
+    assert paper_file("1606.04474") in report.pages_removed
+    assert not (archive.directory / paper_file("1606.04474")).exists()
     _same_as_a_full_build(db, archive.directory, tmp_path)
 
 
 def _listed(page: Path) -> list[str]:
-    return re.findall(r'href="[./]*papers/([^"]+)\.html"', page.read_text("utf-8"))
+    return re.findall(r'href="[./]*papers/[0-9a-f]{2}/([^"]+)\.html"', page.read_text("utf-8"))
 
 
 def _add_papers(db: Database, numbers: range, *, year: int = 2019, venue: str = "Big") -> None:
@@ -242,7 +242,7 @@ def test_a_reader_never_sees_part_of_a_page(
     db: Database, tmp_path: Path, kept: tuple[Archive, ArchiveUpdater]
 ) -> None:
     archive, updater = kept
-    pages = [archive.directory / "index.html", archive.directory / f"papers/{REAL_NVP}.html"]
+    pages = [archive.directory / "index.html", archive.directory / paper_file(REAL_NVP)]
     stop = threading.Event()
     seen: list[str] = []
     broken: list[str] = []
