@@ -220,6 +220,23 @@ def test_a_change_to_many_papers_at_once_is_a_full_build(
     _same_as_a_full_build(db, archive.directory, tmp_path)
 
 
+def test_a_folder_of_an_older_layout_is_built_again_whole(
+    db: Database, tmp_path: Path, kept: tuple[Archive, ArchiveUpdater]
+) -> None:
+    archive, updater = kept
+    # A folder built before paper pages had their own folders: flat pages, another
+    # fingerprint. A pass must not write the new pages beside the old ones.
+    state = archive.directory / ".shortscience/state.json"
+    state.write_text(state.read_text("utf-8").replace('"fingerprint": "', '"fingerprint": "0'))
+    old_page = archive.directory / f"papers/{REAL_NVP}.html"
+    old_page.write_text("<p>the page of the old layout</p>", "utf-8")
+    report = updater.update()
+    assert report.full_build is not None
+    assert not old_page.exists()
+    assert updater.builder.is_current(archive.directory)
+    _same_as_a_full_build(db, archive.directory, tmp_path)
+
+
 def test_a_pass_waits_its_turn_when_another_process_writes_the_folder(
     db: Database, tmp_path: Path, kept: tuple[Archive, ArchiveUpdater]
 ) -> None:
