@@ -188,7 +188,7 @@ def _score(page: str, number: int) -> int | None:
 
 def _search_fragments(archive: Path) -> Iterator[bytes]:
     """The search index's page records (gzipped JSON, one per indexed page)."""
-    for fragment in (archive / "pagefind" / "fragment").glob("*.pf_fragment"):
+    for fragment in (archive / "pagefind").glob("*/fragment/*.pf_fragment"):
         try:
             yield gzip.decompress(fragment.read_bytes())
         except FileNotFoundError:
@@ -254,10 +254,13 @@ def _change_everything(site: Site, database_url: str) -> int:
     shown by the kept folder within seconds; the approved summary's number, scored -1."""
     archive = site.archive
     paper = archive / paper_file(PAPER)
-    entry = archive / "pagefind" / "pagefind-entry.json"
-    # The first build writes its state, then indexes the folder for search.
-    site.wait(entry.is_file, "the first build's search index")
-    entry_before = (entry.read_bytes(), entry.stat().st_mtime_ns)
+    # The first build writes its state, then indexes the folder for search: the paper's
+    # shard (the first hex digit of its folder) gets a bundle.
+    manifest = archive / "pagefind" / "shards.json"
+    site.wait(manifest.is_file, "the first build's search index")
+    shard = archive / "pagefind" / paper_file(PAPER).split("/")[1][0] / "shard.json"
+    site.wait(shard.is_file, "the paper's search shard")
+    shard_before = (shard.read_bytes(), shard.stat().st_mtime_ns)
 
     number, pending = _submit(
         site,
@@ -277,7 +280,7 @@ def _change_everything(site: Site, database_url: str) -> int:
         lambda: any(b"zebraquartz" in record for record in _search_fragments(archive)),
         "the search index to hold the approved summary",
     )
-    assert (entry.read_bytes(), entry.stat().st_mtime_ns) != entry_before
+    assert (shard.read_bytes(), shard.stat().st_mtime_ns) != shard_before
 
     assert _score(_text(paper), number) == 0
     site.chat("bob", f"/vote {number} up")

@@ -312,7 +312,7 @@ def test_the_cli_builds_the_site(tmp_path: Path, kind: str, capsys: pytest.Captu
     assert (tmp_path / "out" / paper_file(REAL_NVP)).is_file()
     feed = (tmp_path / "out" / "feed.xml").read_text("utf-8")
     assert "https://a.example/papers/" in feed
-    assert (tmp_path / "out/pagefind/pagefind-entry.json").is_file()
+    assert (tmp_path / "out/pagefind/shards.json").is_file()
     # A big archive can be built without its search index (Pagefind's memory), by the
     # flag or by the config.
     assert (
