@@ -53,7 +53,7 @@ from publishers.render.templates import Templates
 from publishers.site import paths
 from publishers.site.files import GENERATED, PageFiles, remove_tree, swap_in
 from publishers.site.html import inline_to_html, markdown_to_html
-from publishers.site.search_index import SearchIndexReport, index_site  # search:
+from publishers.site.search_index import SHARD_FROM, SearchIndexReport, index_site  # search:
 from publishers.site.sharing import share_preview, write_card  # sharing:
 from storage.archive import (
     ArchivedPaper,
@@ -633,6 +633,7 @@ class SiteBuilder:
         clock: Callable[[], datetime] = utcnow,
         workers: int | None = None,
         search: bool = True,
+        search_shard_from: int = SHARD_FROM,
     ) -> None:
         self.db = db
         self.templates = templates
@@ -642,6 +643,8 @@ class SiteBuilder:
         self.workers = workers
         """Worker processes; None: both cores when the archive is big enough to gain."""
         self.search = search
+        self.search_shard_from = search_shard_from
+        """Paper pages from which the search index is cut into shards (search_index)."""
 
     def fingerprint(self) -> str:
         """What the pages depend on besides the data: a folder built with another one
@@ -742,7 +745,7 @@ class SiteBuilder:
         report.seconds = time.monotonic() - started
         remove_tree(staging)  # the old pages, swapped out
         if self.search:  # search:
-            report.search = index_site(directory)  # search:
+            report.search = index_site(directory, shard_from=self.search_shard_from)  # search:
         return report
 
     def renderer(self, flags: tuple[bool, bool, bool]) -> SiteRenderer:

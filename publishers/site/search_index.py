@@ -8,12 +8,17 @@ types. Only the paper pages are read, and on them only what the paper template m
 ``data-pagefind-body``: the site's header and lists never turn up as results.
 
 Pagefind holds a whole index in memory while it writes it (at 485,437 pages it passed 22 GB
-and never finished), so the index is cut into :data:`SHARDS` shards along the folders the
-paper pages already sit in (:func:`publishers.site.paths.paper_folder`): shard ``7`` is the
-pages under ``papers/7?/``, written by one Pagefind run into its own bundle,
-``pagefind/7/``. ``pagefind/shards.json`` (:data:`MANIFEST`) names the bundles; the search
-page loads the first and merges the others in (PagefindUI's ``mergeIndex``). A shard with no
-page has no bundle.
+and never finished), so a big archive's index (:data:`SHARD_FROM` paper pages or more) is cut
+into :data:`SHARDS` shards along the folders the paper pages already sit in
+(:func:`publishers.site.paths.paper_folder`): shard ``7`` is the pages under ``papers/7?/``,
+written by one Pagefind run into its own bundle, ``pagefind/7/``. A smaller archive has one
+bundle, ``pagefind/all/``, because merged bundles search less well: where a shard has no word
+starting with the term, Pagefind matches the longest word there that starts it instead (a
+search for "thermodynamics" finds "the" in each shard without the word), and each bundle
+ranks its own results. ``pagefind/shards.json`` (:data:`MANIFEST`) names the bundles; the
+search page loads the first and merges the others in (PagefindUI's ``mergeIndex``). A shard
+with no page has no bundle. An archive that grows past :data:`SHARD_FROM` (or shrinks below
+it) has its index built again whole, the other way.
 
 A shard is indexed again only when one of its folders changed since its bundle was written:
 writing, renaming over or removing a page changes its folder's modification time, and a full
@@ -57,6 +62,11 @@ SHARD_RECORD = "shard.json"
 """In each bundle: its pages and its folders as they were when Pagefind read them."""
 SHARDS = tuple("0123456789abcdef")
 """A shard per first hex digit of the paper folders (``papers/7c/`` is in shard ``7``)."""
+WHOLE = "all"
+"""The one bundle of an archive below :data:`SHARD_FROM` pages: every paper page."""
+SHARD_FROM = 20_000
+"""Paper pages from which the index is cut into shards: one Pagefind run over 20,000 pages
+holds about 1.7 GB (at 485,437 pages, a shard of about 30,000 held 2.5 GB)."""
 TEMPORARY_PREFIX = ".pagefind-"
 """Bundles and manifests are written in ``.pagefind-<random>`` beside ``pagefind/``; one left
 there is from a run that was killed, and the next run removes it."""
@@ -93,7 +103,9 @@ class SearchIndexReport:
         )
 
 
-def index_site(directory: Path, *, timeout: float = TIMEOUT) -> SearchIndexReport:
+def index_site(
+    directory: Path, *, timeout: float = TIMEOUT, shard_from: int = SHARD_FROM
+) -> SearchIndexReport:
     """Bring the search index of the site in ``directory`` (``directory/pagefind/``) up to
     date with its paper pages, indexing again only the shards that changed.
 
@@ -107,23 +119,25 @@ def index_site(directory: Path, *, timeout: float = TIMEOUT) -> SearchIndexRepor
     with _locked(directory):
         _remove_leftovers(directory)
         bundles = _read_manifest(index)
-        if bundles is None:  # no index yet, or one from before shards: built whole
-            reindexed = _build_whole(directory, timeout)
+        units = (WHOLE,) if _page_count_of(directory) < shard_from else SHARDS
+        if bundles is None or (WHOLE in bundles) != (units == (WHOLE,)):
+            # no index yet, one from before shards, or one cut the other way: built whole
+            reindexed = _build_whole(directory, units, timeout)
             bundles = _read_manifest(index) or {}
         else:
-            reindexed = _refresh(directory, bundles, timeout)
+            reindexed = _refresh(directory, bundles, units, timeout)
     pages = sum(bundles.values())
     return SearchIndexReport(directory, pages, time.monotonic() - started, len(bundles), reindexed)
 
 
-def _build_whole(site: Path, timeout: float) -> int:
+def _build_whole(site: Path, units: tuple[str, ...], timeout: float) -> int:
     """Every shard into one new folder, swapped in for ``pagefind/`` whole; or, with no
     paper page at all, no index."""
     index = site / INDEX_FOLDER
     building = _new_folder(site)
     try:
         bundles = {}
-        for shard in SHARDS:
+        for shard in units:
             folders = _folders(site, shard)
             if _has_pages(site, shard):
                 bundle = building / shard
@@ -143,13 +157,13 @@ def _build_whole(site: Path, timeout: float) -> int:
     return len(bundles)
 
 
-def _refresh(site: Path, bundles: dict[str, int], timeout: float) -> int:
+def _refresh(site: Path, bundles: dict[str, int], units: tuple[str, ...], timeout: float) -> int:
     """Index each stale shard again into its bundle; then drop the bundles of shards left
     with no page (the manifest first, then the bundle)."""
     index = site / INDEX_FOLDER
     reindexed = 0
     dropped = []
-    for shard in SHARDS:
+    for shard in units:
         folders = _folders(site, shard)  # before Pagefind reads them
         bundle = index / shard
         if shard in bundles and _recorded_folders(bundle) == folders:
@@ -186,10 +200,30 @@ def _refresh(site: Path, bundles: dict[str, int], timeout: float) -> int:
     return reindexed
 
 
+def _folder_names(shard: str) -> list[str]:
+    """The paper folders of a shard (``7`` has ``70`` to ``7f``; :data:`WHOLE` has all)."""
+    firsts = SHARDS if shard == WHOLE else (shard,)
+    return [f"{first}{second}" for first in firsts for second in SHARDS]
+
+
+def _page_count_of(site: Path) -> int:
+    """The paper pages in the folder (not ``.*.tmp`` ones being written)."""
+    count = 0
+    for name in _folder_names(WHOLE):
+        try:
+            with os.scandir(site / PAPER_FOLDER / name) as entries:
+                count += sum(
+                    1 for e in entries if e.name.endswith(".html") and not e.name.startswith(".")
+                )
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return count
+
+
 def _folders(site: Path, shard: str) -> Folders:
     """The shard's folders as they are now: what tells whether its bundle is stale."""
     found: Folders = {}
-    for name in (f"{shard}{second}" for second in SHARDS):
+    for name in _folder_names(shard):
         try:
             status = os.stat(site / PAPER_FOLDER / name)
         except FileNotFoundError:
@@ -201,9 +235,9 @@ def _folders(site: Path, shard: str) -> Folders:
 
 def _has_pages(site: Path, shard: str) -> bool:
     """Whether any folder of the shard holds a page (a hidden ``.*.tmp`` is none yet)."""
-    for second in SHARDS:
+    for name in _folder_names(shard):
         try:
-            with os.scandir(site / PAPER_FOLDER / f"{shard}{second}") as entries:
+            with os.scandir(site / PAPER_FOLDER / name) as entries:
                 if any(e.name.endswith(".html") and not e.name.startswith(".") for e in entries):
                     return True
         except (FileNotFoundError, NotADirectoryError):
@@ -214,7 +248,8 @@ def _has_pages(site: Path, shard: str) -> bool:
 def _index_shard(site: Path, shard: str, output: Path, folders: Folders, timeout: float) -> int:
     """Run Pagefind on the shard's pages into ``output``; its page count. ``folders``: the
     shard's folders as they were before, recorded in the bundle."""
-    _run_pagefind(site, output, f"{PAPER_FOLDER}/{shard}?/*.html", timeout)
+    read = f"{PAPER_FOLDER}/*/*.html" if shard == WHOLE else f"{PAPER_FOLDER}/{shard}?/*.html"
+    _run_pagefind(site, output, read, timeout)
     pages = _page_count(output)
     record = {"shard": shard, "pages": pages, "folders": folders}
     (output / SHARD_RECORD).write_text(json.dumps(record), encoding="utf-8")

@@ -73,7 +73,13 @@ def _demo_papers() -> dict[str, dict]:
     return {s["paper"]["arxiv_id"]: s["paper"] for s in data["summaries"] if s["paper"]["arxiv_id"]}
 
 
-def build_archive(db: Database, directory: Path, *, site_url: str | None = None) -> Archive:
+def build_archive(
+    db: Database,
+    directory: Path,
+    *,
+    site_url: str | None = None,
+    search_shard_from: int | None = None,
+) -> Archive:
     seeded = seed(db)
     demo = _demo_papers()
     with db.transaction() as session:
@@ -121,7 +127,9 @@ def build_archive(db: Database, directory: Path, *, site_url: str | None = None)
             )
         )
         seed_id = seed_summary.id
-    report = SiteBuilder(db, Templates(), site_url=site_url, clock=lambda: NOW).build(directory)
+    options = {} if search_shard_from is None else {"search_shard_from": search_shard_from}
+    builder = SiteBuilder(db, Templates(), site_url=site_url, clock=lambda: NOW, **options)
+    report = builder.build(directory)
     return Archive(directory, report, best, seed_id, low, hostile)
 
 

@@ -8,6 +8,7 @@ no request to another host."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
@@ -26,16 +27,21 @@ import pytest
 from pagefind.service import get_executable
 
 from publishers.render.templates import Templates
+from publishers.site import search_index
 from publishers.site.builder import SiteBuilder
 from publishers.site.files import PageFiles
 from publishers.site.paths import paper_folder
-from publishers.site.search_index import SearchIndexError, index_site
+from publishers.site.search_index import SearchIndexError
 from storage.database import Database
 from storage.models import Paper
 from tests.publishers.site.chromium import Chromium, artifacts, serious_axe_findings
 from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive, paper_file
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+index_site = functools.partial(search_index.index_site, shard_from=0)
+"""The archives here are small: their index is cut into shards all the same, as a big one's
+is, except where a test says otherwise."""
 
 ENTRY_FILES = (
     "pagefind-entry.json",
@@ -55,6 +61,12 @@ MATH_TITLE = r"Sorting in $\mathcal{O}(n \log n)$ time"
 MATH_TITLE_TEXT = "Sorting in \U0001d4aa(n log n) time"
 NEW_WORD = "zymurgical"
 """A word no page of the archive has, put into one page to see its shard indexed again."""
+
+
+@pytest.fixture
+def archive(db: Database, tmp_path: Path) -> Archive:
+    """The test archive, its index cut into shards by its build."""
+    return build_archive(db, tmp_path / "site", search_shard_from=0)
 
 
 def _shard(name: str) -> str:
@@ -506,6 +518,54 @@ def test_an_archive_without_papers_has_no_index_and_an_old_one_goes(
     assert _leftovers(site) == []
 
 
+def test_a_small_archive_has_one_bundle_of_every_paper_page(db: Database, tmp_path: Path) -> None:
+    """Below SHARD_FROM pages, one Pagefind run: no merged bundles, whose fallback matches
+    would add loose results to a search."""
+    built = build_archive(db, tmp_path / "site")
+    site = built.directory
+    assert len(_paper_pages(site)) < search_index.SHARD_FROM
+    assert _manifest(site) == ["all/"]
+    assert sorted(f["url"] for f in _fragments(site)) == sorted(
+        f"/{page.relative_to(site).as_posix()}" for page in _paper_pages(site)
+    )
+    assert search_index.index_site(site).reindexed == 0
+
+
+def test_an_archive_that_crosses_the_shard_size_is_indexed_again_the_other_way(
+    db: Database, tmp_path: Path
+) -> None:
+    site = build_archive(db, tmp_path / "site").directory
+    pages = len(_paper_pages(site))
+    grown = search_index.index_site(site, shard_from=pages)  # as if it had grown past it
+    shards = sorted({f"{_shard(page.stem)}/" for page in _paper_pages(site)})
+    assert len(shards) >= 2 and _manifest(site) == shards
+    assert (grown.pages, grown.shards, grown.reindexed) == (pages, len(shards), len(shards))
+    assert not (site / "pagefind" / "all").exists() and _leftovers(site) == []
+    assert search_index.index_site(site, shard_from=pages).reindexed == 0
+    shrunk = search_index.index_site(site, shard_from=pages + 1)
+    assert _manifest(site) == ["all/"] and (shrunk.pages, shrunk.shards) == (pages, 1)
+    assert sorted(p.name for p in (site / "pagefind").iterdir()) == ["all", "shards.json"]
+
+
+async def test_search_in_one_bundle_finds_the_word_and_nothing_else(
+    chromium: str, db: Database, tmp_path: Path
+) -> None:
+    site = build_archive(db, tmp_path / "site").directory
+    assert _manifest(site) == ["all/"]
+    with _serving(site) as served:
+        async with Chromium(chromium) as page:
+            await page.emulate(*WIDTHS["desktop"], mobile=False, dark=False)
+            await page.open(served + "search.html")
+            for _ in range(100):
+                if await page.evaluate("!!document.querySelector('.pagefind-ui__search-input')"):
+                    break
+                await page.evaluate("new Promise(r => setTimeout(r, 50))")
+            await page.evaluate("document.querySelector('.pagefind-ui__search-input').focus()")
+            await page.send("Input.insertText", text=BODY_WORD)
+            results = await page.evaluate(RESULTS % json.dumps(paper_file(BODY_WORD_PAPER)))
+    assert [r["href"] for r in results] == [f"{served}{paper_file(BODY_WORD_PAPER)}"], results
+
+
 # --- in Chromium ---------------------------------------------------------------------------
 
 
@@ -518,7 +578,13 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def served(archive: Archive) -> Iterator[str]:
     """The built site over HTTP on 127.0.0.1 (Pagefind fetches its index; a page opened from
     disk may not)."""
-    handler = functools.partial(_QuietHandler, directory=str(archive.directory))
+    with _serving(archive.directory) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def _serving(directory: Path) -> Iterator[str]:
+    handler = functools.partial(_QuietHandler, directory=str(directory))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
