@@ -134,27 +134,34 @@ def _build_whole(site: Path, units: tuple[str, ...], timeout: float) -> int:
     """Every shard into one new folder, swapped in for ``pagefind/`` whole; or, with no
     paper page at all, no index."""
     index = site / INDEX_FOLDER
+    holding = [shard for shard in units if _has_pages(site, shard)]
+    if not holding:
+        _retire(site, index)
+        return 0
+    with _swapped_in(site, index) as building:
+        bundles = {}
+        for shard in holding:
+            folders = _folders(site, shard)  # before Pagefind reads them
+            bundle = building / shard
+            bundle.mkdir()
+            bundles[shard] = _index_shard(site, shard, bundle, folders, timeout)
+        _write_manifest(site, building / MANIFEST, bundles)
+    return len(bundles)
+
+
+@contextlib.contextmanager
+def _swapped_in(site: Path, target: Path) -> Iterator[Path]:
+    """A new folder beside ``pagefind/`` to write ``target``'s next version in: swapped in
+    whole when the block ends (the old one then deleted), removed if the block fails."""
     building = _new_folder(site)
     try:
-        bundles = {}
-        for shard in units:
-            folders = _folders(site, shard)
-            if _has_pages(site, shard):
-                bundle = building / shard
-                bundle.mkdir()
-                bundles[shard] = _index_shard(site, shard, bundle, folders, timeout)
-        if not bundles:
-            remove_tree(building)
-            _retire(site, index)
-            return 0
-        _write_manifest(site, building / MANIFEST, bundles)
+        yield building
     except BaseException:
         remove_tree(building)
         raise
-    retired = swap_in(building, index)
+    retired = swap_in(building, target)
     if retired is not None:
         remove_tree(retired)
-    return len(bundles)
 
 
 def _refresh(site: Path, bundles: dict[str, int], units: tuple[str, ...], timeout: float) -> int:
@@ -174,15 +181,8 @@ def _refresh(site: Path, bundles: dict[str, int], units: tuple[str, ...], timeou
             elif bundle.exists():  # a bundle no manifest named: a killed run's
                 _retire(site, bundle)
             continue
-        building = _new_folder(site)
-        try:
+        with _swapped_in(site, bundle) as building:
             pages = _index_shard(site, shard, building, folders, timeout)
-        except BaseException:
-            remove_tree(building)
-            raise
-        retired = swap_in(building, bundle)
-        if retired is not None:
-            remove_tree(retired)
         reindexed += 1
         if bundles.get(shard) != pages:
             bundles[shard] = pages

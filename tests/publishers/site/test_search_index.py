@@ -34,7 +34,7 @@ from publishers.site.paths import paper_folder
 from publishers.site.search_index import SearchIndexError
 from storage.database import Database
 from storage.models import Paper
-from tests.publishers.site.chromium import Chromium, artifacts, serious_axe_findings
+from tests.publishers.site.chromium import Chromium, Page, artifacts, serious_axe_findings
 from tests.publishers.site.conftest import REAL_NVP, Archive, build_archive, paper_file
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -547,25 +547,6 @@ def test_an_archive_that_crosses_the_shard_size_is_indexed_again_the_other_way(
     assert sorted(p.name for p in (site / "pagefind").iterdir()) == ["all", "shards.json"]
 
 
-async def test_search_in_one_bundle_finds_the_word_and_nothing_else(
-    chromium: str, db: Database, tmp_path: Path
-) -> None:
-    site = build_archive(db, tmp_path / "site").directory
-    assert _manifest(site) == ["all/"]
-    with _serving(site) as served:
-        async with Chromium(chromium) as page:
-            await page.emulate(*WIDTHS["desktop"], mobile=False, dark=False)
-            await page.open(served + "search.html")
-            for _ in range(100):
-                if await page.evaluate("!!document.querySelector('.pagefind-ui__search-input')"):
-                    break
-                await page.evaluate("new Promise(r => setTimeout(r, 50))")
-            await page.evaluate("document.querySelector('.pagefind-ui__search-input').focus()")
-            await page.send("Input.insertText", text=BODY_WORD)
-            results = await page.evaluate(RESULTS % json.dumps(paper_file(BODY_WORD_PAPER)))
-    assert [r["href"] for r in results] == [f"{served}{paper_file(BODY_WORD_PAPER)}"], results
-
-
 # --- in Chromium ---------------------------------------------------------------------------
 
 
@@ -649,6 +630,18 @@ def test_the_body_word_is_in_one_summary_body_only(archive: Archive) -> None:
     assert holding == [paper_file(BODY_WORD_PAPER)]
 
 
+async def _search(page: Page, word: str, expected: str) -> list[dict[str, str]]:
+    """Type ``word`` into the search box once it is there; the results once one links to
+    ``expected`` (or after ten seconds)."""
+    for _ in range(100):
+        if await page.evaluate("!!document.querySelector('.pagefind-ui__search-input')"):
+            break
+        await page.evaluate("new Promise(r => setTimeout(r, 50))")
+    await page.evaluate("document.querySelector('.pagefind-ui__search-input').focus()")
+    await page.send("Input.insertText", text=word)
+    return await page.evaluate(RESULTS % json.dumps(expected))
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("device", ["phone", "desktop"])
 async def test_search_finds_a_word_of_a_summary_body_in_chromium(
@@ -665,13 +658,7 @@ async def test_search_finds_a_word_of_a_summary_body_in_chromium(
         await page.emulate(width, height, mobile=device == "phone", dark=scheme == "dark")
         await page.follow_workers()
         await page.open(served + "search.html")
-        for _ in range(100):
-            if await page.evaluate("!!document.querySelector('.pagefind-ui__search-input')"):
-                break
-            await page.evaluate("new Promise(r => setTimeout(r, 50))")
-        await page.evaluate("document.querySelector('.pagefind-ui__search-input').focus()")
-        await page.send("Input.insertText", text=BODY_WORD)
-        results = await page.evaluate(RESULTS % json.dumps(paper_file(BODY_WORD_PAPER)))
+        results = await _search(page, BODY_WORD, paper_file(BODY_WORD_PAPER))
         found = {
             "href": f"{served}{paper_file(BODY_WORD_PAPER)}",
             "text": "Learning to learn by gradient descent by gradient descent",
@@ -752,3 +739,16 @@ async def test_search_served_without_an_index_says_it_has_none(
         assert notice is not None and "no search index yet" in notice
         assert await page.evaluate("document.querySelector('.pagefind-ui__search-input')") is None
     assert all(urlsplit(url).path != "/pagefind/pagefind-ui.js" for url in page.requested)
+
+
+async def test_search_in_one_bundle_finds_the_word_and_nothing_else(
+    chromium: str, db: Database, tmp_path: Path
+) -> None:
+    site = build_archive(db, tmp_path / "site").directory
+    assert _manifest(site) == ["all/"]
+    with _serving(site) as served:
+        async with Chromium(chromium) as page:
+            await page.emulate(*WIDTHS["desktop"], mobile=False, dark=False)
+            await page.open(served + "search.html")
+            results = await _search(page, BODY_WORD, paper_file(BODY_WORD_PAPER))
+    assert [r["href"] for r in results] == [f"{served}{paper_file(BODY_WORD_PAPER)}"], results
