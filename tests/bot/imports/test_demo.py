@@ -24,6 +24,7 @@ from publishers.site.builder import SiteBuilder
 from storage.database import Database
 from storage.imports import AuthorRecord
 from storage.models import Paper
+from tests.publishers.site.conftest import paper_file
 from tests.servers.arxiv_server import FakeArxiv
 
 REPO = Path(__file__).resolve().parents[3]
@@ -162,7 +163,7 @@ def test_the_archive_shows_years_and_the_authors_headings(
     pages = "".join(path.read_text("utf-8") for path in site.rglob("*.html"))
     assert "Year unknown" not in pages
     assert (site / "years" / "2016.html").exists()
-    page = (site / "papers" / "1606.04474.html").read_text("utf-8")
+    page = (site / paper_file("1606.04474")).read_text("utf-8")
     assert re.search(r"<h\d[^>]*>\s*Very Short\s*</h\d>", page)
     assert re.search(r"<h\d[^>]*>\s*Short\s*</h\d>", page)
     assert "Marcin Andrychowicz" in page
