@@ -109,13 +109,13 @@ def search(directory: Path, cap: int | None = None, timeout: float | None = None
     default :func:`search_memory_cap`), which Pagefind, this process's child, inherits;
     ``peak_worker_rss_mb`` is Pagefind's peak. Running out of it, here or in Pagefind, is a
     figure too: the message and when it came. ``timeout``: Pagefind's, else its default."""
-    from publishers.site.search_index import SearchIndexError, index_site
+    from publishers.site.search_index import TIMEOUT, SearchIndexError, index_site
 
     cap = cap or search_memory_cap()
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     started = time.perf_counter()
     try:
-        report = index_site(directory, **({"timeout": timeout} if timeout else {}))
+        report = index_site(directory, timeout=timeout or TIMEOUT)
     except (SearchIndexError, MemoryError) as error:
         return {
             "failed": str(error) or type(error).__name__,
