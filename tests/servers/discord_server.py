@@ -376,6 +376,10 @@ class DiscordAPI:
         self._changed: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # Set by a DiscordGateway (discord_gateway.py) serving this bot; else a URL on this
+        # server, which serves no websocket (tests that never connect one).
+        self.gateway_url: str | None = None
+        self.recommended_shards = 1
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -1133,15 +1137,18 @@ class DiscordAPI:
             },
         )
 
+    def _gateway_url(self) -> str:
+        return self.gateway_url or f"ws://127.0.0.1:{self._port}/gateway"
+
     async def _get_gateway(self, request: web.Request) -> web.Response:
-        return _json(200, {"url": f"ws://127.0.0.1:{self._port}/gateway"})
+        return _json(200, {"url": self._gateway_url()})
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
         return _json(
             200,
             {
-                "url": f"ws://127.0.0.1:{self._port}/gateway",
-                "shards": 1,
+                "url": self._gateway_url(),
+                "shards": self.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
