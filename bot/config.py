@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
 from pydantic import (
     AnyHttpUrl,
@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -93,6 +94,38 @@ class DiscordSettings(_Section):
     autolookup_channel_ids: list[Annotated[int, Field(gt=0)]] = []
     autolookup_cooldown_minutes: Annotated[float, Field(ge=0)] = 60.0
     shard_count: Annotated[int, Field(ge=0)] = 0
+    """How many shards the bot's connection is split into; 0: as many as Discord says."""
+    shard_ids: list[Annotated[int, Field(ge=0)]] | None = None
+    """The shards this process runs (the others run in other processes); unset: all."""
+
+    @model_validator(mode="after")
+    def _shards(self) -> Self:
+        ids = self.shard_ids
+        if ids is None:
+            return self
+        if not self.shard_count:
+            raise ValueError("shard_ids: needs shard_count, the number of shards in all")
+        if not ids:
+            raise ValueError("shard_ids: names no shard; leave it out to run them all")
+        outside = sorted({i for i in ids if i >= self.shard_count})
+        if outside:
+            raise ValueError(
+                f"shard_ids: {', '.join(map(str, outside))} not below shard_count "
+                f"{self.shard_count} (shards are numbered from 0)"
+            )
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"shard_ids: {', '.join(map(str, twice))} named twice")
+        return self
+
+    def describe_shards(self) -> str:
+        """Which shards this process holds, for its start-up line."""
+        if self.shard_ids is not None:
+            held = ", ".join(map(str, self.shard_ids))
+            return f"shard{'s' if len(self.shard_ids) > 1 else ''} {held} of {self.shard_count}"
+        if self.shard_count:
+            return f"all {self.shard_count} shards" if self.shard_count > 1 else "1 shard"
+        return "as many shards as Discord recommends"
 
 
 class LimitSettings(_Section):

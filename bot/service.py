@@ -93,7 +93,12 @@ def plan_parts(
             f"guild {discord_settings.guild_id}" if discord_settings.guild_id else "global commands"
         )
         statuses.append(
-            PartStatus("discord", "starting", f"DISCORD_TOKEN is set; slash commands, {where}")
+            PartStatus(
+                "discord",
+                "starting",
+                f"DISCORD_TOKEN is set; slash commands, {where}; "
+                f"{discord_settings.describe_shards()}",
+            )
         )
         if discord_settings.moderation_channel_id:
             statuses.append(

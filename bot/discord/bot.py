@@ -8,7 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 import discord
+import yarl
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
 
 from bot.commands.context import CommandContext
 from bot.config import DiscordSettings
@@ -60,8 +62,11 @@ class ShortScienceBot(commands.AutoShardedBot):
         options.setdefault(
             "intents", intents_for(autolookup=bool(configured | autolookup_channel_ids))
         )
-        # 0: as many shards as Discord recommends (one for a small bot).
+        # 0: as many shards as Discord recommends (one for a small bot), all in this process;
+        # shard_ids: only those, the other shards run in other processes (config.py checks).
         options.setdefault("shard_count", settings.shard_count or None)
+        if settings.shard_ids is not None:
+            options.setdefault("shard_ids", list(settings.shard_ids))
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
@@ -138,9 +143,28 @@ def use_api_base(api_base: str | None) -> str:
     return discord.http.Route.BASE
 
 
+async def use_gateway_of(bot: discord.Client) -> str:
+    """Connect (and reconnect) to the gateway the REST API names; the URL used.
+
+    discord.py asks ``GET /gateway/bot`` only when it picks the shard count itself; with
+    ``shard_count`` set, and after any session it cannot resume, it uses its built-in
+    ``wss://gateway.discord.gg``, which a proxy or test server behind ``api_base`` never
+    sees. Asking once at start, as Discord's docs advise, serves both.
+    """
+    _, url, _ = await bot.http.get_bot_gateway()
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+    return url
+
+
 async def run_bot(bot: ShortScienceBot, token: str, stop: asyncio.Event) -> None:
     """Connect and serve until ``stop`` is set, then close the gateway cleanly."""
-    runner = asyncio.create_task(bot.start(token))
+
+    async def serve() -> None:
+        await bot.login(token)
+        await use_gateway_of(bot)
+        await bot.connect()
+
+    runner = asyncio.create_task(serve())
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
