@@ -350,6 +350,27 @@ def test_a_word_in_more_documents_than_the_bound_gives_the_newest_papers(db: Dat
     assert rare[0].summary_ids == (summaries[0].id,)
 
 
+def test_every_hit_shown_has_its_excerpt(db: Database) -> None:
+    """The shown documents are spread among many matches, each more often repeating the
+    word the older it is, so the best ones are not the newest; each gets its excerpt."""
+    with db.transaction() as session:
+        papers = [
+            _paper(
+                session,
+                n,
+                f"Paper number {n}",
+                f"entry {n} " + "plenty " * (1 + (60 - n) // 6) + "of unrelated words " * 8,
+            )
+            for n in range(60)
+        ]
+        for paper in papers:
+            index_paper(session, paper)
+        hits = search.search(session, "plenty", limit=12)
+    assert len(hits) == 12
+    for hit in hits:
+        assert "plenty" in hit.snippet, hit
+
+
 def test_reindexing_is_idempotent_and_follows_edits(db: Database) -> None:
     with db.transaction() as session:
         ada = _user(session)

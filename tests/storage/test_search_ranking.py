@@ -99,6 +99,35 @@ def test_scores_are_bm25s(corpus: Database, terms: list[str]) -> None:
         assert found[rowid] == pytest.approx(score, rel=1e-9, abs=1e-12)
 
 
+def _add_paper(db: Database, title: str, abstract: str) -> None:
+    with db.transaction() as session:
+        paper = Paper(key=f"test:{title}", title=title, abstract=abstract)
+        session.add(paper)
+        session.flush()
+        search.index_paper(session, paper)
+
+
+def test_a_long_document_is_scored_as_bm25_scores_it(corpus: Database) -> None:
+    """More than 127 tokens in a column take FTS5 two bytes to record."""
+    _add_paper(corpus, "often long", "often " + "alpha beta gamma " * 90 + "often common")
+    expected = _bm25(corpus, ["often"])
+    found = _here(corpus, ["often"])
+    assert found is not None and found.keys() == expected.keys()
+    for rowid, score in expected.items():
+        assert found[rowid] == pytest.approx(score, rel=1e-9, abs=1e-12)
+
+
+def test_marks_and_nul_characters_in_a_text_leave_its_score_alone(corpus: Database) -> None:
+    """Frequencies are the marks highlight() adds: marks already in the text, or a NUL
+    (highlight() drops what follows one up to the next match), must not change them."""
+    _add_paper(corpus, "often \x01 title", "\x00 often \x01\x01 alpha \x00 often beta common")
+    expected = _bm25(corpus, ["often"])
+    found = _here(corpus, ["often"])
+    assert found is not None and found.keys() == expected.keys()
+    for rowid, score in expected.items():
+        assert found[rowid] == pytest.approx(score, rel=1e-9, abs=1e-12)
+
+
 @pytest.mark.parametrize(
     "terms",
     [["seldom", "common"], ["often", "common"], ["often", "alpha"], ["seldom", "common", "often"]],
