@@ -51,11 +51,11 @@ def site_builder(config: AppConfig, db: Database, *, search: bool | None = None)
 
 def archive_updater(config: AppConfig, db: Database) -> ArchiveUpdater | None:
     """The updater of the kept folder, or None when ``[site] directory`` is unset."""
-    from publishers.site.updater import ArchiveUpdater
-
     directory = site_directory(config)
     if directory is None:
         return None
+    from publishers.site.updater import ArchiveUpdater  # start-up: only a kept archive needs it
+
     return ArchiveUpdater(site_builder(config, db), directory)
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:  # the driver is loaded by SQLAlchemy, for a SQLite database only
+    import sqlite3
 
 WRITE_OPTION = "shortscience_write"
 """Execution option that marks a unit of work that will write (see _begin_sqlite)."""
@@ -62,6 +64,8 @@ def _optimize_sqlite(dbapi_connection: sqlite3.Connection, _record: Any) -> None
     """Refresh the planner's statistics where they are missing or stale, as SQLite advises
     before closing a connection: without them a paper's summaries are found by walking
     every approved one. Cheap when nothing changed; never fails the close."""
+    import sqlite3  # loaded already: this runs on SQLite connections only
+
     with suppress(sqlite3.Error):
         dbapi_connection.execute("PRAGMA optimize")
 

@@ -11,16 +11,21 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Executable
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
 def dialect_insert(session: Session, table: Any) -> Any:
     """``insert(table)`` of the session's dialect, which has ``on_conflict_do_*``."""
+    # Each dialect's module is imported here, by the database in use: a process on SQLite
+    # never loads PostgreSQL's (~2 MB resident), nor the reverse.
     name = session.get_bind().dialect.name
     if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
     if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table)
     raise NotImplementedError(f"the project runs on SQLite and PostgreSQL, not {name}")
 

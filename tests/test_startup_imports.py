@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from bot.config import CONFIG_ENV, SECRET_ENV_VARS
+from storage.database import Database
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +45,15 @@ HEAVY = (
     "requests",
     "urllib3",
     "regex",  # counting graphemes, splitting threads, importing
+    "publishers.site.updater",  # a kept archive ([site] directory): run's archive part
+    "publishers.site.builder",
+    "publishers.site.html",
+    "publishers.site.search_index",
+    "storage.archive",
 )
+
+NOT_ON = {"sqlite": ("psycopg",), "postgresql": ("sqlite3",)}
+"""Each database's driver, which a process on the other one never needs."""
 
 REPORT = "print(*sorted(name for name in sys.modules if name in HEAVY or any("
 REPORT += "name.startswith(heavy + '.') for heavy in HEAVY)))"
@@ -67,6 +76,29 @@ try:
     assert not plan.discord and not plan.console, plan
 finally:
     db.dispose()
+"""
+
+
+RUN = """
+import asyncio, logging, os, signal, sys
+from bot.cli import main
+
+IDLE_S = 1.0
+
+
+class StopWhenIdle(logging.Handler):
+    \"\"\"Once `run` says it is running, let its parts start and idle, then stop it as an
+    operator would (SIGTERM), so whatever they load on their first pass is counted.\"\"\"
+
+    def emit(self, record):
+        if record.getMessage().startswith("running;"):
+            loop = asyncio.get_running_loop()
+            loop.call_later(IDLE_S, os.kill, os.getpid(), signal.SIGTERM)
+
+
+logging.getLogger("shortscience.run").addHandler(StopWhenIdle())
+code = main(["--config", sys.argv[1], "run"])
+assert code == 0, code
 """
 
 
@@ -111,3 +143,16 @@ def test_the_headless_start_up_loads_no_heavy_library(
         f'[database]\nurl = "sqlite:///{database}"\nauto_upgrade = true\n', encoding="utf-8"
     )
     assert _loaded(START_UP, str(config), cwd=tmp_path) == []
+
+
+def test_the_headless_service_loads_no_heavy_library_until_stopped(
+    tmp_path: Path, db: Database
+) -> None:
+    """The real `shortscience run`, headless on each database, from its start through a
+    moment of idling to its stop: what a bot waiting for work holds in memory."""
+    backend = db.url.get_backend_name()
+    url = db.url.render_as_string(hide_password=False)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{url}"\nauto_upgrade = true\n', encoding="utf-8")
+    heavy = HEAVY + NOT_ON[backend]
+    assert _loaded(RUN, str(config), heavy=heavy, cwd=tmp_path) == []
