@@ -51,7 +51,7 @@ from discord.gateway import DiscordWebSocket
 
 from tests.servers.discord_server import DiscordAPI
 
-__all__ = ["DiscordGateway", "GatewaySession", "ShardConnection", "shard_of"]
+__all__ = ["DiscordGateway", "GatewaySession", "ShardConnection", "guild_id_on", "shard_of"]
 
 # Opcodes (discord-api-docs, "Opcodes and Status Codes", Gateway Opcodes).
 DISPATCH = 0
@@ -66,6 +66,7 @@ HEARTBEAT_ACK = 11
 AUTHENTICATION_FAILED = 4004
 INVALID_SHARD = 4010
 UNKNOWN_ERROR = 4000
+GUILD_ID_BASE = 1_186_000_000_000_100_000
 ENDED_BY_CLIENT = (1000, 1001)
 """A client closing with these ends its session: it cannot be resumed."""
 
@@ -75,6 +76,13 @@ def shard_of(guild_id: int | None, shard_count: int) -> int:
     if guild_id is None:
         return 0
     return (int(guild_id) >> 22) % shard_count
+
+
+def guild_id_on(shard_id: int, shard_count: int, n: int = 0) -> int:
+    """A snowflake-sized guild id (the ``n``-th) whose events go to ``shard_id``."""
+    top = (GUILD_ID_BASE >> 22) + n * shard_count
+    top += (shard_id - top) % shard_count
+    return top << 22
 
 
 @dataclass

@@ -10,21 +10,11 @@ import discord
 import pytest
 
 from tests.discord_harness import guild_create, redirect_discord_api, slash_command, text_channel
-from tests.servers.discord_gateway import DiscordGateway, shard_of
+from tests.servers.discord_gateway import DiscordGateway, guild_id_on, shard_of
 from tests.servers.discord_server import BOT_TOKEN, DiscordAPI
 
-BASE_ID = 1_186_000_000_000_100_000
-
-
-def guild_on(shard_id: int, shard_count: int, n: int = 0) -> int:
-    """A guild id that lands on ``shard_id`` of ``shard_count`` ((id >> 22) % count)."""
-    top = (BASE_ID >> 22) + n * shard_count
-    top += (shard_id - top) % shard_count
-    return top << 22
-
-
-GUILD_0 = guild_on(0, 2)
-GUILD_1 = guild_on(1, 2)
+GUILD_0 = guild_id_on(0, 2)
+GUILD_1 = guild_id_on(1, 2)
 
 
 def guild(guild_id: int) -> dict[str, Any]:
@@ -93,6 +83,12 @@ async def test_two_shards_identify_and_receive_their_guilds(
         assert set(by_id) == {GUILD_0, GUILD_1}
         assert (by_id[GUILD_0].shard_id, by_id[GUILD_1].shard_id) == (0, 1)
         assert not any(g.unavailable for g in client.guilds)
+        for shard_id, guild_id in ((0, GUILD_0), (1, GUILD_1)):
+            sent = gateway.connected[shard_id].session.sent
+            [ready] = [frame["d"] for frame in sent if frame["t"] == "READY"]
+            assert ready["guilds"] == [{"id": str(guild_id), "unavailable": True}]
+            created = [frame["d"]["id"] for frame in sent if frame["t"] == "GUILD_CREATE"]
+            assert created == [str(guild_id)], "a shard is sent only its own guilds"
         assert client.user is not None and str(client.user.id) == api.bot_user["id"]
         assert client.application_id == api.application_id
     finally:
