@@ -69,6 +69,8 @@ CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 EMAIL_ADDRESS = r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$"
 """An address as a reader types it (``name@example.org``): no display name, no list."""
+MATRIX_ROOM_PART = 255
+"""A Matrix room id's own part and its server part: at most this many characters each."""
 TELEGRAM_CHAT = r"^(@[A-Za-z][A-Za-z0-9_]{4,31}|-?[0-9]{1,20})$"
 _HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 EMAIL_KEYS = frozenset(
@@ -119,7 +121,7 @@ class ChannelSettings(BaseModel):
     ``chat.postMessage`` posts to and ``conversations.history`` looks posts up in."""
     telegram_chat: Annotated[str, Field(pattern=TELEGRAM_CHAT)] | None = None
     """kind telegram: the channel's ``@username`` or the chat's numeric id (``-100...``)."""
-    matrix_room: Annotated[str, Field(pattern=r"^![^:\s]{1,255}(:[^\s]{1,255})?$")] | None = None
+    matrix_room: Annotated[str, Field(pattern=r"^![^:\s]+(:[^\s]+)?$")] | None = None
     """kind matrix: the room's id (``!abc123:matrix.org``; from room version 12 without the
     server part, ``!hash``), not an alias; the homeserver is ``api_base``."""
     email_to: Annotated[
@@ -168,6 +170,22 @@ class ChannelSettings(BaseModel):
             raise ValueError(
                 "expected up to 64 lowercase letters, digits, - or _, starting with a letter "
                 f'or digit (it is typed on the command line), got "{value}"'
+            )
+        return value
+
+    @field_validator("matrix_room")
+    @classmethod
+    def _room_parts(cls, value: str | None) -> str | None:
+        # The parts' bounds are counted here, not by the pattern: counted repetitions of a
+        # Unicode class ({1,255}) made pydantic's regex engine hold ~3 MB for this field.
+        if value is None:
+            return None
+        lengths = [len(part) for part in value[1:].split(":", 1)]
+        if max(lengths) > MATRIX_ROOM_PART:
+            counted = " and ".join(str(length) for length in lengths)
+            raise ValueError(
+                f"the room id and its server are at most {MATRIX_ROOM_PART} characters each, "
+                f"not {counted}"
             )
         return value
 

@@ -1,0 +1,47 @@
+"""A Matrix channel's room id: its shape, and at most 255 characters in each part (the
+bound is counted in Python rather than by the pattern, which kept ~3 MB resident)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from publishers.settings import MATRIX_ROOM_PART, ChannelSettings
+
+
+def _matrix(room: str) -> ChannelSettings:
+    return ChannelSettings(
+        name="m", kind="matrix", matrix_room=room, api_base="https://matrix.example"
+    )
+
+
+@pytest.mark.parametrize(
+    "room",
+    [
+        "!abc123:matrix.org",
+        "!hash",  # room version 12: no server part
+        "!abc:matrix.example:8448",  # the server part may hold a port
+        "!" + "a" * MATRIX_ROOM_PART,
+        "!a:" + "b" * MATRIX_ROOM_PART,
+        "!" + "a" * MATRIX_ROOM_PART + ":" + "b" * MATRIX_ROOM_PART,
+    ],
+)
+def test_a_room_id_within_its_bounds_is_taken(room: str) -> None:
+    assert _matrix(room).matrix_room == room
+
+
+@pytest.mark.parametrize(
+    ("room", "message"),
+    [
+        ("!" + "a" * (MATRIX_ROOM_PART + 1), "at most 255 characters each, not 256"),
+        ("!a:" + "b" * (MATRIX_ROOM_PART + 1), "at most 255 characters each, not 1 and 256"),
+        ("#papers:matrix.org", "String should match pattern"),  # an alias, not an id
+        ("!:matrix.org", "String should match pattern"),
+        ("!a b:matrix.org", "String should match pattern"),
+        ("!abc:matrix.org\n", "String should match pattern"),
+    ],
+)
+def test_a_room_id_out_of_shape_or_bounds_is_refused(room: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as refused:
+        _matrix(room)
+    assert refused.value.errors()[0]["loc"] == ("matrix_room",)
