@@ -82,6 +82,8 @@ class Run:
         return self.log.read_text(encoding="utf-8") if self.log.exists() else ""
 
     async def start(self) -> None:
+        if self.out is not None:
+            self.out.close()
         self.out = self.log.open("a", encoding="utf-8")
         self.process = await asyncio.create_subprocess_exec(
             *COMMAND,
@@ -323,3 +325,26 @@ async def test_a_form_opened_before_its_process_restarts_is_received_after(
     assert summary.status is SummaryStatus.PENDING
     assert f"Summary #{summary.id} received" in str(received.json)
     assert first.text().count("running; stop with") == 2
+
+
+async def test_a_killed_process_loses_only_its_shards_until_it_is_back(
+    fleet: Fleet, pg: Database
+) -> None:
+    first, second = fleet.runs
+    for run in fleet.runs:
+        await fleet.started(run)
+    process = first.process
+    assert process is not None
+    process.send_signal(signal.SIGKILL)
+    assert await process.wait() == -signal.SIGKILL
+    gateway = fleet.gateway
+    await gateway.wait_until(lambda: set(gateway.connected) == {2, 3})
+
+    shard, answer = await fleet.interact(_submit(3, BOB))
+    assert (shard, answer.json["type"]) == (3, MODAL), "the other process still answers"
+
+    await fleet.started(first)
+    assert set(gateway.connected) == {0, 1, 2, 3}
+    shard, answer = await fleet.interact(_submit(0, MAX))
+    assert (shard, answer.json["type"]) == (0, MODAL)
+    assert "running; stop with" in second.text()
