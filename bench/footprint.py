@@ -10,6 +10,14 @@ The service runs headless (standard input is /dev/null, no Discord token) in a s
 folder with a config that has no channels, so it builds and posts no digest; its only
 writes to the benchmark database are a no-op migration check and the scheduler lock,
 which it releases when stopped with SIGTERM.
+
+Both children start from compiled bytecode, as an installed service does (pip compiles
+every module when it installs): they write and read it in a scratch cache
+(``PYTHONPYCACHEPREFIX``), filled by one start of each that is not measured. Without it,
+a shell with ``PYTHONDONTWRITEBYTECODE`` set made every start of the service compile its
+own modules from source (an editable install has no bytecode of them), while the floor's
+discord.py came compiled from its installation. Start-up is reported as wall time and as the
+child's CPU time to its ready line, which a busy machine disturbs less.
 """
 
 from __future__ import annotations
@@ -27,14 +35,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bot
 from bot.config import CONFIG_ENV, SECRET_ENV_VARS
 
+BOT_PACKAGE = Path(bot.__file__).resolve().parent
+"""Where the service's own modules are, whose bytecode the measured starts must load."""
 READY_LINE = "running; stop with Ctrl-C or SIGTERM"
 """What ``shortscience run`` logs once every part has started (bot/service.py)."""
 FLOOR_READY = "ready"
 RSS_RATIO_TARGET = 1.5
 STARTUP_TARGET_S = 1.0
 RUNS = 3
+WARM_UP_RUNS = 1
+"""Unmeasured starts per series that fill the bytecode cache."""
 IDLE_S = 3.0
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -67,6 +80,8 @@ class _Output:
     ready_text: str
     lines: list[str] = field(default_factory=list)
     ready_at: float | None = None
+    ready_cpu_s: float | None = None
+    pid: int | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
 
@@ -80,6 +95,8 @@ class _Output:
                 self.lines.append(line.rstrip("\n"))
                 if self.ready_at is None and self.ready_text in line:
                     self.ready_at = time.perf_counter()
+                    if self.pid is not None:
+                        self.ready_cpu_s = _cpu_s(self.pid)
                     self.ready.set()
             self.ended.set()
             self.ready.set()  # wake the waiter: the process ended before it was ready
@@ -95,6 +112,7 @@ class _Output:
 @dataclass(frozen=True)
 class _Run:
     startup_s: float
+    startup_cpu_s: float
     rss_mb: float | None
     peak_rss_mb: float | None
     exit_code: int
@@ -109,14 +127,26 @@ def _proc_status_mb(pid: int, key: str) -> float:
     raise RuntimeError(f"/proc/{pid}/status has no {key} line")
 
 
-def _clean_env(extra: dict[str, str]) -> dict[str, str]:
+def _cpu_s(pid: int) -> float:
+    """The user and system CPU time a process has used so far (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        text = stat.read()
+    # The command name is in parentheses and may hold spaces: count fields after it.
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _clean_env(extra: dict[str, str], *, bytecode: Path) -> dict[str, str]:
     """This environment without any secret or config choice, so the child runs headless on
-    the database we name, whatever the shell that started the benchmark had set."""
+    the database we name, whatever the shell that started the benchmark had set; its
+    bytecode goes to and comes from ``bytecode``."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in SECRET_ENV_VARS.values() and key != CONFIG_ENV
+        if key not in SECRET_ENV_VARS.values()
+        and key not in (CONFIG_ENV, "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
     }
+    env["PYTHONPYCACHEPREFIX"] = str(bytecode)
     env.update(extra)
     return env
 
@@ -153,6 +183,7 @@ def _run_once(
         encoding="utf-8",
         errors="replace",
     )
+    output.pid = process.pid
     reader = output.follow(process)
     rss = peak = None
     try:
@@ -164,6 +195,9 @@ def _run_once(
                 f"{READY_TIMEOUT_S:.0f} s; its output:\n{output.tail()}"
             )
         startup = output.ready_at - started
+        if output.ready_cpu_s is None:
+            raise RuntimeError(f"{command[0]} was ready but its CPU time could not be read")
+        startup_cpu = output.ready_cpu_s
         if idle_s is not None:
             time.sleep(idle_s)
             if process.poll() is not None:
@@ -179,7 +213,13 @@ def _run_once(
         reader.join(5)
         if process.stdout is not None:
             process.stdout.close()
-    return _Run(startup_s=startup, rss_mb=rss, peak_rss_mb=peak, exit_code=exit_code)
+    return _Run(
+        startup_s=startup,
+        startup_cpu_s=startup_cpu,
+        rss_mb=rss,
+        peak_rss_mb=peak,
+        exit_code=exit_code,
+    )
 
 
 def _series(
@@ -191,8 +231,10 @@ def _series(
     runs: int,
     idle_s: float,
 ) -> tuple[list[_Run], _Run]:
-    """``runs`` starts; only the last one idles and is measured for RSS (idling every run
-    would only add wall time: the start-up figure is the median)."""
+    """``runs`` starts after the warm-up ones; only the last one idles and is measured for
+    RSS (idling every run would only add wall time: the start-up figure is the median)."""
+    for _ in range(WARM_UP_RUNS):
+        _run_once(command, ready_text=ready_text, env=env, cwd=cwd, idle_s=None)
     done = [
         _run_once(
             command,
@@ -211,14 +253,17 @@ def measure(url: str, *, runs: int = RUNS, idle_s: float = IDLE_S) -> dict[str, 
     filled database) and of a bare ``discord.Client`` process, with their ratio."""
     if runs < 1:
         raise ValueError("runs must be at least 1")
-    with tempfile.TemporaryDirectory(prefix="shortscience-footprint-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="shortscience-footprint-") as scratch,
+        tempfile.TemporaryDirectory(prefix="shortscience-footprint-bytecode-") as bytecode,
+    ):
         folder = Path(scratch)
         config = folder / "config.toml"
         config.write_text(CONFIG_TEXT, encoding="utf-8")
         service_runs, service = _series(
             _service_command(config),
             ready_text=READY_LINE,
-            env=_clean_env({"DATABASE_URL": url}),
+            env=_clean_env({"DATABASE_URL": url}, bytecode=Path(bytecode)),
             cwd=folder,
             runs=runs,
             idle_s=idle_s,
@@ -226,16 +271,22 @@ def measure(url: str, *, runs: int = RUNS, idle_s: float = IDLE_S) -> dict[str, 
         floor_runs, floor = _series(
             [sys.executable, "-c", FLOOR_SCRIPT],
             ready_text=FLOOR_READY,
-            env=_clean_env({}),
+            env=_clean_env({}, bytecode=Path(bytecode)),
             cwd=folder,
             runs=runs,
             idle_s=idle_s,
         )
         leftovers = sorted(path.name for path in folder.rglob("*") if path != config)
+        compiled = list(Path(bytecode).rglob("*.pyc"))
+        # The cache mirrors each source's absolute path under the prefix.
+        service_package = Path(bytecode, *BOT_PACKAGE.parts[1:])
+        compiled_service = [path for path in compiled if path.is_relative_to(service_package)]
     if service.rss_mb is None or floor.rss_mb is None:
         raise RuntimeError("the last run of each series idles and must have read its RSS")
     startup = statistics.median(run.startup_s for run in service_runs)
     startup_floor = statistics.median(run.startup_s for run in floor_runs)
+    startup_cpu = statistics.median(run.startup_cpu_s for run in service_runs)
+    startup_cpu_floor = statistics.median(run.startup_cpu_s for run in floor_runs)
     ratio = service.rss_mb / floor.rss_mb
     return {
         "idle_rss_mb": round(service.rss_mb, 1),
@@ -247,6 +298,12 @@ def measure(url: str, *, runs: int = RUNS, idle_s: float = IDLE_S) -> dict[str, 
         "startup_floor_s": round(startup_floor, 3),
         "startup_runs_s": [round(run.startup_s, 3) for run in service_runs],
         "startup_floor_runs_s": [round(run.startup_s, 3) for run in floor_runs],
+        "startup_cpu_s": round(startup_cpu, 3),
+        "startup_cpu_floor_s": round(startup_cpu_floor, 3),
+        "startup_cpu_runs_s": [round(run.startup_cpu_s, 3) for run in service_runs],
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+        "compiled_modules": len(compiled),
+        "compiled_service_modules": len(compiled_service),
         "idle_s": idle_s,
         "exit_code": service.exit_code,
         "exit_codes": [run.exit_code for run in service_runs],

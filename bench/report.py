@@ -79,6 +79,8 @@ def table(results: dict[str, Any]) -> str:
         "rss_ratio",
         "startup_s",
         "startup_floor_s",
+        "startup_cpu_s",
+        "startup_cpu_floor_s",
         "fill_s",
         "db_bytes",
     ):

@@ -48,9 +48,23 @@ def test_measure_reports_rss_and_startup_and_stops_its_processes(tmp_path: Path)
 
     result = measure(url, runs=2, idle_s=1.0)
 
-    for key in ("idle_rss_mb", "idle_rss_floor_mb", "rss_ratio", "startup_s", "startup_floor_s"):
+    for key in (
+        "idle_rss_mb",
+        "idle_rss_floor_mb",
+        "rss_ratio",
+        "startup_s",
+        "startup_floor_s",
+        "startup_cpu_s",
+        "startup_cpu_floor_s",
+    ):
         assert isinstance(result[key], float), key
         assert result[key] > 0, key
+    # The measured starts loaded the service's own modules compiled, from the scratch
+    # cache the warm-up start filled (not from source, whatever the shell had set).
+    assert result["compiled_service_modules"] > 10
+    assert result["compiled_modules"] > result["compiled_service_modules"]
+    assert len(result["startup_cpu_runs_s"]) == 2
+    assert len(result["load_average"]) == 3
     # A Python interpreter with SQLAlchemy (or discord.py) loaded is well over 10 MB.
     assert result["idle_rss_mb"] > 10
     assert result["idle_rss_floor_mb"] > 10
