@@ -91,6 +91,8 @@ async def test_two_shards_identify_and_receive_their_guilds(
             assert created == [str(guild_id)], "a shard is sent only its own guilds"
         assert client.user is not None and str(client.user.id) == api.bot_user["id"]
         assert client.application_id == api.application_id
+        assert gateway.heartbeats >= 2, "each shard beats at once on HELLO"
+        assert all(latency < float("inf") for _, latency in client.latencies), "and was ACKed"
     finally:
         await _closed(client, task)
     assert gateway.connected == {}
