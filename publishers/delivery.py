@@ -3,11 +3,13 @@
 ``Publisher.build`` has ``publishers.digests`` select and render a channel's digest and
 ``storage.digests`` write it, parts and all, before anything is sent; a channel that asks
 for approval gets a draft, and so does a digest that would take an X channel over its
-monthly budget (``storage.spending``). ``deliver`` is the worker: it claims the next due part
-(``storage.deliveries``), sends it with the channel's client outside any transaction, and
-records what happened:
+monthly budget (``storage.spending``). ``deliver`` is the worker: it claims a batch of due
+parts in one commit (``storage.deliveries``; at most one part per digest, so a thread goes
+out in order), sends each with its channel's client outside any transaction (a channel's
+parts one after the other, channels side by side), and records what happened:
 
-- sent: its remote id, so the next part of a thread replies to it;
+- sent: its remote id, so the next part of a thread replies to it (the batch's sent parts
+  in one transaction once the batch is done, or sooner when it runs long);
 - ``Transient`` / ``RateLimited``: again later, with exponential backoff and jitter, or
   at the time the network named;
 - ``UnknownOutcome`` / ``Duplicate``: the post may exist; the next try looks it up first
@@ -18,8 +20,9 @@ records what happened:
 - ``Permanent``: only this channel stops, and moderators are told.
 
 What differs between networks (keys, pages) is asked of the client, never decided here.
-Blocking work (the database, the networks' libraries) runs in the caller's thread: the
-service runs this in worker threads, never on the event loop.
+Blocking work (the database, the networks' libraries) runs in the caller's thread, and
+a batch over several channels in threads of its own: the service runs this in worker
+threads, never on the event loop.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -65,6 +69,12 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 """How long a claimed part is its worker's: past every client's timeout, so a live worker
 is never taken over, and short enough that a dead one's part moves on within minutes."""
+BATCH = 32
+"""Parts claimed in one transaction: the claim, and then the record of what was sent, is
+one commit for up to this many parts instead of one each. A process killed mid-batch
+leaves its parts to the lease, so the batch bounds what a crash delays."""
+CONCURRENCY = 8
+"""Channels of one batch sent to at the same time, each by a thread of its own."""
 BACKOFF_FIRST = timedelta(seconds=30)
 BACKOFF_MOST = timedelta(hours=1)
 JITTER = 0.2
@@ -93,10 +103,41 @@ class Report:
     failed: int = 0
     digests_sent: list[int] = field(default_factory=list)
 
+    def add(self, other: Report) -> None:
+        """Count what another lane of the same pass did."""
+        self.sent += other.sent
+        self.retried += other.retried
+        self.held += other.held
+        self.failed += other.failed
+        self.digests_sent.extend(other.digests_sent)
+
     @property
     def attempts(self) -> int:
         """Parts tried in this pass, whatever became of them; bounds one pass of the worker."""
         return self.sent + self.retried + self.held + self.failed
+
+
+@dataclass
+class _Lane:
+    """One channel's share of a batch: sent in order by one thread, through its client."""
+
+    channel: ChannelSettings
+    client: Network
+    leased_at: datetime
+    """When the batch was claimed: its leases run from then."""
+    untried: list[outbox.Claim]
+    sent: list[_Sent] = field(default_factory=list)
+    report: Report = field(default_factory=Report)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A part the network took, waiting to be recorded with the rest of its batch."""
+
+    channel: ChannelSettings
+    client: Network
+    claim: outbox.Claim
+    posted: Posted
 
 
 def backoff(attempts: int, rng: random.Random) -> timedelta:
@@ -117,6 +158,8 @@ class Publisher:
         *,
         clock: Callable[[], datetime] = utcnow,
         lease: timedelta = LEASE,
+        batch: int = BATCH,
+        concurrency: int = CONCURRENCY,
         rng: random.Random | None = None,
         site_url: str | None = None,
         x_prices: spending.XPrices = DEFAULT_X_PRICES,
@@ -127,6 +170,10 @@ class Publisher:
         self.clients = clients
         self.clock = clock
         self.lease = lease
+        self.batch = batch
+        """Parts claimed at once (at most one per digest)."""
+        self.concurrency = concurrency
+        """Channels of a batch sent to side by side."""
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self.builder = building.DigestBuilder(renderer, clients.new_key, site_url)
         self.x_prices = x_prices
@@ -265,25 +312,100 @@ class Publisher:
         }
 
     def deliver(self, *, limit: int = 1000, stop: Callable[[], bool] = lambda: False) -> Report:
-        """Send what is due, part by part, until nothing is, ``limit`` tries were made, or
-        ``stop`` says so (SIGTERM: the part in flight finishes, no new one starts)."""
+        """Send what is due until nothing is, ``limit`` tries were made, or ``stop`` says
+        so (SIGTERM: the parts in flight finish, no new one starts).
+
+        Parts are claimed in batches (``batch`` at most, one transaction committed before
+        any of them is sent), each channel's sent in order and the channels side by side,
+        and the sent ones are recorded in one transaction per batch."""
         report = Report()
         channels = self.deliverable()
         while report.attempts < limit and not stop():
-            token = secrets.token_hex(16)
             now = self.clock()
             with self.db.transaction() as session:
-                claim = outbox.claim_next(session, now, self.lease, token, channels)
-            if claim is None:
+                claims = outbox.claim_due(
+                    session,
+                    now,
+                    self.lease,
+                    secrets.token_hex(16),
+                    channels,
+                    limit=min(self.batch, limit - report.attempts),
+                )
+            if not claims:
                 break
-            channel = channels.get(claim.channel_name)
-            if channel is None:  # a channel gone from config: its digests wait for it
-                break
-            self._deliver_one(channel, claim, report)
+            self._deliver_batch(channels, claims, now, report, stop)
         return report
 
-    def _deliver_one(self, channel: ChannelSettings, claim: outbox.Claim, report: Report) -> None:
-        client = self.clients.client_for(channel)
+    def _deliver_batch(
+        self,
+        channels: Mapping[str, ChannelSettings],
+        claims: list[outbox.Claim],
+        now: datetime,
+        report: Report,
+        stop: Callable[[], bool],
+    ) -> None:
+        """One batch: each channel's parts in claim order, the channels side by side; the
+        sent ones recorded together, the ones never tried given back at once."""
+        queues: dict[str, list[outbox.Claim]] = {}
+        for claim in claims:
+            queues.setdefault(claim.channel_name, []).append(claim)
+        lanes = [
+            _Lane(channels[name], self.clients.client_for(channels[name]), now, queue)
+            for name, queue in queues.items()
+        ]
+        errors: list[BaseException] = []
+        if len(lanes) == 1:
+            self._run_lane(lanes[0], stop, errors)
+        else:
+            with ThreadPoolExecutor(
+                max_workers=min(len(lanes), self.concurrency), thread_name_prefix="deliver"
+            ) as pool:
+                for lane in lanes:
+                    pool.submit(self._run_lane, lane, stop, errors)
+        untried = [claim for lane in lanes for claim in lane.untried]
+        if untried:
+            with self.db.transaction() as session:
+                outbox.record_unsent(session, untried)
+        for lane in lanes:
+            report.add(lane.report)
+        self._record_sent([sent for lane in lanes for sent in lane.sent], report)
+        if errors:
+            raise errors[0]
+
+    def _run_lane(self, lane: _Lane, stop: Callable[[], bool], errors: list[BaseException]) -> None:
+        """A channel's parts of the batch, one after the other, until one raises or
+        ``stop`` says so; what is left stays in ``lane.untried``."""
+        try:
+            while lane.untried and not stop():
+                claim = lane.untried.pop(0)
+                if not self._leased(lane, claim):
+                    continue
+                posted = self._deliver_one(lane.channel, lane.client, claim, lane.report)
+                if posted is not None:
+                    lane.sent.append(_Sent(lane.channel, lane.client, claim, posted))
+        except BaseException as error:  # handed to the batch, once the other lanes finish
+            errors.append(error)
+
+    def _leased(self, lane: _Lane, claim: outbox.Claim) -> bool:
+        """Every part starts with (nearly) its whole lease ahead, as a part claimed alone
+        does. In a batch claimed more than a tenth of a lease ago, the part's lease is
+        renewed first, and what the lane sent so far is recorded with it (before its own
+        leases run out). False when another worker took the part over meanwhile."""
+        if self.clock() - lane.leased_at <= self.lease / 10:
+            return True
+        sent, lane.sent = lane.sent, []
+        if self._record_sent(sent, lane.report, renew=claim):
+            return True
+        log.warning(
+            "digest %s part %s was taken over by another worker", claim.digest_id, claim.part
+        )
+        return False
+
+    def _deliver_one(
+        self, channel: ChannelSettings, client: Network, claim: outbox.Claim, report: Report
+    ) -> Posted | None:
+        """Send one claimed part: what the network answered when it is out (recorded with
+        the batch), None when it is not (what became of it is recorded here)."""
         post = OutgoingPost(
             text=claim.text,
             rich=claim.rich,
@@ -325,38 +447,38 @@ class Publisher:
                             claim.digest_id,
                             claim.part,
                         )
-                        return
+                        return None
             if posted is None:
                 uploaded = self._uploaded(client, claim, post)
                 if uploaded is None:
-                    return
+                    return None
                 posted = client.post(uploaded)
         except RateLimited as error:
             self._retry(claim, error, report, at=error.retry_at)
-            return
+            return None
         except RepliesRefused as error:
             self._refused_replies(channel, claim, error, report)
-            return
+            return None
         except Permanent as error:
             self._fail(claim, error, report)
-            return
+            return None
         except (UnknownOutcome, Duplicate) as error:
             # It may be out: the next try looks it up before anything else.
             self._retry(claim, error, report, at=None, look_first=True, soon=True)
-            return
+            return None
         except LookupUnsupported as error:
             with self.db.transaction() as session:
                 outbox.record_held(session, claim, str(error), self.clock())
             log.warning("digest %s part %s held for a moderator", claim.digest_id, claim.part)
             report.held += 1
-            return
+            return None
         except Transient as error:
             self._retry(claim, error, report, at=error.retry_at)
-            return
+            return None
         except PublishError as error:  # a new kind of error: the safe reading is "unknown"
             self._retry(claim, error, report, at=None, look_first=True)
-            return
-        self._sent(channel, client, claim, posted, report)
+            return None
+        return posted
 
     def _reusable(self, client: Network, media: outbox.ClaimedMedia) -> bool:
         """An upload a post may still refer to (the network has not forgotten it yet)."""
@@ -392,37 +514,53 @@ class Publisher:
             media.append(picture)
         return replace(post, media=tuple(media))
 
-    def _sent(
-        self,
-        channel: ChannelSettings,
-        client: Network,
-        claim: outbox.Claim,
-        posted: Posted,
-        report: Report,
-    ) -> None:
+    def _record_sent(
+        self, sent: list[_Sent], report: Report, *, renew: outbox.Claim | None = None
+    ) -> bool:
+        """What a batch sent, recorded in one transaction, with ``renew``'s lease renewed in
+        it (the answer: renewed; True without one). A part whose lease another worker took
+        over meanwhile is logged, not counted (that worker records it)."""
+        if not sent and renew is None:
+            return True
         now = self.clock()
-        ref = outbox.RemoteRef(posted.remote_id, posted.cid, posted.url)
         with self.db.transaction() as session:
-            recorded = outbox.record_sent(session, claim, ref, now)
-            done = recorded and session.get_one(Digest, claim.digest_id).sent_at is not None
-        if not recorded:
-            log.warning(
-                "digest %s part %s was taken over by another worker", claim.digest_id, claim.part
+            recorded, finished = outbox.record_sent_all(
+                session,
+                [
+                    (
+                        item.claim,
+                        outbox.RemoteRef(item.posted.remote_id, item.posted.cid, item.posted.url),
+                    )
+                    for item in sent
+                ],
+                now,
             )
-            return
-        report.sent += 1
-        log.info(
-            "sent digest %s part %d/%d to %s (%s)",
-            claim.digest_id,
-            claim.part + 1,
-            claim.parts,
-            claim.channel_name,
-            posted.remote_id,
-        )
-        if done:
-            report.digests_sent.append(claim.digest_id)
-            if client.keeps_pages:
-                self._keep_page(channel, client, claim.digest_id)
+            renewed = renew is None or outbox.renew(session, renew, now + self.lease)
+        mine = {claim.delivery_id for claim in recorded}
+        for item in sent:
+            claim = item.claim
+            if claim.delivery_id not in mine:
+                log.warning(
+                    "digest %s part %s was taken over by another worker",
+                    claim.digest_id,
+                    claim.part,
+                )
+                continue
+            report.sent += 1
+            log.info(
+                "sent digest %s part %d/%d to %s (%s)",
+                claim.digest_id,
+                claim.part + 1,
+                claim.parts,
+                claim.channel_name,
+                item.posted.remote_id,
+            )
+        for item in sent:
+            if item.claim.digest_id in finished and item.claim.delivery_id in mine:
+                report.digests_sent.append(item.claim.digest_id)
+                if item.client.keeps_pages:
+                    self._keep_page(item.channel, item.client, item.claim.digest_id)
+        return renewed
 
     def _keep_page(self, channel: ChannelSettings, client: Network, digest_id: int) -> None:
         """The digest as one page beside its posts, so a new user sees real output."""

@@ -1,27 +1,40 @@
-"""The outbox: delivery rows claimed and recorded one part at a time.
+"""The outbox: delivery rows claimed in batches and recorded part by part or per batch.
 
 Every rule that keeps a post from being lost or sent twice is decided by the database:
 
 - Building a digest (``storage.digests``) writes its items and one delivery row per post
   part, with the text to send, in one transaction, before anything is sent. The unique
   key on (channel, summary) keeps a summary from two digests of one channel.
-- A worker claims the next unsent part of a digest (the earlier parts sent) with
-  ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's writers take turns), marks
-  it ``sending`` with a lease and a token, and commits *before* it talks to the network.
-  A worker that dies mid-request leaves the part ``sending``; once the lease ends another
-  worker takes it over and must look the post up before sending (``recovered``).
+- A worker claims due parts (``claim_due``: up to a limit, each the earliest unsent part of
+  its digest, the earlier parts sent) with ``SELECT ... FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL (SQLite's writers take turns), marks them ``sending`` with a lease and a
+  token, and commits *before* it talks to the network. A worker that dies mid-request
+  leaves its parts ``sending``; once the lease ends another worker takes them over and
+  must look each post up before sending (``recovered``).
 - A result is recorded only by the token's holder, so a worker that outlived its lease
-  cannot overwrite what the worker that took over found.
-"""
+  cannot overwrite what the worker that took over found; a batch's sent parts are
+  recorded in one statement run (``record_sent_all``) under the same rule."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Executable,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import (
@@ -103,6 +116,23 @@ def claim_next(
 ) -> Claim | None:
     """Take the next part that is due: the earliest unsent part of an open digest, of one
     of ``channels`` (the ones this process can deliver; None: all)."""
+    taken = claim_due(session, now, lease, token, channels, limit=1)
+    return taken[0] if taken else None
+
+
+def claim_due(
+    session: Session,
+    now: datetime,
+    lease: timedelta,
+    token: str,
+    channels: Collection[str] | None = None,
+    *,
+    limit: int = 1,
+) -> list[Claim]:
+    """Take up to ``limit`` due parts at once, in (digest, part) order: each is the
+    earliest unsent part of its open digest, so a batch never holds two parts of one
+    digest and a thread still goes out part after part. One transaction, a handful of
+    statements whatever ``limit`` is; the caller commits it before sending any."""
     earlier = aliased(Delivery)
     due = or_(
         and_(
@@ -112,7 +142,7 @@ def claim_next(
         and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
     )
     query = (
-        select(Delivery)
+        select(Delivery, Channel.name, Digest.created_at)
         .join(Digest, Digest.id == Delivery.digest_id)
         .join(Channel, Channel.id == Delivery.channel_id)
         .where(
@@ -126,49 +156,120 @@ def claim_next(
             ),
         )
         .order_by(Delivery.digest_id, Delivery.part)
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True, of=Delivery)
     )
     if channels is not None:
         query = query.where(Channel.name.in_(list(channels)))
-    row = session.scalars(query).first()
-    if row is None:
-        return None
-    recovered = row.state is DeliveryState.SENDING  # its worker died or outlived its lease
-    row.state = DeliveryState.SENDING
-    row.attempts += 1
-    row.first_attempt_at = row.first_attempt_at or now
-    row.lease_until = now + lease
-    row.claim_token = token
-    if recovered:
-        row.needs_lookup = True
+    found = session.execute(query).all()
+    if not found:
+        return []
+    rows = [(row, name, built_at) for row, name, built_at in found]
+    ids = [row.id for row, _, _ in rows]
+    digest_ids = sorted({row.digest_id for row, _, _ in rows})
+    # A part still ``sending`` had a worker that died or outlived its lease: it may be out.
+    recovered = {row.id for row, _, _ in rows if row.state is DeliveryState.SENDING}
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(
+            state=DeliveryState.SENDING,
+            attempts=Delivery.attempts + 1,
+            first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
+            lease_until=now + lease,
+            claim_token=token,
+            needs_lookup=or_(Delivery.needs_lookup, Delivery.state == DeliveryState.SENDING),
+        )
+        .execution_options(synchronize_session=False)
+    )
     session.execute(
         update(Digest)
-        .where(Digest.id == row.digest_id, Digest.status == DigestStatus.APPROVED)
+        .where(Digest.id.in_(digest_ids), Digest.status == DigestStatus.APPROVED)
         .values(status=DigestStatus.SENDING)
+        .execution_options(synchronize_session=False)
     )
-    session.flush()
-    return Claim(
-        delivery_id=row.id,
-        digest_id=row.digest_id,
-        channel_id=row.channel_id,
-        channel_name=session.get_one(Channel, row.channel_id).name,
-        part=row.part,
-        parts=_part_count(session, row.digest_id),
-        post=row.post,
-        position=row.position,
-        text=row.text,
-        rich=row.rich,
-        key=row.idempotency_key,
-        link=row.link,
-        attempts=row.attempts,
-        first_attempt_at=row.first_attempt_at,
-        look_first=row.needs_lookup,
-        reply_to=_ref(session, row.digest_id, row.post, row.position - 1),
-        root=_ref(session, row.digest_id, row.post, 0) if row.position > 0 else None,
-        token=token,
-        built_at=session.get_one(Digest, row.digest_id).created_at,
-        media=tuple(
+    counts = _part_counts(session, digest_ids)
+    refs = _sent_refs(session, [row for row, _, _ in rows if row.position > 0])
+    media = _media(session, ids)
+    claims = [
+        Claim(
+            delivery_id=row.id,
+            digest_id=row.digest_id,
+            channel_id=row.channel_id,
+            channel_name=name,
+            part=row.part,
+            parts=counts.get(row.digest_id, 0),
+            post=row.post,
+            position=row.position,
+            text=row.text,
+            rich=row.rich,
+            key=row.idempotency_key,
+            link=row.link,
+            attempts=row.attempts + 1,
+            first_attempt_at=row.first_attempt_at or now,
+            look_first=row.needs_lookup or row.id in recovered,
+            reply_to=refs.get((row.digest_id, row.post, row.position - 1)),
+            root=refs.get((row.digest_id, row.post, 0)) if row.position > 0 else None,
+            token=token,
+            built_at=built_at,
+            media=media.get(row.id, ()),
+        )
+        for row, name, built_at in rows
+    ]
+    for row, _, _ in rows:  # the rows as read are stale now: never flushed, never reused
+        session.expunge(row)
+    return claims
+
+
+def _part_counts(session: Session, digest_ids: Collection[int]) -> dict[int, int]:
+    """Each digest's parts, the cancelled ones (taken back for single posts) left out."""
+    found = session.execute(
+        select(Delivery.digest_id, func.count())
+        .where(Delivery.digest_id.in_(list(digest_ids)), Delivery.state != DeliveryState.CANCELLED)
+        .group_by(Delivery.digest_id)
+    ).all()
+    return {digest_id: int(count) for digest_id, count in found}
+
+
+def _sent_refs(
+    session: Session, replies: Collection[Delivery]
+) -> dict[tuple[int, int, int], RemoteRef]:
+    """What the network answered for the sent parts the ``replies`` reply to (the part
+    before each, and its thread's first), by (digest, post, position)."""
+    if not replies:
+        return {}
+    wanted = {(row.digest_id, row.post, row.position - 1) for row in replies}
+    wanted |= {(row.digest_id, row.post, 0) for row in replies}
+    found = session.execute(
+        select(
+            Delivery.digest_id,
+            Delivery.post,
+            Delivery.position,
+            Delivery.remote_id,
+            Delivery.remote_cid,
+            Delivery.remote_url,
+        ).where(
+            Delivery.digest_id.in_(sorted({row.digest_id for row in replies})),
+            Delivery.post.in_(sorted({row.post for row in replies})),
+            Delivery.state == DeliveryState.SENT,
+        )
+    ).all()
+    return {
+        (digest_id, post, position): RemoteRef(remote_id, cid, url)
+        for digest_id, post, position, remote_id, cid, url in found
+        if (digest_id, post, position) in wanted and remote_id is not None
+    }
+
+
+def _media(session: Session, delivery_ids: Collection[int]) -> dict[int, tuple[ClaimedMedia, ...]]:
+    """The claimed parts' pictures, each part's in order."""
+    found: dict[int, list[ClaimedMedia]] = {}
+    for media in session.scalars(
+        select(DeliveryMedia)
+        .where(DeliveryMedia.delivery_id.in_(list(delivery_ids)))
+        .order_by(DeliveryMedia.delivery_id, DeliveryMedia.position)
+    ):
+        found.setdefault(media.delivery_id, []).append(
             ClaimedMedia(
                 position=media.position,
                 content=media.content,
@@ -180,38 +281,8 @@ def claim_next(
                 remote_ref=media.remote_ref,
                 uploaded_at=media.uploaded_at,
             )
-            for media in session.scalars(
-                select(DeliveryMedia)
-                .where(DeliveryMedia.delivery_id == row.id)
-                .order_by(DeliveryMedia.position)
-            )
-        ),
-    )
-
-
-def _part_count(session: Session, digest_id: int) -> int:
-    count = session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(Delivery.digest_id == digest_id, Delivery.state != DeliveryState.CANCELLED)
-    )
-    return int(count or 0)
-
-
-def _ref(session: Session, digest_id: int, post: int, position: int) -> RemoteRef | None:
-    if position < 0:
-        return None
-    row = session.execute(
-        select(Delivery.remote_id, Delivery.remote_cid, Delivery.remote_url).where(
-            Delivery.digest_id == digest_id,
-            Delivery.post == post,
-            Delivery.position == position,
-            Delivery.state == DeliveryState.SENT,
         )
-    ).first()
-    if row is None or row.remote_id is None:
-        return None
-    return RemoteRef(row.remote_id, row.remote_cid, row.remote_url)
+    return {delivery_id: tuple(pictures) for delivery_id, pictures in found.items()}
 
 
 def _mine(claim: Claim) -> ColumnElement[bool]:
@@ -241,6 +312,102 @@ def record_uploaded(
 
 def record_sent(session: Session, claim: Claim, posted: RemoteRef, now: datetime) -> bool:
     """The part is out. False when another worker had taken it over meanwhile."""
+    changed = _mark_sent(session, claim, posted, now)
+    if changed:
+        finish_if_done(session, claim.digest_id, now)
+    return changed
+
+
+def record_sent_all(
+    session: Session, sent: Sequence[tuple[Claim, RemoteRef]], now: datetime
+) -> tuple[list[Claim], list[int]]:
+    """Several parts are out (a batch): (the claims recorded, the digests this finished).
+
+    One UPDATE run for every part, each still only by its token's holder; a claim another
+    worker took over meanwhile is left out of both lists."""
+    if not sent:
+        return [], []
+    table = cast("Table", Delivery.__table__)
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("claimed_id"),
+            table.c.claim_token == bindparam("claimed_token"),
+            table.c.state == DeliveryState.SENDING,
+        )
+        .values(
+            state=DeliveryState.SENT,
+            remote_id=bindparam("posted_id"),
+            remote_cid=bindparam("posted_cid"),
+            remote_url=bindparam("posted_url"),
+            sent_at=now,
+            last_error=None,
+            needs_lookup=False,
+            lease_until=None,
+        )
+    )
+    changed = _changed_many(
+        session,
+        statement,
+        [
+            {
+                "claimed_id": claim.delivery_id,
+                "claimed_token": claim.token,
+                "posted_id": posted.remote_id,
+                "posted_cid": posted.cid,
+                "posted_url": posted.url,
+            }
+            for claim, posted in sent
+        ],
+    )
+    recorded = [claim for claim, _ in sent]
+    if changed != len(sent):  # some were taken over: find which are ours
+        ours = {
+            (delivery_id, token)
+            for delivery_id, token in session.execute(
+                select(Delivery.id, Delivery.claim_token).where(
+                    Delivery.id.in_([claim.delivery_id for claim, _ in sent]),
+                    Delivery.state == DeliveryState.SENT,
+                )
+            )
+        }
+        recorded = [claim for claim, _ in sent if (claim.delivery_id, claim.token) in ours]
+    return recorded, finish_all(session, {claim.digest_id for claim in recorded}, now)
+
+
+def _changed_many(session: Session, statement: Executable, rows: list[dict[str, Any]]) -> int:
+    """Run a conditional UPDATE once per row of parameters (one executemany): how many
+    rows it changed in all."""
+    result = cast("CursorResult[Any]", session.execute(statement, rows))
+    return result.rowcount
+
+
+def finish_all(session: Session, digest_ids: Collection[int], now: datetime) -> list[int]:
+    """``finish_if_done`` for several digests at once: the ones this call marked sent."""
+    if not digest_ids:
+        return []
+    unfinished = set(
+        session.scalars(
+            select(Delivery.digest_id)
+            .where(Delivery.digest_id.in_(list(digest_ids)), Delivery.state.not_in(DONE_STATES))
+            .distinct()
+        )
+    )
+    done = sorted(set(digest_ids) - unfinished)
+    if not done:
+        return []
+    return sorted(
+        session.scalars(
+            update(Digest)
+            .where(Digest.id.in_(done), Digest.status.in_(OPEN_DIGESTS))
+            .values(status=DigestStatus.SENT, sent_at=now)
+            .returning(Digest.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def _mark_sent(session: Session, claim: Claim, posted: RemoteRef, now: datetime) -> bool:
     changed = changed_rows(
         session,
         update(Delivery)
@@ -256,9 +423,36 @@ def record_sent(session: Session, claim: Claim, posted: RemoteRef, now: datetime
             lease_until=None,
         ),
     )
-    if changed:
-        finish_if_done(session, claim.digest_id, now)
     return changed == 1
+
+
+def renew(session: Session, claim: Claim, until: datetime) -> bool:
+    """The claim's lease runs until ``until`` (a part of a batch about to be sent, long
+    after the batch was claimed). False when another worker took it over meanwhile: then
+    this one must not send it."""
+    return (
+        changed_rows(session, update(Delivery).where(_mine(claim)).values(lease_until=until)) == 1
+    )
+
+
+def record_unsent(session: Session, claims: Collection[Claim]) -> int:
+    """Claimed parts this worker will not try after all (it was stopped, or a part before
+    them in its batch raised): due again at once, for any worker, as if never claimed.
+    A part that may be out (``look_first``) stays marked so. Returns parts given back."""
+    given = 0
+    for claim in claims:
+        given += changed_rows(
+            session,
+            update(Delivery)
+            .where(_mine(claim))
+            .values(
+                state=DeliveryState.PENDING,
+                attempts=Delivery.attempts - 1,
+                lease_until=None,
+                claim_token=None,
+            ),
+        )
+    return given
 
 
 def finish_if_done(session: Session, digest_id: int, now: datetime) -> bool:
