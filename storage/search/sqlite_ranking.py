@@ -185,16 +185,20 @@ def sqlite_ranked_here(session: Session, terms: Sequence[str]) -> list[Candidate
     }
     if sum(count.holding for count in counts.values()) < HERE_FROM_DOCUMENTS:
         return None
-    rows = session.execute(
-        _CANDIDATES_WITH_SIZES,
-        {"match": " ".join(phrases), "candidates": CANDIDATE_LIMIT},
-    ).all()
+    rows = [
+        tuple(row)
+        for row in session.execute(
+            _CANDIDATES_WITH_SIZES,
+            {"match": " ".join(phrases), "candidates": CANDIDATE_LIMIT},
+        )
+    ]
     if not rows:
         return []
-    if any(row.sz is None for row in rows):
+    sizes = {row[0]: row[4] for row in rows}
+    if None in sizes.values():
         return None
     average_length = sum(totals[1:]) / documents
-    low, high = min(row.id for row in rows), max(row.id for row in rows)
+    low, high = min(sizes), max(sizes)
     weights = {}
     for phrase, count in counts.items():
         idf = math.log((documents - count.holding + 0.5) / (count.holding + 0.5))
@@ -206,8 +210,8 @@ def sqlite_ranked_here(session: Session, terms: Sequence[str]) -> list[Candidate
     if any(counts[phrase].between(low, high) > HERE_MAX_SCANNED for phrase in counted):
         return None
     norms = {
-        row.id: BM25_K1 * (1 - BM25_B + BM25_B * _document_length(row.sz) / average_length)
-        for row in rows
+        id_: BM25_K1 * (1 - BM25_B + BM25_B * _document_length(size) / average_length)
+        for id_, size in sizes.items()
     }
     scores = dict.fromkeys(norms, 0.0)
     for phrase in counted:
@@ -227,7 +231,8 @@ def sqlite_ranked_here(session: Session, terms: Sequence[str]) -> list[Candidate
                 continue
             scores[rowid] += weight * frequency / (frequency + norm)
     return approved_candidates(
-        (row.id, row.paper_id, row.summary_id, scores[row.id], row.status) for row in rows
+        (id_, paper_id, summary_id, scores[id_], status)
+        for id_, paper_id, summary_id, status, _ in rows
     )
 
 
