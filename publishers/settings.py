@@ -67,8 +67,12 @@ FROM_THE_ENVIRONMENT = frozenset({"credentials", "missing", "origin"})
 
 CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
-EMAIL_ADDRESS = r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$"
+EMAIL_ADDRESS = r"^[^@\s<>,;\"]+@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$"
 """An address as a reader types it (``name@example.org``): no display name, no list."""
+EMAIL_LOCAL_PART = 64
+"""The most characters before an address's ``@``; counted by ``_local_parts``, not by
+the pattern, where a counted repetition of a Unicode class held ~1 MB in pydantic's
+regex engine."""
 MATRIX_ROOM_PART = 255
 """A Matrix room id's own part and its server part: at most this many characters each."""
 TELEGRAM_CHAT = r"^(@[A-Za-z][A-Za-z0-9_]{4,31}|-?[0-9]{1,20})$"
@@ -171,6 +175,19 @@ class ChannelSettings(BaseModel):
                 "expected up to 64 lowercase letters, digits, - or _, starting with a letter "
                 f'or digit (it is typed on the command line), got "{value}"'
             )
+        return value
+
+    @field_validator("email_to", "email_from")
+    @classmethod
+    def _local_parts(cls, value: tuple[str, ...] | str | None) -> tuple[str, ...] | str | None:
+        addresses = (value,) if isinstance(value, str) else value or ()
+        for address in addresses:
+            local = address.partition("@")[0]
+            if len(local) > EMAIL_LOCAL_PART:
+                raise ValueError(
+                    f"at most {EMAIL_LOCAL_PART} characters before the @, not {len(local)}: "
+                    f'"{address[:80]}"'
+                )
         return value
 
     @field_validator("matrix_room")
