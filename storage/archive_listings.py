@@ -45,6 +45,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.schema import CreateTable
 
 from storage.database import make_engine
 from storage.types import UTCDateTime
@@ -172,7 +173,11 @@ class Listings:
         ):
             leftover.unlink(missing_ok=True)
         listings = cls(path)
-        metadata.create_all(listings.engine)
+        # The indexes come after the rows (:meth:`count`): built once from sorted rows, they
+        # cost a fraction of keeping them in order through half a million inserts.
+        with listings.engine.begin() as connection:
+            for table in metadata.sorted_tables:
+                connection.execute(CreateTable(table))
         return listings
 
     def close(self) -> None:
@@ -193,8 +198,11 @@ class Listings:
                 connection.execute(insert(item_categories), categories)
 
     def count(self) -> None:
-        """Count every list once, after a full build's :meth:`add` calls."""
+        """Index the lists and count each once, after a full build's :meth:`add` calls."""
         with self.engine.begin() as connection:
+            for table in metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(connection, checkfirst=True)
             connection.execute(delete(group_sizes))
             kinds: tuple[GroupKind, ...] = ("years", "venues", "categories")
             for kind in kinds:

@@ -99,6 +99,10 @@ STATE_FOLDER = ".shortscience"
 """The folder's own state: its list file and what it was built with (public data only)."""
 FORMAT = 4
 """Bumped when the pages' layout changes in code: a folder built before is built again."""
+GroupTask = tuple[GroupKind, str | int, int, int, int]
+"""(kind, list, its size, first and end of its pages in :meth:`ListLayout.newest_first`)."""
+GROUP_TASK_PAGES = 100
+"""List pages a build's task writes at most (a worker's share of a long list)."""
 PARALLEL_FROM = 2000
 """Papers from which a build starts worker processes (below, starting them costs more than
 they save)."""
@@ -249,6 +253,11 @@ class ListLayout:
             return 0, self.front
         start = self.size - part * PAGE_SIZE
         return start, start + PAGE_SIZE
+
+    def newest_first(self) -> list[int]:
+        """The pages in the list's order: the first page, then the older ones from the newest
+        down (page 1, the oldest, last)."""
+        return [0, *range(self.older, 0, -1)]
 
     def parts_reaching(self, position: int) -> list[int]:
         """The pages holding any position from 0 to ``position``, newest first."""
@@ -583,13 +592,15 @@ class _Worker:
             report.items.append(self.renderer.item(view))
         return report
 
-    def group(self, folder: GroupKind, name: str | int, size: int) -> PartReport:
+    def group(self, task: GroupTask) -> PartReport:
         report = PartReport()
+        folder, name, size, first, last = task
         section = next(s for s in SECTIONS if s.folder == folder)
         layout = ListLayout(size)
-        lines = self.listings.iter_lines(folder, name)
-        # Newest first: the first page, then the older ones from the newest down.
-        for part in [0, *range(layout.older, 0, -1)]:
+        parts = layout.newest_first()[first:last]
+        start, end = layout.span(parts[0])[0], layout.span(parts[-1])[1]
+        lines = self.listings.iter_lines(folder, name, offset=start, limit=end - start)
+        for part in parts:
             start, end = layout.span(part)
             chunk = [next(lines) for _ in range(end - start)]
             page, text = self.renderer.list_page(section, name, layout, part, chunk)
@@ -616,8 +627,17 @@ def _papers_task(span: tuple[int, int]) -> PartReport:
     return _worker().papers(*span)
 
 
-def _group_task(task: tuple[GroupKind, str | int, int]) -> PartReport:
-    return _worker().group(*task)
+def _group_task(task: GroupTask) -> PartReport:
+    return _worker().group(task)
+
+
+def group_tasks(kind: GroupKind, name: str | int, size: int) -> Iterator[GroupTask]:
+    """A list's pages cut into tasks of at most :data:`GROUP_TASK_PAGES`: one year of a big
+    archive is thousands of pages, which would leave one worker writing them while the
+    other waits."""
+    pages = len(ListLayout(size).newest_first())
+    for first in range(0, pages, GROUP_TASK_PAGES):
+        yield kind, name, size, first, min(first + GROUP_TASK_PAGES, pages)
 
 
 class SiteBuilder:
@@ -712,9 +732,10 @@ class SiteBuilder:
                     report.bytes_written += part.bytes
                 listings.count()
                 tasks = [
-                    (section.folder, name, size)
+                    task
                     for section in sections_of(flags)
                     for name, size in listings.groups(section.folder)
+                    for task in group_tasks(section.folder, name, size)
                 ]
                 for part in pool.map(_group_task, tasks):
                     report.page_count += part.pages

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from itertools import pairwise
@@ -18,7 +19,7 @@ from sqlalchemy import event, select
 from bench.fill import arxiv_id
 from bot.cli import main
 from publishers.render.templates import TemplateProblem, Templates
-from publishers.site import paths
+from publishers.site import builder, paths
 from publishers.site.builder import PAGE_SIZE, SiteBuilder
 from publishers.site.html import FIGURE_ALT, latex_to_mathml, markdown_to_html
 from storage import summaries as summary_store
@@ -554,14 +555,9 @@ def test_no_page_links_to_an_empty_list(db: Database, tmp_path: Path) -> None:
     assert _element_text(site / "index.html", "browse") == "Browse the years (4) or categories (7)."
 
 
-def test_lists_are_newest_first_and_cut_into_pages_with_links_between_them(
-    db: Database, tmp_path: Path
-) -> None:
-    count = PAGE_SIZE * 3 + 20  # a first page of 70, then two older pages of 50
-
-    def age(number: int) -> int:
-        return number * 37 % count
-
+def _papers_of_2019(db: Database, count: int, age: Callable[[int], int]) -> None:
+    """``count`` summarised papers of 2019, in cs.LG, paper ``n`` published ``age(n)`` hours
+    into the year."""
     with db.transaction() as session:
         author = summary_store.get_or_create_user(session, "console", "many", "Many")
         for number in range(count):
@@ -579,6 +575,17 @@ def test_lists_are_newest_first_and_cut_into_pages_with_links_between_them(
             )
             summary = summary_store.create(session, paper.id, author, "t", "b")
             summary.status = summary.status.APPROVED
+
+
+def test_lists_are_newest_first_and_cut_into_pages_with_links_between_them(
+    db: Database, tmp_path: Path
+) -> None:
+    count = PAGE_SIZE * 3 + 20  # a first page of 70, then two older pages of 50
+
+    def age(number: int) -> int:
+        return number * 37 % count
+
+    _papers_of_2019(db, count, age)
     SiteBuilder(db, Templates()).build(site := tmp_path / "site")
     # Older pages are numbered from the oldest, so they keep their papers when new ones come.
     pages = [
@@ -609,6 +616,26 @@ def test_lists_are_newest_first_and_cut_into_pages_with_links_between_them(
     assert _papers_listed(site / "categories/cs.LG.html") == {
         f"1901.{number:05d}.html" for number in newest
     }
+
+
+def test_a_long_list_written_in_many_tasks_is_the_list_written_in_one(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A build hands a long list's pages to its workers in tasks of GROUP_TASK_PAGES: each
+    # task must start where the one before stopped, at any cut.
+    count = PAGE_SIZE * 5 + 7  # a first page of 57, then four older pages
+    _papers_of_2019(db, count, lambda number: number * 37 % count)
+    SiteBuilder(db, Templates()).build(whole := tmp_path / "whole")
+    monkeypatch.setattr(builder, "GROUP_TASK_PAGES", 2)
+    SiteBuilder(db, Templates()).build(cut := tmp_path / "cut")
+    lists = sorted(p.relative_to(whole) for p in (whole / "years").rglob("*.html"))
+    assert len(lists) == 6  # the year's five pages and the list of years
+    for folder in ("years", "categories"):
+        for page in (whole / folder).rglob("*.html"):
+            assert (cut / page.relative_to(whole)).read_bytes() == page.read_bytes(), page
+        assert len(list((cut / folder).rglob("*.html"))) == len(
+            list((whole / folder).rglob("*.html"))
+        )
 
 
 def test_a_year_lists_its_papers_by_date_of_appearance(archive: Archive) -> None:
