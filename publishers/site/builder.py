@@ -38,10 +38,11 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -56,6 +57,7 @@ from publishers.site.html import inline_to_html, markdown_to_html
 from publishers.site.search_index import SHARD_FROM, SearchIndexReport, index_site  # search:
 from publishers.site.sharing import share_preview, write_card  # sharing:
 from storage.archive import (
+    BATCH,
     ArchivedPaper,
     archive_sections,
     claim_changes,
@@ -103,6 +105,8 @@ GroupTask = tuple[GroupKind, str | int, int, int, int]
 """(kind, list, its size, first and end of its pages in :meth:`ListLayout.newest_first`)."""
 GROUP_TASK_PAGES = 100
 """List pages a build's task writes at most (a worker's share of a long list)."""
+IN_FLIGHT = 3
+"""Tasks handed to each worker ahead of what it is doing."""
 PARALLEL_FROM = 2000
 """Papers from which a build starts worker processes (below, starting them costs more than
 they save)."""
@@ -721,10 +725,11 @@ class SiteBuilder:
         )
         report = BuildReport(directory)
         try:
-            ranges = list(id_ranges(self.db))
-            workers = self._workers(len(ranges))
+            ranges = id_ranges(self.db, batch=BATCH)
+            first = list(islice(ranges, PARALLEL_FROM // BATCH))  # enough to choose
+            workers = self._workers(len(first))
             with _Pool(settings, workers, self.db) as pool:
-                for part in pool.map(_papers_task, ranges):
+                for part in pool.map(_papers_task, chain(first, ranges)):
                     listings.add(part.items)
                     report.papers += part.papers
                     report.summaries += part.summaries
@@ -792,7 +797,7 @@ class SiteBuilder:
     def _workers(self, batches: int) -> int:
         if self.workers is not None:
             return self.workers
-        if batches * 500 < PARALLEL_FROM:
+        if batches * BATCH < PARALLEL_FROM:
             return 0
         return min(2, os.cpu_count() or 1)
 
@@ -822,13 +827,20 @@ class _Pool:
             _WORKER = _Worker(self.settings, self.db)
         return self
 
-    def map(self, task: Callable[[Any], PartReport], items: list[Any]) -> Iterator[PartReport]:
-        """Each item's report as it is done (in no particular order with workers)."""
+    def map(self, task: Callable[[Any], PartReport], items: Iterable[Any]) -> Iterator[PartReport]:
+        """Each item's report as it is done (in no particular order with workers). Items
+        are taken as the workers need them: the workers start on the first papers while
+        the rest of the ranges are still being read."""
         if self._pool is None:
             yield from (task(item) for item in items)
             return
-        for done in as_completed([self._pool.submit(task, item) for item in items]):
-            yield done.result()
+        pool, source = self._pool, iter(items)
+        running = {pool.submit(task, item) for item in islice(source, IN_FLIGHT * self.workers)}
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for finished in done:
+                running.update(pool.submit(task, item) for item in islice(source, 1))
+                yield finished.result()
 
     def __exit__(self, *exc: object) -> None:
         global _WORKER

@@ -293,9 +293,16 @@ def test_a_reader_never_sees_part_of_a_page(
 
 
 def test_a_build_on_worker_processes_writes_what_one_process_writes(
-    db: Database, tmp_path: Path, kept: tuple[Archive, ArchiveUpdater]
+    db: Database,
+    tmp_path: Path,
+    kept: tuple[Archive, ArchiveUpdater],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from publishers.site import builder
+
     _add_papers(db, range(120))
+    # Batches of 7 papers: 18 tasks, handed to the workers while the ranges are still read.
+    monkeypatch.setattr(builder, "BATCH", 7)
     alone = SiteBuilder(db, Templates(), clock=lambda: NOW, search=False, workers=0)
     shared = SiteBuilder(db, Templates(), clock=lambda: NOW, search=False, workers=2)
     assert alone.build(tmp_path / "alone").page_count == shared.build(tmp_path / "two").page_count
