@@ -844,8 +844,8 @@ class Dispatched:
                 self._collector.detach(self._logger)
         errors = list(self._collector.records)
         for task in self.tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                exc = task.exception()
+            exc = task.exception() if task.done() and not task.cancelled() else None
+            if exc is not None:
                 errors.append(
                     logging.LogRecord(
                         task.get_name(),

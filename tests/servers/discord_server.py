@@ -72,7 +72,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from aiohttp import web
 
@@ -1252,7 +1252,7 @@ def parse_multipart(content_type: str, raw: bytes) -> tuple[Any, list[RecordedFi
         name = part.get_param("name", header="content-disposition")
         data = part.get_payload(decode=True) or b""
         if name == "payload_json":
-            body = json.loads(data)
+            body = json.loads(cast(bytes, data))
         else:
             files.append(
                 RecordedFile(
@@ -1351,7 +1351,7 @@ def _check_message(body: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dic
         return _too_long((*prefix, "embeds"), MAX_EMBEDS)
     total = 0
     for i, embed in enumerate(embeds):
-        where = (*prefix, "embeds", i)
+        where: tuple[str | int, ...] = (*prefix, "embeds", i)
         for key, limit in EMBED_LIMITS.items():
             if _text_len(embed.get(key)) > limit:
                 return _too_long((*where, key), limit)

@@ -1,0 +1,63 @@
+"""bench/discord.py end to end on a small filled SQLite file: a few interactions of every
+kind at one rate, through the real ``shortscience run`` and the bare-client floor. Every
+interaction gets its first response and its answer, none is refused, the report has its
+fields, and what the load wrote (the members' users and votes) is gone afterwards (no
+timing limits: the figures depend on the machine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench import discord as discord_bench
+from bench.fill import fill
+from storage.database import Database
+from storage.models import ArchiveChange, User, Vote
+
+RATE = 10
+WINDOW_S = 2.0
+
+
+def _count(db: Database, model: type) -> int:
+    with db.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_the_discord_path_answers_every_interaction_and_reports_its_figures(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    db = Database.connect(url)
+    try:
+        fill(db, 500)
+        before = {model: _count(db, model) for model in (User, Vote, ArchiveChange)}
+
+        results = discord_bench.measure(db, url, rates=[RATE], window_s=WINDOW_S)["discord"]
+
+        after = {model: _count(db, model) for model in (User, Vote, ArchiveChange)}
+    finally:
+        db.dispose()
+    assert after == before, "the load's users, votes and archive changes are taken away"
+    assert results["cleaned_users"] > 0, "votes were cast, so members were stored"
+    for series in ("service", "floor"):
+        [rate] = results[series]["rates"]
+        sent = int(RATE * WINDOW_S)
+        assert rate["rate"] == RATE
+        assert rate["sent"] == sent
+        assert rate["unanswered"] == 0, series
+        assert rate["incomplete"] == 0, series
+        assert rate["refused"] == 0, series
+        assert rate["first"]["calls"] == sent
+        assert rate["complete"]["calls"] == sent
+        for figures in (rate["first"], rate["complete"]):
+            assert {"p50_ms", "p99_ms", "max_ms"} <= set(figures)
+        assert set(rate["by_kind"]) == {kind for kind, _ in discord_bench.MIX}
+        assert isinstance(rate["past_deadline"], int)
+        assert isinstance(rate["meets"], bool)
+        assert isinstance(rate["cpu_ms_per_interaction"], float)
+        assert results[series]["highest_rate"] in (0, RATE)
+        assert len(results[series]["load_average"]) == 3
+    assert "service_2" not in results, "two processes only on PostgreSQL"
+    printed = "\n".join(discord_bench.lines({"discord": results}))
+    assert "discord service" in printed and "discord floor" in printed
