@@ -29,6 +29,7 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.dollarmath.index import math_inline_dollar
 
 from publishers.render.math_text import latex_to_unicode
+from publishers.render.plain_markdown import is_plain_blocks, plain_paragraphs
 from publishers.render.plain_text import PlainText
 from publishers.render.url_grammar import find_urls
 
@@ -190,6 +191,13 @@ def to_plain(markdown: str, pictured: tuple[str, ...] = ()) -> PlainText:
     ``pictured`` (as written between its ``$$``, stripped) becomes :func:`picture_marker`
     of its place in ``pictured``: its picture goes with the post instead.
     """
+    if is_plain_blocks(markdown):  # no Markdown, no math: the parser would only join lines
+        return PlainText(plain_paragraphs(markdown))
+    return _parsed_plain(markdown, pictured)
+
+
+def _parsed_plain(markdown: str, pictured: tuple[str, ...] = ()) -> PlainText:
+    """:func:`to_plain` through the parser (any text; the shortcut is checked against it)."""
     out = _Builder(pictured=pictured)
     lists: list[_List] = []
     first_cell = True
@@ -303,6 +311,8 @@ def to_discord(markdown: str) -> str:
     ``$x_t$`` becomes `` `xₜ` ``; display math becomes a line of its own holding the inline
     code. Every other character stays as written.
     """
+    if "$" not in markdown:  # no math: nothing to change
+        return markdown
     tokens = _MARKDOWN.parse(markdown)
     # Lines as markdown-it numbers them (it reads "\r\n" as "\n"; a lone "\r" or other
     # separator misaligns nothing here, it only makes the check below leave that math as is).

@@ -41,6 +41,8 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from publishers.render.clipping import split_pages
 from publishers.render.lengths import Counter
+from publishers.render.plain_markdown import inline_html as plain_inline_html
+from publishers.render.plain_markdown import is_plain_blocks, is_plain_inline, paragraphs_html
 from publishers.render.posts import SENTENCE_ENDS, Post, PostPart, _part
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
@@ -195,13 +197,18 @@ _TITLES = _parser().disable(["link", "image", "autolink"])
 
 def markdown_html(markdown: str) -> str:
     """A summary's Markdown as Matrix HTML (block elements, math as ``data-mx-maths``)."""
+    if is_plain_blocks(markdown):  # no Markdown, no math: paragraphs without the parser
+        return paragraphs_html(markdown).strip()
     return _MARKDOWN.render(markdown, {}).strip()
 
 
 def inline_html(markdown: str, *, title: bool = False) -> str:
     """One line (a TL;DR, a title) as Matrix inline HTML, its whitespace collapsed."""
+    line = " ".join(markdown.split())
+    if is_plain_inline(line):
+        return plain_inline_html(line)
     parser = _TITLES if title else _MARKDOWN
-    return parser.renderInline(" ".join(markdown.split()), {})
+    return parser.renderInline(line, {})
 
 
 def for_matrix(item: SummaryItem, body: str | None = None) -> SummaryItem:

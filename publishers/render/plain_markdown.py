@@ -56,6 +56,16 @@ def paragraphs_html(text: str) -> str:
     return "".join(out)
 
 
+def plain_paragraphs(text: str) -> str:
+    """Plain blocks as the plain-text converter writes them (``markdown_text.to_plain``):
+    the lines of a paragraph joined by a space, paragraphs by a blank line."""
+    return "\n\n".join(
+        " ".join(paragraph.split("\n"))
+        for paragraph in re.split(r"\n(?:\n)+", text.strip("\n"))
+        if paragraph
+    )
+
+
 def one_line(text: str) -> str:
     """A plain text on one line: what a title becomes as plain text."""
     return " ".join(text.split())

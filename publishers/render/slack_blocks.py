@@ -302,6 +302,15 @@ def body_mrkdwn(markdown: str) -> str:
     ``~``, links ``<url|label>``, lists as bullet lines, math as Unicode in code spans
     (mrkdwn has no math, and a code span keeps ``*`` and ``_`` in it from formatting),
     every character of the summary's own text escaped."""
+    from publishers.render.plain_markdown import is_plain_blocks, plain_paragraphs
+
+    if is_plain_blocks(markdown):  # no Markdown, no math: paragraphs without the parser
+        return escape(plain_paragraphs(markdown))
+    return _parsed_mrkdwn(markdown)
+
+
+def _parsed_mrkdwn(markdown: str) -> str:
+    """:func:`body_mrkdwn` through the parser (any text; the shortcut is checked against it)."""
     from publishers.render.markdown_text import BULLET, parse  # start-up: digests only
 
     out = _Writer()

@@ -23,6 +23,7 @@ read on (``telegram/read_on.html.j2``) ends it.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -107,9 +108,46 @@ def _tokens(markup: str) -> list[_Token]:
     return parser.tokens
 
 
+_SIMPLE = re.compile(
+    r"""
+    (?P<text>[^<&]+)
+    | <(?:b|strong|i|em|u|ins|s|strike|del|a|code|pre|blockquote|tg-spoiler)
+       (?:\s+[a-z][a-z-]*="[^"<>]*")*\s*>
+    | </(?:b|strong|i|em|u|ins|s|strike|del|a|code|pre|blockquote|tg-spoiler)\s*>
+    | &(?:(?P<named>(?-i:lt|gt|amp|quot))|(?P<number>\#[0-9]{1,8}|\#[xX][0-9a-fA-F]{1,8}));
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+"""The markup the shipped templates write, piece by piece: text without ``<`` or ``&``,
+the tags Telegram reads (attributes double-quoted), the entities it decodes. Markup made
+only of these is read without the HTML parser, with the same result; anything else (a
+comment, ``<script>``, an unknown entity, a lone ``<``) goes to the parser."""
+
+
 def visible_text(markup: str) -> str:
     """The text Telegram shows for ``markup`` in its HTML mode: what it counts and keeps."""
+    shown = _simple_visible_text(markup)
+    if shown is not None:
+        return shown
     return "".join(token.value for token in _tokens(markup) if token.kind == "text")
+
+
+def _simple_visible_text(markup: str) -> str | None:
+    """:func:`visible_text` of markup made only of :data:`_SIMPLE` pieces, else None."""
+    pieces: list[str] = []
+    position, end = 0, len(markup)
+    while position < end:
+        piece = _SIMPLE.match(markup, position)
+        if piece is None:
+            return None
+        if (text := piece.group("text")) is not None:
+            pieces.append(text)
+        elif (named := piece.group("named")) is not None:
+            pieces.append(NAMED_ENTITIES[named])
+        elif (number := piece.group("number")) is not None:
+            pieces.append(html.unescape(f"&{number};"))
+        position = piece.end()
+    return "".join(pieces)
 
 
 def cut_html(markup: str, keep: int) -> str:
@@ -156,8 +194,7 @@ def render_posts(
         markup = templates.render(
             "telegram/summary.html.j2", summary=item, link=link, channel=channel
         )
-        markup = _fitted(templates, channel, item, markup, limit)
-        text = visible_text(markup)
+        markup, text = _fitted(templates, channel, item, markup, limit)
         part = replace(_part(text, COUNTER.length(text), cards), rich={"html": markup})
         posts.append(Post((item.id,), (part,), item.link or None))
     return posts
@@ -165,15 +202,15 @@ def render_posts(
 
 def _fitted(
     templates: Templates, channel: ChannelSettings, item: SummaryItem, markup: str, limit: int
-) -> str:
+) -> tuple[str, str]:
     """``markup`` whole when its visible text fits ``limit``; else its beginning, cut at a
-    readable boundary of the visible text, and where to read on."""
+    readable boundary of the visible text, and where to read on; with its visible text."""
     from publishers.render.threads import split  # start-up: digests only
 
     shown = visible_text(markup)
     counter = COUNTER.with_limit(limit)
     if counter.fits(shown):
-        return markup
+        return markup, shown
     read_on = templates.render(
         "telegram/read_on.html.j2", summary=item, link=item.link or None, channel=channel
     )
@@ -182,4 +219,5 @@ def _fitted(
     kept = split(shown, counter, numbered=False, limit=room)[0].text
     if not shown.startswith(kept):  # pragma: no cover - split keeps the text's own characters
         raise RuntimeError("the cut message is not the beginning of the message")
-    return cut_html(markup, len(kept)) + ending
+    cut = cut_html(markup, len(kept)) + ending
+    return cut, visible_text(cut)

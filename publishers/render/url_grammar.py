@@ -271,12 +271,30 @@ def url_matches(text: str, *, schemeless: bool) -> list[UrlMatch]:
             # With the space before it: the expression takes a word's first character as the
             # "preceding character" when nothing precedes it, and would miss "éfoo.jp".
             start = max(word.start() - 1, 0)
-            spans += _urls_in(text[start : word.end()], start, schemeless=schemeless)
+            spans += [
+                UrlMatch(start + url.start, start + url.end, start + url.counted_end)
+                for url in _urls_in_word(text[start : word.end()], schemeless=schemeless)
+            ]
     return spans
 
 
-def _urls_in(word: str, offset: int, *, schemeless: bool) -> list[UrlMatch]:
-    """The URLs of one word, as a left-to-right scan with twitter-text's expression finds them.
+_REMEMBERED_WORD = 256
+"""Words up to this long have their URLs remembered (a link is; a page of dotted garbage
+is not kept in memory)."""
+
+
+def _urls_in_word(word: str, *, schemeless: bool) -> tuple[UrlMatch, ...]:
+    """:func:`_urls_in`, remembered for short words (a bounded cache): a post's link is
+    looked for each time a candidate post is measured, on every network, so the same few
+    words come back thousands of times."""
+    if len(word) <= _REMEMBERED_WORD:
+        return _remembered_urls_in(word, schemeless=schemeless)
+    return _urls_in(word, schemeless=schemeless)
+
+
+def _urls_in(word: str, *, schemeless: bool) -> tuple[UrlMatch, ...]:
+    """The URLs of one word (spans within it), as a left-to-right scan with twitter-text's
+    expression finds them.
 
     The expression is tried only where a match can begin (see :func:`_possible_starts`);
     everywhere else it would fail anyway, so the result is the same as trying everywhere,
@@ -291,11 +309,11 @@ def _urls_in(word: str, offset: int, *, schemeless: bool) -> list[UrlMatch]:
         if match is None:
             continue
         position = match.end()
-        spans += [
-            UrlMatch(offset + url.start, offset + url.end, offset + url.counted_end)
-            for url in _accepted(match, schemeless=schemeless)
-        ]
-    return spans
+        spans += _accepted(match, schemeless=schemeless)
+    return tuple(spans)
+
+
+_remembered_urls_in = functools.lru_cache(maxsize=4096)(_urls_in)
 
 
 def _possible_starts(word: str) -> list[int]:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from publishers.render import telegram_html
 from publishers.render.posts import DigestRenderer, PostPart, counter_for
 from publishers.render.summaries import SummaryItem
 from publishers.render.telegram_html import (
@@ -93,6 +96,33 @@ def test_the_visible_text_decodes_only_the_entities_telegram_decodes(
     markup: str, shown: str
 ) -> None:
     assert visible_text(markup) == shown
+
+
+MARKUP_PIECES = st.sampled_from(
+    [
+        "a", "é ", "\n", ">", "<", "&", ";", "#", '"', "'", "=", "/", "😀",
+        "<b>", "</b>", "<B>", "<i >", "</i\t>", '<a href="https://x.org/?a=1&amp;b">', "</a>",
+        "<a href='x'>", '<a href="x" title="y">', "<script>", "</script>", "<style>", "<br/>",
+        "<!-- c -->", "<tg-spoiler>", "</tg-spoiler>", "<span>", "&amp;", "&AMP;", "&lt;",
+        "&gt;", "&quot;", "&#39;", "&#34;", "&#x3E;", "&#X3e;", "&#0;", "&#99999999;",
+        "&#x110000;", "&nbsp;", "&copy;", "&amp", "&#38", "&#;",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(MARKUP_PIECES, max_size=12).map("".join))
+@example('<b><a href="https://arxiv.org/abs/1">Title &#39;q&#39;</a></b>\n<b>TL;DR:</b> a &lt; b')
+def test_the_visible_text_is_read_as_the_html_parser_reads_it(markup: str) -> None:
+    """The shortcut for the shipped templates' markup, wherever it is taken, agrees with
+    the HTML parser's reading."""
+    parsed = "".join(token.value for token in telegram_html._tokens(markup) if token.kind == "text")
+    assert visible_text(markup) == parsed, repr(markup)
+
+
+def test_the_shipped_templates_markup_is_read_without_the_html_parser() -> None:
+    markup = '📄 <b><a href="https://x.org/?a=1&amp;b=2">A &#39;title&#39;</a></b> &lt;3 &#x1F600;'
+    assert telegram_html._simple_visible_text(markup) == "📄 A 'title' <3 😀"
 
 
 def test_a_cut_closes_the_tags_it_leaves_open() -> None:
