@@ -65,6 +65,7 @@ __all__ = [
     "discord_length",
     "facebook_length",
     "graphemes",
+    "has_joining",
     "mastodon_counter",
     "mastodon_length",
     "x_invalid",
@@ -133,6 +134,12 @@ def _weight(text: str) -> int:
     return len(text) + len(_HEAVY.findall(text))
 
 
+MEASURED_KEPT = 2048
+"""Lengths remembered per ruler: a thread's parts and a post's candidates are measured
+again by the splitter, the renderer and the part itself (bounded, a few MB at most)."""
+
+
+@functools.lru_cache(maxsize=MEASURED_KEPT)
 def x_length(text: str) -> int:
     """X's weighted length (twitter-text v3): what must stay within 280."""
     text = unicodedata.normalize("NFC", text)
@@ -162,6 +169,8 @@ def x_invalid(text: str) -> bool:
 # Bluesky, Mastodon, Facebook, Discord
 
 _GRAPHEME = regex.compile(r"\X")
+# The characters that make a cluster of more than one code point (UAX #29: CR of CR LF,
+# combining marks, joiners, emoji modifiers, flags, Hangul jamo, prepended marks).
 _JOINING_STRETCH = regex.compile(
     r"[\r\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=Regional_Indicator}\p{GCB=Prepend}"
     r"\p{GCB=SpacingMark}\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]+"
@@ -183,6 +192,27 @@ _NOT_A_MENTION_AFTER = regex.compile(rf"[@\uFF20{LATIN_ACCENTS}]|://")
 MASTODON_MAX_MENTION_DOMAIN = 253
 
 
+_NON_JOINING: set[str] = set()
+"""Characters seen that join no neighbour into a cluster (most text reuses a few dozen)."""
+_NON_JOINING_KEPT = 50_000
+"""At most this many are remembered, so the set stays small (~3 MB) whatever comes."""
+
+
+def has_joining(text: str) -> bool:
+    """Whether a grapheme cluster of ``text`` may be more than one code point (a joining
+    character, or CR, is in it). A set test for the characters already seen: testing the
+    Unicode classes again at every measurement was most of a thread's splitting."""
+    characters = set(text)
+    if characters <= _NON_JOINING:
+        return False
+    for character in characters - _NON_JOINING:
+        if _JOINING_STRETCH.match(character) is not None:
+            return True
+        if len(_NON_JOINING) < _NON_JOINING_KEPT:
+            _NON_JOINING.add(character)
+    return False
+
+
 def graphemes(text: str) -> int:
     """Extended grapheme clusters (Unicode UAX #29), what a reader sees as characters.
 
@@ -194,6 +224,8 @@ def graphemes(text: str) -> int:
     """
     if text.isascii():
         return len(text) - text.count("\r\n")
+    if not has_joining(text):
+        return len(text)
     windows: list[list[int]] = []
     for stretch in _JOINING_STRETCH.finditer(text):
         start, end = max(stretch.start() - 1, 0), min(stretch.end() + 1, len(text))
@@ -207,11 +239,13 @@ def graphemes(text: str) -> int:
     return count
 
 
+@functools.lru_cache(maxsize=MEASURED_KEPT)
 def bluesky_length(text: str) -> int:
     """Bluesky counts graphemes (limit 300); the UTF-8 byte limit is checked by ``fits``."""
     return graphemes(text)
 
 
+@functools.lru_cache(maxsize=MEASURED_KEPT)
 def mastodon_length(text: str, *, url_length: int = MASTODON_URL_LENGTH) -> int:
     """Graphemes, with each http(s) URL as 23 and each ``@user@domain`` as ``@user`` (a domain
     over 253 characters makes it no mention: it counts as written).

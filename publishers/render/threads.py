@@ -16,7 +16,6 @@ text is packed again until the total it was packed for is the total it produced.
 from __future__ import annotations
 
 import bisect
-import functools
 import re
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import NamedTuple
 
 import regex
 
-from publishers.render.lengths import Counter
+from publishers.render.lengths import Counter, has_joining
 from publishers.render.plain_text import PlainText
 from publishers.render.url_grammar import find_urls
 
@@ -42,12 +41,6 @@ _PARAGRAPH, _SENTENCE, _WORD = 3, 2, 1
 
 _GRAPHEME = regex.compile(r"\X")
 _WIDE = regex.compile(r"[\p{East_Asian_Width=Wide}\p{East_Asian_Width=Fullwidth}]")
-# The characters that make a cluster of more than one code point (UAX #29: CR of CR LF,
-# combining marks, joiners, emoji modifiers, flags, Hangul jamo, prepended marks).
-_JOINING = regex.compile(
-    r"[\r\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}\p{GCB=Prepend}"
-    r"\p{GCB=Regional_Indicator}\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]"
-)
 _SPACE_RUN = re.compile(r"\s+")  # str.isspace()'s white space, as trim() uses
 # A sentence ends at ".", "!", "?" or an ellipsis, maybe followed by closing quotes and brackets.
 _SENTENCE_END = regex.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*$")
@@ -137,7 +130,7 @@ class _Layout:
 
     def __init__(self, text: str, atoms: Sequence[tuple[int, int]]) -> None:
         self.text = text
-        joined = _has_joining(text)
+        joined = has_joining(text)
         self.boundaries = _cluster_ends(text) if joined else list(range(1, len(text) + 1))
         # Without joining characters every position is a boundary (a range tests in O(1)).
         boundary_set: Container[int] = (
@@ -145,16 +138,26 @@ class _Layout:
         )
         inside = _inside_atoms(len(text), atoms)
         cuts: list[_Cut] = []
+        length = len(text)
+        # The loop runs once per space of every text split: the common case (one space
+        # after a plain character, no joining character anywhere) is decided inline.
         for run in _SPACE_RUN.finditer(text):
             start, end = run.span()
-            if start == 0 or end == len(text) or inside[start] or inside[end]:
+            if start == 0 or end == length or inside[start] or inside[end]:
                 continue
-            if start not in boundary_set or end not in boundary_set:
+            if joined and (start not in boundary_set or end not in boundary_set):
                 continue  # the space carries a combining mark: one cluster with it
-            cuts.append(_Cut(start, end, _rank(text, start, run.group())))
+            space = run.group()
+            if space == " " and text[start - 1] not in _RANKED_BEFORE:
+                rank = _WORD
+            else:
+                rank = _rank(text, start, space)
+            cuts.append(_new_cut(_Cut, (start, end, rank)))
         if not text.isascii():
-            cuts += self._cjk_cuts(boundary_set, inside)
-        cuts.sort(key=lambda cut: cut.end)
+            wide = self._cjk_cuts(boundary_set, inside)
+            if wide:  # space cuts come in order; these go between them
+                cuts += wide
+                cuts.sort(key=lambda cut: cut.end)
         self.cuts = cuts
         self.cut_ends = [cut.end for cut in cuts]
         self.starts = [0, *self.boundaries[:-1]]  # where each grapheme cluster starts
@@ -193,8 +196,11 @@ class _Layout:
         """Next to a wide (CJK) character: those scripts need no spaces between words."""
         text = self.text
         positions: set[int] = set()
-        for wide in _WIDE.finditer(text):
-            positions.update((wide.start(), wide.end()))
+        for character in _wide_characters(text):
+            found = text.find(character)
+            while found >= 0:
+                positions.update((found, found + 1))
+                found = text.find(character, found + 1)
         cuts = []
         for position in sorted(positions):
             if not 0 < position < len(text) or inside[position] or position not in boundary_set:
@@ -207,16 +213,21 @@ class _Layout:
         return cuts
 
 
-@functools.lru_cache(maxsize=8192)
-def _joins(character: str) -> bool:
-    # Per distinct character, remembered: the Unicode classes are slow to test (~50 µs for
-    # a post's worth of text), and posts reuse few distinct characters.
-    return _JOINING.match(character) is not None
+_NOT_WIDE: set[str] = set()
+"""Characters seen that are not wide (most text reuses a few dozen)."""
+_NOT_WIDE_KEPT = 50_000
+"""At most this many are remembered, so the set stays small whatever comes."""
 
 
-def _has_joining(text: str) -> bool:
-    """Whether any cluster of ``text`` is more than one code point."""
-    return any(_joins(character) for character in set(text))
+def _wide_characters(text: str) -> set[str]:
+    """The wide (CJK) characters of ``text``: each a single code point, tested once."""
+    wide = set()
+    for character in set(text) - _NOT_WIDE:
+        if _WIDE.match(character) is not None:
+            wide.add(character)
+        elif len(_NOT_WIDE) < _NOT_WIDE_KEPT:
+            _NOT_WIDE.add(character)
+    return wide
 
 
 def _cluster_ends(text: str) -> list[int]:
@@ -231,6 +242,12 @@ def _inside_atoms(length: int, atoms: Sequence[tuple[int, int]]) -> list[bool]:
         for position in range(max(start + 1, 0), min(end, length + 1)):
             inside[position] = True
     return inside
+
+
+_RANKED_BEFORE = _SENTENCE_END_TAIL | _CJK_SENTENCE_END
+"""After any other character, a single space is a cut between words."""
+_new_cut = tuple.__new__
+"""Builds a :class:`_Cut` without the named tuple's Python-level constructor."""
 
 
 def _rank(text: str, start: int, space: str) -> int:
