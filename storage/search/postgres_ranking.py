@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
@@ -83,24 +83,25 @@ matches 34-49 ms, so the walk wins earlier than this ratio says; 2 stays conserv
 
 @contextmanager
 def postgres_custom_plans(session: Session) -> Iterator[None]:
-    """Plan these queries for the words at hand, then put the caller's setting back.
+    """Plan these queries for the words at hand: psycopg prepares none of them in the block.
 
     psycopg prepares a statement it has run five times, and PostgreSQL may then switch to
     one generic plan for all words: for the index query a parallel scan whose workers
-    alone cost more than a rare word's whole search (measured: 2 ms became 40 ms).
+    alone cost more than a rare word's whole search (measured: 2 ms became 40 ms). The
+    connection's prepare threshold is lifted for the block and put back after: a setting
+    on this side, where ``SET LOCAL plan_cache_mode`` and putting it back cost two round
+    trips, each a millisecond or more on a busy machine.
     """
-    previous = session.execute(
-        text(
-            "SELECT current_setting('plan_cache_mode'),"
-            " set_config('plan_cache_mode', 'force_custom_plan', true)"
-        )
-    ).scalar_one()
-    yield
-    # Skipped when the block raised: restoring could fail in an aborted transaction and
-    # hide the error; SET LOCAL ends with the transaction anyway.
-    session.execute(
-        text("SELECT set_config('plan_cache_mode', :previous, true)"), {"previous": previous}
-    )
+    driver: Any = session.connection().connection.driver_connection
+    if not hasattr(driver, "prepare_threshold"):  # a driver that prepares nothing itself
+        yield
+        return
+    previous = driver.prepare_threshold
+    driver.prepare_threshold = None
+    try:
+        yield
+    finally:
+        driver.prepare_threshold = previous
 
 
 def _postgres_walk(session: Session, query: str) -> int | None:
@@ -157,8 +158,9 @@ def postgres_snippets(session: Session, query: str, document_ids: Sequence[int])
         text(
             f"""
             SELECT d.id,
-                   CASE WHEN to_tsvector('english', d.title) @@ {_POSTGRES_QUERY}
-                             AND NOT to_tsvector('english', d.body) @@ {_POSTGRES_QUERY}
+                   CASE WHEN ts_filter(d.{POSTGRES_VECTOR_COLUMN}, '{{a}}') @@ {_POSTGRES_QUERY}
+                             AND NOT ts_filter(d.{POSTGRES_VECTOR_COLUMN}, '{{b}}')
+                                     @@ {_POSTGRES_QUERY}
                         THEN ts_headline('english', d.title, {_POSTGRES_QUERY}, :options)
                         ELSE ts_headline('english', d.body, {_POSTGRES_QUERY}, :options)
                    END

@@ -311,6 +311,17 @@ def test_the_snippet_is_short_plain_text_around_the_match(db: Database) -> None:
     assert "<b>" not in snippet
 
 
+def test_the_excerpt_comes_from_the_title_when_only_the_title_matches(db: Database) -> None:
+    with db.transaction() as session:
+        paper = _paper(session, 1, "Capsule routing", "Some abstract about other things.")
+        index_paper(session, paper)
+        both = _paper(session, 2, "Capsule nets", "An abstract on capsule networks.")
+        index_paper(session, both)
+        hits = {hit.paper_id: hit.snippet for hit in search.search(session, "capsule")}
+    assert "Capsule routing" in hits[paper.id]
+    assert "capsule" in hits[both.id].lower()
+
+
 def test_a_word_in_more_documents_than_the_bound_gives_the_newest_papers(db: Database) -> None:
     total = CANDIDATE_LIMIT * 3
     with db.transaction() as session:
@@ -516,6 +527,22 @@ def test_postgres_search_leaves_the_plan_cache_setting_as_it_was(postgres_db: Da
             assert [hit.paper_id for hit in search.search(session, "wasserstein")] == [paper.id]
         setting = session.scalar(text("SELECT current_setting('plan_cache_mode')"))
     assert setting == "force_generic_plan"
+
+
+@pytest.mark.postgres
+def test_postgres_search_statements_are_never_prepared(postgres_db: Database) -> None:
+    """A prepared statement may get one generic plan for every word; psycopg prepares a
+    statement from its fifth run unless told not to, and its threshold is put back."""
+    with postgres_db.transaction() as session:
+        paper = _paper(session, 1, "Wasserstein GAN")
+        index_paper(session, paper)
+        driver = session.connection().connection.driver_connection
+        threshold = driver.prepare_threshold
+        for _ in range(7):  # past psycopg's prepare threshold
+            assert [hit.paper_id for hit in search.search(session, "wasserstein")] == [paper.id]
+        prepared = session.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+        assert driver.prepare_threshold == threshold
+    assert not [statement for statement in prepared if "search_documents" in statement]
 
 
 def _bulk_paper(connection: Connection, number: int, title: str) -> None:
