@@ -128,6 +128,8 @@ class _Lane:
     untried: list[outbox.Claim]
     sent: list[_Sent] = field(default_factory=list)
     report: Report = field(default_factory=Report)
+    resume_at: datetime | None = None
+    """Set by a rate limit: the channel's other parts wait until then, untried."""
 
 
 @dataclass(frozen=True)
@@ -362,10 +364,10 @@ class Publisher:
             ) as pool:
                 for lane in lanes:
                     pool.submit(self._run_lane, lane, stop, errors)
-        untried = [claim for lane in lanes for claim in lane.untried]
-        if untried:
+        if any(lane.untried for lane in lanes):
             with self.db.transaction() as session:
-                outbox.record_unsent(session, untried)
+                for lane in lanes:  # a rate-limited channel's wait until the network's time
+                    outbox.record_unsent(session, lane.untried, at=lane.resume_at)
         for lane in lanes:
             report.add(lane.report)
         self._record_sent([sent for lane in lanes for sent in lane.sent], report)
@@ -376,11 +378,11 @@ class Publisher:
         """A channel's parts of the batch, one after the other, until one raises or
         ``stop`` says so; what is left stays in ``lane.untried``."""
         try:
-            while lane.untried and not stop():
+            while lane.untried and lane.resume_at is None and not stop():
                 claim = lane.untried.pop(0)
                 if not self._leased(lane, claim):
                     continue
-                posted = self._deliver_one(lane.channel, lane.client, claim, lane.report)
+                posted = self._deliver_one(lane, claim)
                 if posted is not None:
                     lane.sent.append(_Sent(lane.channel, lane.client, claim, posted))
         except BaseException as error:  # handed to the batch, once the other lanes finish
@@ -401,11 +403,11 @@ class Publisher:
         )
         return False
 
-    def _deliver_one(
-        self, channel: ChannelSettings, client: Network, claim: outbox.Claim, report: Report
-    ) -> Posted | None:
+    def _deliver_one(self, lane: _Lane, claim: outbox.Claim) -> Posted | None:
         """Send one claimed part: what the network answered when it is out (recorded with
-        the batch), None when it is not (what became of it is recorded here)."""
+        the batch), None when it is not (what became of it is recorded here). A rate limit
+        pauses the lane until the time the network named."""
+        channel, client, report = lane.channel, lane.client, lane.report
         post = OutgoingPost(
             text=claim.text,
             rich=claim.rich,
@@ -454,7 +456,7 @@ class Publisher:
                     return None
                 posted = client.post(uploaded)
         except RateLimited as error:
-            self._retry(claim, error, report, at=error.retry_at)
+            lane.resume_at = self._retry(claim, error, report, at=error.retry_at)
             return None
         except RepliesRefused as error:
             self._refused_replies(channel, claim, error, report)
@@ -583,7 +585,7 @@ class Publisher:
         at: datetime | None,
         look_first: bool = False,
         soon: bool = False,
-    ) -> None:
+    ) -> datetime:
         now = self.clock()
         wait = timedelta(seconds=1) if soon else backoff(claim.attempts, self.rng)
         when = max(at, now) if at is not None else now + wait
@@ -598,6 +600,7 @@ class Publisher:
             f"{when:%H:%M:%S}",
         )
         report.retried += 1
+        return when
 
     def _fail(self, claim: outbox.Claim, error: PublishError, report: Report) -> None:
         with self.db.transaction() as session:

@@ -435,23 +435,24 @@ def renew(session: Session, claim: Claim, until: datetime) -> bool:
     )
 
 
-def record_unsent(session: Session, claims: Collection[Claim]) -> int:
-    """Claimed parts this worker will not try after all (it was stopped, or a part before
-    them in its batch raised): due again at once, for any worker, as if never claimed.
-    A part that may be out (``look_first``) stays marked so. Returns parts given back."""
+def record_unsent(
+    session: Session, claims: Collection[Claim], *, at: datetime | None = None
+) -> int:
+    """Claimed parts this worker will not try after all (it was stopped, a part before
+    them in its batch raised, or their network said to wait until ``at``): due again at
+    once (or at ``at``), for any worker, as if never claimed. A part that may be out
+    (``look_first``) stays marked so. Returns parts given back."""
+    values: dict[str, object] = {
+        "state": DeliveryState.PENDING,
+        "attempts": Delivery.attempts - 1,
+        "lease_until": None,
+        "claim_token": None,
+    }
+    if at is not None:
+        values["next_attempt_at"] = at
     given = 0
     for claim in claims:
-        given += changed_rows(
-            session,
-            update(Delivery)
-            .where(_mine(claim))
-            .values(
-                state=DeliveryState.PENDING,
-                attempts=Delivery.attempts - 1,
-                lease_until=None,
-                claim_token=None,
-            ),
-        )
+        given += changed_rows(session, update(Delivery).where(_mine(claim)).values(**values))
     return given
 
 

@@ -30,7 +30,8 @@ from storage.models import Delivery, DeliveryState
 from tests.publishers.channels import channel_of
 from tests.publishers.conftest import Clock
 from tests.publishers.test_delivery import PARAGRAPH, approved, five_part_summary, x_channel
-from tests.servers.x_server import XServer
+from tests.servers.http_fake import Fault, FaultKind, Response
+from tests.servers.x_server import TWEETS, XServer
 
 LEASE = timedelta(seconds=100)
 
@@ -162,3 +163,39 @@ def test_channels_of_one_batch_go_out_side_by_side_each_thread_in_order(
     assert [post.in_reply_to for post in posts[1:]] == [post.id for post in posts[:-1]]
     assert [len(written(tmp_path, folder.name)) for folder in folders] == [2, 2]
     assert {(row.state, row.attempts) for row in rows(db)} == {(DeliveryState.SENT, 1)}
+
+
+def test_a_rate_limit_holds_the_channels_other_parts_of_the_batch_until_the_reset(
+    db: Database, clock: Clock, tmp_path: Path, x: XServer
+) -> None:
+    """X answers the batch's first part with a 429 and a reset 13 minutes on: the channel's
+    other parts of the batch are not sent into the limit, but wait for the reset untried;
+    then all three go."""
+    channel = x_channel(x, thread=False)
+    publisher = service(db, [channel], clock, tmp_path)
+    summaries(db, 3, "Short enough for one post.")
+    digests_of_one_part(publisher, channel, 3)
+    reset = clock() + timedelta(minutes=13)
+    x.fail(
+        "POST",
+        TWEETS,
+        Fault(
+            FaultKind.REPLY,
+            Response(
+                429,
+                {"title": "Too Many Requests", "status": 429},
+                {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(reset.timestamp()))},
+            ),
+        ),
+    )
+    report = publisher.deliver()
+    assert (report.sent, report.retried) == (0, 1)
+    assert len(x.received("POST", TWEETS)) == 1, "nothing more sent into the limit"
+    assert [(row.state, row.attempts, row.next_attempt_at) for row in rows(db)] == [
+        (DeliveryState.PENDING, 1, reset),
+        (DeliveryState.PENDING, 0, reset),
+        (DeliveryState.PENDING, 0, reset),
+    ]
+    clock.advance(minutes=13)
+    assert publisher.deliver().sent == 3
+    assert len(x.posts) == 3
