@@ -12,22 +12,37 @@ Three measurements, each through the code the service runs:
   (Mastodon.py) against the local fake Mastodon of ``tests/servers``, first answering at
   once with no limit, then after 50 ms with a fixed-window rate limit answered by the 429
   and ``X-RateLimit-Reset`` Mastodon sends. Delivery writes: it uses a scratch SQLite file
-  of its own, deleted afterwards.
+  of its own, deleted afterwards;
+- **delivery by several processes**: 1 and 2 worker processes sharing one outbox, with no
+  latency and no limit, many channels due at once, to Mastodon (beside the bare client's
+  floor) and to Discord through a bot that takes every message at once (the outbox's own
+  cost). On PostgreSQL (``python -m bench --db postgresql+...``, or ``python -m
+  bench.publishing delivery --db URL``) in a schema of its own, dropped afterwards; else
+  on a scratch SQLite file.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
+import os
 import random
+import secrets
+import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any, get_args
+from typing import IO, Any, get_args
 
-from sqlalchemy import func
+from sqlalchemy import URL, create_engine, func, make_url, text
 from sqlalchemy import select as sql_select
 from sqlalchemy.orm import Session
 
@@ -36,8 +51,13 @@ from bench.report import latencies
 from publishers import digests as digest_service
 from publishers.channels import stored_row
 from publishers.delivery import Publisher
+from publishers.networks.base import OutgoingPost
 from publishers.networks.factory import Clients
-from publishers.networks.mastodon import DEFAULT_RATE_LIMIT_WAIT
+from publishers.networks.mastodon import (
+    DEFAULT_RATE_LIMIT_WAIT,
+    MastodonClient,
+    MastodonCredentials,
+)
 from publishers.render.posts import DigestRenderer
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
@@ -76,6 +96,12 @@ class Sizes:
     window_s: float
     windows: int
     """The rate-limited run sends ``rate_limit * windows`` posts: that many windows at best."""
+    process_parts: int = 4000
+    """Parts due at once in each run of several delivering processes."""
+    process_channels: int = 40
+    """The channels they are spread over."""
+    process_counts: tuple[int, ...] = (1, 2)
+    """How many delivering processes, one run each."""
 
 
 FULL = Sizes(
@@ -86,7 +112,9 @@ FULL = Sizes(
     window_s=1.0,
     windows=30,
 )
-SMALL = replace(FULL, rendered=2000, zero_latency_parts=100, windows=4)
+SMALL = replace(
+    FULL, rendered=2000, zero_latency_parts=100, windows=4, process_parts=400, process_channels=20
+)
 """The same limit and window as full size, over fewer windows."""
 
 
@@ -100,7 +128,7 @@ def measure(
     return {
         "digest_selection": digest_selection(db, chosen.channels, rng),
         "render": render(db, renderer, chosen.rendered),
-        "delivery": delivery(renderer, chosen),
+        "delivery": delivery(renderer, chosen, db.url),
     }
 
 
@@ -257,6 +285,13 @@ class Run:
     started: float
     """``time.time()`` when the first part was claimed (the fake's windows are epoch-aligned)."""
     finished: float
+    cpu_s: float = 0.0
+    """CPU time the delivering processes used, where they are processes of their own."""
+
+
+DIGEST_PARTS = 10
+"""Parts per digest in the process runs: a channel's parts in several digests, as a
+channel several digests behind has them."""
 
 
 def deliver_all(
@@ -325,8 +360,12 @@ def wait_for_window(window: float) -> None:
     time.sleep(math.floor(now / window) * window + window - now + 0.001)
 
 
-def delivery(renderer: DigestRenderer, sizes: Sizes) -> dict[str, Any]:
-    """The worker against the fake Mastodon, on a scratch database.
+def delivery(
+    renderer: DigestRenderer, sizes: Sizes, url: str | URL | None = None
+) -> dict[str, Any]:
+    """The worker against the fake Mastodon, on a scratch database; then 1 and 2
+    delivering processes (``delivery_processes``) on a scratch SQLite file, or a scratch
+    schema when ``url`` is PostgreSQL's.
 
     Zero latency: as many parts as the worker sends per second with nothing to wait for
     (the database's commits, Mastodon.py and the fake bound it). Rate limited: the fake
@@ -398,4 +437,328 @@ def delivery(renderer: DigestRenderer, sizes: Sizes) -> dict[str, Any]:
         "network": "mastodon",
         "zero_latency": zero,
         "latency_50ms_rate_limited": limited_result,
+        **delivery_processes(renderer, sizes, url),
     }
+
+
+# -- delivery by several processes ---------------------------------------------------------------
+
+PROCESS_KINDS = ("mastodon", "discord")
+"""The networks the process runs deliver to: Mastodon through Mastodon.py and HTTP to the
+local fake (which runs in the benchmark's own process), and Discord channels posted
+through the running bot, here a bot whose every message is taken at once
+(``InstantPoster``), so that run shows what the outbox itself costs."""
+WORKER_POLL = 0.001
+"""A worker's pause when nothing is due but parts are still in flight elsewhere."""
+
+
+class InstantPoster:
+    """The running Discord bot as the delivery worker sees it (``ChannelPoster``), taking
+    every message at once: no network, so a run through it measures the outbox alone."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self._lock = threading.Lock()
+        self._ids = itertools.count((os.getpid() << 32) + 1)
+
+    def send(self, channel_id: int, text: str, reply_to: int | None, timeout: float) -> int:
+        with self._lock:
+            self.sent += 1
+            return next(self._ids)
+
+    def recent(self, channel_id: int, limit: int, timeout: float) -> list[tuple[int, str]]:
+        return []
+
+
+@contextmanager
+def scratch_database(url: str | URL | None, folder: Path) -> Iterator[str]:
+    """The process runs' own database: a SQLite file in ``folder``, or on PostgreSQL a
+    schema of its own on ``url``'s server, dropped afterwards (the database itself is never
+    touched)."""
+    if url is None or make_url(url).get_backend_name() == "sqlite":
+        yield f"sqlite:///{folder / 'processes.db'}"
+        return
+    schema = f"bench_delivery_{secrets.token_hex(6)}"
+    admin = create_engine(url)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def fan_out_channels(
+    kind: str, prefix: str, count: int, server: FakeMastodon, first_id: int = 1
+) -> list[ChannelSettings]:
+    """``count`` channels of ``kind`` that post one post per summary, the Mastodon ones all
+    to the one fake account, the Discord ones each to a channel of its own (numbered from
+    ``first_id``)."""
+    if kind == "mastodon":
+        return [
+            mastodon_channel(f"{prefix}-{n:03d}", server, max_items=50, thread=False)
+            for n in range(count)
+        ]
+    return [
+        channel_of(kind, f"{prefix}-{n:03d}", max_items=50, discord_channel_id=first_id + n)
+        for n in range(count)
+    ]
+
+
+def unsent(db: Database) -> int:
+    """Parts not yet sent (nor cancelled), in every channel."""
+    with db.sessions() as session:
+        count = session.scalar(
+            sql_select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.state.not_in((DeliveryState.SENT, DeliveryState.CANCELLED)))
+        )
+    return int(count or 0)
+
+
+def worker(url: str, channels: list[ChannelSettings], outbox: Path) -> dict[str, Any]:
+    """One delivering process: the service's loop until no part is left anywhere. It
+    says ``ready`` on stdout once connected, starts on a line from stdin, and answers
+    what it sent (and what its Discord bot took) and the CPU time it used."""
+    db = Database.connect(url)
+    poster = InstantPoster()
+    clients = Clients(fallback_dir=outbox, poster=poster)
+    publisher = Publisher(db, DigestRenderer(Templates()), partial(list, channels), clients)
+    try:
+        unsent(db)  # connected before the clock starts
+        for channel in channels:
+            clients.client_for(channel)
+        print("ready", flush=True)
+        sys.stdin.readline()
+        cpu = time.process_time()
+        started = time.perf_counter()
+        sent = 0
+        while True:
+            report = publisher.deliver(limit=10**9)
+            sent += report.sent
+            if report.failed or report.held:
+                raise RuntimeError(f"delivery failed: {report}")
+            if report.attempts == 0:
+                if unsent(db) == 0:
+                    break
+                time.sleep(WORKER_POLL)
+        return {
+            "sent": sent,
+            "bot_took": poster.sent,
+            "seconds": round(time.perf_counter() - started, 3),
+            "cpu_s": round(time.process_time() - cpu, 3),
+        }
+    finally:
+        clients.close()
+        db.dispose()
+
+
+def floor_worker(api_base: str, posts: int) -> dict[str, Any]:
+    """The Mastodon floor: the same client posting ``posts`` statuses in a loop, with no
+    outbox around it."""
+    client = MastodonClient(MastodonCredentials(ACCESS_TOKEN), api_base=api_base)
+    try:
+        print("ready", flush=True)
+        sys.stdin.readline()
+        cpu = time.process_time()
+        started = time.perf_counter()
+        for number in range(posts):
+            client.post(
+                OutgoingPost(
+                    text=f"floor post {number} of {os.getpid()}",
+                    key=secrets.token_hex(16),
+                    part=0,
+                    parts=1,
+                )
+            )
+        return {
+            "sent": posts,
+            "bot_took": 0,
+            "seconds": round(time.perf_counter() - started, 3),
+            "cpu_s": round(time.process_time() - cpu, 3),
+        }
+    finally:
+        client.close()
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """What the processes of one run did together."""
+
+    run: Run
+    bot_took: int
+    """Messages the workers' Discord bots took (each worker has its own)."""
+
+
+def run_workers(arguments: list[list[str]]) -> Fleet:
+    """One worker process per argument list (``main``'s), started at once; done when all
+    are."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    processes = [
+        subprocess.Popen(  # noqa: S603 - this interpreter, this module
+            [sys.executable, "-m", "bench.publishing", *argument],
+            cwd=root,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for argument in arguments
+    ]
+    try:
+        for process in processes:
+            if _pipe(process.stdout).readline().strip() != "ready":
+                raise RuntimeError("a delivery worker did not start")
+        wall = time.time()
+        started = time.perf_counter()
+        for process in processes:
+            _pipe(process.stdin).write("go\n")
+            _pipe(process.stdin).flush()
+        answers = []
+        for process in processes:
+            out, _ = process.communicate(timeout=600)
+            if process.returncode != 0:
+                raise RuntimeError(f"a delivery worker failed ({process.returncode})")
+            answers.append(json.loads(out.strip().splitlines()[-1]))
+        seconds = time.perf_counter() - started
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    run = Run(
+        parts=sum(answer["sent"] for answer in answers),
+        seconds=seconds,
+        started=wall,
+        finished=wall + seconds,
+        cpu_s=sum(answer["cpu_s"] for answer in answers),
+    )
+    return Fleet(run, sum(answer["bot_took"] for answer in answers))
+
+
+def _pipe(stream: IO[str] | None) -> IO[str]:
+    if stream is None:
+        raise RuntimeError("the worker was started without its pipes")
+    return stream
+
+
+def _figures(run: Run, count: int, **more: Any) -> dict[str, Any]:
+    return {
+        "processes": count,
+        "parts": run.parts,
+        "seconds": round(run.seconds, 3),
+        "per_s": round(run.parts / run.seconds, 1),
+        "cpu_ms_per_part": round(1000 * run.cpu_s / max(1, run.parts), 2),
+        **more,
+    }
+
+
+def delivery_processes(
+    renderer: DigestRenderer,
+    sizes: Sizes,
+    url: str | URL | None = None,
+    kinds: tuple[str, ...] = PROCESS_KINDS,
+) -> dict[str, Any]:
+    """Parts/s with no latency and no limit for 1 and 2 delivering processes.
+
+    ``sizes.process_channels`` channels each have ``process_parts / process_channels``
+    single posts due at once, in digests of ``DIGEST_PARTS``, as at 09:00; the workers are
+    processes of their own on the scratch database (``scratch_database``), started together
+    once every digest is built. Each run counts what the network took and what the outbox
+    recorded (each part once), and the workers' CPU time per part. Beside the Mastodon
+    runs, their floor: as many processes posting as many statuses with the bare client.
+    """
+    results: dict[str, Any] = {}
+    per_channel = max(1, sizes.process_parts // sizes.process_channels)
+    with tempfile.TemporaryDirectory(prefix="shortscience-bench-processes-") as scratch:
+        folder = Path(scratch)
+        with scratch_database(url, folder) as scoped:
+            db = Database.connect(scoped)
+            clients = Clients(fallback_dir=folder / "outbox", poster=InstantPoster())
+            try:
+                fill(db, per_channel + 50)
+                for kind in kinds:
+                    for count in sizes.process_counts:
+                        results.update(
+                            _fan_out(db, scoped, renderer, clients, kind, count, sizes, folder)
+                        )
+            finally:
+                clients.close()
+                db.dispose()
+    return results
+
+
+def _fan_out(
+    db: Database,
+    url: str,
+    renderer: DigestRenderer,
+    clients: Clients,
+    kind: str,
+    count: int,
+    sizes: Sizes,
+    folder: Path,
+) -> dict[str, Any]:
+    """One run of ``delivery_processes``: its channels built, then ``count`` workers."""
+    per_channel = max(1, sizes.process_parts // sizes.process_channels)
+    results: dict[str, Any] = {}
+    with FakeMastodon(rate_limit=10**9) as server:
+        channels = fan_out_channels(
+            kind, f"{kind}-{count}p", sizes.process_channels, server, first_id=count * 10**6
+        )
+        publisher = Publisher(db, renderer, partial(list, channels), clients)
+        built = 0
+        for channel in channels:
+            shaped = channel.model_copy(update={"max_items": DIGEST_PARTS})
+            built += build_until(publisher, shaped, per_channel)[0]
+        spec = json.dumps([channel.model_dump_json(exclude_unset=True) for channel in channels])
+        fleet = run_workers([["worker", url, str(folder / "outbox"), spec]] * count)
+        dialect = db.engine.dialect.name
+        # Every status request, not the statuses: a part sent twice with its key would
+        # be answered with the first status, and is counted here all the same.
+        requests = len(server.received("POST", server.statuses_pattern))
+        if requests != len(server.posts):
+            raise RuntimeError(f"{requests} status requests made {len(server.posts)} statuses")
+        results[f"{kind}_{count}_process_{dialect}"] = _figures(
+            fleet.run,
+            count,
+            channels=len(channels),
+            built=built,
+            recorded_sent=sum(recorded_sent(db, channel.name) for channel in channels),
+            network_took=requests if kind == "mastodon" else fleet.bot_took,
+        )
+        if kind == "mastodon":
+            floor = run_workers([["floor", server.url, str(built // count)]] * count)
+            results[f"mastodon_floor_{count}_process"] = _figures(floor.run, count)
+    return results
+
+
+def main(argv: list[str]) -> int:
+    """``worker URL OUTBOX CHANNELS_JSON``: one delivering process of ``run_workers``;
+    ``floor API_BASE POSTS``: one process of the Mastodon floor;
+    ``delivery [--small] [--db URL]``: the delivery measurements alone, as JSON."""
+    if argv[:1] == ["worker"]:
+        url, outbox, spec = argv[1:4]
+        channels = [ChannelSettings.model_validate_json(item) for item in json.loads(spec)]
+        print(json.dumps(worker(url, channels, Path(outbox))), flush=True)
+        return 0
+    if argv[:1] == ["floor"]:
+        print(json.dumps(floor_worker(argv[1], int(argv[2]))), flush=True)
+        return 0
+    if argv[:1] == ["delivery"]:
+        small = "--small" in argv
+        db_url: str | None = argv[argv.index("--db") + 1] if "--db" in argv else None
+        sizes = SMALL if small else FULL
+        renderer = DigestRenderer(Templates())
+        results = {"delivery": delivery(renderer, sizes, db_url)}
+        print(json.dumps(results, indent=2))
+        return 0
+    print(main.__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -2,17 +2,22 @@
 
 No timing is asserted (the machine may be busy): the shape of the results, the counts,
 that delivery really went through the worker to the fake network and was recorded as
-sent, and that the measured database is left as it was.
+sent (by one process and by two sharing the outbox, on SQLite and PostgreSQL), and that
+the measured database is left as it was.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from bench.fill import fill
-from bench.publishing import KINDS, Sizes, measure
+from bench.publishing import KINDS, PROCESS_KINDS, Sizes, delivery_processes, measure
+from publishers.render.posts import DigestRenderer
+from publishers.render.templates import Templates
 from storage.database import Database
 from storage.models import Channel, Delivery, Digest, DigestItem
 
@@ -23,6 +28,8 @@ TINY = Sizes(
     rate_limit=5,
     window_s=0.5,
     windows=2,
+    process_parts=24,
+    process_channels=4,
 )
 
 
@@ -79,3 +86,44 @@ def test_measure_reports_every_publishing_figure_and_leaves_the_database_alone(
     assert limited["ideal_per_s"] > 0
     assert 0 < limited["ratio"] <= 1
     assert limited["ratio"] == round(limited["parts"] / (TINY.rate_limit * limited["windows"]), 3)
+    assert_process_runs(delivery, "sqlite")
+
+
+def assert_process_runs(delivery: dict[str, Any], dialect: str) -> None:
+    """Every run of 1 and 2 delivering processes sent each part once: the network took
+    as many as were built, and the outbox recorded as many."""
+    for kind in PROCESS_KINDS:
+        for count in TINY.process_counts:
+            run = delivery[f"{kind}_{count}_process_{dialect}"]
+            assert run["processes"] == count
+            assert run["channels"] == TINY.process_channels
+            assert run["built"] == TINY.process_parts
+            assert run["parts"] == run["recorded_sent"] == run["network_took"] == run["built"]
+            assert run["per_s"] > 0 and run["cpu_ms_per_part"] > 0
+    for count in TINY.process_counts:
+        floor = delivery[f"mastodon_floor_{count}_process"]
+        assert floor["parts"] == TINY.process_parts and floor["per_s"] > 0
+
+
+@pytest.mark.postgres
+def test_delivery_processes_share_a_postgresql_outbox_in_a_schema_dropped_afterwards(
+    postgres_server: str,
+) -> None:
+    engine = create_engine(postgres_server)
+    try:
+        before = schemas(engine)
+        delivery = delivery_processes(DigestRenderer(Templates()), TINY, postgres_server)
+        after = schemas(engine)
+    finally:
+        engine.dispose()
+    assert_process_runs(delivery, "postgresql")
+    assert after == before, "the scratch schema is dropped"
+
+
+def schemas(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(
+            connection.scalars(
+                text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench_delivery_%'")
+            )
+        )
