@@ -119,22 +119,25 @@ def index_site(
     with _locked(directory):
         _remove_leftovers(directory)
         bundles = _read_manifest(index)
-        units = (WHOLE,) if _page_count_of(directory) < shard_from else SHARDS
+        pages = _pages_per_folder(directory)  # read once: a million entries at full size
+        units = (WHOLE,) if sum(pages.values()) < shard_from else SHARDS
         if bundles is None or (WHOLE in bundles) != (units == (WHOLE,)):
             # no index yet, one from before shards, or one cut the other way: built whole
-            reindexed = _build_whole(directory, units, timeout)
+            reindexed = _build_whole(directory, units, pages, timeout)
             bundles = _read_manifest(index) or {}
         else:
-            reindexed = _refresh(directory, bundles, units, timeout)
-    pages = sum(bundles.values())
-    return SearchIndexReport(directory, pages, time.monotonic() - started, len(bundles), reindexed)
+            reindexed = _refresh(directory, bundles, units, pages, timeout)
+    indexed = sum(bundles.values())
+    return SearchIndexReport(
+        directory, indexed, time.monotonic() - started, len(bundles), reindexed
+    )
 
 
-def _build_whole(site: Path, units: tuple[str, ...], timeout: float) -> int:
+def _build_whole(site: Path, units: tuple[str, ...], pages: dict[str, int], timeout: float) -> int:
     """Every shard into one new folder, swapped in for ``pagefind/`` whole; or, with no
     paper page at all, no index."""
     index = site / INDEX_FOLDER
-    holding = [shard for shard in units if _has_pages(site, shard)]
+    holding = [shard for shard in units if _has_pages(pages, shard)]
     if not holding:
         _retire(site, index)
         return 0
@@ -164,9 +167,16 @@ def _swapped_in(site: Path, target: Path) -> Iterator[Path]:
         remove_tree(retired)
 
 
-def _refresh(site: Path, bundles: dict[str, int], units: tuple[str, ...], timeout: float) -> int:
+def _refresh(
+    site: Path,
+    bundles: dict[str, int],
+    units: tuple[str, ...],
+    pages: dict[str, int],
+    timeout: float,
+) -> int:
     """Index each stale shard again into its bundle; then drop the bundles of shards left
-    with no page (the manifest first, then the bundle)."""
+    with no page (the manifest first, then the bundle). ``pages``: the pages per folder
+    when the run started (a page written since leaves its folder stale for the next run)."""
     index = site / INDEX_FOLDER
     reindexed = 0
     dropped = []
@@ -175,17 +185,17 @@ def _refresh(site: Path, bundles: dict[str, int], units: tuple[str, ...], timeou
         bundle = index / shard
         if shard in bundles and _recorded_folders(bundle) == folders:
             continue
-        if not _has_pages(site, shard):
+        if not _has_pages(pages, shard):
             if shard in bundles:
                 dropped.append(shard)
             elif bundle.exists():  # a bundle no manifest named: a killed run's
                 _retire(site, bundle)
             continue
         with _swapped_in(site, bundle) as building:
-            pages = _index_shard(site, shard, building, folders, timeout)
+            indexed = _index_shard(site, shard, building, folders, timeout)
         reindexed += 1
-        if bundles.get(shard) != pages:
-            bundles[shard] = pages
+        if bundles.get(shard) != indexed:
+            bundles[shard] = indexed
             _write_manifest(site, index / MANIFEST, bundles)
     if dropped:
         for shard in dropped:
@@ -206,18 +216,18 @@ def _folder_names(shard: str) -> list[str]:
     return [f"{first}{second}" for first in firsts for second in SHARDS]
 
 
-def _page_count_of(site: Path) -> int:
-    """The paper pages in the folder (not ``.*.tmp`` ones being written)."""
-    count = 0
+def _pages_per_folder(site: Path) -> dict[str, int]:
+    """The paper pages in each paper folder (not ``.*.tmp`` ones being written)."""
+    counts = {}
     for name in _folder_names(WHOLE):
         try:
             with os.scandir(site / PAPER_FOLDER / name) as entries:
-                count += sum(
+                counts[name] = sum(
                     1 for e in entries if e.name.endswith(".html") and not e.name.startswith(".")
                 )
         except (FileNotFoundError, NotADirectoryError):
-            continue
-    return count
+            counts[name] = 0
+    return counts
 
 
 def _folders(site: Path, shard: str) -> Folders:
@@ -233,16 +243,9 @@ def _folders(site: Path, shard: str) -> Folders:
     return found
 
 
-def _has_pages(site: Path, shard: str) -> bool:
-    """Whether any folder of the shard holds a page (a hidden ``.*.tmp`` is none yet)."""
-    for name in _folder_names(shard):
-        try:
-            with os.scandir(site / PAPER_FOLDER / name) as entries:
-                if any(e.name.endswith(".html") and not e.name.startswith(".") for e in entries):
-                    return True
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-    return False
+def _has_pages(pages: dict[str, int], shard: str) -> bool:
+    """Whether any folder of the shard held a page (:func:`_pages_per_folder`)."""
+    return any(pages[name] for name in _folder_names(shard))
 
 
 def _index_shard(site: Path, shard: str, output: Path, folders: Folders, timeout: float) -> int:
