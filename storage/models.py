@@ -81,6 +81,8 @@ class SummaryStatus(enum.StrEnum):
 
 ACTIVE_SUMMARY = "status IN ('pending', 'approved')"
 """The SQL condition of a summary that counts as its author's one summary of a paper."""
+UNFETCHED_PAPER = "fetched_at IS NULL AND arxiv_id IS NOT NULL"
+"""The SQL condition of a paper stored by its arXiv id alone, waiting for its details."""
 
 
 class ModerationAction(enum.StrEnum):
@@ -165,6 +167,13 @@ class Paper(Base):
     __table_args__ = (
         CheckConstraint("arxiv_version IS NULL OR arxiv_version >= 1", name="arxiv_version"),
         CheckConstraint("arxiv_id IS NULL OR key = 'arxiv:' || arxiv_id", name="arxiv_key"),
+        # Placeholders waiting for arXiv's details (storage.papers.unfetched), usually none.
+        Index(
+            "ix_papers_unfetched",
+            "id",
+            sqlite_where=text(UNFETCHED_PAPER),
+            postgresql_where=text(UNFETCHED_PAPER),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
