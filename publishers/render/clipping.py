@@ -9,9 +9,10 @@ back or closed. Lengths are code points (Python ``len``), which is how Discord c
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 ELLIPSIS = "…"
 
@@ -32,6 +33,10 @@ _SENTENCE_END = re.compile(r"[.!?…](?=\s)|[\u3002\uff01\uff1f]")
 _INLINE_PAIRS = ("**", "__", "~~", "||")
 # Closing markers of spans that must not be cut inside: link URL (none), inline code, math.
 _ATOMIC = frozenset({"", "`", "``", "$"})
+_MARKUP_FIRST = frozenset("\\\n`$*_[]" + "".join(pair[0] for pair in _INLINE_PAIRS))
+"""Every character at which :func:`_unclosed` may see something open or close; it skips
+the others in one search (a page of prose is mostly those)."""
+_MARKUP_CHARACTER = re.compile("[" + re.escape("".join(sorted(_MARKUP_FIRST))) + "]")
 # Such a span is short; an opener further back than this is more likely a stray character,
 # which Discord shows as it is, so it is left alone rather than cutting back that far.
 _ATOMIC_REACH = 300
@@ -227,13 +232,17 @@ def _unclosed(text: str) -> list[tuple[int, str]]:
         until, known = unclosed_until.get(kind, (-1, _OPEN))
         if start < until:
             return known
-        end, stop = _span_end(text, start, closes)
+        end, stop = _span_end(text, start, closes, kind[0])
         if end < 0:
             unclosed_until[kind] = (stop, end)
         return end
 
     while i < n:
         char = text[i]
+        if char not in _MARKUP_FIRST:  # nothing opens or closes here: on to where it may
+            found = _MARKUP_CHARACTER.search(text, i)
+            i = found.start() if found else n
+            continue
         if char == "\\":
             i += 2
             continue
@@ -309,10 +318,18 @@ _OPEN = -2  # the span runs to the end of the text: the cut left it open
 _LITERAL = -1  # a blank line came first: the marker was just a character
 
 
-def _span_end(text: str, start: int, closes: Callable[[int], bool]) -> tuple[int, int]:
-    """Where the span from ``start`` closes, else ``_OPEN`` / ``_LITERAL``; and where we stopped."""
+def _span_end(text: str, start: int, closes: Callable[[int], bool], first: str) -> tuple[int, int]:
+    """Where the span from ``start`` closes, else ``_OPEN`` / ``_LITERAL``; and where we stopped.
+
+    ``first`` is the closer's first character: ``closes`` is only true where it stands.
+    """
+    stops = _span_stops(first)
     j = start
     while j < len(text):
+        if text[j] not in ("\\", "\n", first):  # neither an escape, a break nor a closer
+            found = stops.search(text, j)
+            j = found.start() if found else len(text)
+            continue
         if text[j] == "\\":
             j += 2
             continue
@@ -322,6 +339,12 @@ def _span_end(text: str, start: int, closes: Callable[[int], bool]) -> tuple[int
             return j, j
         j += 1
     return _OPEN, len(text)
+
+
+@functools.cache
+def _span_stops(first: str) -> re.Pattern[str]:
+    """Where :func:`_span_end` must look: an escape, a line break, the closer's first character."""
+    return re.compile("[" + re.escape("\\\n" + first) + "]")
 
 
 def _closes_math(text: str, j: int) -> bool:
@@ -355,11 +378,20 @@ def split_pages(text: str, limit: int) -> list[str]:
     so a reader turning the pages reads every word. A span longer than a page (a huge
     code block) is the only thing a page may end inside.
     """
+    return list(_pages(text, limit))
+
+
+def first_page(text: str, limit: int) -> str:
+    """The first of :func:`split_pages` (empty for an empty text), without cutting the
+    rest: a message that keeps only its beginning pays for one page, not all of them."""
+    return next(_pages(text, limit), "")
+
+
+def _pages(text: str, limit: int) -> Iterator[str]:
     rest = text.strip()
-    pages: list[str] = []
     while rest:
         if len(rest) <= limit:
-            pages.append(rest)
+            yield rest
             break
         head = _cut(rest, limit)
         balanced = _balance(head, limit)
@@ -367,6 +399,5 @@ def split_pages(text: str, limit: int) -> list[str]:
             head = balanced
         if not head:  # nothing cuts cleanly: fall back to a cluster boundary
             head = rest[: max(1, _cluster_boundary(rest, limit))]
-        pages.append(head.strip())
+        yield head.strip()
         rest = rest[len(head) :].strip()
-    return pages

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from publishers.render.clipping import split_pages
+from publishers.render.clipping import first_page
 from publishers.render.lengths import Counter
 from publishers.render.plain_text import PlainText
 from publishers.render.posts import Post, PostPart, _digest
@@ -97,7 +97,7 @@ def _within(
     cut = SummaryItem(
         id=item.id,
         tldr=item.tldr,
-        body=split_pages(item.body, characters)[0],
+        body=first_page(item.body, characters),
         author=item.author,
         title=item.title,
         authors=item.authors,

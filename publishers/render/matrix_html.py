@@ -39,7 +39,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from publishers.render.clipping import split_pages
+from publishers.render.clipping import first_page
 from publishers.render.lengths import Counter
 from publishers.render.plain_markdown import inline_html as plain_inline_html
 from publishers.render.plain_markdown import is_plain_blocks, is_plain_inline, paragraphs_html
@@ -277,7 +277,7 @@ def _cut(
         room = min(room - 1, int(room * COUNTER.limit / size * 0.98))
         if room <= 0:
             break
-        kept = split_pages(item.body, room)[0] if item.body.strip() else ""
+        kept = first_page(item.body, room)
         if kept and not kept.endswith(SENTENCE_ENDS):
             kept += "…"
         shown = for_matrix(item, kept)

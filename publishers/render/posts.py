@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from publishers.render.clipping import split_pages
+from publishers.render.clipping import first_page
 from publishers.render.plain_text import PlainText
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
@@ -309,7 +309,7 @@ class DigestRenderer:
         )
         room = counter.limit - counter.length("\n\n" + read_on)
         if channel.kind == "discord":
-            kept = split_pages(text, room)[0]
+            kept = first_page(text, room)
         else:
             from publishers.render.threads import split  # start-up: digests only
 

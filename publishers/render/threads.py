@@ -131,28 +131,35 @@ class _Layout:
     def __init__(self, text: str, atoms: Sequence[tuple[int, int]]) -> None:
         self.text = text
         joined = has_joining(text)
-        self.boundaries = _cluster_ends(text) if joined else list(range(1, len(text) + 1))
+        # Without joining characters every position is a cluster boundary: ranges, which
+        # index, slice and bisect like the lists, without building them.
+        self.boundaries: Sequence[int] = _cluster_ends(text) if joined else range(1, len(text) + 1)
         # Without joining characters every position is a boundary (a range tests in O(1)).
         boundary_set: Container[int] = (
             set(self.boundaries) | {0} if joined else range(len(text) + 1)
         )
         inside = _inside_atoms(len(text), atoms)
-        cuts: list[_Cut] = []
         length = len(text)
-        # The loop runs once per space of every text split: the common case (one space
-        # after a plain character, no joining character anywhere) is decided inline.
-        for run in _SPACE_RUN.finditer(text):
-            start, end = run.span()
-            if start == 0 or end == length or inside[start] or inside[end]:
-                continue
-            if joined and (start not in boundary_set or end not in boundary_set):
-                continue  # the space carries a combining mark: one cluster with it
-            space = run.group()
-            if space == " " and text[start - 1] not in _RANKED_BEFORE:
-                rank = _WORD
-            else:
-                rank = _rank(text, start, space)
-            cuts.append(_new_cut(_Cut, (start, end, rank)))
+        # Once per space of every text split, so in one comprehension: a space that starts
+        # or ends the text, or falls inside an atom, is no cut; a single space after a
+        # plain character is a cut between words, anything else is ranked.
+        runs = [run.span() for run in _SPACE_RUN.finditer(text)]
+        if joined:
+            runs = _whole_clusters(runs, boundary_set)
+        cuts: list[_Cut] = [
+            _new_cut(
+                _Cut,
+                (
+                    start,
+                    end,
+                    _WORD
+                    if end - start == 1 and text[start] == " " and text[start - 1] not in _RANKED
+                    else _rank(text, start, text[start:end]),
+                ),
+            )
+            for start, end in runs
+            if start and end != length and not inside[start] and not inside[end]
+        ]
         if not text.isascii():
             wide = self._cjk_cuts(boundary_set, inside)
             if wide:  # space cuts come in order; these go between them
@@ -160,7 +167,8 @@ class _Layout:
                 cuts.sort(key=lambda cut: cut.end)
         self.cuts = cuts
         self.cut_ends = [cut.end for cut in cuts]
-        self.starts = [0, *self.boundaries[:-1]]  # where each grapheme cluster starts
+        # Where each grapheme cluster starts.
+        self.starts: Sequence[int] = [0, *self.boundaries[:-1]] if joined else range(len(text))
         self.first, self.last = self.trim(0, len(text))
         self.atoms = sorted(atoms)
         self.atom_starts = [start for start, _ in self.atoms]
@@ -235,6 +243,23 @@ def _cluster_ends(text: str) -> list[int]:
     return [match.end() for match in _GRAPHEME.finditer(text)]
 
 
+def _whole_clusters(
+    runs: list[tuple[int, int]], boundary_set: Container[int]
+) -> list[tuple[int, int]]:
+    """Each run of white space narrowed to the clusters wholly inside it: a space that
+    carries a combining mark, or follows a prepended one ("\u0600 "), is one cluster with
+    its neighbour, but the spaces beside it still separate words."""
+    kept = []
+    for start, end in runs:
+        while start < end and start not in boundary_set:
+            start += 1
+        while end > start and end not in boundary_set:
+            end -= 1
+        if start < end:
+            kept.append((start, end))
+    return kept
+
+
 def _inside_atoms(length: int, atoms: Sequence[tuple[int, int]]) -> list[bool]:
     """For each position 0..length, whether a cut there would split an atom."""
     inside = [False] * (length + 1)
@@ -244,7 +269,7 @@ def _inside_atoms(length: int, atoms: Sequence[tuple[int, int]]) -> list[bool]:
     return inside
 
 
-_RANKED_BEFORE = _SENTENCE_END_TAIL | _CJK_SENTENCE_END
+_RANKED = _SENTENCE_END_TAIL | _CJK_SENTENCE_END
 """After any other character, a single space is a cut between words."""
 _new_cut = tuple.__new__
 """Builds a :class:`_Cut` without the named tuple's Python-level constructor."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import regex
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from publishers.render.lengths import COUNTERS, Counter
@@ -262,6 +262,7 @@ def test_threads_keep_every_promise(markdown: str, platform: str, limit: int) ->
 
 @given(MARKDOWN, st.integers(30, 120))
 @settings(max_examples=150, deadline=None)
+@example("aaaaaaaaaaaaaaa\u0600  aaaaaaaaaaaaa", 30)  # the second space is a cut of its own
 def test_plain_strings_thread_too(text: str, limit: int) -> None:
     counter = COUNTERS["discord"]
     parts = split(text, counter, limit=limit)
