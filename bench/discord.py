@@ -569,8 +569,9 @@ def lines(results: Mapping[str, Any]) -> list[str]:
         for rate in figures["rates"]:
             first, complete = rate["first"], rate["complete"]
             out.append(
-                f"{label:<16} {rate['rate']:>4}/s first p50 {first['p50_ms']:7.1f} p99 "
-                f"{first['p99_ms']:7.1f} ms  complete p50 {complete['p50_ms']:7.1f} p99 "
+                f"{label:<16} {rate['rate']:>4}/s (sent {rate['sent_per_s']:5.1f}/s) first p50 "
+                f"{first['p50_ms']:7.1f} p99 {first['p99_ms']:7.1f} ms  complete p50 "
+                f"{complete['p50_ms']:7.1f} p99 "
                 f"{complete['p99_ms']:7.1f} ms  late {rate['past_deadline']}  "
                 f"cpu {rate['cpu_ms_per_interaction']} ms/interaction"
             )
