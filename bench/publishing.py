@@ -714,6 +714,11 @@ def _fan_out(
         for channel in channels:
             shaped = channel.model_copy(update={"max_items": DIGEST_PARTS})
             built += build_until(publisher, shaped, per_channel)[0]
+        with db.engine.begin() as connection:
+            # The planner's statistics, as a database in service has them from autovacuum
+            # (PostgreSQL) or ``PRAGMA optimize`` (SQLite); a schema made a moment ago has
+            # none, and PostgreSQL then joins every due part with every channel.
+            connection.exec_driver_sql("ANALYZE")
         spec = json.dumps([channel.model_dump_json(exclude_unset=True) for channel in channels])
         fleet = run_workers([["worker", url, str(folder / "outbox"), spec]] * count)
         dialect = db.engine.dialect.name
