@@ -45,6 +45,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateTable
 
 from storage.database import make_engine
@@ -158,6 +159,7 @@ class Listings:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.engine: Engine = make_engine(f"sqlite:///{path}")
+        self._stored_date = items.c.dated.type.bind_processor(self.engine.dialect) or _same
         # A lost write is harmless here (a crash means a full build, which starts the file
         # over), so commits need not wait for the disk.
         event.listen(self.engine, "connect", _no_sync)
@@ -191,11 +193,33 @@ class Listings:
         rows = list(new)
         if not rows:
             return
+        # Half a million papers and twice as many category rows: handed to sqlite3's
+        # executemany as plain tuples in the tables' column order, the one conversion
+        # (the date, as UTCDateTime stores it) done here, once a row.
+        stored = self._stored_date
+        paper_rows = [
+            (
+                item.paper_id,
+                item.paper_key,
+                item.page,
+                item.year_rank,
+                stored(item.dated),
+                item.title_order,
+                item.venue,
+                item.summaries,
+                item.item_html,
+            )
+            for item in rows
+        ]
+        category_rows = [
+            (c, item.paper_id, item.paper_key, item.year_rank, stored(item.dated), item.title_order)
+            for item in rows
+            for c in item.categories
+        ]
         with self.engine.begin() as connection:
-            connection.execute(insert(items), [_item_row(item) for item in rows])
-            categories = [_category_row(item, c) for item in rows for c in item.categories]
-            if categories:
-                connection.execute(insert(item_categories), categories)
+            connection.exec_driver_sql(_INSERT_ITEM, paper_rows)
+            if category_rows:
+                connection.exec_driver_sql(_INSERT_CATEGORY, category_rows)
 
     def count(self) -> None:
         """Index the lists and count each once, after a full build's :meth:`add` calls."""
@@ -387,6 +411,37 @@ def _group_column(kind: GroupKind) -> ColumnElement[str | int]:
     if kind == "venues":
         return items.c.venue
     return item_categories.c.category
+
+
+def _insert_sql(table: Table, order: tuple[str, ...]) -> str:
+    """SQLite's INSERT of a row of ``table``, values in ``order``: the tables' column order,
+    which :meth:`Listings.add` builds its tuples in (checked here, as the module loads)."""
+    if tuple(table.columns.keys()) != order:
+        raise ValueError(f"{table.name}: its columns are {table.columns.keys()}, not {order}")
+    return str(insert(table).compile(dialect=sqlite.dialect()))
+
+
+_INSERT_ITEM = _insert_sql(
+    items,
+    (
+        "paper_id",
+        "paper_key",
+        "page",
+        "year_rank",
+        "dated",
+        "title_order",
+        "venue",
+        "summaries",
+        "item_html",
+    ),
+)
+_INSERT_CATEGORY = _insert_sql(
+    item_categories, ("category", "paper_id", "paper_key", "year_rank", "dated", "title_order")
+)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _item_row(item: Item) -> dict[str, object]:
