@@ -61,7 +61,7 @@ from publishers.networks.mastodon import (
 from publishers.render.posts import DigestRenderer
 from publishers.render.summaries import SummaryItem
 from publishers.render.templates import Templates
-from publishers.settings import ChannelKind, ChannelSettings, PublishingSettings
+from publishers.settings import THREADED, ChannelKind, ChannelSettings, PublishingSettings
 from storage import channels as channel_store
 from storage import digests as digest_store
 from storage.database import Database
@@ -251,15 +251,20 @@ def render(db: Database, renderer: DigestRenderer, count: int) -> dict[str, Any]
     post, in the outbox its Markdown file. So every platform's figure is summaries per second,
     rendering digests of the default size (``max_items``, 5), the outbox's HTML page
     included; the templates are compiled before the clock starts, as the service does at
-    start-up (``Templates.check``).
+    start-up (``Templates.check``). ``threads`` is the same per network that can send a
+    whole summary as a thread (``thread = true``): summaries per second, each cut into its
+    parts.
     """
     items = summary_rows(db, count)
     size = ChannelSettings(name="size", kind="x").max_items
     created = datetime.now(UTC)
     results: dict[str, Any] = {}
     parts: dict[str, int] = {}
-    for kind in KINDS:
-        channel = channel_of(kind, f"bench-{kind}")
+    threads: dict[str, float] = {}
+    channels = [channel_of(kind, f"bench-{kind}") for kind in KINDS]
+    # Full threads (``thread = true``): every summary whole, cut into a thread of parts.
+    channels += [channel_of(kind, f"bench-thread-{kind}", thread=True) for kind in sorted(THREADED)]
+    for channel in channels:
         renderer.render(channel, [fresh(item) for item in items[:size]], created)  # compile
         digests = [
             [fresh(item) for item in items[start : start + size]]
@@ -270,9 +275,19 @@ def render(db: Database, renderer: DigestRenderer, count: int) -> dict[str, Any]
         for chunk in digests:
             made += renderer.render(channel, chunk, created).parts
         elapsed = time.perf_counter() - started
-        results[kind] = round(len(items) / elapsed, 1)
-        parts[kind] = made
-    return {**results, "summaries": len(items), "digest_size": size, "parts": parts}
+        if channel.thread:
+            threads[channel.kind] = round(len(items) / elapsed, 1)
+            parts[f"thread_{channel.kind}"] = made
+        else:
+            results[channel.kind] = round(len(items) / elapsed, 1)
+            parts[channel.kind] = made
+    return {
+        **results,
+        "threads": threads,
+        "summaries": len(items),
+        "digest_size": size,
+        "parts": parts,
+    }
 
 
 # -- delivery ----------------------------------------------------------------------------------

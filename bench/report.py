@@ -65,6 +65,10 @@ def table(results: dict[str, Any]) -> str:
             f"{kind} {rate:,.0f}" for kind, rate in render.items() if isinstance(rate, float)
         )
         lines.append(f"{'render':<16} posts/s: {rates}")
+        threads = render.get("threads")
+        if isinstance(threads, dict) and threads:
+            rates = ", ".join(f"{kind} {rate:,.0f}" for kind, rate in threads.items())
+            lines.append(f"{'render threads':<16} summaries/s: {rates}")
     delivery = results.get("delivery")
     if isinstance(delivery, dict):
         for scenario, figures in delivery.items():

@@ -18,6 +18,7 @@ from bench.fill import fill
 from bench.publishing import KINDS, PROCESS_KINDS, Sizes, delivery_processes, measure
 from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
+from publishers.settings import THREADED
 from storage.database import Database
 from storage.models import Channel, Delivery, Digest, DigestItem
 
@@ -71,6 +72,11 @@ def test_measure_reports_every_publishing_figure_and_leaves_the_database_alone(
     assert render["parts"]["outbox"] == TINY.rendered
     assert render["parts"]["facebook"] == TINY.rendered, "one Page post per summary"
     assert render["parts"]["x"] == TINY.rendered, "one compact post per summary"
+    # Full threads: each summary whole, so the parts outnumber the summaries.
+    assert set(render["threads"]) == set(THREADED)
+    for kind in THREADED:
+        assert render["threads"][kind] > 0, kind
+        assert render["parts"][f"thread_{kind}"] > TINY.rendered, kind
 
     delivery = results["delivery"]
     zero = delivery["zero_latency"]
