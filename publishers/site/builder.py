@@ -30,7 +30,6 @@ leaves whole pages, older or newer; the next build removes what no longer belong
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import json
 import logging
@@ -106,8 +105,6 @@ GroupTask = tuple[GroupKind, str | int, int, int, int]
 """(kind, list, its size, first and end of its pages in :meth:`ListLayout.newest_first`)."""
 GROUP_TASK_PAGES = 100
 """List pages a build's task writes at most (a worker's share of a long list)."""
-WORKER_GC_THRESHOLDS = (50_000, 20, 20)
-"""The cyclic collector's thresholds in a build's worker processes (Python's: 700, 10, 10)."""
 IN_FLIGHT = 3
 """Tasks handed to each worker ahead of what it is doing."""
 PARALLEL_FROM = 2000
@@ -622,11 +619,6 @@ _WORKER: _Worker | None = None
 def _start_worker(settings: BuildSettings) -> None:
     global _WORKER
     _WORKER = _Worker(settings)
-    # A page makes thousands of short-lived objects and next to no reference cycles: the
-    # collector, run every 700 allocations by default, cost a few percent of a build.
-    # What the worker holds from here on (modules, templates) is never collected.
-    gc.freeze()
-    gc.set_threshold(*WORKER_GC_THRESHOLDS)
 
 
 def _worker() -> _Worker:
