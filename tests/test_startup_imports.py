@@ -55,6 +55,10 @@ HEAVY = (
 NOT_ON = {"sqlite": ("psycopg",), "postgresql": ("sqlite3",)}
 """Each database's driver, which a process on the other one never needs."""
 
+COVERAGE_ENV = ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
+"""What starts coverage in a subprocess under `pytest --cov` (CI): left out here, since
+coverage itself loads sqlite3 (its data file) and would count as the service's load."""
+
 REPORT = "print(*sorted(name for name in sys.modules if name in HEAVY or any("
 REPORT += "name.startswith(heavy + '.') for heavy in HEAVY)))"
 
@@ -106,7 +110,8 @@ def _loaded(code: str, *args: str, heavy: tuple[str, ...] = HEAVY, cwd: Path = R
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in SECRET_ENV_VARS.values() and key not in (CONFIG_ENV, "DATABASE_URL")
+        if key not in SECRET_ENV_VARS.values()
+        and key not in (CONFIG_ENV, "DATABASE_URL", *COVERAGE_ENV)
     }
     env["PYTHONPATH"] = str(REPO)
     program = f"HEAVY = {heavy!r}\n{code}\nimport sys\n{REPORT}\n"
