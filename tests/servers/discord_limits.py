@@ -28,9 +28,14 @@ The limits (``developers/topics/rate-limits.mdx``; LIMITS.md, "Rate limits"):
 * **Per route**, for ``POST /channels/{id}/messages`` only: ``message_limit`` messages per
   ``message_window`` seconds per channel and token, by default **5 per 5 s, an assumption**:
   Discord documents no number for this route ("rate limits should not be hard coded ...
-  parse response headers"), 5/5 s is what the headers have long said for it. The bucket is a
-  fixed window that opens with the first request after the previous one closed, which is
-  what the documented headers describe (``X-RateLimit-Reset``: when the bucket resets).
+  parse response headers"). 5/5 s is what was announced in 2016 (discord-api-docs#20, "a
+  5/5 per server rate limit" on message creation) and what bots still report from the
+  headers (alexemanuelol/rustplusplus#475, 2025: "Limit: 5, Method: POST ...
+  /channels/:id/messages", a wait of 4.4 s). The bucket is a fixed window that opens with
+  the first request after the previous one closed: what the documented headers describe
+  (``X-RateLimit-Reset``, when the bucket resets) and what discord.py assumes (it waits
+  ``Reset-After`` once ``Remaining`` is 0, then sends ``Limit`` more). Some routes have
+  moved to sliding windows since 2022, undocumented (discord-api-docs#7680).
   Every answer of the route carries ``X-RateLimit-Limit``, ``-Remaining``, ``-Reset``
   (epoch seconds, float), ``-Reset-After`` (seconds, float) and ``-Bucket`` (a stable
   hash); over it: 429 with the fixture ``429_user_rate_limit__docs_example``'s body and
@@ -45,7 +50,9 @@ Counts, readable from another thread (:meth:`stats`, :meth:`arrivals`): requests
 route template (``"POST /channels/{cid}/messages"``), 429s by scope, and the arrival time
 (``time.time()``, taken as the request reached this server) and channel id of every
 message answered 200. The limiter works per request in O(1) (a bounded deque per token,
-one small record per channel), so it adds little to the base server's own cost.
+one small record per channel): 0.4 us of CPU per request alone, lost in the noise of the
+base server's 360-410 us per accepted message (measured in a process of its own, 5,000
+messages, load average 8-10 on 2 cores); a 429 costs the server about 210 us.
 """
 
 from __future__ import annotations
