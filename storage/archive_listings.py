@@ -18,7 +18,7 @@ newest approval), then the title casefolded, then the paper's key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     delete,
     event,
     func,
@@ -194,28 +195,10 @@ class Listings:
         if not rows:
             return
         # Half a million papers and twice as many category rows: handed to sqlite3's
-        # executemany as plain tuples in the tables' column order, the one conversion
-        # (the date, as UTCDateTime stores it) done here, once a row.
+        # executemany as plain tuples in the tables' column order (:func:`_item_values`).
         stored = self._stored_date
-        paper_rows = [
-            (
-                item.paper_id,
-                item.paper_key,
-                item.page,
-                item.year_rank,
-                stored(item.dated),
-                item.title_order,
-                item.venue,
-                item.summaries,
-                item.item_html,
-            )
-            for item in rows
-        ]
-        category_rows = [
-            (c, item.paper_id, item.paper_key, item.year_rank, stored(item.dated), item.title_order)
-            for item in rows
-            for c in item.categories
-        ]
+        paper_rows = [_item_values(item, stored) for item in rows]
+        category_rows = [row for item in rows for row in _category_values(item, stored)]
         with self.engine.begin() as connection:
             connection.exec_driver_sql(_INSERT_ITEM, paper_rows)
             if category_rows:
@@ -273,10 +256,10 @@ class Listings:
             )
             connection.execute(delete(items).where(items.c.paper_id == paper_id))
             if item is not None:
-                connection.execute(insert(items), [_item_row(item)])
+                connection.exec_driver_sql(_INSERT_ITEM, [_item_values(item, self._stored_date)])
                 if item.categories:
-                    connection.execute(
-                        insert(item_categories), [_category_row(item, c) for c in item.categories]
+                    connection.exec_driver_sql(
+                        _INSERT_CATEGORY, _category_values(item, self._stored_date)
                     )
 
     # Reading.
@@ -361,26 +344,42 @@ class Listings:
     ) -> Iterator[str]:
         """The list's lines streamed, newest first (a full build's long lists). The page
         is found in the list's index first (skipping ``offset`` entries there, not rows of
-        the joined table), then its lines are read."""
-        t = item_categories if kind == "categories" else items
-        ids = (
-            select(t.c.paper_id, t.c.year_rank, t.c.dated, t.c.title_order, t.c.paper_key)
-            .where(_group_column(kind) == name)
-            .order_by(t.c.year_rank.desc(), t.c.dated.desc(), t.c.title_order, t.c.paper_key)
-            .offset(offset)
-        )
-        if limit is not None:
-            ids = ids.limit(limit)
-        page = ids.subquery()
-        query = (
-            select(items.c.item_html)
-            .join(page, page.c.paper_id == items.c.paper_id)
-            .order_by(
-                page.c.year_rank.desc(), page.c.dated.desc(), page.c.title_order, page.c.paper_key
-            )
-        )
+        the joined table), then its lines are read, straight from sqlite3's cursor: a
+        million lines through SQLAlchemy's result rows cost seconds of a build."""
+        sql, names = _LINES_SQL[kind]
+        given = {"name": name, "offset": offset, "limit": -1 if limit is None else limit}
         with self.engine.connect() as connection:
-            yield from connection.execution_options(yield_per=1000).scalars(query)
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(sql, tuple(given[found] for found in names))
+                while rows := cursor.fetchmany(1000):
+                    for (line,) in rows:
+                        yield line
+            finally:
+                cursor.close()
+
+
+def _lines_sql(kind: GroupKind) -> tuple[str, tuple[str, ...]]:
+    """SQLite's query for :meth:`Listings.iter_lines` of a kind of list, with the names of
+    its parameters in their order (``name``, ``offset``, ``limit``)."""
+    t = item_categories if kind == "categories" else items
+    ids = (
+        select(t.c.paper_id, t.c.year_rank, t.c.dated, t.c.title_order, t.c.paper_key)
+        .where(_group_column(kind) == bindparam("name"))
+        .order_by(t.c.year_rank.desc(), t.c.dated.desc(), t.c.title_order, t.c.paper_key)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    page = ids.subquery()
+    query = (
+        select(items.c.item_html)
+        .join(page, page.c.paper_id == items.c.paper_id)
+        .order_by(
+            page.c.year_rank.desc(), page.c.dated.desc(), page.c.title_order, page.c.paper_key
+        )
+    )
+    compiled = query.compile(dialect=sqlite.dialect())
+    return str(compiled), tuple(compiled.positiontup or ())
 
 
 def _casefolded(group: tuple[str, int]) -> str:
@@ -444,26 +443,29 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _item_row(item: Item) -> dict[str, object]:
-    return {
-        "paper_id": item.paper_id,
-        "paper_key": item.paper_key,
-        "page": item.page,
-        "year_rank": item.year_rank,
-        "dated": item.dated,
-        "title_order": item.title_order,
-        "venue": item.venue,
-        "summaries": item.summaries,
-        "item_html": item.item_html,
-    }
+def _item_values(item: Item, stored_date: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """The item's row of ``items`` in :data:`_INSERT_ITEM`'s order, its date as
+    ``UTCDateTime`` stores it (``stored_date``, the column's bind processor)."""
+    return (
+        item.paper_id,
+        item.paper_key,
+        item.page,
+        item.year_rank,
+        stored_date(item.dated),
+        item.title_order,
+        item.venue,
+        item.summaries,
+        item.item_html,
+    )
 
 
-def _category_row(item: Item, category: str) -> dict[str, object]:
-    return {
-        "category": category,
-        "paper_id": item.paper_id,
-        "paper_key": item.paper_key,
-        "year_rank": item.year_rank,
-        "dated": item.dated,
-        "title_order": item.title_order,
-    }
+def _category_values(item: Item, stored_date: Callable[[Any], Any]) -> list[tuple[Any, ...]]:
+    """The item's rows of ``item_categories`` in :data:`_INSERT_CATEGORY`'s order."""
+    dated = stored_date(item.dated)
+    return [
+        (category, item.paper_id, item.paper_key, item.year_rank, dated, item.title_order)
+        for category in item.categories
+    ]
+
+
+_LINES_SQL = {kind: _lines_sql(kind) for kind in ("years", "venues", "categories")}

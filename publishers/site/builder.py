@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup, escape
@@ -122,6 +122,36 @@ def _root(depth: int) -> Markup:
 ROOT = Markup("<root>")
 """Stands for the way back to the site's root in a list's stored lines, which are shown on
 pages at two depths; ``<`` never survives escaping, so no title can contain it."""
+_LINES_HERE = Markup("<the lines of this list page>")
+"""Stands for a list page's lines while the page around them is rendered; like
+:data:`ROOT`, no escaped text can contain it."""
+
+
+class PageLines(Sequence[Markup]):
+    """A list page's lines as a template may still iterate them (``lines``, as an
+    overriding template written before ``lines_html`` does): each made safe text, with its
+    way back to the root, only when it is asked for."""
+
+    def __init__(self, lines: Sequence[str], root: str) -> None:
+        self._lines = lines
+        self._root = root
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @overload
+    def __getitem__(self, index: int) -> Markup: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Markup]: ...
+
+    def __getitem__(self, index: int | slice) -> Markup | list[Markup]:
+        if isinstance(index, slice):
+            return [self._line(line) for line in self._lines[index]]
+        return self._line(self._lines[index])
+
+    def _line(self, line: str) -> Markup:
+        return Markup(line.replace(ROOT, self._root))  # noqa: S704 - rendered by our template
 
 
 @dataclass(frozen=True)
@@ -265,9 +295,7 @@ class ListLayout:
 
     def parts_reaching(self, position: int) -> list[int]:
         """The pages holding any position from 0 to ``position``, newest first."""
-        found = [0]
-        found += [part for part in range(self.older, 0, -1) if self.span(part)[0] <= position]
-        return found
+        return [part for part in self.newest_first() if self.span(part)[0] <= position]
 
     def part_of(self, position: int) -> int:
         """The page that holds ``position``."""
@@ -429,10 +457,16 @@ class SiteRenderer:
     def list_page(
         self, section: Section, name: str | int, layout: ListLayout, part: int, lines: list[str]
     ) -> tuple[str, str]:
-        """(path, text) of page ``part`` of a group's list (0: its first page)."""
+        """(path, text) of page ``part`` of a group's list (0: its first page).
+
+        The template places the page's lines as one piece, ``lines_html``: a page of 99 lines
+        given one by one cost twice as much (each made safe text, escaped, yielded, then
+        cleaned again with the rest of the page). The page is rendered around a stand-in
+        for them, then the lines take its place: they were cleaned when they were stored
+        (:meth:`item`), and what the template adds around them is cleaned as always."""
         first = section.group_page(name)
         page = list_part_page(first, part)
-        root = "../" * page.count("/")
+        root = _root(page.count("/"))
         newer = None if part == 0 else list_part_page(first, part + 1 if part < layout.older else 0)
         older = part - 1 if part > 1 else None
         if part == 0:
@@ -444,11 +478,13 @@ class SiteRenderer:
             group_name=section.group_name(name),
             size=layout.size,
             part=part,
-            lines=[Markup(line.replace(ROOT, root)) for line in lines],  # noqa: S704 - rendered by our template
+            lines_html=_LINES_HERE,
+            lines=PageLines(lines, root),
             previous=newer,
             next=list_part_page(first, older) if older else None,
         )
-        return page, text
+        shown = ("\n".join(lines) + "\n").replace(ROOT, root) if lines else ""
+        return page, text.replace(_LINES_HERE, shown)
 
     def groups_page(self, section: Section, groups: list[tuple[str | int, int]]) -> tuple[str, str]:
         """(path, text) of a kind's list of groups."""
@@ -606,7 +642,7 @@ class _Worker:
         lines = self.listings.iter_lines(folder, name, offset=start, limit=end - start)
         for part in parts:
             start, end = layout.span(part)
-            chunk = [next(lines) for _ in range(end - start)]
+            chunk = list(islice(lines, end - start))
             page, text = self.renderer.list_page(section, name, layout, part, chunk)
             report.bytes += self.files.create(page, text)
             report.pages += 1

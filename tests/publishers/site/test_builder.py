@@ -638,6 +638,40 @@ def test_a_long_list_written_in_many_tasks_is_the_list_written_in_one(
         )
 
 
+def test_list_pages_are_the_pages_a_template_writing_line_by_line_makes(
+    db: Database, tmp_path: Path
+) -> None:
+    # The shipped template places a page's lines in one piece (lines_html), rendered around
+    # a stand-in and cleaned apart from them; an override written for ``lines`` still works,
+    # and both make the same bytes, at both depths, with stored text that needs cleaning.
+    build_archive(db, tmp_path / "first")
+    _papers_of_2019(db, PAGE_SIZE * 2 + 3, lambda number: number * 37 % (PAGE_SIZE * 2 + 3))
+    with db.transaction() as session:
+        paper = session.query(Paper).filter_by(arxiv_id=REAL_NVP).one()
+        paper.title += " \u202dforced\u202c"
+        paper.venue = "ICLR \u2067 2017"
+    shipped = Templates().source("site/group.html.j2")
+    line_by_line = shipped.replace(
+        "{{ lines_html }}</ul>", "{% for line in lines %}\n{{ line }}\n{% endfor %}\n</ul>"
+    )
+    assert line_by_line != shipped
+    (tmp_path / "templates/site").mkdir(parents=True)
+    (tmp_path / "templates/site/group.html.j2").write_text(line_by_line, "utf-8")
+    SiteBuilder(db, Templates()).build(site := tmp_path / "site")
+    SiteBuilder(db, Templates(tmp_path / "templates")).build(other := tmp_path / "other")
+    lists = [
+        page
+        for folder in ("years", "venues", "categories")
+        for page in sorted((site / folder).rglob("*.html"))
+    ]
+    assert site / "years/2019/page-1.html" in lists
+    assert len(lists) == sum(1 for _ in other.glob("[yvc]*/**/*.html"))
+    for page in lists:
+        assert (other / page.relative_to(site)).read_bytes() == page.read_bytes(), page
+    venue = next((site / "venues").glob("iclr*.html")).read_text("utf-8")
+    assert "ICLR  2017" in venue and " forced" in venue
+
+
 def test_a_year_lists_its_papers_by_date_of_appearance(archive: Archive) -> None:
     year = (archive.directory / "years/2016.html").read_text()
     listed = re.findall(r'href="\.\./papers/[0-9a-f]{2}/([^"]+)\.html"', year)
