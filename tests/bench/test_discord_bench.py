@@ -56,8 +56,14 @@ def test_the_discord_path_answers_every_interaction_and_reports_its_figures(
         assert isinstance(rate["past_deadline"], int)
         assert isinstance(rate["meets"], bool)
         assert isinstance(rate["cpu_ms_per_interaction"], float)
+        loop_cpu = rate["loop_cpu_ms_per_interaction"]
+        assert isinstance(loop_cpu, float)
+        assert 0 <= loop_cpu <= rate["cpu_ms_per_interaction"], "the main thread is a part"
+        if series == "service":
+            assert loop_cpu < rate["cpu_ms_per_interaction"], "the database work is elsewhere"
         assert results[series]["highest_rate"] in (0, RATE)
         assert len(results[series]["load_average"]) == 3
     assert "service_2" not in results, "two processes only on PostgreSQL"
     printed = "\n".join(discord_bench.lines({"discord": results}))
     assert "discord service" in printed and "discord floor" in printed
+    assert "event loop" in printed
