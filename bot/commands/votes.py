@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from bot.commands.context import Actor, CommandContext, user_of
 from bot.commands.replies import Reply, Tone
 from bot.errors import UserError
 from storage import votes as vote_store
 from storage.models import Summary, SummaryStatus
+
+_SUMMARY_ALONE = (lazyload(Summary.paper), lazyload(Summary.author))
+"""A vote reads the summary's status, author and paper ids: its paper (joined, then the
+paper's authors and categories in two more statements) and its author are not loaded."""
 
 
 class VoteDirection(enum.StrEnum):
@@ -26,7 +30,7 @@ class VoteDirection(enum.StrEnum):
 def _vote(
     session: Session, ctx: CommandContext, actor: Actor, number: int, direction: VoteDirection
 ) -> Reply:
-    summary = session.get(Summary, number)
+    summary = session.get(Summary, number, options=_SUMMARY_ALONE)
     if summary is None or summary.status is not SummaryStatus.APPROVED:
         # Pending, rejected and withdrawn summaries are not public: say nothing about them.
         raise UserError(f"There is no published summary #{number}. Check the number on /summary.")

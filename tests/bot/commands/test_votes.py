@@ -3,10 +3,12 @@ moderators. One vote per person per summary is the database's rule, not only Pyt
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.commands import moderation, papers, submissions, votes
@@ -55,6 +57,29 @@ async def test_nobody_votes_on_their_own_or_an_unpublished_summary(
         await votes.vote(ctx, ada, 999, UP)
     with ctx.db.sessions() as session:
         assert session.scalars(select(Vote)).all() == []
+
+
+async def test_a_vote_reads_the_summary_without_its_paper(
+    ctx: CommandContext, ada: Actor, bob: Actor, mod: Actor
+) -> None:
+    """A vote needs the summary's status and ids; its paper, joined with the paper's authors
+    and categories (two more statements), cost a third of every vote's time."""
+    number = await submit_and_approve(ctx, ada, mod)
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(ctx.db.engine, "before_cursor_execute", note)
+    try:
+        reply = await votes.vote(ctx, bob, number, UP)
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", note)
+    assert reply.text == f"You voted #{number} up. Its score is now +1."
+    assert reply.paper_id is not None
+    touched = [s for s in statements if re.search(r"\bpapers\b|paper_authors|paper_categories", s)]
+    assert touched == []
+    assert any("INSERT INTO votes" in s for s in statements), "the vote was written"
 
 
 async def test_summaries_are_shown_best_first_then_newest(
