@@ -29,6 +29,8 @@ HEAVY = (
     "publishers.render.markdown_text",
     "publishers.render.math_text",
     "publishers.render.math_symbols",
+    "jinja2",  # the first template rendered (an operator's templates_dir: checked at start)
+    "markupsafe",
     "markdown_it",
     "pylatexenc",
     "publishers.site.builder",  # `site build`

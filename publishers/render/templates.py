@@ -22,13 +22,14 @@ import traceback
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from publishers.render import bidi, unpostable
 from publishers.render.plain_text import PlainText
 from publishers.render.summaries import SummaryItem
+
+if TYPE_CHECKING:  # Jinja is imported with the first template used (Templates.environment)
+    import jinja2
 
 TEMPLATE_NAMES = (
     "x/summary.txt.j2",
@@ -89,12 +90,21 @@ class Templates:
         that (a million pages meant millions of file checks)."""
         if override is not None and not override.is_dir():
             raise TemplateProblem(f"templates_dir {override} is not a folder")
-        loaders: list[jinja2.BaseLoader] = []
-        if override is not None:
-            loaders.append(jinja2.FileSystemLoader(str(override)))
-        loaders.append(jinja2.PackageLoader("publishers", "templates"))
         self.override = override
-        self.environment = jinja2.Environment(
+        self.auto_reload = auto_reload
+
+    @cached_property
+    def environment(self) -> jinja2.Environment:
+        """Jinja's environment, made when the first template is used: `shortscience run`
+        builds its renderer at start-up but may render nothing for hours, and Jinja with
+        its compiled templates is about 2 MB of the idle service (issue 21)."""
+        import jinja2
+
+        loaders: list[jinja2.BaseLoader] = []
+        if self.override is not None:
+            loaders.append(jinja2.FileSystemLoader(str(self.override)))
+        loaders.append(jinja2.PackageLoader("publishers", "templates"))
+        return jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(
@@ -103,13 +113,16 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            auto_reload=auto_reload,
+            auto_reload=self.auto_reload,
         )
 
     def render(self, name: str, **context: Any) -> str:
         """Render a template; any failure is a one-line TemplateProblem naming the line."""
+        environment = self.environment
+        import jinja2  # loaded by the environment above; here for its exceptions
+
         try:
-            template = self.environment.get_template(name)
+            template = environment.get_template(name)
             return _NOT_SHOWN.sub("", template.render(**context).strip())
         except jinja2.TemplateSyntaxError as error:
             raise TemplateProblem(
@@ -131,8 +144,11 @@ class Templates:
     def source(self, name: str) -> str:
         """A template's text as it is loaded (an override's if there is one): what a
         built archive records, so it is built again when a template changes."""
+        environment = self.environment
+        import jinja2  # loaded by the environment above; here for its exception
+
         try:
-            text, _, _ = self.environment.loader.get_source(self.environment, name)  # type: ignore[union-attr]
+            text, _, _ = environment.loader.get_source(environment, name)  # type: ignore[union-attr]
         except jinja2.TemplateNotFound:
             raise TemplateProblem(f"no template {name}") from None
         return text
