@@ -24,7 +24,14 @@ from bot.commands.context import Actor, CommandContext
 from bot.config import AppConfig
 from bot.wording import counted, plural
 from publishers.networks.factory import Clients
-from publishers.scheduler import Leadership, NextRun, deliver_continuously, next_runs
+from publishers.scheduler import (
+    BUILD_POLL_SECONDS,
+    Leadership,
+    NextRun,
+    build_continuously,
+    deliver_continuously,
+    next_runs,
+)
 from publishers.settings import ChannelSettings
 from storage import migrate
 from storage.database import Database, describe_url
@@ -222,11 +229,15 @@ async def serve(
         token = config.secrets.get("discord_token")
         bot = None
         if token:
-            from bot.discord.poster import DiscordPoster
+            from bot.discord.poster import DiscordPoster, digest_pace
+            from publishers.networks.pacing import Pacer
 
             bot = build_bot(config, ctx, enabled)
-            # Digests for Discord channels go out through this bot, from worker threads.
-            publisher.clients.poster = DiscordPoster(bot)
+            # Digests for Discord channels go out through this bot, from worker threads,
+            # spaced to this process's share of the bot's global rate limit.
+            shards = config.settings.discord
+            pace = digest_pace(shards.shard_ids, shards.shard_count)
+            publisher.clients.poster = DiscordPoster(bot, pacer=Pacer(pace))
         scheduling = Leadership(
             db, publisher, catch_up=timedelta(hours=ctx.publishing.catch_up_hours)
         )
@@ -253,6 +264,10 @@ async def serve(
                     publisher, stop, poll_seconds=ctx.publishing.delivery_poll_seconds
                 ),
                 name="delivery",
+            ),
+            asyncio.create_task(
+                build_continuously(publisher, stop, poll_seconds=BUILD_POLL_SECONDS),
+                name="builds",
             ),
             asyncio.create_task(scheduling.run(stop, ctx.clock), name="scheduler"),
         ]
@@ -287,7 +302,7 @@ async def serve(
         ctx.lookups.close()
         for task in pending:
             # These see `stop` and finish by themselves: the part being sent goes out.
-            if task.get_name() not in ("discord", "delivery", "scheduler", "archive"):
+            if task.get_name() not in ("discord", "delivery", "builds", "scheduler", "archive"):
                 task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         for task in done:

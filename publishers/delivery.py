@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from publishers import digests as building
-from publishers.channels import stored_row
+from publishers.channels import ChannelDirectory, stored_row, subscribed_shape
 from publishers.networks.base import (
     Duplicate,
     LookupUnsupported,
@@ -61,7 +61,7 @@ from storage import deliveries as outbox
 from storage import digests as digest_store
 from storage import notices, spending
 from storage.database import Database
-from storage.models import DeliveryState, Digest
+from storage.models import Channel, DeliveryState, Digest
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class Publisher:
         self,
         db: Database,
         renderer: DigestRenderer,
-        channels: Callable[[], Iterable[ChannelSettings]],
+        channels: ChannelDirectory | Callable[[], Iterable[ChannelSettings]],
         clients: Clients,
         *,
         clock: Callable[[], datetime] = utcnow,
@@ -168,7 +168,7 @@ class Publisher:
     ) -> None:
         self.db = db
         self.renderer = renderer
-        self.channels = channels
+        self.directory = _directory(channels)
         self.clients = clients
         self.clock = clock
         self.lease = lease
@@ -180,53 +180,131 @@ class Publisher:
         self.builder = building.DigestBuilder(renderer, clients.new_key, site_url)
         self.x_prices = x_prices
         """What X bills per post, for the channels' monthly budgets."""
+        self.on_due: Callable[[], None] = lambda: None
+        """Called when parts may have become due (a digest was built): the delivery
+        worker sets it to wake up instead of waiting for its next poll."""
+        self.on_marked: Callable[[], None] | None = None
+        """Set while a build worker runs in this process: called when a scheduled digest
+        is marked due, so the worker builds it (None: the job builds it itself)."""
+
+    @property
+    def channels(self) -> Callable[[], list[ChannelSettings]]:
+        """Every channel, configured and subscribed (a list: costly with thousands)."""
+        return self.directory
+
+    @channels.setter
+    def channels(
+        self, channels: ChannelDirectory | Callable[[], Iterable[ChannelSettings]]
+    ) -> None:
+        self.directory = _directory(channels)
 
     def channel(self, name: str) -> ChannelSettings | None:
         """A channel by name, configured or subscribed."""
-        return building.channel_named(self.channels(), name)
+        return self.directory.named(name)
 
     # -- building ---------------------------------------------------------------------------
 
     def build(self, channel: ChannelSettings) -> Built:
         """The channel's next digest, written to the outbox (a draft if it needs approval,
         or if it would take an X channel over its monthly budget)."""
+        with self.db.transaction() as session:
+            return self._build_in(session, channel, self.clock())
+
+    def mark_due(self, channel: ChannelSettings) -> None:
+        """The channel's scheduled digest is due now: any process may build it
+        (:meth:`build_due`), once."""
         now = self.clock()
         with self.db.transaction() as session:
+            channel_store.mark_due(session, stored_row(session, channel, now).id, now)
+
+    def any_due(self) -> bool:
+        """Whether a scheduled digest waits to be built (a read, no lock taken)."""
+        with self.db.sessions() as session:
+            return channel_store.any_due(session)
+
+    def build_due(
+        self, *, limit: int | None = None, stop: Callable[[], bool] = lambda: False
+    ) -> list[tuple[str, Built]]:
+        """Build the digests marked due, longest waiting first, until none is left,
+        ``limit`` were taken or ``stop`` says so; (channel, what was built) for each.
+
+        Each is a transaction of its own that holds the channel's row while it builds,
+        so a process building beside this one takes the next channel instead (PostgreSQL)
+        and a digest is built once. One that fails is logged with its channel and waits
+        for the channel's next time, as a failed scheduled build always has."""
+        done: list[tuple[str, Built]] = []
+        while (limit is None or len(done) < limit) and not stop():
+            name = ""
+            try:
+                with self.db.transaction() as session:
+                    row = channel_store.next_due(session)
+                    if row is None:
+                        break
+                    name = row.name
+                    channel = self.directory.settings_of(row)
+                    if channel is None:
+                        channel_store.clear_due(session, row.id)
+                        log.warning("digest for %s not built: the channel is gone", name)
+                        continue
+                    built = self._build_in(session, channel, self.clock(), row)
+            except Exception:
+                log.exception("digest for channel %s failed; it runs again at its next time", name)
+                with self.db.transaction() as session:
+                    if (row := channel_store.by_name(session, name)) is not None:
+                        channel_store.clear_due(session, row.id)
+                continue
+            done.append((name, built))
+            if built.digest_id is not None:
+                self.on_due()
+        return done
+
+    def _build_in(
+        self, session: Session, channel: ChannelSettings, now: datetime, held: Channel | None = None
+    ) -> Built:
+        """:meth:`build` inside the caller's transaction; whatever the build, the
+        channel's due mark is cleared with it. ``held``: the channel's row, read and
+        locked in this transaction already (a subscription keeps its stored settings, so
+        it needs no bringing in line with config.toml)."""
+        if held is not None and channel.origin == "discord":
+            row = held
+        else:
             row = stored_row(session, channel, now)
             channel_store.hold_for_build(session, row.id)
             session.refresh(row)  # as the build before this one left it
-            single = row.replies_refused_at is not None and channel.threaded
-            plan = self.builder.select(session, building.shaped(channel, single_posts=single), now)
-            if plan is None:
-                return Built(None, "empty", note="no approved summary the channel has not had")
-            over = self._over_budget(session, channel, row.id, plan, now)
-            said = [building.SINGLE_POSTS_NOTICE] if single else []
-            try:
-                digest = digest_store.create_digest(
-                    session,
-                    row.id,
-                    [item.id for item in plan.items],
-                    approved=not channel.require_approval and over is None,
-                    now=now,
-                    notice="; ".join(said + ([over] if over else [])) or None,
-                )
-            except digest_store.AlreadyInDigest:
-                return Built(None, "taken", note="another process built this digest just now")
-            parts = plan.parts(f"digest-{digest.id}")
-            digest_store.add_parts(session, digest, parts, now=now)
-            if over is not None:
-                notices.add_notice(
-                    session,
-                    row.id,
-                    digest.id,
-                    f"Digest {digest.id} to {channel.name} is held as a draft, {over}. A "
-                    f"moderator may still approve it (`shortscience digest approve {digest.id}`"
-                    "); raising the channel's monthly_budget_usd lets the next ones go out.",
-                    now,
-                )
-                log.warning("digest %s for %s held as a draft: %s", digest.id, channel.name, over)
-            posts = len(plan.rendered.posts)
-            return Built(digest.id, digest.status.value, posts, len(parts), note=over or "")
+        channel_store.clear_due(session, row.id)
+        single = row.replies_refused_at is not None and channel.threaded
+        shaped = building.shaped(channel, single_posts=single)
+        plan = self.builder.select(session, shaped, now, row.id)
+        if plan is None:
+            return Built(None, "empty", note="no approved summary the channel has not had")
+        over = self._over_budget(session, channel, row.id, plan, now)
+        said = [building.SINGLE_POSTS_NOTICE] if single else []
+        try:
+            digest = digest_store.create_digest(
+                session,
+                row.id,
+                [item.id for item in plan.items],
+                approved=not channel.require_approval and over is None,
+                now=now,
+                notice="; ".join(said + ([over] if over else [])) or None,
+            )
+        except digest_store.AlreadyInDigest:
+            return Built(None, "taken", note="another process built this digest just now")
+        parts = plan.parts(f"digest-{digest.id}")
+        digest_store.add_parts(session, digest, parts, now=now)
+        if over is not None:
+            notices.add_notice(
+                session,
+                row.id,
+                digest.id,
+                f"Digest {digest.id} to {channel.name} is held as a draft, {over}. A "
+                f"moderator may still approve it (`shortscience digest approve {digest.id}`"
+                "); raising the channel's monthly_budget_usd lets the next ones go out.",
+                now,
+            )
+            log.warning("digest %s for %s held as a draft: %s", digest.id, channel.name, over)
+        posts = len(plan.rendered.posts)
+        return Built(digest.id, digest.status.value, posts, len(parts), note=over or "")
 
     def _over_budget(
         self,
@@ -321,7 +399,15 @@ class Publisher:
         any of them is sent), each channel's sent in order and the channels side by side,
         and the sent ones are recorded in one transaction per batch."""
         report = Report()
-        channels = self.deliverable()
+        channels = {
+            channel.name: channel
+            for channel in self.directory.configured()
+            if self.clients.route(channel) != "elsewhere"
+        }
+        subscribed = (
+            self.directory.has_subscriptions
+            and self.clients.route(subscribed_shape()) != "elsewhere"
+        )
         while report.attempts < limit and not stop():
             now = self.clock()
             with self.db.transaction() as session:
@@ -330,13 +416,35 @@ class Publisher:
                     now,
                     self.lease,
                     secrets.token_hex(16),
-                    channels,
+                    channels.keys(),
                     limit=min(self.batch, limit - report.attempts),
+                    subscribed=subscribed,
                 )
             if not claims:
                 break
+            claims = self._known(channels, claims, now)
             self._deliver_batch(channels, claims, now, report, stop)
         return report
+
+    def _known(
+        self, channels: dict[str, ChannelSettings], claims: list[outbox.Claim], now: datetime
+    ) -> list[outbox.Claim]:
+        """The claims whose channel this process knows, subscribed ones read by name as
+        they come (and kept in ``channels`` for the rest of the pass); a channel stopped
+        since the claim gets its parts back, due again after a lease."""
+        unknown = []
+        for claim in claims:
+            name = claim.channel_name
+            if name not in channels:
+                found = self.directory.named(name)
+                if found is None:
+                    unknown.append(claim)
+                else:
+                    channels[name] = found
+        if unknown:
+            with self.db.transaction() as session:
+                outbox.record_unsent(session, unknown, at=now + self.lease)
+        return [claim for claim in claims if claim.channel_name in channels]
 
     def _deliver_batch(
         self,
@@ -632,6 +740,12 @@ class Publisher:
             digest_store.append_posts(session, claim.digest_id, parts, now)
         log.warning("channel %s: replies refused; falling back to single posts", channel.name)
         report.retried += 1
+
+
+def _directory(
+    channels: ChannelDirectory | Callable[[], Iterable[ChannelSettings]],
+) -> ChannelDirectory:
+    return channels if isinstance(channels, ChannelDirectory) else ChannelDirectory.of(channels)
 
 
 def _posted(ref: outbox.RemoteRef | None) -> Posted | None:

@@ -66,11 +66,16 @@ def summary_item(summary: Summary, site_url: str | None = None) -> SummaryItem:
     )
 
 
-def selection_for(session: Session, channel: ChannelSettings) -> digest_store.Selection:
-    """The channel's selection rules, with its stored id once it has one."""
-    stored = channel_store.by_name(session, channel.name)
+def selection_for(
+    session: Session, channel: ChannelSettings, channel_id: int | None = None
+) -> digest_store.Selection:
+    """The channel's selection rules, with its stored id once it has one (``channel_id``
+    when the caller holds the row already)."""
+    if channel_id is None:
+        stored = channel_store.by_name(session, channel.name)
+        channel_id = stored.id if stored is not None else None
     return digest_store.Selection(
-        channel_id=stored.id if stored is not None else None,
+        channel_id=channel_id,
         max_items=channel.max_items,
         categories=channel.categories,
         max_age_days=channel.max_age_days,
@@ -79,10 +84,14 @@ def selection_for(session: Session, channel: ChannelSettings) -> digest_store.Se
 
 
 def select(
-    session: Session, channel: ChannelSettings, now: datetime, site_url: str | None = None
+    session: Session,
+    channel: ChannelSettings,
+    now: datetime,
+    site_url: str | None = None,
+    channel_id: int | None = None,
 ) -> list[SummaryItem]:
     """The summaries the channel's next digest holds, newest first (maybe none)."""
-    chosen = digest_store.candidates(session, selection_for(session, channel), now)
+    chosen = digest_store.candidates(session, selection_for(session, channel, channel_id), now)
     return [summary_item(summary, site_url) for summary in chosen]
 
 
@@ -150,9 +159,15 @@ class DigestBuilder:
         self.site_url = site_url
         """Where the archive is published: posts link to its pages when set."""
 
-    def select(self, session: Session, channel: ChannelSettings, now: datetime) -> Plan | None:
+    def select(
+        self,
+        session: Session,
+        channel: ChannelSettings,
+        now: datetime,
+        channel_id: int | None = None,
+    ) -> Plan | None:
         """The channel's next digest, or None when there is nothing new for it."""
-        items = select(session, channel, now, self.site_url)
+        items = select(session, channel, now, self.site_url, channel_id)
         if not items:
             return None
         return self.plan(channel, items, now)

@@ -5,26 +5,37 @@ zone, kept in an SQLAlchemy job store in the project's own database, so a restar
 every job's next run. After downtime spanning one or several scheduled times, APScheduler
 runs a job once (``coalesce``) if its last missed time is within the grace period: one
 catch-up digest, never a burst. Jobs are module-level functions taking the channel's name
-(the job store pickles them) and call the same service as `digest send`; the publisher
-they need is handed over when the scheduler starts (:func:`serve_jobs`).
+(the job store pickles them); the publisher they need is handed over when the scheduler
+starts (:func:`serve_jobs`).
 
 APScheduler 3 cannot share a job store between schedulers (both would run every job), so
-only the process holding the scheduler lock (``storage.leader``) starts one; every process
-runs the delivery worker, whose claims keep parts from going out twice.
+only the process holding the scheduler lock (``storage.leader``) starts one. Its jobs mark
+their channel's digest due and build one due digest each; every process runs a build
+worker for the rest (:func:`build_continuously`) and the delivery worker, whose claims keep
+parts from going out twice. So 10,000 digests due at 09:00 are built by all processes.
+
+The scheduler runs in a thread of its own (``BackgroundScheduler``), not on the event
+loop: with thousands of jobs due at once its job store reads and writes take seconds,
+which discord.py's heartbeat and interactions cannot wait for. Its jobs run on a few
+threads of their own, so the event loop's default executor, where every chat command
+reads the database, is never queued behind them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 
-from publishers.delivery import Publisher
+from publishers.delivery import Built, Publisher
 from publishers.schedules import cron_trigger
 from publishers.settings import ChannelSettings
 from storage import leader
@@ -38,6 +49,14 @@ JOB_PREFIX = "digest:"
 DEFAULT_GRACE = timedelta(hours=24)
 SYNC_SECONDS = 15.0
 """How often the holder looks for channels subscribed or stopped in another process."""
+FULL_SYNC_SECONDS = 300.0
+"""How often the holder compares every job with the channels even when nothing seems to
+have changed (a subscription changed by a process whose clock runs behind)."""
+JOB_THREADS = 4
+"""Threads running the scheduler's jobs (each marks a digest due)."""
+BUILD_POLL_SECONDS = 1.0
+"""How often a build worker looks for digests marked due by another process's jobs (a
+read of an index that is empty between scheduled times)."""
 
 _publisher: Publisher | None = None
 """What jobs use: set by :func:`serve_jobs` in the process that runs the scheduler."""
@@ -50,8 +69,10 @@ def serve_jobs(publisher: Publisher | None) -> None:
 
 
 def digest_job(channel_name: str) -> None:
-    """One scheduled digest: build it and deliver what is due. Never raises: a failure is
-    logged with its channel and the job simply runs again at its next time."""
+    """One scheduled digest: mark it due and wake this process's build worker (the
+    build workers of every process share the digests due); a process without one builds
+    the longest-waiting due digest here. Never raises: a failure is logged with its
+    channel and the job runs again at its next time."""
     publisher = _publisher
     if publisher is None:
         log.error("digest for %s not built: this process serves no scheduler", channel_name)
@@ -61,20 +82,29 @@ def digest_job(channel_name: str) -> None:
         if channel is None:
             log.warning("digest for %s skipped: the channel is gone", channel_name)
             return
-        built = publisher.build(channel)
-        if built.digest_id is None:
-            log.info("digest for %s: nothing to post (%s)", channel_name, built.note)
-            return
-        log.info(
-            "digest %s for %s built (%s, %d parts)",
-            built.digest_id,
-            channel_name,
-            built.status,
-            built.parts,
-        )
-        publisher.deliver()
+        publisher.mark_due(channel)
     except Exception:
         log.exception("digest for channel %s failed; it runs again at its next time", channel_name)
+        return
+    if publisher.on_marked is not None:
+        publisher.on_marked()  # this process's build worker takes it, beside the others'
+    else:
+        report_built(publisher.build_due(limit=1))
+
+
+def report_built(built: Iterable[tuple[str, Built]]) -> None:
+    """A line per digest built on schedule, and one per channel that had nothing new."""
+    for name, digest in built:
+        if digest.digest_id is None:
+            log.info("digest for %s: nothing to post (%s)", name, digest.note)
+        else:
+            log.info(
+                "digest %s for %s built (%s, %d parts)",
+                digest.digest_id,
+                name,
+                digest.status,
+                digest.parts,
+            )
 
 
 @dataclass(frozen=True)
@@ -108,9 +138,13 @@ class DigestScheduler:
     ) -> None:
         self.publisher = publisher
         self.channels = channels
-        self.scheduler = AsyncIOScheduler(
+        self._synced: tuple[object, ...] | None = None
+        """The channels' marker at the last sync (None: compare every job next time)."""
+        self._full_sync_at = 0.0
+        self.scheduler = BackgroundScheduler(
             # Its transactions take SQLite's write lock up front, as the project's writers do.
             jobstores={"default": SQLAlchemyJobStore(engine=db.writer_engine, tablename=JOB_TABLE)},
+            executors={"default": ThreadPoolExecutor(JOB_THREADS)},
             job_defaults={
                 "coalesce": True,
                 "misfire_grace_time": int(grace.total_seconds()),
@@ -127,11 +161,15 @@ class DigestScheduler:
     async def start(self) -> None:
         """Start with the jobs in line with the channels; a missed run is caught up now."""
         serve_jobs(self.publisher)
+        self._synced = None  # a new holder compares every job
+        await asyncio.to_thread(self._start_paused_and_sync)
+        self.scheduler.resume()
+
+    def _start_paused_and_sync(self) -> None:
         # Paused first: jobs are compared with the store before any of them may fire, so an
         # unchanged job keeps the run it missed while the service was down.
         self.scheduler.start(paused=True)
-        await asyncio.to_thread(self.sync)
-        self.scheduler.resume()
+        self.sync()
 
     def shutdown(self) -> None:
         """Stop the jobs without waiting for a running one; the next holder catches up."""
@@ -140,17 +178,28 @@ class DigestScheduler:
         serve_jobs(None)
 
     def sync(self) -> None:
-        """Add jobs of new channels, move the ones whose schedule changed, drop the gone."""
+        """Add jobs of new channels, move the ones whose schedule changed, drop the gone.
+
+        With thousands of subscriptions, reading every channel and job takes seconds, so
+        it is done only when the subscriptions changed (their marker, one small query),
+        and every ``FULL_SYNC_SECONDS`` regardless."""
+        marker = self.publisher.directory.marker()
+        now = time.monotonic()
+        if marker is not None and marker == self._synced and now < self._full_sync_at:
+            return
         wanted = {channel.name: channel for channel in self.channels()}
+        jobs = {}
         for job in self.scheduler.get_jobs():
             name = job.id.removeprefix(JOB_PREFIX)
             if job.id.startswith(JOB_PREFIX) and name not in wanted:
                 log.info("channel %s is gone; its digest job is removed", name)
                 job.remove()
+            else:
+                jobs[job.id] = job
         for name, channel in wanted.items():
             trigger = cron_trigger(channel.schedule, channel.timezone)
             job_id = JOB_PREFIX + name
-            existing = self.scheduler.get_job(job_id)
+            existing = jobs.get(job_id)
             if existing is None:
                 self.scheduler.add_job(
                     digest_job, trigger, args=[name], id=job_id, name=f"digest for {name}"
@@ -159,6 +208,8 @@ class DigestScheduler:
             elif _changed(existing.trigger, trigger):
                 existing.reschedule(trigger)
                 log.info("channel %s: digest schedule changed to %s", name, channel.schedule)
+        self._synced = marker
+        self._full_sync_at = now + FULL_SYNC_SECONDS
 
     def next_run(self, name: str) -> datetime | None:
         """When the channel's next digest is due, for `digest schedule` and health."""
@@ -228,7 +279,8 @@ class Leadership:
             try:
                 await self._hold(stop)
             finally:
-                self.scheduler.shutdown()
+                # Off the loop: the scheduler's thread may be busy with thousands of jobs.
+                await asyncio.to_thread(self.scheduler.shutdown)
             if not stop.is_set():
                 log.warning("scheduler: the lock was lost (database restarted?); standing by")
 
@@ -253,19 +305,60 @@ class Leadership:
 async def deliver_continuously(
     publisher: Publisher, stop: asyncio.Event, *, poll_seconds: float
 ) -> None:
-    """The delivery worker: parts due (new digests, retries past their backoff), always."""
+    """The delivery worker: parts due (new digests, retries past their backoff), always;
+    woken at once when this process builds a digest."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def on_due() -> None:  # from a build's thread
+        with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to wake
+            loop.call_soon_threadsafe(wake.set)
+
+    publisher.on_due = on_due
     while not stop.is_set():
+        wake.clear()
         try:
             report = await asyncio.to_thread(publisher.deliver, stop=stop.is_set)
             if report.attempts:
                 log.debug("delivery: %d sent, %d to retry", report.sent, report.retried)
         except Exception:
             log.exception("the delivery worker failed; it runs again shortly")
-        await _pause(stop, poll_seconds)
+        await _pause(stop, poll_seconds, wake)
 
 
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
+async def build_continuously(
+    publisher: Publisher, stop: asyncio.Event, *, poll_seconds: float
+) -> None:
+    """The build worker: digests the scheduler marked due (in whichever process holds
+    it) are built here too, so every process takes its share of a burst at 09:00; woken
+    at once by this process's own jobs, by its poll for the others'."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def on_marked() -> None:  # from a job's thread
+        with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to wake
+            loop.call_soon_threadsafe(wake.set)
+
+    publisher.on_marked = on_marked
     try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return
+        while not stop.is_set():
+            wake.clear()
+            try:
+                if await asyncio.to_thread(publisher.any_due):
+                    report_built(await asyncio.to_thread(publisher.build_due, stop=stop.is_set))
+            except Exception:
+                log.exception("the build worker failed; it runs again shortly")
+            await _pause(stop, poll_seconds, wake)
+    finally:
+        publisher.on_marked = None
+
+
+async def _pause(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()

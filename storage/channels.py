@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Channel, ChannelKind, ChannelOrigin
@@ -104,6 +104,63 @@ def hold_for_build(session: Session, channel_id: int) -> None:
     take turns (PostgreSQL's row lock; SQLite's writers take turns anyway): the second
     sees the first's digest, its summaries and what it will cost, before choosing."""
     session.execute(select(Channel.id).where(Channel.id == channel_id).with_for_update())
+
+
+def mark_due(session: Session, channel_id: int, at: datetime) -> None:
+    """The channel's scheduled digest is due from ``at``; an earlier mark not yet built
+    stays (one digest takes whatever the channel has not had, so two marks make one)."""
+    session.execute(
+        update(Channel)
+        .where(Channel.id == channel_id, Channel.digest_due_at.is_(None))
+        .values(digest_due_at=at)
+    )
+
+
+def next_due(session: Session) -> Channel | None:
+    """The channel whose digest has been due longest, held until the transaction ends, or
+    None. On PostgreSQL a channel another process is building is skipped (``SKIP
+    LOCKED``), so several processes build side by side; SQLite's writers take turns."""
+    return session.scalars(
+        select(Channel)
+        .where(Channel.digest_due_at.is_not(None))
+        .order_by(Channel.digest_due_at, Channel.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+
+
+def any_due(session: Session) -> bool:
+    """Whether any channel's digest is due (the partial index: empty between times)."""
+    found = session.scalar(select(Channel.id).where(Channel.digest_due_at.is_not(None)).limit(1))
+    return found is not None
+
+
+def clear_due(session: Session, channel_id: int) -> None:
+    """The channel's due digest is built (or could not be: it waits for its next time)."""
+    session.execute(update(Channel).where(Channel.id == channel_id).values(digest_due_at=None))
+
+
+def subscribed_named(session: Session, name: str) -> Channel | None:
+    """A subscribed Discord channel not stopped since, by name: one row, not all of them."""
+    return session.scalars(
+        select(Channel).where(
+            Channel.name == name,
+            Channel.origin == ChannelOrigin.DISCORD,
+            Channel.enabled.is_(True),
+        )
+    ).one_or_none()
+
+
+def subscriptions_marker(session: Session) -> tuple[object, ...]:
+    """What changes whenever a Discord channel is subscribed, changed or stopped: cheap
+    to read, so a process holding thousands of subscriptions reads them all again only
+    when it changed (and now and then regardless, see ``publishers.scheduler``)."""
+    found = session.execute(
+        select(func.count(), func.max(Channel.id), func.max(Channel.updated_at)).where(
+            Channel.origin == ChannelOrigin.DISCORD
+        )
+    ).one()
+    return tuple(found)
 
 
 def subscribed(session: Session) -> list[Channel]:

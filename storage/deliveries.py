@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, aliased
 
 from storage.models import (
     Channel,
+    ChannelOrigin,
     Delivery,
     DeliveryMedia,
     DeliveryState,
@@ -128,11 +129,16 @@ def claim_due(
     channels: Collection[str] | None = None,
     *,
     limit: int = 1,
+    subscribed: bool = False,
 ) -> list[Claim]:
     """Take up to ``limit`` due parts at once, in (digest, part) order: each is the
     earliest unsent part of its open digest, so a batch never holds two parts of one
     digest and a thread still goes out part after part. One transaction, a handful of
-    statements whatever ``limit`` is; the caller commits it before sending any."""
+    statements whatever ``limit`` is; the caller commits it before sending any.
+
+    ``channels`` names the channels whose parts this worker sends (None: all), and
+    ``subscribed`` adds every Discord channel subscribed and not stopped, which a bot in
+    thousands of servers could not list by name in each claim."""
     earlier = aliased(Delivery)
     due = or_(
         and_(
@@ -160,7 +166,12 @@ def claim_due(
         .with_for_update(skip_locked=True, of=Delivery)
     )
     if channels is not None:
-        query = query.where(Channel.name.in_(list(channels)))
+        named = Channel.name.in_(list(channels))
+        query = query.where(
+            or_(named, and_(Channel.origin == ChannelOrigin.DISCORD, Channel.enabled.is_(True)))
+            if subscribed
+            else named
+        )
     found = session.execute(query).all()
     if not found:
         return []

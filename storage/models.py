@@ -83,6 +83,8 @@ ACTIVE_SUMMARY = "status IN ('pending', 'approved')"
 """The SQL condition of a summary that counts as its author's one summary of a paper."""
 UNFETCHED_PAPER = "fetched_at IS NULL AND arxiv_id IS NOT NULL"
 """The SQL condition of a paper stored by its arXiv id alone, waiting for its details."""
+DIGEST_DUE = "digest_due_at IS NOT NULL"
+"""The SQL condition of a channel whose scheduled digest is waiting to be built."""
 
 
 class ModerationAction(enum.StrEnum):
@@ -339,6 +341,13 @@ class Channel(Base):
             "kind <> 'discord' OR origin <> 'discord' OR discord_channel_id IS NOT NULL",
             name="discord_target",
         ),
+        # The channels whose digest is due (storage.channels.next_due), none between runs.
+        Index(
+            "ix_channels_digest_due",
+            "digest_due_at",
+            sqlite_where=text(DIGEST_DUE),
+            postgresql_where=text(DIGEST_DUE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -363,6 +372,8 @@ class Channel(Base):
     stop_reason: Mapped[str | None] = mapped_column(Text)
     replies_refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """Set when the network refused a reply in a thread: single posts from then on."""
+    digest_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """The scheduled time of a digest not built yet; any process may build it, once."""
 
 
 class Digest(Base):

@@ -15,12 +15,12 @@ from bot.commands.user_text import check_external_id, strip_unsafe_characters
 from bot.config import LimitSettings, ModerationSettings
 from bot.papers.arxiv_client import ArxivClient
 from bot.papers.lookups import PaperLookups
-from publishers.channels import catalogue
+from publishers.channels import ChannelDirectory
 from publishers.delivery import Publisher
 from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
-from publishers.settings import ChannelSettings, PublishingSettings
+from publishers.settings import PublishingSettings
 from storage import summaries as summary_store
 from storage.database import Database
 from storage.models import User
@@ -54,11 +54,7 @@ def make_publisher(
     clock: Callable[[], datetime],
 ) -> Publisher:
     """The publishing services over the configured and the subscribed channels."""
-
-    def channels() -> list[ChannelSettings]:
-        with db.sessions() as session:
-            return catalogue(session, publishing.channels)
-
+    channels = ChannelDirectory(lambda: publishing.channels, db)
     clients = Clients(
         fallback_dir=publishing.outbox_dir, timeout=publishing.timeout_seconds, clock=clock
     )
