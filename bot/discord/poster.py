@@ -36,6 +36,7 @@ from publishers.networks.base import (
     UnknownOutcome,
 )
 from publishers.networks.discord import Attachment, discord_errors
+from publishers.networks.pacing import Pacer
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,35 @@ def publish_error(error: BaseException, *, sent: bool, now: datetime, subject: s
     return UnknownOutcome(f"{subject}: the send failed midway ({reason}); it may exist")
 
 
+GLOBAL_PER_SECOND = 50.0
+"""Discord's global limit: "50 requests per second per bot" (LIMITS.md, rate-limits.mdx)."""
+DIGEST_SHARE = 0.8
+"""The share of it digests may use; the rest stays for the bot's own calls (cards, edits,
+look-ups). Interaction answers are not bound to the global limit."""
+
+
+def digest_pace(shard_ids: Sequence[int] | None, shard_count: int) -> float:
+    """Requests a second this process's digests may make: its shards' share of the
+    bot's global limit, so the processes of one bot together stay inside it."""
+    share = len(shard_ids) / shard_count if shard_ids is not None and shard_count else 1.0
+    return GLOBAL_PER_SECOND * DIGEST_SHARE * share
+
+
 class DiscordPoster:
     """Implements publishers.networks.discord.PicturePoster (a ChannelPoster that attaches
-    files) over a running discord.py bot."""
+    files) over a running discord.py bot. Its requests are spaced by ``pacer``: the
+    delivery worker's threads share the bot's global rate limit."""
 
-    def __init__(self, bot: discord.Client, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        bot: discord.Client,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        pacer: Pacer | None = None,
+    ) -> None:
         self.bot = bot
         self.clock = clock
+        self.pacer = pacer or Pacer(GLOBAL_PER_SECOND * DIGEST_SHARE)
 
     def send(self, channel_id: int, text: str, reply_to: int | None, timeout: float) -> int:
         """Post ``text`` (pinging nobody), as a reply when ``reply_to`` is given."""
@@ -173,6 +196,7 @@ class DiscordPoster:
         if _running_loop() is loop:
             # Waiting here would block the very loop that must do the work.
             raise Transient(f"{subject}: the poster was called on the bot's own event loop")
+        self.pacer.wait()
         coroutine = work()
         try:
             future = asyncio.run_coroutine_threadsafe(coroutine, loop)
