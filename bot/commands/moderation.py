@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defaultload
 
 from bot.commands.context import Actor, CommandContext, user_of
 from bot.commands.replies import Action, Notice, Reply, Section, Tone
@@ -10,10 +10,22 @@ from bot.commands.user_text import clean_line
 from bot.errors import UserError
 from storage import search as search_store
 from storage import summaries as summary_store
-from storage.models import ModerationAction, Summary, SummaryStatus
+from storage.models import ModerationAction, Paper, Summary, SummaryStatus
 
 QUEUE_PAGE = 10
 REASON_MAX_CHARS = 1000
+
+_PAPER_WITHOUT_DETAILS = (
+    defaultload(Summary.paper).lazyload(Paper.authors),
+    defaultload(Summary.paper).lazyload(Paper.categories),
+)
+"""A card and a decision show the summary's paper by its title and ids: the paper's
+authors and categories (two statements more, on every press) are not loaded."""
+
+
+def _summary(session: Session, number: int) -> Summary | None:
+    """The summary with its paper and author, as a card and a decision show them."""
+    return session.get(Summary, number, options=_PAPER_WITHOUT_DETAILS)
 
 
 class NotAModerator(UserError):
@@ -87,7 +99,7 @@ def card_state(summary: Summary, shown_revision: int | None = None) -> str | Non
 
 
 def _card(session: Session, number: int, shown_revision: int | None = None) -> Reply:
-    summary = summary_store.get(session, number)
+    summary = _summary(session, number)
     if summary is None:
         raise UserError(f"There is no summary #{number}.")
     section = queue_section(summary)
@@ -146,7 +158,7 @@ def _decide(
     must_have_read: bool,
 ) -> Reply:
     moderator = user_of(session, actor)
-    summary = summary_store.get(session, number)
+    summary = _summary(session, number)
     if summary is None:
         raise UserError(f"There is no summary #{number}. /queue lists the pending ones.")
     if summary.status is not SummaryStatus.PENDING:

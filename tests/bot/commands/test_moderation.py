@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.commands import moderation, papers, submissions
 from bot.commands.context import Actor, CommandContext
@@ -208,3 +210,28 @@ async def test_a_card_says_what_became_of_its_revision(
     gone = await moderation.submission_card(ctx, number, shown_revision=2)
     assert gone.notice == "Withdrawn"
     assert gone.actions == ()
+
+
+async def test_a_decision_and_its_card_read_the_paper_without_its_authors_and_categories(
+    ctx: CommandContext, ada: Actor, mod: Actor
+) -> None:
+    """A card shows the paper by its title and ids; loading the paper's authors and
+    categories too cost two statements more on every press of a card."""
+    number = await submit(ctx, ada)
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(ctx.db.engine, "before_cursor_execute", note)
+    try:
+        approved = await moderation.approve(ctx, mod, number, revision=1)
+        with pytest.raises(UserError, match="already approved by Mia"):
+            await moderation.approve(ctx, mod, number, revision=1)
+        card = await moderation.submission_card(ctx, number, shown_revision=1)
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", note)
+    assert approved.notices[0].text.startswith(f"Your summary #{number} of “")
+    assert card.notice == "Approved by Mia"
+    assert card.title.startswith(f"#{number} · ") and "(1606.04474)" in card.title
+    assert [s for s in statements if re.search(r"paper_authors|paper_categories", s)] == []
