@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from publishers.channels import ChannelDirectory
-from publishers.delivery import Publisher
+from publishers.delivery import Built, Publisher
 from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
@@ -82,14 +82,12 @@ def test_digests_marked_due_are_built_once_by_two_workers_side_by_side(
         assert channel is not None
         first.mark_due(channel)
     assert first.any_due()
-    built: list[list[tuple[str, object]]] = [[], []]
+    built: list[list[tuple[str, Built]]] = [[], []]
 
     def work(index: int, publisher: Publisher) -> None:
-        built[index] = list(publisher.build_due(limit=100))  # type: ignore[arg-type]
+        built[index] = publisher.build_due(limit=100)
 
-    workers = [
-        threading.Thread(target=work, args=(n, p)) for n, p in enumerate((first, second))
-    ]
+    workers = [threading.Thread(target=work, args=(n, p)) for n, p in enumerate((first, second))]
     for worker in workers:
         worker.start()
     for worker in workers:

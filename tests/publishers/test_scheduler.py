@@ -18,12 +18,15 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
+from publishers import scheduler as scheduler_module
+from publishers.channels import ChannelDirectory
 from publishers.delivery import Publisher
 from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
-from publishers.scheduler import DigestScheduler
+from publishers.scheduler import JOB_PREFIX, DigestScheduler
 from publishers.settings import ChannelSettings
+from storage import channels as channel_store
 from storage.database import Database
 from storage.models import Channel, Digest
 from tests.publishers.conftest import seed
@@ -76,7 +79,7 @@ async def _tick(scheduler: DigestScheduler) -> None:
     await asyncio.sleep(0.2)  # the job is submitted to a worker thread
     executor = scheduler.scheduler._lookup_executor("default")
     async with asyncio.timeout(30):
-        while any(executor._instances.values()):  # type: ignore[attr-defined]
+        while any(executor._instances.values()):
             await asyncio.sleep(0.02)
 
 
@@ -203,3 +206,52 @@ async def test_jobs_follow_the_channels_added_changed_and_removed_while_running(
         await asyncio.to_thread(scheduler.sync)
         assert scheduler.next_run("daily") is None
         scheduler.shutdown()
+
+
+async def test_subscriptions_are_compared_with_the_jobs_only_when_they_changed(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 10,000 subscriptions a full comparison takes seconds: every 15 s it would
+    keep a core busy. It runs when a subscription changed, and every few minutes."""
+    publisher = Publisher(
+        db,
+        DigestRenderer(Templates()),
+        ChannelDirectory(lambda: [], db),
+        Clients(fallback_dir=tmp_path / "outbox"),
+    )
+    first, second = "discord-1186500000000000001", "discord-1186500000000000002"
+    _subscribe(db, 1186500000000000001)
+    scheduler = DigestScheduler(db, publisher, publisher.channels)
+    await scheduler.start()
+    try:
+        assert scheduler.next_run(first) is not None
+        scheduler.scheduler.remove_job(JOB_PREFIX + first)  # behind the scheduler's back
+        await asyncio.to_thread(scheduler.sync)
+        assert scheduler.next_run(first) is None, "nothing changed: nothing compared"
+        monkeypatch.setattr(scheduler_module, "FULL_SYNC_SECONDS", 0.0)
+        _subscribe(db, 1186500000000000002)  # /digest subscribe, in any process
+        await asyncio.to_thread(scheduler.sync)
+        assert scheduler.next_run(first) is not None, "a change: every job compared"
+        assert scheduler.next_run(second) is not None
+        scheduler.scheduler.remove_job(JOB_PREFIX + second)
+        await asyncio.to_thread(scheduler.sync)
+        assert scheduler.next_run(second) is not None, "the periodic full comparison"
+    finally:
+        scheduler.shutdown()
+
+
+def _subscribe(db: Database, channel_id: int) -> None:
+    with db.transaction() as session:
+        channel_store.subscribe(
+            session,
+            channel_store.Subscription(
+                guild_id=1 << 22,
+                channel_id=channel_id,
+                schedule="30 7 * * *",
+                timezone="Europe/Berlin",
+                categories=(),
+                max_items=3,
+                require_approval=False,
+            ),
+            datetime.now(UTC),
+        )

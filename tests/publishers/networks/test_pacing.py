@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -55,7 +56,7 @@ def test_threads_together_get_distinct_turns_no_closer_than_the_interval() -> No
         thread.join()
     turns.sort()
     assert len(turns) == 200
-    gaps = [b - a for a, b in zip(turns, turns[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(turns)]
     assert min(gaps) == pytest.approx(0.02)
     second = 1.0 - 1e-9  # turns are sums of floats: 100.0 + 50 * 0.02 may fall short of 101.0
     in_any_second = max(sum(1 for t in turns if start <= t < start + second) for start in turns)
