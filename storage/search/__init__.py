@@ -45,10 +45,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from sqlalchemy.orm import Session
 
-from storage.search.candidates import CANDIDATE_LIMIT, Candidate
+from storage.search.candidates import CANDIDATE_LIMIT, Candidate, approved_summaries
 from storage.search.dialect import search_dialect
 from storage.search.indexing import (
     bulk_indexing,
@@ -136,13 +137,13 @@ def search(session: Session, words: str, *, limit: int = 10) -> list[SearchHit]:
         candidates = sqlite_ranked_here(session, terms)
         if candidates is None:
             candidates = sqlite_candidates(session, match)
-        papers = _group_by_paper(candidates, limit)
+        papers = _shown_papers(session, candidates, limit)
         snippets = sqlite_snippets(session, match, [p.best_document_id for p in papers])
     else:
         query = " ".join(terms)
         with postgres_custom_plans(session):
             candidates = postgres_candidates(session, query)
-            papers = _group_by_paper(candidates, limit)
+            papers = _shown_papers(session, candidates, limit)
             snippets = postgres_snippets(session, query, [p.best_document_id for p in papers])
     return [
         SearchHit(
@@ -155,18 +156,48 @@ def search(session: Session, words: str, *, limit: int = 10) -> list[SearchHit]:
     ]
 
 
+def _shown_papers(session: Session, candidates: list[Candidate], limit: int) -> list[_PaperHits]:
+    """The first ``limit`` papers, from approved summaries' documents and papers' own only.
+
+    Statuses are read for the summaries these papers would show; a refused one drops out
+    and the papers are grouped again (another paper may move up), until every summary
+    shown is approved. The documents of summaries that are no longer approved are removed
+    when their status changes, so the first check nearly always passes."""
+    checked: set[int] = set()
+    while True:
+        papers = _group_by_paper(candidates, limit)
+        unchecked = {i for paper in papers for i in paper.summary_ids if i not in checked}
+        if not unchecked:
+            return papers
+        refused = unchecked - approved_summaries(session, unchecked)
+        if not refused:
+            return papers
+        checked |= unchecked
+        candidates = [c for c in candidates if c.summary_id not in refused]
+
+
 def _group_by_paper(candidates: Iterable[Candidate], limit: int) -> list[_PaperHits]:
-    """Papers ordered by their best document; ties go to the newer document."""
+    """Papers ordered by their best document; ties go to the newer document.
+
+    Only the first ``limit`` papers are made: the other candidates can only add their
+    summaries to those (a search has hundreds of candidates and shows ten papers)."""
     papers: dict[int, _PaperHits] = {}
-    for candidate in sorted(candidates, key=lambda c: (-c.score, -c.document_id)):
+    # Best first: score, then document id, both descending (ids are unique, so no ties).
+    for candidate in sorted(candidates, key=_SCORE_THEN_DOCUMENT, reverse=True):
         paper = papers.get(candidate.paper_id)
         if paper is None:
+            if len(papers) == limit:
+                continue
             paper = papers[candidate.paper_id] = _PaperHits(
                 candidate.paper_id, candidate.score, candidate.document_id
             )
         if candidate.summary_id is not None:
             paper.summary_ids.append(candidate.summary_id)
-    return list(papers.values())[:limit]
+    return list(papers.values())
+
+
+_SCORE_THEN_DOCUMENT = itemgetter(3, 0)
+"""A candidate's (score, document id), for ``_group_by_paper``'s sort."""
 
 
 def _clip(snippet: str) -> str:

@@ -8,10 +8,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
-from storage.search.candidates import CANDIDATE_LIMIT, Candidate, approved_candidates
+from storage.search.candidates import CANDIDATE_LIMIT, Candidate, candidates_of
 
 POSTGRES_DOCUMENT_VECTOR = (
     "to_tsvector('english', coalesce(title, '') || ' ' || coalesce(body, ''))"
@@ -29,56 +29,61 @@ _POSTGRES_WEIGHTED_VECTOR = "{row}." + POSTGRES_VECTOR_COLUMN
 """The ranking's view of a document, title above body, stored (see migration 0009); it
 matches the same words as POSTGRES_DOCUMENT_VECTOR (``||`` keeps the positions running on)."""
 
+
+def _statement(sql: str, *, below: bool) -> TextClause:
+    """``sql`` with its ``{below}`` condition: ``AND id < :below`` to read only documents
+    older than those already read, or nothing to read from the newest."""
+    return text(sql.format(below="AND id < :below" if below else ""))
+
+
 # Reads the matches from the GIN index on the stored vector (migration 0009).
-# "d.id + 0" hides the primary key's order from the planner, which could otherwise walk it
-# instead (see _postgres_walk). Only the bounded candidates are ranked, from the stored vector.
-_POSTGRES_FROM_INDEX = text(
-    f"""
+# "id + 0" hides the primary key's order from the planner, which could otherwise walk it
+# instead (a walk is chosen here, by _postgres_rest_walk). The ranking is computed outside
+# the LIMIT subquery (never flattened), so only the bounded candidates are ranked.
+_POSTGRES_FROM_INDEX = f"""
     SELECT c.id, c.paper_id, c.summary_id,
-           ts_rank({_POSTGRES_WEIGHTED_VECTOR.format(row="c")}, {_POSTGRES_QUERY}), s.status
+           ts_rank({_POSTGRES_WEIGHTED_VECTOR.format(row="c")}, {_POSTGRES_QUERY})
     FROM (
-        SELECT d.id, d.paper_id, d.summary_id, d.{POSTGRES_VECTOR_COLUMN}
-        FROM search_documents AS d
-        WHERE d.{POSTGRES_VECTOR_COLUMN} @@ {_POSTGRES_QUERY}
-        ORDER BY d.id + 0 DESC
+        SELECT id, paper_id, summary_id, {POSTGRES_VECTOR_COLUMN}
+        FROM search_documents
+        WHERE {POSTGRES_VECTOR_COLUMN} @@ {_POSTGRES_QUERY} {{below}}
+        ORDER BY id + 0 DESC
         LIMIT :candidates
     ) AS c
-    LEFT JOIN summaries AS s ON s.id = c.summary_id
     """  # noqa: S608 -- only module constants are formatted in; input is bound
-)
 
-# Tests the stored vectors of the :walk newest documents (no tokenizing since 0009).
-_POSTGRES_NEWEST_FIRST = text(
-    f"""
-    SELECT c.id, c.paper_id, c.summary_id, c.score, s.status
+# Tests the stored vectors of the :walk newest documents (no tokenizing since 0009) and
+# stops at the :candidates-th match.
+_POSTGRES_NEWEST_FIRST = f"""
+    SELECT d.id, d.paper_id, d.summary_id, ts_rank(d.{POSTGRES_VECTOR_COLUMN}, {_POSTGRES_QUERY})
     FROM (
-        SELECT d.id, d.paper_id, d.summary_id,
-               ts_rank(d.{POSTGRES_VECTOR_COLUMN}, {_POSTGRES_QUERY}) AS score
-        FROM (
-            SELECT id, paper_id, summary_id, {POSTGRES_VECTOR_COLUMN}
-            FROM search_documents
-            ORDER BY id DESC
-            LIMIT :walk
-        ) AS d
-        WHERE d.{POSTGRES_VECTOR_COLUMN} @@ {_POSTGRES_QUERY}
-        ORDER BY d.id DESC
-        LIMIT :candidates
-    ) AS c
-    LEFT JOIN summaries AS s ON s.id = c.summary_id
+        SELECT id, paper_id, summary_id, {POSTGRES_VECTOR_COLUMN}
+        FROM search_documents
+        WHERE true {{below}}
+        ORDER BY id DESC
+        LIMIT :walk
+    ) AS d
+    WHERE d.{POSTGRES_VECTOR_COLUMN} @@ {_POSTGRES_QUERY}
+    ORDER BY d.id DESC
+    LIMIT :candidates
     """  # noqa: S608 -- only module constants are formatted in; input is bound
-)
 
-_POSTGRES_ESTIMATE = text(
-    "EXPLAIN (FORMAT JSON) SELECT 1 FROM search_documents"  # noqa: S608 -- constants only
-    f" WHERE {POSTGRES_VECTOR_COLUMN} @@ {_POSTGRES_QUERY}"
-)
+_FROM_INDEX = {below: _statement(_POSTGRES_FROM_INDEX, below=below) for below in (False, True)}
+_NEWEST_FIRST = {below: _statement(_POSTGRES_NEWEST_FIRST, below=below) for below in (False, True)}
 
-POSTGRES_TOKENIZE_TO_FETCH_RATIO = 2
-"""What testing one walked document costs in units of fetching one matching row through
-the GIN index. Before migration 0009 the walk tokenized (~0.16 ms against ~1.3 µs: 120);
-with the stored vector it only reads and tests it (``python -m bench --small`` on
-PostgreSQL, a word in 13 % of 30,000 documents: walking took 6-13 ms, reading the 3,844
-matches 34-49 ms, so the walk wins earlier than this ratio says; 2 stays conservative)."""
+POSTGRES_PROBE = 1000
+"""The newest documents every search tests first. A word in half of them or more has its
+CANDIDATE_LIMIT newest matches there, in one statement; for the others, the matches found
+say how common the word is among the newest documents, which decides how the rest is read
+(``_postgres_rest_walk``). A rare word wastes this walk: about a millisecond at
+1,000,000 summaries, what asking the planner for an estimate cost before."""
+
+POSTGRES_WALK_TO_FETCH_RATIO = 1.0
+"""What testing one walked document costs in units of reading one match through the GIN
+index (``python -m bench`` data at 1,000,000 summaries on PostgreSQL 15: walking 8,435
+documents took 6-8 ms, reading a word's 97,018 matches from the index 51 ms before any
+row was fetched, 505 matches and their rows 0.6 ms: about 0.6; 1 leans to the index,
+whose cost is bounded by the number of matches)."""
 
 
 @contextmanager
@@ -104,46 +109,75 @@ def postgres_custom_plans(session: Session) -> Iterator[None]:
         driver.prepare_threshold = previous
 
 
-def _postgres_walk(session: Session, query: str) -> int | None:
-    """How many of the newest documents to tokenize in search of the candidates, or None
-    to read every match from the GIN index instead.
+def _postgres_rest_walk(found: int, below: int | None) -> int | None:
+    """How many more documents, older than id ``below``, to walk after the probe found
+    ``found`` (fewer than CANDIDATE_LIMIT) matches among the POSTGRES_PROBE newest; None to
+    read the rest from the GIN index.
 
-    The expression index cannot hand matches out newest first. PostgreSQL can read all M
-    matches from it and keep the newest (cost ~ M row fetches), or walk ids downwards
-    running ``to_tsvector`` on each document until CANDIDATE_LIMIT match (~ CANDIDATE_LIMIT
-    * N / M tokenizations). The walk wins only for words in a large share of the N
-    documents, but the planner believes ``to_tsvector`` costs next to nothing and walks
-    for words in a few percent of them too, tokenizing tens of thousands (seconds). So the
-    choice is made here, from the planner's own estimate of M (the statistics ANALYZE keeps
-    for the expression index). The walk is capped at twice the expected length, so a word
-    that is common only among old documents costs a bounded detour; without statistics
-    the index is read, whose cost is bounded by the number of matches.
+    The GIN index cannot hand matches out newest first: PostgreSQL reads all M of them
+    and keeps the newest (cost ~ M), where the walk tests documents downwards until enough
+    match (~ the remaining candidates / the share of documents that match). The share
+    comes from the probe, the number of older documents from ``below`` (ids are given in
+    order, so there are about that many). The walk is capped at twice its expected length,
+    so a word that is common only among the newest documents costs a bounded detour before
+    the index is read for what is still missing.
     """
-    plan = session.execute(_POSTGRES_ESTIMATE, {"words": query}).scalar_one()
-    matches = float(plan[0]["Plan"]["Plan Rows"])
-    total = session.execute(
-        text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('search_documents')")
-    ).scalar()
-    if not total or total <= 0 or matches <= 0:
+    if found <= 0 or below is None:
         return None
-    if matches * matches < CANDIDATE_LIMIT * POSTGRES_TOKENIZE_TO_FETCH_RATIO * total:
+    share = found / POSTGRES_PROBE
+    walk = (CANDIDATE_LIMIT - found) / share
+    if walk * POSTGRES_WALK_TO_FETCH_RATIO > share * below:
         return None
-    return math.ceil(2 * CANDIDATE_LIMIT * total / matches)
+    return math.ceil(2 * walk)
+
+
+def _postgres_read(
+    session: Session, query: str, *, walk: int | None, below: int | None, wanted: int
+) -> list[Candidate]:
+    """The ``wanted`` newest matches older than ``below``: from walking ``walk`` documents
+    (all the matches among them, when fewer) or, for ``walk`` None, from the index."""
+    parameters: dict[str, Any] = {"words": query, "candidates": wanted}
+    if below is not None:
+        parameters["below"] = below
+    if walk is None:
+        return candidates_of(session.execute(_FROM_INDEX[below is not None], parameters).all())
+    parameters["walk"] = walk
+    return candidates_of(session.execute(_NEWEST_FIRST[below is not None], parameters).all())
 
 
 def postgres_candidates(
     session: Session, query: str, *, walk: int | Literal["auto"] | None = "auto"
 ) -> list[Candidate]:
-    """The CANDIDATE_LIMIT newest matches, ranked; ``walk`` overrides the access path."""
-    if walk == "auto":
-        walk = _postgres_walk(session, query)
-    parameters = {"words": query, "candidates": CANDIDATE_LIMIT}
-    if walk is not None:
-        rows = session.execute(_POSTGRES_NEWEST_FIRST, {**parameters, "walk": walk}).all()
-        if len(rows) == CANDIDATE_LIMIT:
-            return approved_candidates(rows)
-        # Fewer matches among the newest documents than expected: they are older.
-    return approved_candidates(session.execute(_POSTGRES_FROM_INDEX, parameters))
+    """The CANDIDATE_LIMIT newest matches, ranked.
+
+    "auto" walks the POSTGRES_PROBE newest documents, then the rest as
+    ``_postgres_rest_walk`` says; a number walks that many first, None reads the index
+    only (both for tests). A walk that comes up short leaves the older matches to the
+    index, so every way returns the same candidates.
+    """
+    if walk is None:
+        return _postgres_read(session, query, walk=None, below=None, wanted=CANDIDATE_LIMIT)
+    first = POSTGRES_PROBE if walk == "auto" else walk
+    found = _postgres_read(session, query, walk=first, below=None, wanted=CANDIDATE_LIMIT)
+    below = _oldest(found, None)
+    if walk == "auto" and len(found) < CANDIDATE_LIMIT:
+        rest = _postgres_rest_walk(len(found), below)
+        if rest is not None:
+            more = _postgres_read(
+                session, query, walk=rest, below=below, wanted=CANDIDATE_LIMIT - len(found)
+            )
+            found += more
+            below = _oldest(more, below)
+    if len(found) < CANDIDATE_LIMIT:
+        found += _postgres_read(
+            session, query, walk=None, below=below, wanted=CANDIDATE_LIMIT - len(found)
+        )
+    return found
+
+
+def _oldest(candidates: Sequence[Candidate], otherwise: int | None) -> int | None:
+    """The lowest document id among ``candidates``: every match older than it is unread."""
+    return min((c.document_id for c in candidates), default=otherwise)
 
 
 def postgres_snippets(session: Session, query: str, document_ids: Sequence[int]) -> dict[int, str]:

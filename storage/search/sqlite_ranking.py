@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from storage.search.candidates import CANDIDATE_LIMIT, Candidate, approved_candidates
+from storage.search.candidates import CANDIDATE_LIMIT, Candidate, candidates_of
 
 TITLE_WEIGHT = 2.0
 """bm25 weight of a title match against a body match (1.0) on SQLite."""
@@ -34,7 +34,7 @@ def sqlite_candidates(session: Session, match: str) -> list[Candidate]:
     rows = session.execute(
         text(
             """
-            SELECT d.id, d.paper_id, d.summary_id, -c.rank AS score, s.status
+            SELECT d.id, d.paper_id, d.summary_id, -c.rank AS score
             FROM (
                 SELECT rowid AS id, bm25(search_documents_fts, :title_weight, 1.0) AS rank
                 FROM search_documents_fts
@@ -43,12 +43,11 @@ def sqlite_candidates(session: Session, match: str) -> list[Candidate]:
                 LIMIT :candidates
             ) AS c
             JOIN search_documents AS d ON d.id = c.id
-            LEFT JOIN summaries AS s ON s.id = d.summary_id
             """
         ),
         {"match": match, "title_weight": TITLE_WEIGHT, "candidates": CANDIDATE_LIMIT},
-    )
-    return approved_candidates(rows)
+    ).all()  # whole: SQLAlchemy's row-by-row iteration costs more than the rows
+    return candidates_of(rows)
 
 
 BM25_K1 = 1.2
@@ -73,7 +72,7 @@ _NEWEST_MATCHES = text(
 )
 _CANDIDATES_WITH_SIZES = text(
     """
-    SELECT d.id, d.paper_id, d.summary_id, s.status, z.sz
+    SELECT d.id, d.paper_id, d.summary_id, z.sz
     FROM (
         SELECT rowid AS id FROM search_documents_fts
         WHERE search_documents_fts MATCH :match
@@ -81,7 +80,6 @@ _CANDIDATES_WITH_SIZES = text(
         LIMIT :candidates
     ) AS c
     JOIN search_documents AS d ON d.id = c.id
-    LEFT JOIN summaries AS s ON s.id = d.summary_id
     LEFT JOIN search_documents_fts_docsize AS z ON z.id = c.id
     """
 )
@@ -192,7 +190,7 @@ def sqlite_ranked_here(session: Session, terms: Sequence[str]) -> list[Candidate
     ).all()
     if not rows:
         return []
-    sizes = {row[0]: row[4] for row in rows}
+    sizes = {row[0]: row[3] for row in rows}
     if None in sizes.values():
         return None
     average_length = sum(totals[1:]) / documents
@@ -228,9 +226,8 @@ def sqlite_ranked_here(session: Session, terms: Sequence[str]) -> list[Candidate
             if frequency <= 0:
                 continue
             scores[rowid] += weight * frequency / (frequency + norm)
-    return approved_candidates(
-        (id_, paper_id, summary_id, scores[id_], status)
-        for id_, paper_id, summary_id, status, _ in rows
+    return candidates_of(
+        (id_, paper_id, summary_id, scores[id_]) for id_, paper_id, summary_id, _ in rows
     )
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import event, text
 from bench.fill import MID, RARE, fill
 from storage import migrate, search, summaries
 from storage.database import Database
-from storage.search import postgres_ranking
 
 SIZE = 4000
 PAPER_INDEX = "ix_summaries_paper_id_status"
@@ -130,17 +129,14 @@ def test_search_reads_the_full_text_index(filled: Database, word: str) -> None:
         plan = _sqlite_plan(filled, sql, parameters)
         assert "VIRTUAL TABLE INDEX" in plan and "search_documents_fts" in plan, plan
         return
-    with filled.sessions() as session:
-        walk = postgres_ranking._postgres_walk(session, word)
-    assert walk is None  # a word in 5 % or fewer of the documents: read the index
+    statements = _statements(filled, lambda s: search.search(s, word))
+    # A word in 5 % or fewer of the documents: after the probe of the newest documents,
+    # the rest is read from the index (at this size walking further is the dearer way).
+    sql, parameters = next((q, p) for q, p in statements if "ORDER BY id + 0" in q)
+    assert len([q for q, _ in statements if "LIMIT %(walk)s" in q]) == 1
     if word != RARE:
         return  # at this size scanning a few thousand rows is fairly cheaper for 5 %
-    sql = str(postgres_ranking._POSTGRES_FROM_INDEX.text)
-    nodes = _postgres_plan(
-        filled,
-        sql.replace(":words", "%(words)s").replace(":candidates", "%(candidates)s"),
-        {"words": word, "candidates": search.CANDIDATE_LIMIT},
-    )
+    nodes = _postgres_plan(filled, sql, parameters)
     indexes = {node.get("Index Name") for node in nodes}
     assert "search_documents_fts_vector_gin" in indexes, nodes
     with filled.engine.connect() as connection:

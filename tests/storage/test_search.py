@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from storage import migrate, search
@@ -175,6 +176,29 @@ def test_a_summary_no_longer_approved_is_never_returned(
         session.flush()
         assert _document_count(session) == 4
         assert search.search(session, "spectacular") == []
+
+
+def test_a_summary_no_longer_approved_makes_room_for_the_next_paper(db: Database) -> None:
+    """Statuses are read for the papers about to be shown only; when the best match is a
+    summary no longer approved (and not unindexed), the next papers fill the list and a
+    shown paper lists only its approved summaries."""
+    with db.transaction() as session:
+        author, other = _user(session), _user(session, "grace")  # one summary a paper each
+        first, second, third = (_paper(session, n, f"Paper {n}") for n in (1, 2, 3))
+        refused = _summary(session, first, author, "heron heron heron heron", "heron heron")
+        approved = {
+            paper.id: _summary(session, paper, author, "heron and other birds")
+            for paper in (second, third)
+        }
+        also_refused = _summary(session, third, other, "a heron heron", "heron heron")
+        for summary in (refused, *approved.values(), also_refused):
+            index_summary(session, summary)
+        refused.status = also_refused.status = SummaryStatus.REJECTED
+        session.flush()
+        hits = search.search(session, "heron", limit=2)
+    assert sorted(hit.paper_id for hit in hits) == sorted(approved)
+    for hit in hits:
+        assert hit.summary_ids == (approved[hit.paper_id].id,)
 
 
 @pytest.mark.parametrize("words", ["optimizers", "optimizing", "OPTIMIZER"])
@@ -482,8 +506,8 @@ def postgres_db(postgres_url: str) -> Iterator[Database]:
 
 @pytest.mark.postgres
 def test_postgres_access_paths_find_the_same_candidates(postgres_db: Database) -> None:
-    # Walking the newest documents and reading the GIN index must agree; the walk is
-    # chosen only for very common words on big tables, so it is forced here.
+    # Walking the newest documents and reading the GIN index must agree; how far to walk
+    # is chosen for the words at hand, so the walks are forced here.
     with postgres_db.transaction() as session:
         authors = [_user(session, f"author{n}") for n in range(10)]
         papers = [_paper(session, n, f"Paper {n} on kernels") for n in range(80)]
@@ -513,8 +537,49 @@ def test_postgres_access_paths_find_the_same_candidates(postgres_db: Database) -
         newest = sorted(candidate.document_id for candidate in candidates)
         all_ids = sorted(session.scalars(select(SearchDocument.id)))
         assert newest == all_ids[-CANDIDATE_LIMIT:]
-        # A small table never takes the walk: reading the index is cheaper there.
-        assert postgres_ranking._postgres_walk(session, "kernels") is None
+
+
+@pytest.mark.postgres
+def test_postgres_reads_each_match_once_whichever_way_the_rest_is_read(
+    postgres_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the probe of the newest documents, the rest is walked or read from the index,
+    and a walk that comes up short leaves the older matches to the index: each way must
+    give the newest matches, each once (the bound is lowered so a small table has them
+    all)."""
+    monkeypatch.setattr(postgres_ranking, "CANDIDATE_LIMIT", 100)
+    monkeypatch.setattr(postgres_ranking, "POSTGRES_PROBE", 20)
+    total = 900
+    with postgres_db.transaction() as session:
+        for n in range(total):
+            abstract = ["kernels"]
+            abstract += ["lattices"] if n % 3 == 0 else []
+            abstract += ["sparse"] if n < 100 else []  # the oldest only
+            abstract += ["fresh"] if n < 100 or n >= total - 30 else []  # new, then a long gap
+            session.add(Paper(key=f"test:{n}", title=f"Paper {n}", abstract=" ".join(abstract)))
+        session.flush()
+        for paper in session.scalars(select(Paper).order_by(Paper.id)):
+            index_paper(session, paper)
+        statements: list[str] = []
+        event.listen(
+            postgres_db.engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_: statements.append(statement),
+        )
+        ways = {
+            "kernels": ["LIMIT %(walk)s", "LIMIT %(walk)s"],  # the probe, then a walk
+            "lattices": ["LIMIT %(walk)s", "id + 0"],  # 1 in 3: the index after the probe
+            "sparse": ["LIMIT %(walk)s", "id + 0"],  # nothing in the probe: the index
+            "fresh": ["LIMIT %(walk)s", "LIMIT %(walk)s", "id + 0"],  # a walk too short
+        }
+        for words, way in ways.items():
+            statements.clear()
+            found = postgres_ranking.postgres_candidates(session, words)
+            taken = [next(m for m in ("LIMIT %(walk)s", "id + 0") if m in s) for s in statements]
+            expected = postgres_ranking.postgres_candidates(session, words, walk=None)
+            assert taken == way, words
+            assert len(expected) == 100
+            assert sorted(found, key=_by_id) == sorted(expected, key=_by_id), words
 
 
 @pytest.mark.postgres
@@ -536,7 +601,7 @@ def test_postgres_search_statements_are_never_prepared(postgres_db: Database) ->
     with postgres_db.transaction() as session:
         paper = _paper(session, 1, "Wasserstein GAN")
         index_paper(session, paper)
-        driver = session.connection().connection.driver_connection
+        driver: Any = session.connection().connection.driver_connection
         threshold = driver.prepare_threshold
         for _ in range(7):  # past psycopg's prepare threshold
             assert [hit.paper_id for hit in search.search(session, "wasserstein")] == [paper.id]
