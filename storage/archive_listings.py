@@ -160,7 +160,6 @@ class Listings:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.engine: Engine = make_engine(f"sqlite:///{path}")
-        self._stored_date = items.c.dated.type.bind_processor(self.engine.dialect) or _same
         # A lost write is harmless here (a crash means a full build, which starts the file
         # over), so commits need not wait for the disk.
         event.listen(self.engine, "connect", _no_sync)
@@ -191,14 +190,14 @@ class Listings:
 
     def add(self, new: Iterable[Item]) -> None:
         """Insert items (a full build's batches)."""
-        rows = list(new)
-        if not rows:
+        self.add_rows(item_rows(new))
+
+    def add_rows(self, rows: ItemRows) -> None:
+        """Insert the rows of :func:`item_rows` (a full build's worker makes them: plain
+        tuples travel between processes for a fraction of what the items cost)."""
+        paper_rows, category_rows = rows
+        if not paper_rows:
             return
-        # Half a million papers and twice as many category rows: handed to sqlite3's
-        # executemany as plain tuples in the tables' column order (:func:`_item_values`).
-        stored = self._stored_date
-        paper_rows = [_item_values(item, stored) for item in rows]
-        category_rows = [row for item in rows for row in _category_values(item, stored)]
         with self.engine.begin() as connection:
             connection.exec_driver_sql(_INSERT_ITEM, paper_rows)
             if category_rows:
@@ -256,11 +255,10 @@ class Listings:
             )
             connection.execute(delete(items).where(items.c.paper_id == paper_id))
             if item is not None:
-                connection.exec_driver_sql(_INSERT_ITEM, [_item_values(item, self._stored_date)])
-                if item.categories:
-                    connection.exec_driver_sql(
-                        _INSERT_CATEGORY, _category_values(item, self._stored_date)
-                    )
+                paper_rows, category_rows = item_rows([item])
+                connection.exec_driver_sql(_INSERT_ITEM, paper_rows)
+                if category_rows:
+                    connection.exec_driver_sql(_INSERT_CATEGORY, category_rows)
 
     # Reading.
 
@@ -443,29 +441,39 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _item_values(item: Item, stored_date: Callable[[Any], Any]) -> tuple[Any, ...]:
-    """The item's row of ``items`` in :data:`_INSERT_ITEM`'s order, its date as
-    ``UTCDateTime`` stores it (``stored_date``, the column's bind processor)."""
-    return (
-        item.paper_id,
-        item.paper_key,
-        item.page,
-        item.year_rank,
-        stored_date(item.dated),
-        item.title_order,
-        item.venue,
-        item.summaries,
-        item.item_html,
-    )
+_STORED_DATE: Callable[[Any], Any] = items.c.dated.type.bind_processor(sqlite.dialect()) or _same
+"""A date as ``UTCDateTime`` stores it in SQLite (the column's bind processor)."""
+
+ItemRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+"""Rows of ``items`` and of ``item_categories``, in the order of :data:`_INSERT_ITEM` and
+:data:`_INSERT_CATEGORY`."""
 
 
-def _category_values(item: Item, stored_date: Callable[[Any], Any]) -> list[tuple[Any, ...]]:
-    """The item's rows of ``item_categories`` in :data:`_INSERT_CATEGORY`'s order."""
-    dated = stored_date(item.dated)
-    return [
-        (category, item.paper_id, item.paper_key, item.year_rank, dated, item.title_order)
-        for category in item.categories
-    ]
+def item_rows(new: Iterable[Item]) -> ItemRows:
+    """The items' rows of both tables as plain tuples in the tables' column order, their
+    dates as stored: what sqlite3's executemany takes, with no conversion left to do."""
+    paper_rows: list[tuple[Any, ...]] = []
+    category_rows: list[tuple[Any, ...]] = []
+    for item in new:
+        dated = _STORED_DATE(item.dated)
+        paper_rows.append(
+            (
+                item.paper_id,
+                item.paper_key,
+                item.page,
+                item.year_rank,
+                dated,
+                item.title_order,
+                item.venue,
+                item.summaries,
+                item.item_html,
+            )
+        )
+        category_rows.extend(
+            (category, item.paper_id, item.paper_key, item.year_rank, dated, item.title_order)
+            for category in item.categories
+        )
+    return paper_rows, category_rows
 
 
 _LINES_SQL = {kind: _lines_sql(kind) for kind in ("years", "venues", "categories")}

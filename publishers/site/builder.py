@@ -68,7 +68,7 @@ from storage.archive import (
     newest_summaries,
 )
 from storage.archive_listings import FORMAT as LISTINGS_FORMAT
-from storage.archive_listings import UNKNOWN_YEAR, GroupKind, Item, Listings
+from storage.archive_listings import UNKNOWN_YEAR, GroupKind, Item, ItemRows, Listings, item_rows
 from storage.database import Database
 from storage.types import utcnow
 
@@ -76,6 +76,7 @@ log = logging.getLogger(__name__)
 
 SITE_TEMPLATES = (
     "site/base.html.j2",
+    "site/_header.html.j2",
     "site/_paper_item.html.j2",
     "site/home.html.j2",
     "site/paper.html.j2",
@@ -402,23 +403,40 @@ class SiteRenderer:
         self.title = title
         self.escaped_title = escape(title)
         self.sections = list(sections)
+        self._headers: dict[int, Markup] = {}
 
     def render(self, page: str, template: str, **context: Any) -> str:
         """One page's text; ``page`` sets the way back to the root."""
         # Both are the same on every page of a depth: given as safe text, so that a template
         # escapes neither again at each of their dozen uses on a page (a tenth of its time).
-        root = _root(page.count("/"))
+        depth = page.count("/")
+        root = _root(depth)
         text = self.templates.render(
             f"site/{template}",
             root=root,
             site_title=self.escaped_title,
             site_url=self.site_url,
             sections=self.sections,
+            site_header=self._header(depth),
             **context,
         )
         if page.endswith(".xml"):
             text = xml_text(text)
         return text + "\n"
+
+    def _header(self, depth: int) -> Markup:
+        """The site's header on a page ``depth`` folders down: the same on every such page,
+        so rendered once (its links were a fifth of a paper page's template work)."""
+        found = self._headers.get(depth)
+        if found is None:
+            text = self.templates.render(
+                "site/_header.html.j2",
+                root=_root(depth),
+                site_title=self.escaped_title,
+                sections=self.sections,
+            )
+            found = self._headers[depth] = Markup(text)  # noqa: S704 - our template's output
+        return found
 
     def paper_page(self, paper: PaperView, directory: Path) -> str:
         """The paper's page (and its link preview's picture, written if new)."""
@@ -581,7 +599,9 @@ class PartReport:
     summaries: int = 0
     pages: int = 0
     bytes: int = 0
-    items: list[Item] = field(default_factory=list)
+    rows: ItemRows = field(default_factory=lambda: ([], []))
+    """The papers' rows of the list file (:func:`item_rows`: tuples cross to the parent
+    process at a fraction of the items' cost)."""
 
 
 class _Worker:
@@ -622,6 +642,7 @@ class _Worker:
         report = PartReport()
         with self.db.engine.connect() as connection:
             archived = load_range(connection, first, last)
+        items = []
         for one in archived:
             view = paper_view(one)
             text = self.renderer.paper_page(view, self.directory)
@@ -629,7 +650,8 @@ class _Worker:
             report.pages += 1
             report.papers += 1
             report.summaries += len(view.summaries)
-            report.items.append(self.renderer.item(view))
+            items.append(self.renderer.item(view))
+        report.rows = item_rows(items)
         return report
 
     def group(self, task: GroupTask) -> PartReport:
@@ -766,7 +788,7 @@ class SiteBuilder:
             workers = self._workers(len(first))
             with _Pool(settings, workers, self.db) as pool:
                 for part in pool.map(_papers_task, chain(first, ranges)):
-                    listings.add(part.items)
+                    listings.add_rows(part.rows)
                     report.papers += part.papers
                     report.summaries += part.summaries
                     report.page_count += part.pages

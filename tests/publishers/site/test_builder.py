@@ -672,6 +672,35 @@ def test_list_pages_are_the_pages_a_template_writing_line_by_line_makes(
     assert "ICLR  2017" in venue and " forced" in venue
 
 
+def test_the_header_rendered_once_a_depth_is_the_header_each_page_renders(
+    db: Database, tmp_path: Path
+) -> None:
+    # base.html.j2 is given the site's header made once for each depth (site_header); a
+    # base that writes the header itself, as one written before it did, makes every page
+    # the same, at each depth (home, lists, older list pages, paper pages).
+    build_archive(db, tmp_path / "first")
+    _papers_of_2019(db, PAGE_SIZE * 2, lambda number: number)
+    templates = Templates()
+    header = templates.source("site/_header.html.j2").split("#}\n", 1)[1]
+    inline = templates.source("site/base.html.j2").replace("{{ site_header }}\n", header)
+    assert "site_header" not in inline and '<nav aria-label="Archive">' in inline
+    (tmp_path / "templates/site").mkdir(parents=True)
+    (tmp_path / "templates/site/base.html.j2").write_text(inline, "utf-8")
+    SiteBuilder(db, templates, title="A & B").build(site := tmp_path / "site")
+    SiteBuilder(db, Templates(tmp_path / "templates"), title="A & B").build(other := tmp_path / "o")
+    pages = text_files(site)
+    assert {page.relative_to(site).parts[0] for page in pages} >= {"index.html", "papers", "years"}
+    assert site / "years/2019/page-1.html" in pages
+    assert [page.relative_to(site) for page in pages] == [
+        p.relative_to(other) for p in text_files(other)
+    ]
+    for page in pages:
+        assert (other / page.relative_to(site)).read_bytes() == page.read_bytes(), page
+    assert '<a class="home" href="../../index.html">A &amp; B</a>' in (
+        site / paper_file(REAL_NVP)
+    ).read_text("utf-8")
+
+
 def test_a_year_lists_its_papers_by_date_of_appearance(archive: Archive) -> None:
     year = (archive.directory / "years/2016.html").read_text()
     listed = re.findall(r'href="\.\./papers/[0-9a-f]{2}/([^"]+)\.html"', year)
