@@ -426,7 +426,8 @@ class SiteRenderer:
 
     def _header(self, depth: int) -> Markup:
         """The site's header on a page ``depth`` folders down: the same on every such page,
-        so rendered once (its links were a fifth of a paper page's template work)."""
+        so rendered once (rendering it each time cost a paper page 3 % of its instructions,
+        77,000 of 2.5 million with its list line, its rows and its file)."""
         found = self._headers.get(depth)
         if found is None:
             text = self.templates.render(

@@ -23,9 +23,9 @@ from publishers.site import builder, paths
 from publishers.site.builder import PAGE_SIZE, SiteBuilder
 from publishers.site.html import FIGURE_ALT, latex_to_mathml, markdown_to_html
 from storage import summaries as summary_store
-from storage.archive import approved_archive
+from storage.archive import approved_archive, load_papers, load_range
 from storage.database import Database
-from storage.models import Paper, PaperCategory, Summary
+from storage.models import Paper, PaperCategory, Summary, SummaryStatus, Vote
 from storage.papers import PaperData, upsert
 from tests.publishers.site.conftest import (
     FIGURE,
@@ -291,6 +291,53 @@ def test_the_archive_is_read_in_a_fixed_number_of_queries(db: Database) -> None:
     few = count_queries(3)
     many = count_queries(40)
     assert many == few <= 8  # per batch of papers: ids, summaries, votes, authors, ...
+
+
+def test_a_range_of_paper_ids_reads_what_the_list_of_its_ids_reads(db: Database) -> None:
+    # A build's worker reads its batch by a range of ids and checks each summary's status
+    # itself: papers in the range with no approved summary, and summaries pending, rejected
+    # or withdrawn, are left out as the list of ids leaves them out; votes count.
+    statuses = [
+        [SummaryStatus.APPROVED, SummaryStatus.PENDING],
+        [SummaryStatus.PENDING],
+        [SummaryStatus.REJECTED, SummaryStatus.APPROVED, SummaryStatus.WITHDRAWN],
+        [SummaryStatus.REJECTED],
+        [SummaryStatus.APPROVED, SummaryStatus.APPROVED],
+    ]
+    with db.transaction() as session:
+        voters = [
+            summary_store.get_or_create_user(session, "console", f"v{n}", "V") for n in (1, 2)
+        ]
+        ids = []
+        for number, kinds in enumerate(statuses):
+            paper = upsert(
+                session,
+                PaperData(
+                    key=f"arxiv:2402.{number:05d}",
+                    title=f"P{number}",
+                    arxiv_id=f"2402.{number:05d}",
+                    authors=["A", f"B{number}"],
+                    categories=["cs.LG", "stat.ML"][: 1 + number % 2],
+                ),
+            )
+            ids.append(paper.id)
+            for writer, status in enumerate(kinds):
+                author = summary_store.get_or_create_user(session, "console", f"w{writer}", "W")
+                summary = summary_store.create(session, paper.id, author, "t", f"b{writer}")
+                summary.status = status
+                session.flush()
+                for voter in voters[: writer + 1]:  # the first writer -1, the second -2
+                    session.add(Vote(summary_id=summary.id, user_id=voter.id, value=-1))
+    with db.engine.connect() as connection:
+        by_range = load_range(connection, ids[0], ids[-1])
+        by_list = load_papers(connection, ids)
+    assert by_range == by_list
+    assert [one.paper.id for one in by_range] == [ids[0], ids[2], ids[4]]
+    shown = {one.paper.id: [(s.summary.body, s.score) for s in one.summaries] for one in by_range}
+    assert shown[ids[2]] == [("b1", -2)]
+    assert shown[ids[4]] == [("b0", -1), ("b1", -2)]  # best first
+    assert by_range[1].paper.author_names == ("A", "B2")
+    assert by_range[1].paper.category_names == ("cs.LG",)
 
 
 @pytest.mark.parametrize("kind", ["sqlite"])
