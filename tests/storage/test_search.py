@@ -201,6 +201,22 @@ def test_a_summary_no_longer_approved_makes_room_for_the_next_paper(db: Database
         assert hit.summary_ids == (approved[hit.paper_id].id,)
 
 
+def test_a_shown_paper_lists_its_summaries_that_rank_below_the_next_paper(db: Database) -> None:
+    """Only the first ``limit`` papers are made, but the candidates after them still add
+    their summaries to those papers."""
+    with db.transaction() as session:
+        ada, grace = _user(session), _user(session, "grace")
+        shown, other = _paper(session, 1, "Paper 1"), _paper(session, 2, "Paper 2")
+        best = _summary(session, shown, ada, "heron heron heron heron", "heron heron heron")
+        middle = _summary(session, other, ada, "heron heron", "heron heron")
+        last = _summary(session, shown, grace, "a heron", "and nothing more")
+        for summary in (best, middle, last):
+            index_summary(session, summary)
+        hits = search.search(session, "heron", limit=1)
+    assert [hit.paper_id for hit in hits] == [shown.id]
+    assert hits[0].summary_ids == (best.id, last.id)
+
+
 @pytest.mark.parametrize("words", ["optimizers", "optimizing", "OPTIMIZER"])
 def test_words_are_stemmed(db: Database, library: dict[str, int], words: str) -> None:
     with db.transaction() as session:
