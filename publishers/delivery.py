@@ -75,6 +75,8 @@ one commit for up to this many parts instead of one each. A process killed mid-b
 leaves its parts to the lease, so the batch bounds what a crash delays."""
 CONCURRENCY = 8
 """Channels of one batch sent to at the same time, each by a thread of its own."""
+BUILD_BATCH = 16
+"""Due digests built in one transaction by a build worker (see ``build_due``)."""
 BACKOFF_FIRST = timedelta(seconds=30)
 BACKOFF_MOST = timedelta(hours=1)
 JITTER = 0.2
@@ -228,33 +230,44 @@ class Publisher:
         """Build the digests marked due, longest waiting first, until none is left,
         ``limit`` were taken or ``stop`` says so; (channel, what was built) for each.
 
-        Each is a transaction of its own that holds the channel's row while it builds,
-        so a process building beside this one takes the next channel instead (PostgreSQL)
-        and a digest is built once. One that fails is logged with its channel and waits
-        for the channel's next time, as a failed scheduled build always has."""
+        Up to ``BUILD_BATCH`` channels are taken in one transaction that holds their
+        rows while it builds, so a process building beside this one takes the next ones
+        instead (PostgreSQL) and each digest is built once; a batch shares its
+        transaction's fixed costs, which matter when 10,000 digests are due at once. A
+        batch that fails is taken again one channel at a time: the failing one is logged
+        with its channel and waits for its next time, as a failed scheduled build always
+        has, and the others are built."""
         done: list[tuple[str, Built]] = []
+        batch = BUILD_BATCH
         while (limit is None or len(done) < limit) and not stop():
+            take = batch if limit is None else min(batch, limit - len(done))
+            built: list[tuple[str, Built]] = []
             name = ""
             try:
                 with self.db.transaction() as session:
-                    row = channel_store.next_due(session)
-                    if row is None:
-                        break
-                    name = row.name
-                    channel = self.directory.settings_of(row)
-                    if channel is None:
-                        channel_store.clear_due(session, row.id)
-                        log.warning("digest for %s not built: the channel is gone", name)
-                        continue
-                    built = self._build_in(session, channel, self.clock(), row)
+                    rows = channel_store.next_due(session, take)
+                    for row in rows:
+                        name = row.name
+                        channel = self.directory.settings_of(row)
+                        if channel is None:
+                            channel_store.clear_due(session, row.id)
+                            log.warning("digest for %s not built: the channel is gone", name)
+                            continue
+                        built.append((name, self._build_in(session, channel, self.clock(), row)))
             except Exception:
+                if take > 1:
+                    batch = 1  # again one by one, to build all but the failing one
+                    continue
                 log.exception("digest for channel %s failed; it runs again at its next time", name)
                 with self.db.transaction() as session:
-                    if (row := channel_store.by_name(session, name)) is not None:
-                        channel_store.clear_due(session, row.id)
+                    if (failed := channel_store.by_name(session, name)) is not None:
+                        channel_store.clear_due(session, failed.id)
+                batch = BUILD_BATCH
                 continue
-            done.append((name, built))
-            if built.digest_id is not None:
+            if not rows:
+                break
+            done.extend(built)
+            if any(digest.digest_id is not None for _, digest in built):
                 self.on_due()
         return done
 
@@ -271,7 +284,7 @@ class Publisher:
             row = stored_row(session, channel, now)
             channel_store.hold_for_build(session, row.id)
             session.refresh(row)  # as the build before this one left it
-        channel_store.clear_due(session, row.id)
+        row.digest_due_at = None  # written with the digest: a build answers the mark
         single = row.replies_refused_at is not None and channel.threaded
         shaped = building.shaped(channel, single_posts=single)
         plan = self.builder.select(session, shaped, now, row.id)

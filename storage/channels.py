@@ -116,17 +116,20 @@ def mark_due(session: Session, channel_id: int, at: datetime) -> None:
     )
 
 
-def next_due(session: Session) -> Channel | None:
-    """The channel whose digest has been due longest, held until the transaction ends, or
-    None. On PostgreSQL a channel another process is building is skipped (``SKIP
-    LOCKED``), so several processes build side by side; SQLite's writers take turns."""
-    return session.scalars(
-        select(Channel)
-        .where(Channel.digest_due_at.is_not(None))
-        .order_by(Channel.digest_due_at, Channel.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).one_or_none()
+def next_due(session: Session, limit: int = 1) -> list[Channel]:
+    """Up to ``limit`` channels whose digests have been due longest, held until the
+    transaction ends. On PostgreSQL channels another process is building are skipped
+    (``SKIP LOCKED``), so several processes build side by side; SQLite's writers take
+    turns."""
+    return list(
+        session.scalars(
+            select(Channel)
+            .where(Channel.digest_due_at.is_not(None))
+            .order_by(Channel.digest_due_at, Channel.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+    )
 
 
 def any_due(session: Session) -> bool:

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypeVarTuple
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Select, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,12 +31,15 @@ from storage.models import (
     Digest,
     DigestItem,
     DigestStatus,
+    Paper,
     PaperCategory,
     Summary,
     SummaryStatus,
 )
 from storage.votes import score_of
 from storage.writes import changed_rows
+
+_Ts = TypeVarTuple("_Ts")
 
 # -- selection ----------------------------------------------------------------------------------
 
@@ -57,9 +60,32 @@ class Selection:
 
 def candidates(session: Session, selection: Selection, now: datetime) -> list[Summary]:
     """The newest approved summaries the channel has never had, newest first."""
+    return list(session.scalars(_chosen(select(Summary), selection, now)).all())
+
+
+class CandidateVersion(NamedTuple):
+    """A summary :func:`candidates` would choose, as of its current text and paper."""
+
+    summary_id: int
+    revision: int
+    paper_fetched_at: datetime | None
+
+
+def candidate_versions(
+    session: Session, selection: Selection, now: datetime
+) -> list[CandidateVersion]:
+    """What :func:`candidates` chooses, as versions: a builder holding these summaries
+    already (10,000 channels due at once get the same few) loads only the others."""
+    query = select(Summary.id, Summary.revision, Paper.fetched_at).join(
+        Paper, Paper.id == Summary.paper_id
+    )
+    rows = session.execute(_chosen(query, selection, now))
+    return [CandidateVersion._make(row) for row in rows]
+
+
+def _chosen(query: Select[*_Ts], selection: Selection, now: datetime) -> Select[*_Ts]:
     query = (
-        select(Summary)
-        .where(Summary.status == SummaryStatus.APPROVED)
+        query.where(Summary.status == SummaryStatus.APPROVED)
         .order_by(Summary.approved_at.desc(), Summary.id.desc())
         .limit(selection.max_items)
     )
@@ -85,7 +111,7 @@ def candidates(session: Session, selection: Selection, now: datetime) -> list[Su
         query = query.where(
             exists().where(PaperCategory.paper_id == Summary.paper_id, or_(*matches))
         )
-    return list(session.scalars(query).all())
+    return query
 
 
 # -- building -------------------------------------------------------------------------------
@@ -145,13 +171,19 @@ def create_digest(
         with session.begin_nested():
             session.add(digest)
             session.flush()
-            session.add_all(
-                DigestItem(
-                    digest_id=digest.id, summary_id=summary_id, channel_id=channel_id, position=n
+            if summary_ids:
+                session.execute(
+                    insert(DigestItem),
+                    [
+                        {
+                            "digest_id": digest.id,
+                            "summary_id": summary_id,
+                            "channel_id": channel_id,
+                            "position": n,
+                        }
+                        for n, summary_id in enumerate(summary_ids)
+                    ],
                 )
-                for n, summary_id in enumerate(summary_ids)
-            )
-            session.flush()
     except IntegrityError:
         raise AlreadyInDigest(channel_id) from None
     add_parts(session, digest, parts, now=now)
@@ -167,7 +199,32 @@ def add_parts(
     first_part: int = 0,
 ) -> None:
     """The delivery rows, each with the text and pictures it will send: written before
-    anything is sent."""
+    anything is sent. Parts without pictures (nearly all) go in one bulk insert, which
+    costs a tenth of the unit of work's per-object bookkeeping: 10,000 digests due at
+    once write 50,000 of them."""
+    if not any(part.media for part in parts):
+        if parts:
+            session.execute(
+                insert(Delivery),
+                [
+                    {
+                        "digest_id": digest.id,
+                        "channel_id": digest.channel_id,
+                        "part": first_part + number,
+                        "post": part.post,
+                        "position": part.position,
+                        "summary_id": part.summary_id,
+                        "has_url": part.has_url,
+                        "link": part.link,
+                        "text": part.text,
+                        "rich": dict(part.rich) if part.rich is not None else None,
+                        "idempotency_key": part.key,
+                        "created_at": now,
+                    }
+                    for number, part in enumerate(parts)
+                ],
+            )
+        return
     session.add_all(
         Delivery(
             digest_id=digest.id,
