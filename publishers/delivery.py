@@ -233,14 +233,13 @@ class Publisher:
         Up to ``BUILD_BATCH`` channels are taken in one transaction that holds their
         rows while it builds, so a process building beside this one takes the next ones
         instead (PostgreSQL) and each digest is built once; a batch shares its
-        transaction's fixed costs, which matter when 10,000 digests are due at once. A
-        batch that fails is taken again one channel at a time: the failing one is logged
-        with its channel and waits for its next time, as a failed scheduled build always
-        has, and the others are built."""
+        transaction's fixed costs, which matter when 10,000 digests are due at once. When
+        a build fails, its batch is undone and that channel is logged and set aside until
+        its next time, as a failed scheduled build always was; the others are built by
+        the next batch. When the database itself fails, the marks stay for a later try."""
         done: list[tuple[str, Built]] = []
-        batch = BUILD_BATCH
         while (limit is None or len(done) < limit) and not stop():
-            take = batch if limit is None else min(batch, limit - len(done))
+            take = BUILD_BATCH if limit is None else min(BUILD_BATCH, limit - len(done))
             built: list[tuple[str, Built]] = []
             name = ""
             try:
@@ -255,14 +254,14 @@ class Publisher:
                             continue
                         built.append((name, self._build_in(session, channel, self.clock(), row)))
             except Exception:
-                if take > 1:
-                    batch = 1  # again one by one, to build all but the failing one
-                    continue
+                if not name:  # no build raised: the database did; the marks stay
+                    raise
+                # The batch is undone; the channel whose build raised is set aside and
+                # the others are taken again by the next batch.
                 log.exception("digest for channel %s failed; it runs again at its next time", name)
                 with self.db.transaction() as session:
                     if (failed := channel_store.by_name(session, name)) is not None:
                         channel_store.clear_due(session, failed.id)
-                batch = BUILD_BATCH
                 continue
             if not rows:
                 break

@@ -9,10 +9,12 @@ one at a time, by name, and their parts are claimed without listing every subscr
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from publishers.channels import ChannelDirectory
@@ -21,6 +23,7 @@ from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
 from publishers.scheduler import build_continuously, digest_job, serve_jobs
+from publishers.settings import ChannelSettings
 from storage import channels as channel_store
 from storage.database import Database
 from storage.models import Channel, Delivery, DeliveryState, Digest
@@ -157,3 +160,33 @@ def test_subscribed_parts_go_out_unnamed_and_a_stopped_subscription_keeps_its_ow
         ).one()
     assert stopped.state is DeliveryState.PENDING
     assert (stopped.attempts, stopped.next_attempt_at) == (0, None), "never claimed"
+
+
+def test_a_batch_with_a_failing_build_builds_the_others_and_logs_the_one(
+    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed(db)
+    broken = tmp_path / "broken"
+    (broken / "x").mkdir(parents=True)
+    for name in ("summary.txt.j2", "single.txt.j2"):  # whichever shape the channel takes
+        (broken / "x" / name).write_text("{{ summary.nope }}", encoding="utf-8")
+    bad = ChannelSettings(name="bad", kind="x", schedule="0 9 * * *", missing=("X_API_KEY",))
+    names = _subscribe(db, 3)
+    publisher = Publisher(
+        db,
+        DigestRenderer(Templates(broken)),
+        ChannelDirectory(lambda: [bad], db),
+        Clients(fallback_dir=tmp_path / "outbox"),
+        clock=lambda: NOW,
+    )
+    publisher.mark_due(bad)  # due first, so it is in the first batch
+    for name in names:
+        channel = publisher.channel(name)
+        assert channel is not None
+        publisher.mark_due(channel)
+    with caplog.at_level(logging.ERROR):
+        built = publisher.build_due(limit=10)
+    assert sorted(name for name, _ in built) == sorted(names)
+    assert _digests_per_channel(db) == dict.fromkeys(names, 1)
+    assert "digest for channel bad failed" in caplog.text
+    assert not publisher.any_due(), "the failed one waits for its next time"
