@@ -8,8 +8,10 @@
 Measures, in order: the fill, chat latency through the command layer beside raw queries
 (``bench.chat``), publishing throughput (``bench.publishing``), the service's
 footprint (``bench.footprint``), the public archive's build and updates
-(``bench.site``) and the whole Discord path under load, the real ``shortscience run``
-against a local gateway beside a bare discord.py client (``bench.discord``); ``--only``
+(``bench.site``), the whole Discord path under load, the real ``shortscience run``
+against a local gateway beside a bare discord.py client (``bench.discord``), and
+thousands of subscribed channels' digests due at the same moment, built and delivered by
+two processes on PostgreSQL inside Discord's rate limits (``bench.fanout``); ``--only``
 picks some of them for a rerun.
 
 ``--db`` must name an empty database (or one a previous run filled, which is reused);
@@ -28,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench import chat, footprint, publishing, site
+from bench import chat, fanout, footprint, publishing, site
 from bench import discord as discord_path
 from bench.fill import MAX_PER_PAPER, fill, filled_size
 from bench.report import machine, table, write_json
@@ -40,7 +42,7 @@ FULL_SIZE = 1_000_000
 SMALL_SIZE = 20_000
 FULL_CALLS = 2_000
 SMALL_CALLS = 200
-PARTS = ("chat", "publishing", "footprint", "site", "discord")
+PARTS = ("chat", "publishing", "footprint", "site", "discord", "fanout")
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -102,6 +104,9 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             if "discord" in parts:
                 _progress("discord: shortscience run under rising load, beside a bare client")
                 results.update(discord_path.measure(db, url, small=options.small))
+            if "fanout" in parts:
+                _progress("fan-out: digests due at once in thousands of Discord channels")
+                results.update(fanout.measure(url, small=options.small))
         finally:
             db.dispose()
     results["dialect"] = db.engine.dialect.name
@@ -120,7 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     results = run(options)
     if options.json:  # first: the figures are kept even if printing them fails
         write_json(results, options.json)
-    print("\n".join([table(results), *site.lines(results), *discord_path.lines(results)]))
+    print(
+        "\n".join(
+            [
+                table(results),
+                *site.lines(results),
+                *discord_path.lines(results),
+                *fanout.lines(results),
+            ]
+        )
+    )
     return 0
 
 
