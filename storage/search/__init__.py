@@ -48,7 +48,7 @@ summary's approval and its indexing land together or not at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -142,14 +142,24 @@ def search(session: Session, words: str, *, limit: int = 10) -> list[SearchHit]:
         candidates = sqlite_ranked_here(session, terms)
         if candidates is None:
             candidates = sqlite_candidates(session, match)
-        papers = _shown_papers(session, candidates, limit)
+        papers = _shown_papers(
+            candidates, limit, lambda _shown, ids: approved_summaries(session, ids)
+        )
         snippets = sqlite_snippets(session, match, [p.best_document_id for p in papers])
     else:
         query = " ".join(terms)
+        snippets = {}
+
+        def approved_with_excerpts(shown: list[_PaperHits], ids: set[int]) -> set[int]:
+            excerpts, approved = postgres_snippets(
+                session, query, [paper.best_document_id for paper in shown], ids
+            )
+            snippets.update(excerpts)
+            return approved
+
         with postgres_custom_plans(session):
             candidates = postgres_candidates(session, query)
-            papers = _shown_papers(session, candidates, limit)
-            snippets = postgres_snippets(session, query, [p.best_document_id for p in papers])
+            papers = _shown_papers(candidates, limit, approved_with_excerpts)
     return [
         SearchHit(
             paper_id=paper.paper_id,
@@ -161,20 +171,24 @@ def search(session: Session, words: str, *, limit: int = 10) -> list[SearchHit]:
     ]
 
 
-def _shown_papers(session: Session, candidates: list[Candidate], limit: int) -> list[_PaperHits]:
+def _shown_papers(
+    candidates: list[Candidate],
+    limit: int,
+    approved_of: Callable[[list[_PaperHits], set[int]], set[int]],
+) -> list[_PaperHits]:
     """The first ``limit`` papers, from approved summaries' documents and papers' own only.
 
-    Statuses are read for the summaries these papers would show; a refused one drops out
-    and the papers are grouped again (another paper may move up), until every summary
-    shown is approved. The documents of summaries that are no longer approved are removed
-    when their status changes, so the first check nearly always passes."""
+    ``approved_of(papers, summary_ids)`` says which summaries these papers would show are
+    approved (asked at least once: on PostgreSQL it brings the excerpts too); a refused
+    one drops out and the papers are grouped again (another paper may move up), until
+    every summary shown is approved. The documents of summaries that are no longer
+    approved are removed when their status changes, so the first check nearly always
+    passes."""
     checked: set[int] = set()
     while True:
         papers = _group_by_paper(candidates, limit)
         unchecked = {i for paper in papers for i in paper.summary_ids if i not in checked}
-        if not unchecked:
-            return papers
-        refused = unchecked - approved_summaries(session, unchecked)
+        refused = unchecked - approved_of(papers, unchecked)
         if not refused:
             return papers
         checked |= unchecked

@@ -4,13 +4,14 @@ GIN index on the stored vector or by walking the newest documents, and excerpts.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
+from storage.models import SummaryStatus
 from storage.search.candidates import CANDIDATE_LIMIT, Candidate, candidates_of
 
 POSTGRES_DOCUMENT_VECTOR = (
@@ -180,10 +181,14 @@ def _oldest(candidates: Sequence[Candidate], otherwise: int | None) -> int | Non
     return min((c.document_id for c in candidates), default=otherwise)
 
 
-def postgres_snippets(session: Session, query: str, document_ids: Sequence[int]) -> dict[int, str]:
-    """Excerpts from the body, or from the title when only the title matched."""
-    if not document_ids:
-        return {}
+def postgres_snippets(
+    session: Session, query: str, document_ids: Sequence[int], summary_ids: Collection[int]
+) -> tuple[dict[int, str], set[int]]:
+    """Excerpts of ``document_ids`` (from the body, or from the title when only the title
+    matched), and which of ``summary_ids`` are approved (see
+    ``candidates.approved_summaries``): one statement, one round trip fewer per search."""
+    if not document_ids and not summary_ids:
+        return {}, set()
     options = (
         'MaxFragments=1, MaxWords=32, MinWords=12, ShortWord=2, StartSel="", StopSel="",'
         ' FragmentDelimiter=" … "'
@@ -191,7 +196,7 @@ def postgres_snippets(session: Session, query: str, document_ids: Sequence[int])
     rows = session.execute(
         text(
             f"""
-            SELECT d.id,
+            SELECT 'document', d.id,
                    CASE WHEN ts_filter(d.{POSTGRES_VECTOR_COLUMN}, '{{a}}') @@ {_POSTGRES_QUERY}
                              AND NOT ts_filter(d.{POSTGRES_VECTOR_COLUMN}, '{{b}}')
                                      @@ {_POSTGRES_QUERY}
@@ -200,8 +205,19 @@ def postgres_snippets(session: Session, query: str, document_ids: Sequence[int])
                    END
             FROM search_documents AS d
             WHERE d.id IN :ids
+            UNION ALL
+            SELECT 'summary', s.id, NULL
+            FROM summaries AS s
+            WHERE s.id IN :summary_ids AND s.status = :approved
             """  # noqa: S608 -- only module constants are formatted in; input is bound
-        ).bindparams(bindparam("ids", expanding=True)),
-        {"words": query, "options": options, "ids": list(document_ids)},
-    )
-    return {row[0]: row[1] or "" for row in rows}
+        ).bindparams(bindparam("ids", expanding=True), bindparam("summary_ids", expanding=True)),
+        {
+            "words": query,
+            "options": options,
+            "ids": list(document_ids),
+            "summary_ids": list(summary_ids),
+            "approved": SummaryStatus.APPROVED.value,
+        },
+    ).all()
+    excerpts = {id_: excerpt or "" for kind, id_, excerpt in rows if kind == "document"}
+    return excerpts, {id_ for kind, id_, _ in rows if kind == "summary"}
