@@ -29,6 +29,7 @@ HEAVY = (
     "publishers.render.markdown_text",
     "publishers.render.math_text",
     "publishers.render.math_symbols",
+    "html",  # escaping: a rendered digest, an outbox page with pictures
     "jinja2",  # the first template rendered (an operator's templates_dir: checked at start)
     "markupsafe",
     "markdown_it",
@@ -54,8 +55,12 @@ HEAVY = (
     "storage.archive",
 )
 
-NOT_ON = {"sqlite": ("psycopg",), "postgresql": ("sqlite3",)}
-"""Each database's driver, which a process on the other one never needs."""
+NOT_ON = {
+    "sqlite": ("psycopg", "sqlalchemy.dialects.postgresql"),
+    "postgresql": ("sqlite3", "sqlalchemy.dialects.sqlite"),
+}
+"""Each database's driver and SQLAlchemy dialect, which a process on the other one never
+needs (a partial index naming both dialects once loaded both everywhere)."""
 
 COVERAGE_ENV = ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
 """What starts coverage in a subprocess under `pytest --cov` (CI): left out here, since

@@ -29,7 +29,6 @@ between the two finds the pictures already there, under the same names.
 from __future__ import annotations
 
 import contextlib
-import html
 import os
 import re
 import struct
@@ -254,6 +253,8 @@ def _unescaped(alt: str) -> str:
 
 def _img(name: str, alt: str, picture: bytes) -> str:
     """The picture as an ``<img>``, its size given where it is a PNG (no jump on load)."""
+    import html  # start-up: its entity table (~0.35 MB) only for a page with pictures
+
     size = ""
     if picture[:8] == b"\x89PNG\r\n\x1a\n" and picture[12:16] == b"IHDR":
         width, height = struct.unpack(">II", picture[16:24])

@@ -6,8 +6,9 @@ from alembic import context
 from sqlalchemy import Connection
 
 from storage.migrate import include_name
-from storage.models import Base
+from storage.models import Base, add_partial_indexes
 
+add_partial_indexes()  # DDL is compared and made here: the models' partial indexes too
 target_metadata = Base.metadata
 
 

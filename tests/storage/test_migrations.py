@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from storage import migrate
 from storage.database import Database
 from storage.migrate import include_name
-from storage.models import Base
+from storage.models import Base, add_partial_indexes
 
 
 def test_upgrade_creates_every_table(database_url: str) -> None:
@@ -27,6 +27,7 @@ def test_upgrade_creates_every_table(database_url: str) -> None:
 
 
 def test_migrated_schema_has_no_drift_from_the_models(db: Database) -> None:
+    add_partial_indexes()  # as the migrations' environment does
     with db.engine.connect() as connection:
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "include_name": include_name}
