@@ -142,6 +142,12 @@ def _build(url: str, site: Path) -> dict[str, Any]:
         size += length
     seconds = child["seconds"]
     rate = files / seconds if seconds else 0.0
+    cpu = (
+        child["cpu_user_s"]
+        + child["cpu_system_s"]
+        + child["worker_cpu_user_s"]
+        + child["worker_cpu_system_s"]
+    )
     return {
         "files": files,
         "bytes": size,
@@ -152,6 +158,11 @@ def _build(url: str, site: Path) -> dict[str, Any]:
         "workers": child["workers"],
         "seconds": round(seconds, 6),
         "pages_per_s": round(rate, 1),
+        "cpu_user_s": child["cpu_user_s"],
+        "cpu_system_s": child["cpu_system_s"],
+        "worker_cpu_user_s": child["worker_cpu_user_s"],
+        "worker_cpu_system_s": child["worker_cpu_system_s"],
+        "cpu_ms_per_page": round(cpu / files * 1000, 4) if files else 0.0,
         "peak_rss_mb": child["peak_rss_mb"],
         "peak_worker_rss_mb": child["peak_worker_rss_mb"],
         "rss_before_build_mb": child["rss_before_build_mb"],
@@ -419,7 +430,10 @@ def lines(results: dict[str, Any]) -> list[str]:
             f"{'site build':<16} {build['files']:,} files, {build['bytes'] / 1e6:,.1f} MB in "
             f"{build['seconds']:.1f} s: {build['pages_per_s']:,.0f} pages/s"
             f" ({build['workers']} workers), peak RSS {build['peak_rss_mb']:.0f} MB"
-            f" (workers {build['peak_worker_rss_mb']:.0f} MB)"
+            f" (workers {build['peak_worker_rss_mb']:.0f} MB); CPU {build['cpu_ms_per_page']:.3f}"
+            f" ms a page (workers {build['worker_cpu_user_s']:.0f} s user +"
+            f" {build['worker_cpu_system_s']:.0f} s system, the build's own process"
+            f" {build['cpu_user_s'] + build['cpu_system_s']:.0f} s)"
         )
     floor = results.get("site_floor")
     if isinstance(floor, dict):

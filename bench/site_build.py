@@ -74,9 +74,12 @@ def build(url: str, directory: Path) -> dict[str, Any]:
     try:
         builder = SiteBuilder(db, Templates(), site_url=SITE_URL, search=False)
         before = _rss_mb("VmRSS")
+        own, workers_before = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         report = builder.build(directory, keeps_changes=True)
         seconds = time.perf_counter() - started
+        spent = _cpu(resource.RUSAGE_SELF, since=own)
+        spent_by_workers = _cpu(resource.RUSAGE_CHILDREN, since=workers_before)
     finally:
         db.dispose()
     peaks = _peaks()
@@ -90,9 +93,21 @@ def build(url: str, directory: Path) -> dict[str, Any]:
         "summaries": report.summaries,
         "workers": workers,
         "seconds": seconds,
+        "cpu_user_s": spent[0],
+        "cpu_system_s": spent[1],
+        "worker_cpu_user_s": spent_by_workers[0],
+        "worker_cpu_system_s": spent_by_workers[1],
         "rss_before_build_mb": round(before, 1),
         **peaks,
     }
+
+
+def _cpu(who: int, since: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float]:
+    """(user, system) CPU seconds of this process (``RUSAGE_SELF``) or of its waited-for
+    children (``RUSAGE_CHILDREN``: a build's workers, joined when it ends), less ``since``:
+    on a shared machine the time a page costs, where the wall time also counts the others."""
+    used = resource.getrusage(who)
+    return round(used.ru_utime - since[0], 3), round(used.ru_stime - since[1], 3)
 
 
 def search_memory_cap() -> int:

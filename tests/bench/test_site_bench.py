@@ -80,6 +80,10 @@ def test_measure_builds_the_floor_and_updates_and_leaves_the_database_alone(
     # A Python interpreter with SQLAlchemy and Jinja2 loaded is well over 20 MB.
     assert build["peak_rss_mb"] >= build["rss_before_build_mb"] > 20
     assert build["child_s"] >= build["seconds"]
+    # CPU beside the wall time: the build's own process (no workers at this size).
+    assert build["cpu_user_s"] > 0 and build["worker_cpu_user_s"] >= 0
+    spent = sum(build[k] for k in build if k.endswith(("cpu_user_s", "cpu_system_s")))
+    assert build["cpu_ms_per_page"] == pytest.approx(spent / build["files"] * 1000, abs=1e-3)
     assert isinstance(build["meets_target"], bool)
 
     floor = results["site_floor"]
@@ -112,6 +116,7 @@ def test_measure_builds_the_floor_and_updates_and_leaves_the_database_alone(
 
     printed = "\n".join(lines(results))
     assert f"{build['files']:,} files" in printed
+    assert f"CPU {build['cpu_ms_per_page']:.3f} ms a page" in printed
     assert printed.count("site update") == 3
     assert f"{index['pages']:,} pages in" in printed
     assert f"{index['shards']} shards" in printed
