@@ -148,7 +148,7 @@ def _hits_reply(session: Session, words: str, limit: int) -> Reply | None:
     hits = search_store.search(session, words, limit=limit)
     if not hits:
         return None
-    papers = paper_store.get_many(session, [hit.paper_id for hit in hits])
+    papers = paper_store.get_many(session, [hit.paper_id for hit in hits], with_details=False)
     counts = paper_store.approved_counts(session, list(papers))
     sections = []
     for hit in hits:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from bot.commands import moderation, papers
 from bot.commands.context import Actor, CommandContext
@@ -76,6 +79,26 @@ async def test_search_finds_stored_papers_by_title(ctx: CommandContext) -> None:
         "Sanity Checks for Saliency Maps (1810.03292)"
     ]
     assert reply.text == "1 stored paper matches."
+
+
+async def test_a_search_reply_reads_no_authors_or_categories(ctx: CommandContext) -> None:
+    """It shows titles, references and links: reading each paper's authors and categories
+    too cost as much as the search itself."""
+    await papers.summary(ctx, "1810.03292")
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(ctx.db.engine, "before_cursor_execute", note)
+    try:
+        reply = await papers.search(ctx, "saliency maps")
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", note)
+    assert [section.title for section in reply.sections] == [
+        "Sanity Checks for Saliency Maps (1810.03292)"
+    ]
+    assert not [s for s in statements if re.search(r"paper_authors|paper_categories", s)]
 
 
 async def test_search_finds_words_of_approved_summaries(
