@@ -55,6 +55,10 @@ def table(results: dict[str, Any]) -> str:
     for key, value in results.items():
         if isinstance(value, dict) and "p50_ms" in value:
             extra = f"  {value['per_s']:.0f}/s" if "per_s" in value else ""
+            if "cpu_ms" in value:
+                extra += f"  cpu {value['cpu_ms']:.1f} ms"
+            if "server_cpu_ms" in value:
+                extra += f" (+ server {value['server_cpu_ms']:.1f} ms)"
             lines.append(
                 f"{key:<16} p50 {value['p50_ms']:8.2f} ms  p99 {value['p99_ms']:8.2f} ms"
                 f"  max {value['max_ms']:8.2f} ms  ({value['calls']} calls){extra}"
