@@ -217,7 +217,10 @@ class Publisher:
         (:meth:`build_due`), once."""
         now = self.clock()
         with self.db.transaction() as session:
-            channel_store.mark_due(session, stored_row(session, channel, now).id, now)
+            if channel.origin == "discord":  # a subscription: its row exists, as stored
+                channel_store.mark_subscribed_due(session, channel.name, now)
+            else:
+                channel_store.mark_due(session, stored_row(session, channel, now).id, now)
 
     def any_due(self) -> bool:
         """Whether a scheduled digest waits to be built (a read, no lock taken)."""

@@ -52,7 +52,7 @@ SYNC_SECONDS = 15.0
 FULL_SYNC_SECONDS = 300.0
 """How often the holder compares every job with the channels even when nothing seems to
 have changed (a subscription changed by a process whose clock runs behind)."""
-JOB_THREADS = 4
+JOB_THREADS = 2
 """Threads running the scheduler's jobs (each marks a digest due)."""
 BUILD_POLL_SECONDS = 1.0
 """How often a build worker looks for digests marked due by another process's jobs (a

@@ -113,6 +113,22 @@ def mark_due(session: Session, channel_id: int, at: datetime) -> None:
         update(Channel)
         .where(Channel.id == channel_id, Channel.digest_due_at.is_(None))
         .values(digest_due_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_subscribed_due(session: Session, name: str, at: datetime) -> None:
+    """:func:`mark_due` for a subscribed channel, by its name: one statement, for the
+    thousands of subscriptions due at 09:00."""
+    session.execute(
+        update(Channel)
+        .where(
+            Channel.name == name,
+            Channel.origin == ChannelOrigin.DISCORD,
+            Channel.digest_due_at.is_(None),
+        )
+        .values(digest_due_at=at)
+        .execution_options(synchronize_session=False)
     )
 
 
