@@ -87,8 +87,9 @@ def digest_pace(shard_ids: Sequence[int] | None, shard_count: int) -> float:
 
 class DiscordPoster:
     """Implements publishers.networks.discord.PicturePoster (a ChannelPoster that attaches
-    files) over a running discord.py bot. Its requests are spaced by ``pacer``: the
-    delivery worker's threads share the bot's global rate limit."""
+    files) over a running discord.py bot. Its requests are spaced by ``pacer`` on the
+    bot's loop, where they leave: the delivery worker's threads share the bot's global
+    rate limit."""
 
     def __init__(
         self,
@@ -196,8 +197,7 @@ class DiscordPoster:
         if _running_loop() is loop:
             # Waiting here would block the very loop that must do the work.
             raise Transient(f"{subject}: the poster was called on the bot's own event loop")
-        self.pacer.wait()
-        coroutine = work()
+        coroutine = self._paced(work)
         try:
             future = asyncio.run_coroutine_threadsafe(coroutine, loop)
         except RuntimeError as error:  # the loop closed meanwhile
@@ -219,6 +219,11 @@ class DiscordPoster:
             mapped = publish_error(error, sent=sends, now=self.clock(), subject=subject)
             log.debug("%s: %s", subject, mapped)
             raise mapped from error
+
+    async def _paced(self, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """The request once the pacer lets it go, on the loop that sends it."""
+        await self.pacer.wait()
+        return await work()
 
     def _loop(self) -> asyncio.AbstractEventLoop | None:
         """The bot's loop while it is logged in and running, else None."""
