@@ -9,7 +9,13 @@ import pytest
 
 from publishers.render.posts import DigestRenderer
 from publishers.render.summaries import SummaryItem
-from publishers.render.templates import TEMPLATE_NAMES, TemplateProblem, Templates
+from publishers.render.templates import (
+    _NOT_SHOWN,
+    NOT_SHOWN_CHARACTERS,
+    TEMPLATE_NAMES,
+    TemplateProblem,
+    Templates,
+)
 from publishers.settings import ChannelSettings
 from publishers.site.builder import SITE_TEMPLATES
 
@@ -145,3 +151,9 @@ def test_a_template_failing_only_on_some_data_names_its_line(tmp_path: Path) -> 
         templates.render("x/summary.txt.j2", summary=later)
     with pytest.raises(TemplateProblem, match=r"x/single\.txt\.j2, line 2: TypeError: "):
         templates.render("x/single.txt.j2", summary=later, tldr="t", link=None)
+
+
+def test_the_characters_looked_for_first_are_exactly_what_is_never_shown() -> None:
+    """A rendered text is passed through the regex only when one of them is in it."""
+    matched = [chr(code) for code in range(0x110000) if _NOT_SHOWN.match(chr(code))]
+    assert matched == list(NOT_SHOWN_CHARACTERS)
