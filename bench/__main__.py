@@ -49,7 +49,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="database URL (default: a temporary SQLite file)")
     parser.add_argument("--reuse", type=Path, help="a SQLite file to fill once and reuse")
-    parser.add_argument("--small", action="store_true", help="a quick run (2-3 minutes)")
+    parser.add_argument("--small", action="store_true", help="a quick run (3-5 minutes)")
     parser.add_argument("--size", type=int, help="approved summaries to fill")
     parser.add_argument("--calls", type=int, help="calls per measurement")
     parser.add_argument("--json", type=Path, help="write the results here")
