@@ -307,14 +307,8 @@ async def deliver_continuously(
 ) -> None:
     """The delivery worker: parts due (new digests, retries past their backoff), always;
     woken at once when this process builds a digest."""
-    loop = asyncio.get_running_loop()
     wake = asyncio.Event()
-
-    def on_due() -> None:  # from a build's thread
-        with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to wake
-            loop.call_soon_threadsafe(wake.set)
-
-    publisher.on_due = on_due
+    publisher.on_due = _waker(wake)  # called from a build's thread
     while not stop.is_set():
         wake.clear()
         try:
@@ -332,14 +326,8 @@ async def build_continuously(
     """The build worker: digests the scheduler marked due (in whichever process holds
     it) are built here too, so every process takes its share of a burst at 09:00; woken
     at once by this process's own jobs, by its poll for the others'."""
-    loop = asyncio.get_running_loop()
     wake = asyncio.Event()
-
-    def on_marked() -> None:  # from a job's thread
-        with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to wake
-            loop.call_soon_threadsafe(wake.set)
-
-    publisher.on_marked = on_marked
+    publisher.on_marked = _waker(wake)  # called from a job's thread
     try:
         while not stop.is_set():
             wake.clear()
@@ -351,6 +339,17 @@ async def build_continuously(
             await _pause(stop, poll_seconds, wake)
     finally:
         publisher.on_marked = None
+
+
+def _waker(wake: asyncio.Event) -> Callable[[], None]:
+    """A call that sets ``wake`` on this loop from any thread (nothing, once it closed)."""
+    loop = asyncio.get_running_loop()
+
+    def call() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to wake
+            loop.call_soon_threadsafe(wake.set)
+
+    return call
 
 
 async def _pause(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:

@@ -110,6 +110,16 @@ def seed(db: Database, *, now: datetime = NOW, hard: bool = True, authors: str =
     return Seeded(ids)
 
 
+def broken_x_templates(folder: Path) -> Path:
+    """A templates folder whose X templates fail to render: an X channel's build raises
+    (whichever shape it takes), every other kind renders as shipped."""
+    broken = folder / "broken"
+    (broken / "x").mkdir(parents=True)
+    for name in ("summary.txt.j2", "single.txt.j2"):
+        (broken / "x" / name).write_text("{{ summary.nope }}", encoding="utf-8")
+    return broken
+
+
 @pytest.fixture
 def renderer() -> DigestRenderer:
     return DigestRenderer(Templates())

@@ -27,7 +27,7 @@ from publishers.settings import ChannelSettings
 from storage import channels as channel_store
 from storage.database import Database
 from storage.models import Channel, Delivery, DeliveryState, Digest
-from tests.publishers.conftest import seed
+from tests.publishers.conftest import broken_x_templates, seed
 
 SUBSCRIBED = 1_186_600_000_000_000_000
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -166,10 +166,7 @@ def test_a_batch_with_a_failing_build_builds_the_others_and_logs_the_one(
     db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed(db)
-    broken = tmp_path / "broken"
-    (broken / "x").mkdir(parents=True)
-    for name in ("summary.txt.j2", "single.txt.j2"):  # whichever shape the channel takes
-        (broken / "x" / name).write_text("{{ summary.nope }}", encoding="utf-8")
+    broken = broken_x_templates(tmp_path)
     bad = ChannelSettings(name="bad", kind="x", schedule="0 9 * * *", missing=("X_API_KEY",))
     names = _subscribe(db, 3)
     publisher = Publisher(

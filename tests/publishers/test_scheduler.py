@@ -29,7 +29,7 @@ from publishers.settings import ChannelSettings
 from storage import channels as channel_store
 from storage.database import Database
 from storage.models import Channel, Digest
-from tests.publishers.conftest import seed
+from tests.publishers.conftest import broken_x_templates, seed
 
 MONDAY = datetime(2026, 11, 23, 8, 59, tzinfo=UTC)
 
@@ -159,10 +159,7 @@ async def test_a_failing_job_is_logged_with_its_channel_and_the_others_go_on(
     db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed(db)
-    broken = tmp_path / "broken"
-    (broken / "x").mkdir(parents=True)
-    for name in ("summary.txt.j2", "single.txt.j2"):  # whichever shape the channel takes
-        (broken / "x" / name).write_text("{{ summary.nope }}", encoding="utf-8")
+    broken = broken_x_templates(tmp_path)
     good = _channel(tmp_path, "good")
     bad = ChannelSettings(name="bad", kind="x", schedule="0 9 * * *", missing=("X_API_KEY",))
     publisher = Publisher(
