@@ -123,9 +123,8 @@ class ChannelDirectory:
 
     def named(self, name: str) -> ChannelSettings | None:
         """One channel by name: config.toml's word first, as in the whole list."""
-        for channel in self._configured():
-            if channel.name == name:
-                return channel
+        if (configured := self._configured_named(name)) is not None:
+            return configured
         if self.db is None:
             return None
         with self.db.sessions() as session:
@@ -135,12 +134,14 @@ class ChannelDirectory:
     def settings_of(self, row: Channel) -> ChannelSettings | None:
         """The settings of a stored channel: config.toml's when it names it, else the
         row's own if it is a subscription not stopped; None for a channel gone."""
-        for channel in self._configured():
-            if channel.name == row.name:
-                return channel
+        if (configured := self._configured_named(row.name)) is not None:
+            return configured
         if self.db is None or row.origin is not ChannelOrigin.DISCORD or not row.enabled:
             return None
         return from_stored(row)
+
+    def _configured_named(self, name: str) -> ChannelSettings | None:
+        return next((channel for channel in self._configured() if channel.name == name), None)
 
     def marker(self) -> tuple[object, ...] | None:
         """Changes whenever the subscriptions do (see ``storage.channels``); None for a

@@ -398,14 +398,6 @@ class Publisher:
 
     # -- delivering ------------------------------------------------------------------------
 
-    def deliverable(self) -> dict[str, ChannelSettings]:
-        """The channels this process sends to (Discord-by-bot ones only where the bot runs)."""
-        return {
-            channel.name: channel
-            for channel in self.channels()
-            if self.clients.route(channel) != "elsewhere"
-        }
-
     def deliver(self, *, limit: int = 1000, stop: Callable[[], bool] = lambda: False) -> Report:
         """Send what is due until nothing is, ``limit`` tries were made, or ``stop`` says
         so (SIGTERM: the parts in flight finish, no new one starts).

@@ -88,14 +88,10 @@ def selection_for(
 
 
 def select(
-    session: Session,
-    channel: ChannelSettings,
-    now: datetime,
-    site_url: str | None = None,
-    channel_id: int | None = None,
+    session: Session, channel: ChannelSettings, now: datetime, site_url: str | None = None
 ) -> list[SummaryItem]:
     """The summaries the channel's next digest holds, newest first (maybe none)."""
-    chosen = digest_store.candidates(session, selection_for(session, channel, channel_id), now)
+    chosen = digest_store.candidates(session, selection_for(session, channel), now)
     return [summary_item(summary, site_url) for summary in chosen]
 
 

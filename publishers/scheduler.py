@@ -9,10 +9,10 @@ catch-up digest, never a burst. Jobs are module-level functions taking the chann
 starts (:func:`serve_jobs`).
 
 APScheduler 3 cannot share a job store between schedulers (both would run every job), so
-only the process holding the scheduler lock (``storage.leader``) starts one. Its jobs mark
-their channel's digest due and build one due digest each; every process runs a build
-worker for the rest (:func:`build_continuously`) and the delivery worker, whose claims keep
-parts from going out twice. So 10,000 digests due at 09:00 are built by all processes.
+only the process holding the scheduler lock (``storage.leader``) starts one. Its jobs only
+mark their channel's digest due; every process runs a build worker that builds what is
+marked (:func:`build_continuously`) and the delivery worker, whose claims keep parts from
+going out twice. So 10,000 digests due at 09:00 are built by all processes.
 
 The scheduler runs in a thread of its own (``BackgroundScheduler``), not on the event
 loop: with thousands of jobs due at once its job store reads and writes take seconds,
