@@ -10,6 +10,7 @@ import aiohttp
 import discord
 import pytest
 
+from tests.conftest import ManualClock
 from tests.discord_harness import dispatch, running_client, slash_command
 from tests.servers.discord_limits import (
     GLOBAL_FIXTURE,
@@ -23,16 +24,6 @@ from tests.servers.discord_server import BOT_TOKEN, load_error_fixture
 
 CHANNEL = 1_186_000_000_000_100_000
 AUTH = {"Authorization": f"Bot {BOT_TOKEN}"}
-
-
-class ManualClock:
-    """Monotonic seconds that move only when a test moves them."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
