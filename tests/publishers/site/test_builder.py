@@ -27,6 +27,7 @@ from storage.archive import approved_archive, load_papers, load_range
 from storage.database import Database
 from storage.models import Paper, PaperCategory, Summary, SummaryStatus, Vote
 from storage.papers import PaperData, upsert
+from tests.publishers.conftest import NOW
 from tests.publishers.site.conftest import (
     FIGURE,
     IMGUR,
@@ -733,8 +734,11 @@ def test_the_header_rendered_once_a_depth_is_the_header_each_page_renders(
     assert "site_header" not in inline and '<nav aria-label="Archive">' in inline
     (tmp_path / "templates/site").mkdir(parents=True)
     (tmp_path / "templates/site/base.html.j2").write_text(inline, "utf-8")
-    SiteBuilder(db, templates, title="A & B").build(site := tmp_path / "site")
-    SiteBuilder(db, Templates(tmp_path / "templates"), title="A & B").build(other := tmp_path / "o")
+    # One clock for both: the feed says when it was built, and two builds may straddle a second.
+    SiteBuilder(db, templates, title="A & B", clock=lambda: NOW).build(site := tmp_path / "site")
+    SiteBuilder(db, Templates(tmp_path / "templates"), title="A & B", clock=lambda: NOW).build(
+        other := tmp_path / "o"
+    )
     pages = text_files(site)
     assert {page.relative_to(site).parts[0] for page in pages} >= {"index.html", "papers", "years"}
     assert site / "years/2019/page-1.html" in pages
