@@ -28,20 +28,24 @@ moderation channel, so it posts no cards of the database's pending summaries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
+import resource
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.engine import make_url
 
 from bench.fill import COMMON, MID, RARE, TWO
 from bench.report import latencies
@@ -324,13 +328,7 @@ class _Child:
     def _stat_cpu_s(self, name: str) -> float:
         if self.process is None or self.process.returncode is not None:
             return 0.0
-        try:
-            with open(f"/proc/{self.process.pid}/{name}", encoding="ascii") as stat:
-                text = stat.read()
-        except OSError:
-            return 0.0
-        fields = text[text.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _proc_cpu_s(self.process.pid, name) or 0.0
 
     async def stop(self) -> int:
         """SIGTERM, then its exit code (SIGKILL past the timeout)."""
@@ -373,6 +371,82 @@ def _config(api: DiscordAPI, shard_count: int, shard_ids: list[int] | None) -> s
     )
 
 
+def _own_cpu_s() -> float:
+    """This process's user and system CPU time: the load generator, the gateway and the
+    REST server, which share its event loop."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _proc_cpu_s(pid: int, name: str = "stat") -> float | None:
+    """User and system CPU time of process ``pid`` (``/proc``), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/{name}", encoding="ascii") as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+ServerCPU = Callable[[], dict[int, float]]
+
+
+def server_cpu(db: Database) -> ServerCPU | None:
+    """On a PostgreSQL server of this machine, a reader of each backend's CPU time so far
+    (the sessions of the bench's database, by pid), else None."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    host = make_url(str(db.url)).host
+    if host not in (None, "", "127.0.0.1", "localhost", "::1"):
+        return None
+    query = text(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid()"
+    )
+
+    def read() -> dict[int, float]:
+        with db.engine.connect() as connection:
+            pids = [int(pid) for pid in connection.execute(query).scalars()]
+        times = {pid: _proc_cpu_s(pid) for pid in pids}
+        return {pid: cpu for pid, cpu in times.items() if cpu is not None}
+
+    return read
+
+
+def _server_cpu_since(before: Mapping[int, float], after: Mapping[int, float]) -> float:
+    """The backends' CPU between two readings; one that started meanwhile counts whole,
+    one that ended meanwhile is missed (the service's pooled sessions stay)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+class _LagProbe:
+    """How late a 10 ms sleep on this event loop wakes up: the bench's own delay, which
+    its latencies include (the REST server notes a response's time when it handles it)."""
+
+    TICK_S = 0.01
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.TICK_S)
+            self.lags.append(max(0.0, time.monotonic() - before - self.TICK_S))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> dict[str, Any]:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        return latencies(self.lags)
+
+
 async def _load(
     api: TimedAPI,
     gateway: DiscordGateway,
@@ -380,13 +454,23 @@ async def _load(
     rate: int,
     window_s: float,
     payloads: list[tuple[str, dict[str, Any]]],
+    *,
+    rooms: Sequence[Place] = (),
+    server: ServerCPU | None = None,
 ) -> dict[str, Any]:
-    """Send ``payloads`` at ``rate`` per second, wait for their answers, and sum up."""
+    """Send ``payloads`` at ``rate`` per second, wait for their answers, and sum up.
+
+    ``rooms[i]`` is the place whose shard ``children[i]`` holds (for each process's share);
+    ``server`` reads the database server's CPU, when it is on this machine."""
     api.by_id.clear()
     api.by_token.clear()
     api.clear()
-    cpu_before = sum(child.cpu_s() for child in children)
+    server_before = server() if server is not None else {}
+    bench_before = _own_cpu_s()
+    child_before = [child.cpu_s() for child in children]
     loop_before = sum(child.loop_cpu_s() for child in children)
+    probe = _LagProbe()
+    probe.start()
     sent: list[_Sent] = []
     start = time.monotonic()
     for index, (kind, payload) in enumerate(payloads):
@@ -404,7 +488,14 @@ async def _load(
     # The main thread's window lies inside the whole process's (read after it at the
     # start, before it at the end), so its share never exceeds the whole.
     loop_cpu = sum(child.loop_cpu_s() for child in children) - loop_before
-    cpu = sum(child.cpu_s() for child in children) - cpu_before
+    child_cpu = [
+        child.cpu_s() - before for child, before in zip(children, child_before, strict=True)
+    ]
+    cpu = sum(child_cpu)
+    bench_cpu = _own_cpu_s() - bench_before
+    server_cpu_s = _server_cpu_since(server_before, server()) if server is not None else None
+    bench_lag = await probe.stop()
+    guilds = Counter(int(payload["guild_id"]) for _, payload in payloads)
     first = [s.first - s.sent for s in sent if s.first is not None]
     complete = [s.complete - s.sent for s in sent if s.complete is not None]
     unanswered = sum(s.first is None for s in sent)
@@ -422,6 +513,22 @@ async def _load(
         "refused": sum(any((r.status or 0) >= 400 for r in s.records) for s in sent),
         "cpu_ms_per_interaction": round(1000 * cpu / len(sent), 2) if sent else None,
         "loop_cpu_ms_per_interaction": round(1000 * loop_cpu / len(sent), 2) if sent else None,
+        "by_process": [
+            {
+                "interactions": guilds[room.guild_id],
+                "cpu_ms_per_interaction": (
+                    round(1000 * spent / guilds[room.guild_id], 2)
+                    if guilds[room.guild_id]
+                    else None
+                ),
+            }
+            for room, spent in zip(rooms, child_cpu, strict=False)
+        ],
+        "bench_cpu_ms_per_interaction": round(1000 * bench_cpu / len(sent), 2) if sent else None,
+        "bench_loop_lag": bench_lag,
+        "server_cpu_ms_per_interaction": (
+            round(1000 * server_cpu_s / len(sent), 2) if sent and server_cpu_s is not None else None
+        ),
         "by_kind": {
             kind: latencies([s.first - s.sent for s in sent if s.kind == kind and s.first])
             for kind, _ in MIX
@@ -444,6 +551,7 @@ async def _series(
     window_s: float,
     data: Samples,
     seed: int,
+    server: ServerCPU | None = None,
 ) -> dict[str, Any]:
     """Start fresh servers and ``processes`` bots (``command`` None: the floor), then the
     rates in turn; a rate that misses by far ends the ramp."""
@@ -491,7 +599,11 @@ async def _series(
                     (kind, interaction(kind, rng, data, rooms[i % len(rooms)], members))
                     for i, kind in enumerate(kinds)
                 ]
-                results.append(await _load(api, gateway, children, rate, window_s, payloads))
+                results.append(
+                    await _load(
+                        api, gateway, children, rate, window_s, payloads, rooms=rooms, server=server
+                    )
+                )
                 last = results[-1]
                 if (
                     last["unanswered"] > count // 10
@@ -556,7 +668,13 @@ def measure(
         with tempfile.TemporaryDirectory(prefix="shortscience-discord-bench-") as folder:
             scratch = Path(folder)
             series = partial(
-                _series, scratch=scratch, env=env, rates=chosen_rates, window_s=window, data=data
+                _series,
+                scratch=scratch,
+                env=env,
+                rates=chosen_rates,
+                window_s=window,
+                data=data,
+                server=server_cpu(db),
             )
             service = _service_command()
             results["service"] = asyncio.run(series("service", service, processes=1, seed=1))
@@ -571,6 +689,24 @@ def measure(
     results["window_s"] = window
     results["targets"] = {"first_p99_ms_max": FIRST_P99_TARGET_MS, "deadline_s": DEADLINE_S}
     return {"discord": results}
+
+
+def _harness_line(rate: Mapping[str, Any]) -> str:
+    """Where else the CPU went (the bench process, the database server), each process's
+    share, and how late the bench's own event loop ran."""
+    parts = [f"bench process cpu {rate.get('bench_cpu_ms_per_interaction')} ms/interaction"]
+    if rate.get("server_cpu_ms_per_interaction") is not None:
+        parts.append(f"database server {rate['server_cpu_ms_per_interaction']}")
+    by_process = rate.get("by_process") or []
+    if len(by_process) > 1:
+        shares = ", ".join(
+            f"{p['interactions']} at {p['cpu_ms_per_interaction']} ms" for p in by_process
+        )
+        parts.append(f"by process: {shares}")
+    lag = rate.get("bench_loop_lag")
+    if isinstance(lag, Mapping) and lag.get("calls"):
+        parts.append(f"bench loop lag p99 {lag['p99_ms']:.1f} max {lag['max_ms']:.1f} ms")
+    return f"{'':<16}   " + "; ".join(parts)
 
 
 def lines(results: Mapping[str, Any]) -> list[str]:
@@ -594,6 +730,7 @@ def lines(results: Mapping[str, Any]) -> list[str]:
                 f"cpu {rate['cpu_ms_per_interaction']} ms/interaction "
                 f"(event loop {rate['loop_cpu_ms_per_interaction']})"
             )
+            out.append(_harness_line(rate))
         out.append(
             f"{label:<16} highest rate with p99 first < {FIRST_P99_TARGET_MS:.0f} ms and none "
             f"late: {figures['highest_rate']}/s (load {figures['load_average']})"

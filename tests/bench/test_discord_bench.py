@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from bench import discord as discord_bench
@@ -61,9 +62,40 @@ def test_the_discord_path_answers_every_interaction_and_reports_its_figures(
         assert 0 <= loop_cpu <= rate["cpu_ms_per_interaction"], "the main thread is a part"
         if series == "service":
             assert loop_cpu < rate["cpu_ms_per_interaction"], "the database work is elsewhere"
+        [share] = rate["by_process"]
+        assert share["interactions"] == sent
+        assert share["cpu_ms_per_interaction"] == rate["cpu_ms_per_interaction"]
+        assert rate["bench_cpu_ms_per_interaction"] > 0, "the servers and the load cost CPU"
+        assert rate["bench_loop_lag"]["calls"] > 0
+        assert rate["server_cpu_ms_per_interaction"] is None, "SQLite has no server"
         assert results[series]["highest_rate"] in (0, RATE)
         assert len(results[series]["load_average"]) == 3
     assert "service_2" not in results, "two processes only on PostgreSQL"
     printed = "\n".join(discord_bench.lines({"discord": results}))
     assert "discord service" in printed and "discord floor" in printed
     assert "event loop" in printed
+    assert "bench process cpu" in printed and "bench loop lag" in printed
+
+
+@pytest.mark.postgres
+def test_two_processes_on_postgresql_share_the_load_and_the_server_s_cpu_is_read(
+    postgres_url: str,
+) -> None:
+    db = Database.connect(postgres_url)
+    try:
+        fill(db, 300)
+        results = discord_bench.measure(
+            db, postgres_url, rates=[RATE], window_s=WINDOW_S, floor=False
+        )["discord"]
+    finally:
+        db.dispose()
+    sent = int(RATE * WINDOW_S)
+    [one] = results["service"]["rates"]
+    [two] = results["service_2"]["rates"]
+    assert one["unanswered"] == two["unanswered"] == 0
+    assert [share["interactions"] for share in two["by_process"]] == [sent // 2, sent // 2]
+    assert all(share["cpu_ms_per_interaction"] > 0 for share in two["by_process"])
+    for rate in (one, two):
+        assert rate["server_cpu_ms_per_interaction"] > 0, "the commands read the database"
+    printed = "\n".join(discord_bench.lines({"discord": results}))
+    assert "database server" in printed and "by process" in printed
