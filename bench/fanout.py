@@ -8,13 +8,13 @@ gateway and a REST server that enforces Discord's rate limits and answers over t
 Discord's 429s (``tests/servers/discord_limits.py``: 50 requests a second per bot,
 sliding; 5 messages per 5 s per channel).
 
-The jobs are written into the scheduler's job store before the processes start, due a
-few seconds after both are connected: the same jobs the scheduler makes from the
-subscriptions (the process taking the scheduler compares them and keeps them), with the
+The schedule's job is written into the scheduler's job store before the processes
+start, due a few seconds after both are connected: the job the scheduler makes from the
+subscriptions (the process taking the scheduler compares it and keeps it), with the
 moment chosen by the benchmark instead of the next 09:00. From then on nothing is
-helped: the process holding the scheduler runs the 10,000 jobs, both processes build the
-digests marked due and deliver them through discord.py, each spacing its requests to its
-shard's share of the bot's global limit.
+helped: the process holding the scheduler runs the job, which marks the 10,000 channels
+due, both processes build the digests marked due and deliver them through discord.py,
+each spacing its requests to its shard's share of the bot's global limit.
 
 Reported: when the last digest was built (seconds after the due instant) and how many
 each process built; parts per second as the REST server received them, beside the rate
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pickle
 import re
 import sys
 import tempfile
@@ -44,7 +43,6 @@ from typing import Any
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.util import datetime_to_utc_timestamp
 from sqlalchemy import func, insert, make_url, select
 
 from bench.discord import READY_LINE, START_TIMEOUT_S, _Child, _env
@@ -52,7 +50,7 @@ from bench.fill import fill
 from bench.publishing import scratch_database
 from bench.report import latencies
 from bot.discord.poster import digest_pace
-from publishers.scheduler import DEFAULT_GRACE, JOB_PREFIX, JOB_TABLE, digest_job
+from publishers.scheduler import DEFAULT_GRACE, JOB_TABLE, digests_job, schedule_job_id
 from publishers.schedules import cron_trigger
 from storage.channels import discord_channel_name
 from storage.database import Database
@@ -126,39 +124,29 @@ def subscribe(db: Database, count: int, now: datetime) -> list[str]:
     return [str(row["name"]) for row in rows]
 
 
-def write_jobs(db: Database, names: list[str], at: datetime) -> None:
-    """The scheduler's job for each channel, as its sync makes them, due at ``at``: rows
-    as ``SQLAlchemyJobStore.add_job`` writes them, in one statement instead of 10,000."""
+def write_jobs(db: Database, at: datetime) -> None:
+    """The scheduler's job for the subscriptions' schedule, as its sync makes it, due at
+    ``at`` instead of the next 09:00 (written as ``SQLAlchemyJobStore.add_job`` does)."""
     scheduler = BackgroundScheduler()  # never started: a job needs one to belong to
     store = SQLAlchemyJobStore(engine=db.writer_engine, tablename=JOB_TABLE)
     store.start(scheduler, "default")
-    trigger = cron_trigger(SCHEDULE, "UTC")
-    rows = []
-    for name in names:
-        job = Job(
-            scheduler,
-            id=JOB_PREFIX + name,
-            func=digest_job,
-            trigger=trigger,
-            executor="default",
-            args=[name],
-            kwargs={},
-            name=f"digest for {name}",
-            misfire_grace_time=int(DEFAULT_GRACE.total_seconds()),
-            coalesce=True,
-            max_instances=1,
-            next_run_time=at,
-        )
-        rows.append(
-            {
-                "id": job.id,
-                "next_run_time": datetime_to_utc_timestamp(at),
-                "job_state": pickle.dumps(job.__getstate__(), store.pickle_protocol),
-            }
-        )
     try:
-        with db.writer_engine.begin() as connection:
-            connection.execute(store.jobs_t.insert(), rows)
+        store.add_job(
+            Job(
+                scheduler,
+                id=schedule_job_id(SCHEDULE, "UTC"),
+                func=digests_job,
+                trigger=cron_trigger(SCHEDULE, "UTC"),
+                executor="default",
+                args=[SCHEDULE, "UTC"],
+                kwargs={},
+                name=f"digests on {SCHEDULE} (UTC)",
+                misfire_grace_time=int(DEFAULT_GRACE.total_seconds()),
+                coalesce=True,
+                max_instances=1,
+                next_run_time=at,
+            )
+        )
     finally:
         store.shutdown()
 
@@ -202,7 +190,7 @@ async def _run(
     ):
         # Due once both are connected: written before they start, a moment ahead.
         due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=sizes.lead_s)
-        await asyncio.to_thread(write_jobs, db, names, due)
+        await asyncio.to_thread(write_jobs, db, due)
         children = []
         for shard in range(PROCESSES):
             config = scratch / f"fanout-{shard}.toml"

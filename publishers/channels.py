@@ -140,6 +140,15 @@ class ChannelDirectory:
             return None
         return from_stored(row)
 
+    def schedules(self) -> set[tuple[str, str]]:
+        """Every (schedule, time zone) some channel uses: what the scheduler has a job
+        for, read without reading every subscription."""
+        used = {(channel.schedule, channel.timezone) for channel in self._configured()}
+        if self.db is not None:
+            with self.db.sessions() as session:
+                used |= channel_store.subscribed_schedules(session)
+        return used
+
     def _configured_named(self, name: str) -> ChannelSettings | None:
         return next((channel for channel in self._configured() if channel.name == name), None)
 

@@ -1,10 +1,13 @@
 """Daily digests without a person: APScheduler 3 in `shortscience run`, and its jobs.
 
-Each channel has one job, ``digest:<channel>``, on the channel's cron schedule in its time
-zone, kept in an SQLAlchemy job store in the project's own database, so a restart keeps
-every job's next run. After downtime spanning one or several scheduled times, APScheduler
-runs a job once (``coalesce``) if its last missed time is within the grace period: one
-catch-up digest, never a burst. Jobs are module-level functions taking the channel's name
+Each schedule in use has one job, ``digests:<time zone> <cron>``, on that cron schedule in
+that time zone, kept in an SQLAlchemy job store in the project's own database, so a restart
+keeps every job's next run. A job marks every channel on its schedule due at once: 10,000
+subscriptions at 09:00 are one job and one statement, where a job per channel made the
+scheduler's thread run and reschedule 10,000 jobs one by one (about 45 s on PostgreSQL).
+After downtime spanning one or several scheduled times, APScheduler runs a job once
+(``coalesce``) if its last missed time is within the grace period: one catch-up digest per
+channel, never a burst. Jobs are module-level functions taking the schedule and time zone
 (the job store pickles them); the publisher they need is handed over when the scheduler
 starts (:func:`serve_jobs`).
 
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -45,7 +49,10 @@ from storage.leader import SchedulerLock
 log = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
-JOB_PREFIX = "digest:"
+JOB_PREFIX = "digests:"
+CHANNEL_JOB_PREFIX = "digest:"
+"""Jobs of one channel each, as versions before schedule-wide jobs stored them: the first
+sync after an upgrade replaces them (a missed run within the grace period still counts)."""
 DEFAULT_GRACE = timedelta(hours=24)
 SYNC_SECONDS = 15.0
 """How often the holder looks for channels subscribed or stopped in another process."""
@@ -68,26 +75,53 @@ def serve_jobs(publisher: Publisher | None) -> None:
     _publisher = publisher
 
 
+def schedule_job_id(schedule: str, timezone: str) -> str:
+    """The job of every channel on ``schedule`` in ``timezone`` (at most 173 characters:
+    the columns hold 100 and 64; APScheduler's id column holds 191)."""
+    return f"{JOB_PREFIX}{timezone} {schedule}"
+
+
+def digests_job(schedule: str, timezone: str) -> None:
+    """One scheduled time: mark every channel on it due and wake this process's build
+    worker (the build workers of every process share the digests due); a process without
+    one builds them here. Never raises: a failure is logged and the job runs again at its
+    next time."""
+    publisher = _publisher
+    if publisher is None:
+        log.error("digests on %s (%s) not built: no scheduler served here", schedule, timezone)
+        return
+    try:
+        marked = publisher.mark_scheduled(schedule, timezone)
+    except Exception:
+        log.exception(
+            "digests on %s (%s) could not be marked due; they run again at their next time",
+            schedule,
+            timezone,
+        )
+        return
+    log.info("digests on %s (%s): %d channels due", schedule, timezone, marked)
+    if publisher.on_marked is not None:
+        publisher.on_marked()  # this process's build worker takes them, beside the others'
+    else:
+        report_built(publisher.build_due())
+
+
 def digest_job(channel_name: str) -> None:
-    """One scheduled digest: mark it due and wake this process's build worker (the
-    build workers of every process share the digests due); a process without one builds
-    the longest-waiting due digest here. Never raises: a failure is logged with its
-    channel and the job runs again at its next time."""
+    """A job of one channel, as stored before schedule-wide jobs: kept so such a job still
+    loads (and, should it run, marks its channel) until the first sync replaces it."""
     publisher = _publisher
     if publisher is None:
         log.error("digest for %s not built: this process serves no scheduler", channel_name)
         return
     try:
         channel = publisher.channel(channel_name)
-        if channel is None:
-            log.warning("digest for %s skipped: the channel is gone", channel_name)
-            return
-        publisher.mark_due(channel)
+        if channel is not None:
+            publisher.mark_due(channel)
     except Exception:
         log.exception("digest for channel %s failed; it runs again at its next time", channel_name)
         return
     if publisher.on_marked is not None:
-        publisher.on_marked()  # this process's build worker takes it, beside the others'
+        publisher.on_marked()
     else:
         report_built(publisher.build_due(limit=1))
 
@@ -126,18 +160,17 @@ def next_runs(channels: Iterable[ChannelSettings], now: datetime) -> list[NextRu
 
 
 class DigestScheduler:
-    """The scheduler of the process holding the lock: one job per channel."""
+    """The scheduler of the process holding the lock: one job per schedule in use."""
 
     def __init__(
         self,
         db: Database,
         publisher: Publisher,
-        channels: Callable[[], Iterable[ChannelSettings]],
         *,
         grace: timedelta = DEFAULT_GRACE,
     ) -> None:
         self.publisher = publisher
-        self.channels = channels
+        self.grace = grace
         self._synced: tuple[object, ...] | None = None
         """The channels' marker at the last sync (None: compare every job next time)."""
         self._full_sync_at = 0.0
@@ -178,48 +211,65 @@ class DigestScheduler:
         serve_jobs(None)
 
     def sync(self) -> None:
-        """Add jobs of new channels, move the ones whose schedule changed, drop the gone.
+        """Add a job for each schedule a channel took up, drop those no channel uses.
 
-        With thousands of subscriptions, reading every channel and job takes seconds, so
-        it is done only when the subscriptions changed (their marker, one small query),
-        and every ``FULL_SYNC_SECONDS`` regardless."""
-        marker = self.publisher.directory.marker()
+        The schedules in use are one small query however many subscriptions share them,
+        made only when the subscriptions changed (their marker) and every
+        ``FULL_SYNC_SECONDS`` regardless. A channel moving to another schedule needs no
+        job of its own: each job marks whichever channels are on its schedule when it
+        runs."""
+        directory = self.publisher.directory
+        marker = directory.marker()
         now = time.monotonic()
         if marker is not None and marker == self._synced and now < self._full_sync_at:
             return
-        wanted = {channel.name: channel for channel in self.channels()}
+        wanted = {schedule_job_id(*used): used for used in directory.schedules()}
         jobs = {}
         for job in self.scheduler.get_jobs():
-            name = job.id.removeprefix(JOB_PREFIX)
-            if job.id.startswith(JOB_PREFIX) and name not in wanted:
-                log.info("channel %s is gone; its digest job is removed", name)
+            if job.id.startswith(CHANNEL_JOB_PREFIX):
+                self._retire(job)
+            elif job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+                log.info("no channel is on %s any more; its digest job is removed", job.name)
                 job.remove()
             else:
                 jobs[job.id] = job
-        for name, channel in wanted.items():
-            trigger = cron_trigger(channel.schedule, channel.timezone)
-            job_id = JOB_PREFIX + name
-            existing = jobs.get(job_id)
-            if existing is None:
+        for job_id, (schedule, timezone) in sorted(wanted.items()):
+            if job_id not in jobs:
                 self.scheduler.add_job(
-                    digest_job, trigger, args=[name], id=job_id, name=f"digest for {name}"
+                    digests_job,
+                    cron_trigger(schedule, timezone),
+                    args=[schedule, timezone],
+                    id=job_id,
+                    name=f"digests on {schedule} ({timezone})",
                 )
-                log.info("channel %s: digest scheduled (%s)", name, channel.schedule)
-            elif _changed(existing.trigger, trigger):
-                existing.reschedule(trigger)
-                log.info("channel %s: digest schedule changed to %s", name, channel.schedule)
+                log.info("digests scheduled on %s (%s)", schedule, timezone)
         self._synced = marker
         self._full_sync_at = now + FULL_SYNC_SECONDS
 
+    def _retire(self, job: Job) -> None:
+        """Replace a channel's own job (stored by an earlier version) by its schedule's:
+        a run it missed within the grace period is marked due now, as APScheduler would
+        have caught it up, so an upgrade during 09:00 loses no digest."""
+        name = job.id.removeprefix(CHANNEL_JOB_PREFIX)
+        missed: datetime | None = job.next_run_time
+        late = datetime.now(UTC) - missed if missed is not None else None
+        channel = self.publisher.channel(name) if late is not None else None
+        if late is not None and timedelta(0) <= late <= self.grace and channel is not None:
+            self.publisher.mark_due(channel)
+            log.info("channel %s: the digest it missed is due now", name)
+            if self.publisher.on_marked is not None:
+                self.publisher.on_marked()
+            else:
+                report_built(self.publisher.build_due())
+        job.remove()
+
     def next_run(self, name: str) -> datetime | None:
         """When the channel's next digest is due, for `digest schedule` and health."""
-        job = self.scheduler.get_job(JOB_PREFIX + name)
+        channel = self.publisher.channel(name)
+        if channel is None:
+            return None
+        job = self.scheduler.get_job(schedule_job_id(channel.schedule, channel.timezone))
         return job.next_run_time if job is not None else None
-
-
-def _changed(stored: object, wanted: object) -> bool:
-    """Whether a stored job's trigger differs from the channel's (its str names the zone)."""
-    return str(stored) != str(wanted)
 
 
 # -- one process schedules, every process delivers ---------------------------------------------
@@ -242,7 +292,7 @@ class Leadership:
     ) -> None:
         self.db = db
         self.lock = SchedulerLock(db)
-        self.scheduler = DigestScheduler(db, publisher, publisher.channels, grace=catch_up)
+        self.scheduler = DigestScheduler(db, publisher, grace=catch_up)
         self.takeover_seconds = takeover_seconds
 
     def try_lead(self, now: datetime) -> bool:

@@ -22,7 +22,7 @@ from publishers.delivery import Built, Publisher
 from publishers.networks.factory import Clients
 from publishers.render.posts import DigestRenderer
 from publishers.render.templates import Templates
-from publishers.scheduler import build_continuously, digest_job, serve_jobs
+from publishers.scheduler import build_continuously, digests_job, serve_jobs
 from publishers.settings import ChannelSettings
 from storage import channels as channel_store
 from storage.database import Database
@@ -126,7 +126,7 @@ async def test_a_process_without_the_scheduler_builds_what_the_holder_marked(
     worker = asyncio.create_task(build_continuously(elsewhere, stop, poll_seconds=0.05))
     serve_jobs(holder)
     try:
-        await asyncio.to_thread(digest_job, name)
+        await asyncio.to_thread(digests_job, "0 9 * * *", "UTC")
         async with asyncio.timeout(30):
             while _digests_per_channel(db) != {name: 1}:
                 await asyncio.sleep(0.05)

@@ -26,7 +26,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 
-from publishers.scheduler import JOB_PREFIX, JOB_TABLE, digest_job
+from publishers.scheduler import JOB_TABLE, digests_job, schedule_job_id
 from publishers.schedules import cron_trigger
 from storage import migrate
 from storage.database import Database
@@ -53,7 +53,7 @@ def pg(postgres_url: str) -> Iterator[Database]:
 
 
 def _due_job(db: Database) -> None:
-    """The x-main digest job as a stopped scheduler left it: its time passed a minute ago.
+    """x-main's schedule's job as a stopped scheduler left it: its time passed a minute ago.
 
     Written straight into the job store, so no scheduler in this process runs it.
     """
@@ -63,13 +63,13 @@ def _due_job(db: Database) -> None:
     store.add_job(
         Job(
             scheduler,
-            id=JOB_PREFIX + "x-main",
-            func=digest_job,
+            id=schedule_job_id(SCHEDULE, "UTC"),
+            func=digests_job,
             trigger=cron_trigger(SCHEDULE, "UTC"),
             executor="default",
-            args=["x-main"],
+            args=[SCHEDULE, "UTC"],
             kwargs={},
-            name="digest for x-main",
+            name=f"digests on {SCHEDULE} (UTC)",
             misfire_grace_time=24 * 3600,
             coalesce=True,
             max_instances=1,
