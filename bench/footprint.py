@@ -18,6 +18,14 @@ a shell with ``PYTHONDONTWRITEBYTECODE`` set made every start of the service com
 own modules from source (an editable install has no bytecode of them), while the floor's
 discord.py came compiled from its installation. Start-up is reported as wall time and as the
 child's CPU time to its ready line, which a busy machine disturbs less.
+
+What the idle RSS is made of comes with it (issue 21): the kernel's split into anonymous
+memory (Python's objects and every library's own allocations) and file-backed pages (the
+interpreter's and the libraries' mapped code), and the largest files by resident size,
+grouped by the package that installs them, so a figure names what it is made of (on
+PostgreSQL, psycopg-binary's bundled libpq and OpenSSL: ``psycopg_binary.libs``) and which
+psycopg implementation the service loaded (``PSYCOPG_IMPL`` in the benchmark's environment
+reaches the child).
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ RUNS = 3
 WARM_UP_RUNS = 1
 """Unmeasured starts per series that fill the bytecode cache."""
 IDLE_S = 3.0
+LARGEST_FILES = 8
+"""How many mapped files (grouped by package) the result names for each process."""
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 
@@ -110,21 +120,112 @@ class _Output:
 
 
 @dataclass(frozen=True)
+class Resident:
+    """One idle process's memory, read once from ``/proc``: ``rss_mb`` is what the target
+    compares; anonymous, file-backed and shared memory add up to it."""
+
+    rss_mb: float
+    peak_mb: float
+    anon_mb: float
+    file_mb: float
+    shmem_mb: float
+    files_mb: dict[str, float]
+    """Resident MiB per mapped file, grouped by the package that installs it."""
+    psycopg_impl: str | None
+
+
+@dataclass(frozen=True)
 class _Run:
     startup_s: float
     startup_cpu_s: float
-    rss_mb: float | None
-    peak_rss_mb: float | None
+    resident: Resident | None
     exit_code: int
 
 
-def _proc_status_mb(pid: int, key: str) -> float:
-    """A ``/proc/<pid>/status`` memory line (kB) in MiB; Linux only, like the target."""
+STATUS_KEYS = {
+    "VmRSS": "rss",
+    "VmHWM": "peak",
+    "RssAnon": "anon",
+    "RssFile": "file",
+    "RssShmem": "shmem",
+}
+"""``/proc/<pid>/status`` memory lines (kB) read for an idle process."""
+
+
+def _proc_status_mb(pid: int) -> dict[str, float]:
+    """The memory lines of ``/proc/<pid>/status`` in MiB, all from one read (so the parts
+    add up to the total); Linux only, like the target."""
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/{pid}/status has no {key} line")
+        text = status.read()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in STATUS_KEYS:
+            found[STATUS_KEYS[key]] = int(value.split()[0]) / 1024
+    missing = sorted(key for key, name in STATUS_KEYS.items() if name not in found)
+    if missing:
+        raise RuntimeError(f"/proc/{pid}/status has no {', '.join(missing)} line")
+    return found
+
+
+def file_group(path: str) -> str:
+    """What a mapped file is counted under: the package folder for an installed package
+    (``psycopg_binary.libs`` holds the libpq and OpenSSL that psycopg-binary bundles), else
+    the file's name (``libpython3.11.so.1.0``, ``libcrypto.so.3``)."""
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in path:
+            return path.split(marker, 1)[1].split("/", 1)[0]
+    return path.rsplit("/", 1)[-1]
+
+
+def psycopg_impl(paths: Sequence[str]) -> str | None:
+    """Which psycopg implementation a process loaded, from its mapped files: ``binary``
+    (psycopg-binary, its own libpq), ``c`` (psycopg-c, built against the system's libpq),
+    ``python`` (the system's libpq through ctypes), or None (no libpq at all: SQLite)."""
+    if any("/psycopg_binary/" in path for path in paths):
+        return "binary"
+    if any("/psycopg_c/" in path for path in paths):
+        return "c"
+    if any(path.rsplit("/", 1)[-1].startswith("libpq.so") for path in paths):
+        return "python"
+    return None
+
+
+def resident_files(smaps: str) -> tuple[dict[str, float], list[str]]:
+    """From the text of ``/proc/<pid>/smaps``: resident MiB per file group (anonymous
+    mappings, the heap and the stack left out: the status line counts them), largest first,
+    and every mapped file's path."""
+    groups: dict[str, int] = {}
+    paths: list[str] = []
+    current: str | None = None
+    for line in smaps.splitlines():
+        head = line.split(maxsplit=5)
+        if len(head) >= 5 and "-" in head[0] and ":" in head[3]:  # a mapping's first line
+            path = head[5].strip() if len(head) == 6 else ""
+            current = path if path.startswith("/") else None
+            if current is not None and current not in paths:
+                paths.append(current)
+        elif current is not None and line.startswith("Rss:"):
+            group = file_group(current)
+            groups[group] = groups.get(group, 0) + int(line.split()[1])
+    ordered = sorted(groups.items(), key=lambda item: (-item[1], item[0]))
+    return {group: kb / 1024 for group, kb in ordered}, paths
+
+
+def _resident(pid: int) -> Resident:
+    """An idle process's memory: its status lines, then its mapped files."""
+    status = _proc_status_mb(pid)
+    with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as smaps:
+        files, paths = resident_files(smaps.read())
+    return Resident(
+        rss_mb=status["rss"],
+        peak_mb=status["peak"],
+        anon_mb=status["anon"],
+        file_mb=status["file"],
+        shmem_mb=status["shmem"],
+        files_mb=files,
+        psycopg_impl=psycopg_impl(paths),
+    )
 
 
 def _cpu_s(pid: int) -> float:
@@ -185,7 +286,7 @@ def _run_once(
     )
     output.pid = process.pid
     reader = output.follow(process)
-    rss = peak = None
+    resident = None
     try:
         output.ready.wait(READY_TIMEOUT_S)
         if output.ready_at is None:
@@ -202,8 +303,7 @@ def _run_once(
             time.sleep(idle_s)
             if process.poll() is not None:
                 raise RuntimeError(f"{command[0]} ended while idle; output:\n{output.tail()}")
-            rss = _proc_status_mb(process.pid, "VmRSS")
-            peak = _proc_status_mb(process.pid, "VmHWM")
+            resident = _resident(process.pid)
         process.send_signal(signal.SIGTERM)
         exit_code = process.wait(STOP_TIMEOUT_S)
     finally:
@@ -216,8 +316,7 @@ def _run_once(
     return _Run(
         startup_s=startup,
         startup_cpu_s=startup_cpu,
-        rss_mb=rss,
-        peak_rss_mb=peak,
+        resident=resident,
         exit_code=exit_code,
     )
 
@@ -281,19 +380,27 @@ def measure(url: str, *, runs: int = RUNS, idle_s: float = IDLE_S) -> dict[str, 
         # The cache mirrors each source's absolute path under the prefix.
         service_package = Path(bytecode, *BOT_PACKAGE.parts[1:])
         compiled_service = [path for path in compiled if path.is_relative_to(service_package)]
-    if service.rss_mb is None or floor.rss_mb is None:
+    if service.resident is None or floor.resident is None:
         raise RuntimeError("the last run of each series idles and must have read its RSS")
+    memory, floor_memory = service.resident, floor.resident
     startup = statistics.median(run.startup_s for run in service_runs)
     startup_floor = statistics.median(run.startup_s for run in floor_runs)
     startup_cpu = statistics.median(run.startup_cpu_s for run in service_runs)
     startup_cpu_floor = statistics.median(run.startup_cpu_s for run in floor_runs)
-    ratio = service.rss_mb / floor.rss_mb
+    ratio = memory.rss_mb / floor_memory.rss_mb
     return {
-        "idle_rss_mb": round(service.rss_mb, 1),
-        "idle_rss_floor_mb": round(floor.rss_mb, 1),
+        "idle_rss_mb": round(memory.rss_mb, 1),
+        "idle_rss_floor_mb": round(floor_memory.rss_mb, 1),
         "rss_ratio": round(ratio, 2),
-        "peak_rss_mb": round(service.peak_rss_mb or 0.0, 1),
-        "peak_rss_floor_mb": round(floor.peak_rss_mb or 0.0, 1),
+        "peak_rss_mb": round(memory.peak_mb, 1),
+        "peak_rss_floor_mb": round(floor_memory.peak_mb, 1),
+        "idle_rss_anon_mb": round(memory.anon_mb, 1),
+        "idle_rss_file_mb": round(memory.file_mb, 1),
+        "idle_rss_floor_anon_mb": round(floor_memory.anon_mb, 1),
+        "idle_rss_floor_file_mb": round(floor_memory.file_mb, 1),
+        "largest_files_mb": _largest(memory.files_mb),
+        "largest_files_floor_mb": _largest(floor_memory.files_mb),
+        "psycopg_impl": memory.psycopg_impl,
         "startup_s": round(startup, 3),
         "startup_floor_s": round(startup_floor, 3),
         "startup_runs_s": [round(run.startup_s, 3) for run in service_runs],
@@ -312,3 +419,8 @@ def measure(url: str, *, runs: int = RUNS, idle_s: float = IDLE_S) -> dict[str, 
         "meets_rss_target": ratio <= RSS_RATIO_TARGET,
         "meets_startup_target": startup <= STARTUP_TARGET_S,
     }
+
+
+def _largest(files_mb: dict[str, float]) -> dict[str, float]:
+    """The ``LARGEST_FILES`` largest groups, rounded for the report."""
+    return {group: round(mb, 2) for group, mb in list(files_mb.items())[:LARGEST_FILES]}
