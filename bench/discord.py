@@ -38,7 +38,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -78,6 +79,8 @@ READY_LINE = "running; stop with"
 FLOOR_READY = "floor ready"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
+HARNESS_NICE = -10
+"""The bench process's niceness while it measures (see ``_harness_first``)."""
 MEMBERS = 40
 MEMBER_BASE = 1_186_900_000_000_000_000
 """Simulated members' ids: a range no fixture uses, so their stored users can be deleted."""
@@ -285,6 +288,8 @@ class _Child:
     cwd: Path
     log: Path
     ready_text: str
+    nice: int = 0
+    """The niceness it runs at: the machine's ordinary one, below the harness's."""
     process: asyncio.subprocess.Process | None = None
     out: IO[str] | None = field(default=None, repr=False)
 
@@ -300,6 +305,7 @@ class _Child:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self.out,
             stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=partial(os.setpriority, os.PRIO_PROCESS, 0, self.nice),
         )
 
     async def ready(self) -> None:
@@ -325,6 +331,17 @@ class _Child:
             return 0.0
         return self._stat_cpu_s(f"task/{self.process.pid}/stat")
 
+    def niceness(self) -> int | None:
+        """Its niceness as the system sees it (``/proc/<pid>/stat``), None once it ended."""
+        if self.process is None:
+            return None
+        try:
+            with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as stat:
+                text = stat.read()
+        except OSError:
+            return None
+        return int(text[text.rindex(")") + 2 :].split()[16])
+
     def _stat_cpu_s(self, name: str) -> float:
         if self.process is None or self.process.returncode is not None:
             return 0.0
@@ -347,6 +364,29 @@ class _Child:
             if self.out is not None:
                 self.out.close()
         return code
+
+
+@contextmanager
+def _harness_first() -> Iterator[int]:
+    """Within the block this process (the members, the gateway and the REST server) runs
+    at ``HARNESS_NICE`` if the system allows it (root); yields the niceness it had, which
+    the bots get back (all run alike where it is refused).
+
+    In production neither Discord nor its users share the service's cores; here they
+    do, and two bot processes together can take both of the machine's cores in bursts,
+    so the load then goes out late and the answers are noted late: latency the service
+    did not cause (the 2-core machine's two-process runs had the bench's own event loop
+    late by 114 ms p99 at 200 interactions a second, against 5 ms with one process)."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, HARNESS_NICE)
+    except PermissionError:
+        yield before
+        return
+    try:
+        yield before
+    finally:
+        os.setpriority(os.PRIO_PROCESS, 0, before)
 
 
 def _env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -552,6 +592,7 @@ async def _series(
     data: Samples,
     seed: int,
     server: ServerCPU | None = None,
+    nice: int = 0,
 ) -> dict[str, Any]:
     """Start fresh servers and ``processes`` bots (``command`` None: the floor), then the
     rates in turn; a rate that misses by far ends the ramp."""
@@ -576,7 +617,9 @@ async def _series(
                 argv = [*command, "--config", str(config), "run"]
                 ready = READY_LINE
             children.append(
-                _Child(name, argv, dict(env, DISCORD_TOKEN=BOT_TOKEN), scratch, log, ready)
+                _Child(
+                    name, argv, dict(env, DISCORD_TOKEN=BOT_TOKEN), scratch, log, ready, nice=nice
+                )
             )
         try:
             for child in children:
@@ -584,6 +627,7 @@ async def _series(
             for child in children:
                 await child.ready()
             await gateway.wait_for_shards(range(shard_count), timeout=START_TIMEOUT_S)
+            niceness = [child.niceness() for child in children]
             # One of each kind first, unmeasured: imports and caches warm up.
             warm = [
                 (kind, interaction(kind, rng, data, room, members))
@@ -623,6 +667,7 @@ async def _series(
         "rates": results,
         "highest_rate": max(passing) if passing else 0,
         "load_average": [round(load, 2) for load in os.getloadavg()],
+        "nice": niceness,
     }
 
 
@@ -656,8 +701,10 @@ def measure(
     rates: Sequence[int] | None = None,
     window_s: float | None = None,
     floor: bool = True,
+    harness_first: bool = True,
 ) -> dict[str, Any]:
-    """The figures of one process (two more on PostgreSQL) and of the floor, per rate."""
+    """The figures of one process (two more on PostgreSQL) and of the floor, per rate;
+    ``harness_first``: the bench process above the bots (``_harness_first``)."""
     chosen_rates = tuple(rates or (SMALL_RATES if small else FULL_RATES))
     window = window_s or (SMALL_WINDOW_S if small else FULL_WINDOW_S)
     data = samples(db)
@@ -665,7 +712,14 @@ def measure(
     env = _env({"DATABASE_URL": url})
     results: dict[str, Any] = {}
     try:
-        with tempfile.TemporaryDirectory(prefix="shortscience-discord-bench-") as folder:
+        with (
+            tempfile.TemporaryDirectory(prefix="shortscience-discord-bench-") as folder,
+            _harness_first()
+            if harness_first
+            else nullcontext(os.getpriority(os.PRIO_PROCESS, 0)) as nice,
+        ):
+            results["harness_nice"] = os.getpriority(os.PRIO_PROCESS, 0)
+            results["bots_nice"] = nice
             scratch = Path(folder)
             series = partial(
                 _series,
@@ -675,6 +729,7 @@ def measure(
                 window_s=window,
                 data=data,
                 server=server_cpu(db),
+                nice=nice,
             )
             service = _service_command()
             results["service"] = asyncio.run(series("service", service, processes=1, seed=1))

@@ -6,6 +6,7 @@ timing limits: the figures depend on the machine)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,11 @@ def test_the_discord_path_answers_every_interaction_and_reports_its_figures(
         assert rate["bench_loop_lag"]["calls"] > 0
         assert rate["server_cpu_ms_per_interaction"] is None, "SQLite has no server"
         assert results[series]["highest_rate"] in (0, RATE)
+        assert results[series]["nice"] == [results["bots_nice"]], "the bots run as usual"
         assert len(results[series]["load_average"]) == 3
     assert "service_2" not in results, "two processes only on PostgreSQL"
+    if os.geteuid() == 0:  # only root may raise a priority
+        assert results["harness_nice"] == discord_bench.HARNESS_NICE < results["bots_nice"]
     printed = "\n".join(discord_bench.lines({"discord": results}))
     assert "discord service" in printed and "discord floor" in printed
     assert "event loop" in printed
@@ -94,6 +98,7 @@ def test_two_processes_on_postgresql_share_the_load_and_the_server_s_cpu_is_read
     [two] = results["service_2"]["rates"]
     assert one["unanswered"] == two["unanswered"] == 0
     assert [share["interactions"] for share in two["by_process"]] == [sent // 2, sent // 2]
+    assert results["service_2"]["nice"] == [results["bots_nice"]] * 2
     assert all(share["cpu_ms_per_interaction"] > 0 for share in two["by_process"])
     for rate in (one, two):
         assert rate["server_cpu_ms_per_interaction"] > 0, "the commands read the database"
