@@ -187,9 +187,15 @@ def any_due(session: Session) -> bool:
     return found is not None
 
 
-def clear_due(session: Session, channel_id: int) -> None:
-    """The channel's due digest is built (or could not be: it waits for its next time)."""
-    session.execute(update(Channel).where(Channel.id == channel_id).values(digest_due_at=None))
+def clear_due(session: Session, channel_ids: Collection[int]) -> None:
+    """These channels' due digests are built (or could not be: they wait for their next
+    time). Rows of the session are updated with it, so building them writes no mark."""
+    session.execute(
+        update(Channel)
+        .where(Channel.id.in_(list(channel_ids)))
+        .values(digest_due_at=None)
+        .execution_options(synchronize_session="evaluate")
+    )
 
 
 def subscribed_named(session: Session, name: str) -> Channel | None:

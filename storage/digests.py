@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVarTuple
 
 from sqlalchemy import Select, exists, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.deliveries import finish_if_done
@@ -117,10 +116,6 @@ def _chosen(query: Select[*_Ts], selection: Selection, now: datetime) -> Select[
 # -- building -------------------------------------------------------------------------------
 
 
-class AlreadyInDigest(Exception):
-    """Another digest of the channel took one of these summaries a moment ago."""
-
-
 @dataclass(frozen=True)
 class NewMedia:
     """A picture for a part (an equation card), its bytes rendered when the digest is built."""
@@ -160,32 +155,30 @@ def create_digest(
     notice: str | None = None,
 ) -> Digest:
     """A digest with its items (and ``parts``, or add them with :func:`add_parts` once its
-    id names them); AlreadyInDigest if another builder won."""
+    id names them). The caller holds the channel's row (``channels.hold_for_build``), so no
+    other build of the channel chooses beside it; a summary in two of the channel's
+    digests is still refused by the schema (``uq_digest_items_channel_id_summary_id``)."""
     digest = Digest(
         channel_id=channel_id,
         status=DigestStatus.APPROVED if approved else DigestStatus.DRAFT,
         created_at=now,
         notice=notice,
     )
-    try:
-        with session.begin_nested():
-            session.add(digest)
-            session.flush()
-            if summary_ids:
-                session.execute(
-                    insert(DigestItem),
-                    [
-                        {
-                            "digest_id": digest.id,
-                            "summary_id": summary_id,
-                            "channel_id": channel_id,
-                            "position": n,
-                        }
-                        for n, summary_id in enumerate(summary_ids)
-                    ],
-                )
-    except IntegrityError:
-        raise AlreadyInDigest(channel_id) from None
+    session.add(digest)
+    session.flush()
+    if summary_ids:
+        session.execute(
+            insert(DigestItem),
+            [
+                {
+                    "digest_id": digest.id,
+                    "summary_id": summary_id,
+                    "channel_id": channel_id,
+                    "position": n,
+                }
+                for n, summary_id in enumerate(summary_ids)
+            ],
+        )
     add_parts(session, digest, parts, now=now)
     return digest
 
