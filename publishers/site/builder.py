@@ -52,7 +52,7 @@ from markupsafe import Markup
 from publishers.render.summaries import MAX_AUTHORS_SHOWN, title_html, title_text
 from publishers.render.templates import Templates
 from publishers.site import paths
-from publishers.site.files import GENERATED, PageFiles, remove_tree, swap_in
+from publishers.site.files import GENERATED, REMOVERS, PageFiles, remove_tree, swap_in
 from publishers.site.html import inline_to_html, markdown_to_html
 from publishers.site.search_index import SHARD_FROM, SearchIndexReport, index_site  # search:
 from publishers.site.sharing import share_preview, write_card  # sharing:
@@ -313,6 +313,10 @@ class BuildReport:
     page_count: int = 0
     bytes_written: int = 0
     seconds: float = 0.0
+    """From the start until the new pages are live (every folder swapped in)."""
+    retired_seconds: float = 0.0
+    """Then removing the pages the new ones replaced (the old generation): the build
+    returns after both."""
     removed: int = 0
     search: SearchIndexReport | None = None  # search:
 
@@ -762,7 +766,7 @@ class SiteBuilder:
         state = directory / STATE_FOLDER / "state.json"
         state.unlink(missing_ok=True)
         for leftover in directory.glob(f"{STAGING_PREFIX}*"):  # of a build that was killed
-            remove_tree(leftover)
+            remove_tree(leftover, threads=REMOVERS)
         for leftover in directory.glob(".*.tmp"):  # a page a killed pass was writing
             leftover.unlink()
         staging = directory / f"{STAGING_PREFIX}{token}"
@@ -827,7 +831,8 @@ class SiteBuilder:
             with self.db.transaction() as session:
                 forget_claimed(session, token)
         report.seconds = time.monotonic() - started
-        remove_tree(staging)  # the old pages, swapped out
+        remove_tree(staging, threads=REMOVERS)  # the old pages, swapped out, no longer shown
+        report.retired_seconds = time.monotonic() - started - report.seconds
         if self.search:  # search:
             report.search = index_site(directory, shard_from=self.search_shard_from)  # search:
         return report

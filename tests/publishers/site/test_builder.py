@@ -764,3 +764,36 @@ def test_the_pages_of_a_long_list_never_meet_another_groups_page() -> None:
     # the folder of a venue named "ICLR.html" would be the page of the venue "ICLR"
     assert paths.venue_page("ICLR.html") != "venues/ICLR.html.html"
     assert paths.older_page(paths.venue_page("ICLR.html"), 2).startswith("venues/iclr.html-")
+
+
+def test_a_build_over_a_built_folder_removes_the_old_pages_and_nothing_else(
+    archive: Archive, db: Database, tmp_path: Path
+) -> None:
+    """The operator's case: the new pages are swapped in, then the old generation is
+    removed (side by side, :data:`publishers.site.files.REMOVERS` at a time) before the
+    build returns; what the folders link to from outside them is not followed."""
+    site = archive.directory
+    outside = tmp_path / "outside"
+    (outside / "inner").mkdir(parents=True)
+    (outside / "inner" / "keep.html").write_text("kept", "utf-8")
+    old = [
+        site / "papers/00/gone.html",  # a paper no longer in the archive
+        site / "papers/zz/deeper/gone.html",  # folders below the folders removed side by side
+        site / "years/1900/page-1.html",
+        site / "venues/gone.html",
+    ]
+    for page in old:
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("an old page", "utf-8")
+    (site / "papers/00/link").symlink_to(outside)
+    (site / "years/link").symlink_to(outside / "inner")
+    before = {path: path.read_bytes() for path in text_files(site) if path not in old}
+
+    report = SiteBuilder(db, Templates(), clock=lambda: NOW).build(site)
+
+    assert [page for page in old if page.exists()] == []
+    assert not (site / "papers/00/link").exists() and not (site / "years/link").exists()
+    assert (outside / "inner" / "keep.html").read_text("utf-8") == "kept"
+    assert list(site.glob(f"{builder.STAGING_PREFIX}*")) == []
+    assert {path: path.read_bytes() for path in text_files(site)} == before
+    assert report.seconds > 0 and report.retired_seconds > 0
