@@ -5,6 +5,9 @@ incremental update after one approval, one vote and one withdrawal.
   a child process (:mod:`bench.site_build`) so its peak RSS is the build's own: the child's
   ``ru_maxrss`` and its largest worker process's. Target: 5,000 pages/s at 1,000,000
   summaries on a 2-core machine, in bounded memory.
+- **rebuild**: the full build again, over the built folder, as an operator's ``site build``
+  of a published folder runs: the time until the new pages are live and the removal of the
+  pages they replaced after it, apart and in all (the build returns after both).
 - **floor**: the same number of files of the same sizes in the same folders, written with
   the calls a full build makes (pages created in a staging folder by as many processes as
   the build uses, each folder swapped in whole, the top files written atomically), with no
@@ -16,6 +19,10 @@ incremental update after one approval, one vote and one withdrawal.
 - **search index**: ``index_site`` (Pagefind) on the built folder, in a child process
   whose child is Pagefind, so its peak RSS is Pagefind's; under a memory cap, so that an
   index too big for the machine fails alone (it is then reported as failed).
+
+Before each timed build and the floor, the harness writes everything back and lets the
+disk settle after its own last deletion (:class:`Disk`: ext4 without a journal is slower to
+create files for a minute after many were deleted).
 
 The withdrawal is of a pending summary (the only kind a member can withdraw), which no page
 shows: its pass should find nothing to do. The approvals, the vote and the withdrawal are
@@ -29,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -50,7 +56,7 @@ from bot.commands.context import Actor
 from bot.commands.votes import VoteDirection
 from publishers.render.templates import Templates
 from publishers.site.builder import STATE_FOLDER, SiteBuilder
-from publishers.site.files import PageFiles
+from publishers.site.files import REMOVERS, PageFiles, remove_tree
 from publishers.site.paths import PAPER_FOLDER
 from publishers.site.search_index import INDEX_FOLDER, MANIFEST, SHARD_RECORD
 from publishers.site.updater import ArchiveUpdater
@@ -62,6 +68,9 @@ APPROVALS = 5
 """Approvals measured one at a time (median and max reported)."""
 PAGES_PER_S_TARGET = 5000
 UPDATE_TARGET_S = 1.0
+INODE_REUSE_S = 60.0
+"""Seconds after which ext4 without a journal hands out a freed inode again, once its
+block is written back (:class:`Disk`)."""
 MODERATOR = Actor("console", "user0", "User 0", is_moderator=True)
 """A user of the fill, made a moderator (never the author of what it approves)."""
 VOTER = Actor("console", "user1", "User 1")
@@ -77,22 +86,64 @@ _RESTORED = (
 """The columns of a summary that approving or withdrawing it changes."""
 
 
-def measure(db: Database, url: str, *, approvals: int = APPROVALS) -> dict[str, Any]:
+def measure(
+    db: Database, url: str, *, approvals: int = APPROVALS, settle_s: float = INODE_REUSE_S
+) -> dict[str, Any]:
     """Every archive measurement on the filled database ``db`` (at ``url``, which the build's
-    child process opens)."""
+    child process opens). ``settle_s``: what a timed run waits after a deletion (:class:`Disk`)."""
+    disk = Disk(settle_s)
     with tempfile.TemporaryDirectory(prefix="shortscience-site-") as scratch:
         folder = Path(scratch)
         site = folder / "site"
-        build = _build(url, site)
+        build = _build(url, site, disk)
         manifest = folder / "manifest.txt"
         write_manifest(_files(site), manifest)
         results: dict[str, Any] = {"site_build": build}
         results["site_update"] = updates(db, site, approvals)
         results["site_search_index"] = search_index(site)
-        shutil.rmtree(site)  # the floor writes as many bytes again: keep the disk as it was
+        results["site_rebuild"] = _build(url, site, disk)  # over the last: the operator's case
+        disk.remove(site)  # the floor writes as many bytes again: keep the disk as it was
         processes = build["workers"]
-        results["site_floor"] = _floor(manifest, folder / "floor", processes, build["seconds"])
+        results["site_floor"] = _floor(
+            manifest, folder / "floor", processes, build["seconds"], disk
+        )
     return results
+
+
+class Disk:
+    """What this harness deleted, and when: a timed run waits until the disk has settled.
+
+    ext4 without a journal (the target's disk) does not hand out again an inode freed less
+    than 60 s ago (5 minutes while the freed inode's block of the inode table is not yet
+    written back): it passes over each such inode, looking its block up, to find another.
+    A full build started right after the previous build's 524,258 pages were deleted spent
+    22 s more of its workers' CPU in the kernel doing so (``perf``: find_inode_bit and
+    recently_deleted, 15 % of the workers' samples, 1 % otherwise). Before each timed run,
+    :meth:`settle` writes everything back (``sync``) and waits out what is left of those
+    60 s since this harness last deleted pages; deletions by other processes are not
+    known here."""
+
+    def __init__(self, settle_s: float = INODE_REUSE_S) -> None:
+        self.settle_s = settle_s
+        self.deleted_at: float | None = None
+
+    def remove(self, folder: Path) -> None:
+        """Delete ``folder`` (as a build deletes an old generation), noting when."""
+        remove_tree(folder, threads=REMOVERS)
+        self.deleted()
+
+    def deleted(self) -> None:
+        """Pages were deleted just now (by this process or its child)."""
+        self.deleted_at = time.monotonic()
+
+    def settle(self) -> float | None:
+        """Write everything back, then wait until ``settle_s`` have passed since the last
+        deletion; the seconds since that deletion (None: none yet)."""
+        os.sync()
+        if self.deleted_at is None:
+            return None
+        time.sleep(max(0.0, self.deleted_at + self.settle_s - time.monotonic()))
+        return round(time.monotonic() - self.deleted_at, 3)
 
 
 def _child(*arguments: str) -> dict[str, Any]:
@@ -131,17 +182,24 @@ def _files(directory: Path) -> Iterator[tuple[str, int]]:
             yield os.path.relpath(path, directory), os.stat(path).st_size
 
 
-def _build(url: str, site: Path) -> dict[str, Any]:
-    """The full build in its own process, with what it left on disk."""
-    os.sync()  # nothing written before (the fill) is flushed during the build
+def _build(url: str, site: Path, disk: Disk) -> dict[str, Any]:
+    """The full build in its own process, with what it left on disk. Over a built folder
+    (``site`` exists), the old pages are removed before the build returns: ``seconds`` is
+    the whole build, ``live_s`` until the new pages were live, ``retired_s`` the removal
+    of the old ones after it."""
+    over = site.exists()
+    settled = disk.settle()  # nothing written or deleted before is paid for in the build
     child = _child("build", url, str(site))
+    if over:
+        disk.deleted()
     files = 0
     size = 0
     for _, length in _files(site):
         files += 1
         size += length
     seconds = child["seconds"]
-    rate = files / seconds if seconds else 0.0
+    pages = child["pages"]  # the files on disk, but for a search index built before
+    rate = pages / seconds if seconds else 0.0
     cpu = (
         child["cpu_user_s"]
         + child["cpu_system_s"]
@@ -157,12 +215,16 @@ def _build(url: str, site: Path) -> dict[str, Any]:
         "summaries": child["summaries"],
         "workers": child["workers"],
         "seconds": round(seconds, 6),
+        "live_s": round(child["live_s"], 6),
+        "retired_s": round(child["retired_s"], 6),
+        "over_a_built_folder": over,
+        "since_deletion_s": settled,
         "pages_per_s": round(rate, 1),
         "cpu_user_s": child["cpu_user_s"],
         "cpu_system_s": child["cpu_system_s"],
         "worker_cpu_user_s": child["worker_cpu_user_s"],
         "worker_cpu_system_s": child["worker_cpu_system_s"],
-        "cpu_ms_per_page": round(cpu / files * 1000, 4) if files else 0.0,
+        "cpu_ms_per_page": round(cpu / pages * 1000, 4) if pages else 0.0,
         "peak_rss_mb": child["peak_rss_mb"],
         "peak_worker_rss_mb": child["peak_worker_rss_mb"],
         "rss_before_build_mb": child["rss_before_build_mb"],
@@ -172,12 +234,14 @@ def _build(url: str, site: Path) -> dict[str, Any]:
     }
 
 
-def _floor(manifest: Path, target: Path, processes: int, build_s: float) -> dict[str, Any]:
+def _floor(
+    manifest: Path, target: Path, processes: int, build_s: float, disk: Disk
+) -> dict[str, Any]:
     """The floor in its own process, beside the build's time."""
-    os.sync()  # as before the build: the pages deleted and written before are on disk
+    settled = disk.settle()  # as before the build
     child = _child("floor", str(manifest), str(target), str(processes))
     written = sum(1 for _ in _files(target))
-    shutil.rmtree(target)
+    disk.remove(target)
     if written != child["files"]:
         raise RuntimeError(f"the floor wrote {written} files, not {child['files']}")
     seconds = child["seconds"]
@@ -188,6 +252,7 @@ def _floor(manifest: Path, target: Path, processes: int, build_s: float) -> dict
         "seconds": round(seconds, 6),
         "pages_per_s": round(child["files"] / seconds, 1) if seconds else 0.0,
         "build_to_floor": round(build_s / seconds, 2) if seconds else None,
+        "since_deletion_s": settled,
         "child_s": child["child_s"],
     }
 
@@ -434,6 +499,16 @@ def lines(results: dict[str, Any]) -> list[str]:
             f" ms a page (workers {build['worker_cpu_user_s']:.0f} s user +"
             f" {build['worker_cpu_system_s']:.0f} s system, the build's own process"
             f" {build['cpu_user_s'] + build['cpu_system_s']:.0f} s)"
+        )
+    rebuild = results.get("site_rebuild")
+    if isinstance(rebuild, dict):
+        live = rebuild["live_s"]
+        found.append(
+            f"{'site rebuild':<16} over the built folder: the new pages live after {live:.1f} s"
+            f" ({rebuild['pages'] / live if live else 0:,.0f} pages/s), the old ones removed in"
+            f" {rebuild['retired_s']:.1f} s more: {rebuild['seconds']:.1f} s in all"
+            f" ({rebuild['pages_per_s']:,.0f} pages/s); CPU {rebuild['cpu_ms_per_page']:.3f}"
+            " ms a page"
         )
     floor = results.get("site_floor")
     if isinstance(floor, dict):

@@ -93,6 +93,8 @@ def build(url: str, directory: Path) -> dict[str, Any]:
         "summaries": report.summaries,
         "workers": workers,
         "seconds": seconds,
+        "live_s": report.seconds,
+        "retired_s": report.retired_seconds,
         "cpu_user_s": spent[0],
         "cpu_system_s": spent[1],
         "worker_cpu_user_s": spent_by_workers[0],

@@ -19,6 +19,8 @@ from storage.database import Database
 from storage.models import ModerationEvent, Paper, SearchDocument, Summary, Vote
 
 APPROVALS = 2
+SETTLE_S = 1.0
+"""What the harness waits after its own deletions here (a minute at full size)."""
 
 
 def _state(db: Database) -> dict[str, object]:
@@ -55,7 +57,7 @@ def test_measure_builds_the_floor_and_updates_and_leaves_the_database_alone(
     try:
         fill(db, 300)
         before = _state(db)
-        results = measure(db, url, approvals=APPROVALS)
+        results = measure(db, url, approvals=APPROVALS, settle_s=SETTLE_S)
         after = _state(db)
         pages_of = {
             run["summary_id"]: _page_of(db, run["summary_id"])
@@ -65,7 +67,13 @@ def test_measure_builds_the_floor_and_updates_and_leaves_the_database_alone(
     finally:
         db.dispose()
 
-    assert set(results) == {"site_build", "site_floor", "site_update", "site_search_index"}
+    assert set(results) == {
+        "site_build",
+        "site_rebuild",
+        "site_floor",
+        "site_update",
+        "site_search_index",
+    }
     assert after == before
 
     build = results["site_build"]
@@ -85,11 +93,26 @@ def test_measure_builds_the_floor_and_updates_and_leaves_the_database_alone(
     spent = sum(build[k] for k in build if k.endswith(("cpu_user_s", "cpu_system_s")))
     assert build["cpu_ms_per_page"] == pytest.approx(spent / build["files"] * 1000, abs=1e-3)
     assert isinstance(build["meets_target"], bool)
+    # A fresh folder: nothing to remove after it, and nothing deleted before it to wait for.
+    assert not build["over_a_built_folder"] and build["since_deletion_s"] is None
+    assert build["live_s"] <= build["seconds"]
+
+    # The build over the built folder removes the old pages after the new ones are live,
+    # and says how long each part took.
+    rebuild = results["site_rebuild"]
+    assert rebuild["over_a_built_folder"]
+    assert rebuild["pages"] == build["pages"]
+    assert rebuild["bytes_reported"] == build["bytes_reported"]
+    assert rebuild["files"] > rebuild["pages"], "the search index is left where it was"
+    assert rebuild["live_s"] > 0 and rebuild["retired_s"] > 0
+    assert rebuild["live_s"] + rebuild["retired_s"] <= rebuild["seconds"] + 1e-5  # rounded
 
     floor = results["site_floor"]
     assert (floor["files"], floor["bytes"]) == (build["files"], build["bytes"])
     assert floor["processes"] == max(build["workers"], 1)
     assert floor["seconds"] > 0
+    # The rebuild and the site were just deleted: the harness let the disk settle.
+    assert floor["since_deletion_s"] >= SETTLE_S
     assert floor["build_to_floor"] == pytest.approx(build["seconds"] / floor["seconds"], rel=0.01)
 
     update = results["site_update"]
@@ -116,6 +139,7 @@ def test_measure_builds_the_floor_and_updates_and_leaves_the_database_alone(
 
     printed = "\n".join(lines(results))
     assert f"{build['files']:,} files" in printed
+    assert f"the old ones removed in {rebuild['retired_s']:.1f} s more" in printed
     assert f"CPU {build['cpu_ms_per_page']:.3f} ms a page" in printed
     assert printed.count("site update") == 3
     assert f"{index['pages']:,} pages in" in printed
