@@ -88,7 +88,8 @@ DEFAULT_X_PRICES = spending.XPrices(
 @dataclass(frozen=True)
 class Built:
     digest_id: int | None
-    """None when there was nothing to post (or another process built it a moment ago)."""
+    """None when there was nothing to post (another build of the channel, before this one
+    in its turn, may have taken what there was)."""
     status: str
     posts: int = 0
     parts: int = 0
