@@ -114,14 +114,16 @@ class Disk:
     """What this harness deleted, and when: a timed run waits until the disk has settled.
 
     ext4 without a journal (the target's disk) does not hand out again an inode freed less
-    than 60 s ago (5 minutes while the freed inode's block of the inode table is not yet
-    written back): it passes over each such inode, looking its block up, to find another.
-    A full build started right after the previous build's 524,258 pages were deleted spent
-    22 s more of its workers' CPU in the kernel doing so (``perf``: find_inode_bit and
-    recently_deleted, 15 % of the workers' samples, 1 % otherwise). Before each timed run,
-    :meth:`settle` writes everything back (``sync``) and waits out what is left of those
-    60 s since this harness last deleted pages; deletions by other processes are not
-    known here."""
+    than 60 s ago, or less than 360 s ago while the freed inode's block of the inode table
+    is not written back (its ``recently_deleted``): it passes over each such inode, looking
+    its block up, to find another. A full build started right after the previous build's
+    524,258 pages were deleted spent 22 s more of its workers' CPU in the kernel (``perf``:
+    find_inode_bit and recently_deleted, 15 % of the workers' samples, about 1 % after a
+    quiet spell). Before each timed run, :meth:`settle` writes everything back (``sync``)
+    and waits out what is left of those 60 s since this harness last deleted pages. That
+    takes most of it away, not all: a new inode dirties its block again, and the freed
+    ones beside it are then within the 360 s (5 % of the samples in a build a minute after
+    a deletion). Deletions by other processes are not known here."""
 
     def __init__(self, settle_s: float = INODE_REUSE_S) -> None:
         self.settle_s = settle_s
