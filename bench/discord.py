@@ -739,6 +739,9 @@ def measure(
                 results["service_2"] = asyncio.run(series("service2", service, processes=2, seed=2))
                 one, two = results["service"]["highest_rate"], results["service_2"]["highest_rate"]
                 results["scaling"] = round(two / one, 2) if one else None
+                results["scaling_complete"] = complete_side_by_side(
+                    results["service"], results["service_2"]
+                )
             if floor:
                 results["floor"] = asyncio.run(series("floor", None, processes=1, seed=3))
     finally:
@@ -746,6 +749,22 @@ def measure(
     results["window_s"] = window
     results["targets"] = {"first_p99_ms_max": FIRST_P99_TARGET_MS, "deadline_s": DEADLINE_S}
     return {"discord": results}
+
+
+def complete_side_by_side(one: Mapping[str, Any], two: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """For each rate both series ran, the complete answers' p50 and p99 of one process and
+    of two: what a second process changes beyond the first response (one process answers
+    the deferral at once and queues the database work; two run it side by side)."""
+    by_rate = {rate["rate"]: rate for rate in two["rates"]}
+    return [
+        {
+            "rate": rate["rate"],
+            "one": {key: rate["complete"][key] for key in ("p50_ms", "p99_ms")},
+            "two": {key: by_rate[rate["rate"]]["complete"][key] for key in ("p50_ms", "p99_ms")},
+        }
+        for rate in one["rates"]
+        if rate["rate"] in by_rate
+    ]
 
 
 def _harness_line(rate: Mapping[str, Any]) -> str:
@@ -793,5 +812,15 @@ def lines(results: Mapping[str, Any]) -> list[str]:
             f"late: {figures['highest_rate']}/s (load {figures['load_average']})"
         )
     if found.get("scaling") is not None:
-        out.append(f"{'discord scaling':<16} two processes / one: {found['scaling']}x")
+        out.append(
+            f"{'discord scaling':<16} two processes / one: {found['scaling']}x (highest rate)"
+        )
+    side_by_side = found.get("scaling_complete") or []
+    if side_by_side:
+        pairs = "; ".join(
+            f"{row['rate']}/s {row['one']['p50_ms']:.0f} / {row['one']['p99_ms']:.0f} -> "
+            f"{row['two']['p50_ms']:.0f} / {row['two']['p99_ms']:.0f}"
+            for row in side_by_side
+        )
+        out.append(f"{'discord scaling':<16} complete p50 / p99 ms, one -> two processes: {pairs}")
     return out

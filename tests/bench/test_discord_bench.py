@@ -102,5 +102,10 @@ def test_two_processes_on_postgresql_share_the_load_and_the_server_s_cpu_is_read
     assert all(share["cpu_ms_per_interaction"] > 0 for share in two["by_process"])
     for rate in (one, two):
         assert rate["server_cpu_ms_per_interaction"] > 0, "the commands read the database"
+    [row] = results["scaling_complete"]
+    assert row["rate"] == RATE
+    assert row["one"]["p99_ms"] == one["complete"]["p99_ms"]
+    assert row["two"]["p99_ms"] == two["complete"]["p99_ms"]
     printed = "\n".join(discord_bench.lines({"discord": results}))
     assert "database server" in printed and "by process" in printed
+    assert "one -> two processes" in printed
