@@ -30,6 +30,7 @@ leaves whole pages, older or newer; the next build removes what no longer belong
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import logging
@@ -678,9 +679,22 @@ class _Worker:
 _WORKER: _Worker | None = None
 
 
+WORKER_GC_THRESHOLD = 20_000
+"""Allocations between two young collections in a build's worker process (Python's default
+is 700). A page makes thousands of short-lived objects and few cycles: with the default, a
+worker's collector ran dozens of times a batch (1.6 % of its samples in ``gc_collect_main``
+alone)."""
+
+
 def _start_worker(settings: BuildSettings) -> None:
     global _WORKER
     _WORKER = _Worker(settings)
+    # A worker process lives for one build: what it loaded to start (modules, templates,
+    # statements) stays, so the collector no longer walks it (freeze), and it runs less
+    # often. 1.815M -> 1.710M instructions a paper page (cachegrind, 2,000 pages of the
+    # million-summary archive); the pages are the same bytes.
+    gc.freeze()
+    gc.set_threshold(WORKER_GC_THRESHOLD, 10, 10)
 
 
 def _worker() -> _Worker:

@@ -797,3 +797,36 @@ def test_a_build_over_a_built_folder_removes_the_old_pages_and_nothing_else(
     assert list(site.glob(f"{builder.STAGING_PREFIX}*")) == []
     assert {path: path.read_bytes() for path in text_files(site)} == before
     assert report.seconds > 0 and report.retired_seconds > 0
+
+
+def test_only_a_build_worker_process_sets_its_collector_for_one_build(
+    db: Database, tmp_path: Path
+) -> None:
+    """A worker process's start-up objects are frozen out of the collector's walks and its
+    young collections are rarer; a build in the service's own process leaves its collector
+    as Python sets it."""
+    import gc
+
+    threshold = gc.get_threshold()
+    SiteBuilder(db, Templates(), search=False, workers=0).build(tmp_path / "site")
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == 0
+
+    settings = builder.BuildSettings(
+        database_url=db.url.render_as_string(hide_password=False),
+        templates_dir=None,
+        site_url=None,
+        title="ShortScience archive",
+        directory=str(tmp_path / "site"),
+        staging=str(tmp_path / "staging"),
+        listings=str(tmp_path / "listings.sqlite"),
+        sections=(True, True, True),
+    )
+    try:
+        builder._start_worker(settings)  # what each worker process runs first
+        assert gc.get_threshold()[0] == builder.WORKER_GC_THRESHOLD > threshold[0]
+        assert gc.get_freeze_count() > 0
+    finally:
+        builder._worker().close()
+        builder._WORKER = None
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
