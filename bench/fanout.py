@@ -40,9 +40,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from apscheduler.job import Job
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, insert, make_url, select
 
 from bench.discord import READY_LINE, START_TIMEOUT_S, _Child, _env
@@ -50,8 +47,7 @@ from bench.fill import fill
 from bench.publishing import scratch_database
 from bench.report import latencies
 from bot.discord.poster import digest_pace
-from publishers.scheduler import DEFAULT_GRACE, JOB_TABLE, digests_job, schedule_job_id
-from publishers.schedules import cron_trigger
+from publishers.scheduler import store_job
 from storage.channels import discord_channel_name
 from storage.database import Database
 from storage.models import (
@@ -124,33 +120,6 @@ def subscribe(db: Database, count: int, now: datetime) -> list[str]:
     return [str(row["name"]) for row in rows]
 
 
-def write_jobs(db: Database, at: datetime) -> None:
-    """The scheduler's job for the subscriptions' schedule, as its sync makes it, due at
-    ``at`` instead of the next 09:00 (written as ``SQLAlchemyJobStore.add_job`` does)."""
-    scheduler = BackgroundScheduler()  # never started: a job needs one to belong to
-    store = SQLAlchemyJobStore(engine=db.writer_engine, tablename=JOB_TABLE)
-    store.start(scheduler, "default")
-    try:
-        store.add_job(
-            Job(
-                scheduler,
-                id=schedule_job_id(SCHEDULE, "UTC"),
-                func=digests_job,
-                trigger=cron_trigger(SCHEDULE, "UTC"),
-                executor="default",
-                args=[SCHEDULE, "UTC"],
-                kwargs={},
-                name=f"digests on {SCHEDULE} (UTC)",
-                misfire_grace_time=int(DEFAULT_GRACE.total_seconds()),
-                coalesce=True,
-                max_instances=1,
-                next_run_time=at,
-            )
-        )
-    finally:
-        store.shutdown()
-
-
 def _config(api: RateLimitedDiscordAPI, shard: int) -> str:
     """Shard ``shard`` of two; no moderation channel, arXiv at a closed local port."""
     return (
@@ -190,7 +159,7 @@ async def _run(
     ):
         # Due once both are connected: written before they start, a moment ahead.
         due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=sizes.lead_s)
-        await asyncio.to_thread(write_jobs, db, due)
+        await asyncio.to_thread(store_job, db, SCHEDULE, "UTC", due=due)
         children = []
         for shard in range(PROCESSES):
             config = scratch / f"fanout-{shard}.toml"

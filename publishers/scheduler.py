@@ -81,6 +81,36 @@ def schedule_job_id(schedule: str, timezone: str) -> str:
     return f"{JOB_PREFIX}{timezone} {schedule}"
 
 
+def store_job(
+    db: Database, schedule: str, timezone: str, *, due: datetime, grace: timedelta = DEFAULT_GRACE
+) -> None:
+    """Write the schedule's job into the job store as a stopped scheduler leaves it, next
+    due at ``due``: what the process that takes the scheduler finds (a benchmark's chosen
+    instant, a run missed while no process held the scheduler)."""
+    stopped = BackgroundScheduler()  # never started: a job needs one to belong to
+    store = SQLAlchemyJobStore(engine=db.writer_engine, tablename=JOB_TABLE)
+    store.start(stopped, "default")
+    try:
+        store.add_job(
+            Job(
+                stopped,
+                id=schedule_job_id(schedule, timezone),
+                func=digests_job,
+                trigger=cron_trigger(schedule, timezone),
+                executor="default",
+                args=[schedule, timezone],
+                kwargs={},
+                name=f"digests on {schedule} ({timezone})",
+                misfire_grace_time=int(grace.total_seconds()),
+                coalesce=True,
+                max_instances=1,
+                next_run_time=due,
+            )
+        )
+    finally:
+        store.shutdown()
+
+
 def digests_job(schedule: str, timezone: str) -> None:
     """One scheduled time: mark every channel on it due and wake this process's build
     worker (the build workers of every process share the digests due); a process without

@@ -21,13 +21,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from apscheduler.job import Job
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 
-from publishers.scheduler import JOB_TABLE, digests_job, schedule_job_id
-from publishers.schedules import cron_trigger
+from publishers.scheduler import store_job
 from storage import migrate
 from storage.database import Database
 from storage.models import Delivery, DeliveryState, Digest
@@ -57,26 +53,7 @@ def _due_job(db: Database) -> None:
 
     Written straight into the job store, so no scheduler in this process runs it.
     """
-    scheduler = BackgroundScheduler()  # never started: the job needs one to belong to
-    store = SQLAlchemyJobStore(engine=db.writer_engine, tablename=JOB_TABLE)
-    store.start(scheduler, "default")
-    store.add_job(
-        Job(
-            scheduler,
-            id=schedule_job_id(SCHEDULE, "UTC"),
-            func=digests_job,
-            trigger=cron_trigger(SCHEDULE, "UTC"),
-            executor="default",
-            args=[SCHEDULE, "UTC"],
-            kwargs={},
-            name=f"digests on {SCHEDULE} (UTC)",
-            misfire_grace_time=24 * 3600,
-            coalesce=True,
-            max_instances=1,
-            next_run_time=utcnow() - timedelta(minutes=1),
-        )
-    )
-    store.shutdown()
+    store_job(db, SCHEDULE, "UTC", due=utcnow() - timedelta(minutes=1))
 
 
 def _wait(condition: Callable[[], bool], what: str, seconds: float = 60.0) -> float:
