@@ -81,6 +81,10 @@ def schedule_job_id(schedule: str, timezone: str) -> str:
     return f"{JOB_PREFIX}{timezone} {schedule}"
 
 
+def _job_name(schedule: str, timezone: str) -> str:
+    return f"digests on {schedule} ({timezone})"
+
+
 def store_job(
     db: Database, schedule: str, timezone: str, *, due: datetime, grace: timedelta = DEFAULT_GRACE
 ) -> None:
@@ -100,7 +104,7 @@ def store_job(
                 executor="default",
                 args=[schedule, timezone],
                 kwargs={},
-                name=f"digests on {schedule} ({timezone})",
+                name=_job_name(schedule, timezone),
                 misfire_grace_time=int(grace.total_seconds()),
                 coalesce=True,
                 max_instances=1,
@@ -130,10 +134,7 @@ def digests_job(schedule: str, timezone: str) -> None:
         )
         return
     log.info("digests on %s (%s): %d channels due", schedule, timezone, marked)
-    if publisher.on_marked is not None:
-        publisher.on_marked()  # this process's build worker takes them, beside the others'
-    else:
-        report_built(publisher.build_due())
+    _build_marked(publisher)
 
 
 def digest_job(channel_name: str) -> None:
@@ -150,10 +151,16 @@ def digest_job(channel_name: str) -> None:
     except Exception:
         log.exception("digest for channel %s failed; it runs again at its next time", channel_name)
         return
+    _build_marked(publisher, limit=1)
+
+
+def _build_marked(publisher: Publisher, limit: int | None = None) -> None:
+    """After marking: wake this process's build worker (the build workers of every process
+    share what is due), or, in a process without one, build here."""
     if publisher.on_marked is not None:
         publisher.on_marked()
     else:
-        report_built(publisher.build_due(limit=1))
+        report_built(publisher.build_due(limit=limit))
 
 
 def report_built(built: Iterable[tuple[str, Built]]) -> None:
@@ -270,7 +277,7 @@ class DigestScheduler:
                     cron_trigger(schedule, timezone),
                     args=[schedule, timezone],
                     id=job_id,
-                    name=f"digests on {schedule} ({timezone})",
+                    name=_job_name(schedule, timezone),
                 )
                 log.info("digests scheduled on %s (%s)", schedule, timezone)
         self._synced = marker
@@ -287,10 +294,7 @@ class DigestScheduler:
         if late is not None and timedelta(0) <= late <= self.grace and channel is not None:
             self.publisher.mark_due(channel)
             log.info("channel %s: the digest it missed is due now", name)
-            if self.publisher.on_marked is not None:
-                self.publisher.on_marked()
-            else:
-                report_built(self.publisher.build_due())
+            _build_marked(self.publisher)
         job.remove()
 
     def next_run(self, name: str) -> datetime | None:
