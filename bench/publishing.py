@@ -336,7 +336,7 @@ def build_until(publisher: Publisher, channel: ChannelSettings, parts: int) -> t
     built = summaries = 0
     while built < parts:
         result = publisher.build(
-            channel.model_copy(update={"max_items": min(channel.max_items, parts - built)})
+            channel.updated(max_items=min(channel.max_items, parts - built))
         )
         if result.digest_id is None:
             raise RuntimeError(f"the scratch database ran out of summaries: {result.note}")
@@ -727,14 +727,14 @@ def _fan_out(
         publisher = Publisher(db, renderer, partial(list, channels), clients)
         built = 0
         for channel in channels:
-            shaped = channel.model_copy(update={"max_items": DIGEST_PARTS})
+            shaped = channel.updated(max_items=DIGEST_PARTS)
             built += build_until(publisher, shaped, per_channel)[0]
         with db.engine.begin() as connection:
             # The planner's statistics, as a database in service has them from autovacuum
             # (PostgreSQL) or ``PRAGMA optimize`` (SQLite); a schema made a moment ago has
             # none, and PostgreSQL then joins every due part with every channel.
             connection.exec_driver_sql("ANALYZE")
-        spec = json.dumps([channel.model_dump_json(exclude_unset=True) for channel in channels])
+        spec = json.dumps([channel.as_table() for channel in channels])
         fleet = run_workers([["worker", url, str(folder / "outbox"), spec]] * count)
         dialect = db.engine.dialect.name
         # Every status request, not the statuses: a part sent twice with its key would
@@ -762,7 +762,7 @@ def main(argv: list[str]) -> int:
     ``delivery [--small] [--db URL]``: the delivery measurements alone, as JSON."""
     if argv[:1] == ["worker"]:
         url, outbox, spec = argv[1:4]
-        channels = [ChannelSettings.model_validate_json(item) for item in json.loads(spec)]
+        channels = [ChannelSettings(**table) for table in json.loads(spec)]
         print(json.dumps(worker(url, channels, Path(outbox))), flush=True)
         return 0
     if argv[:1] == ["floor"]:

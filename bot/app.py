@@ -143,7 +143,7 @@ def channel_settings(config: AppConfig) -> tuple[ChannelSettings, ...]:
         resolved: dict[str, object] = {"credentials": found, "missing": tuple(missing)}
         if channel.kind == "outbox":
             resolved["directory"] = config.base_dir / (channel.directory or "outbox")
-        channels.append(channel.model_copy(update=resolved))
+        channels.append(channel.updated(**resolved))
     return tuple(channels)
 
 

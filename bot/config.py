@@ -12,22 +12,18 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from publishers.settings import FROM_THE_ENVIRONMENT, VARIABLE_NAME, ChannelSettings
+from publishers.settings import (
+    FROM_THE_ENVIRONMENT,
+    VARIABLE_NAME,
+    ChannelSettings,
+    check_http_url,
+)
+from publishers.strict_tables import Bounds, Length, SettingsError, StrictTable
 
 CONFIG_ENV = "SHORTSCIENCE_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -37,20 +33,17 @@ class ConfigError(Exception):
     """The configuration cannot be used. The message is one line naming file and key."""
 
 
-class _Section(BaseModel):
-    # strict: "5" is not 5 and 1 is not true; forbid: a misspelt key is an error.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class DatabaseSettings(_Section):
+@dataclass(frozen=True, init=False)
+class DatabaseSettings(StrictTable):
     url: str = "sqlite:///shortscience.db"
     auto_upgrade: bool = True
     echo: bool = False
 
-    @field_validator("url")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        return check_database_url(value)
+    def _check(self) -> None:
+        try:
+            check_database_url(self.url)
+        except ValueError as error:
+            raise SettingsError(("url",), str(error)) from None
 
 
 def check_database_url(value: str) -> str:
@@ -75,48 +68,63 @@ def check_database_url(value: str) -> str:
     return value
 
 
-class ArxivSettings(_Section):
-    api_url: AnyHttpUrl = AnyHttpUrl("https://export.arxiv.org/api/query")
-    refresh_after_days: Annotated[float, Field(gt=0)] = 30.0
-    request_interval_seconds: Annotated[float, Field(ge=0)] = 3.0
-    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
-    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
-    batch_size: Annotated[int, Field(ge=1, le=100)] = 50
-    batch_window_seconds: Annotated[float, Field(ge=0, le=5)] = 0.1
+def _url_field(table: StrictTable, key: str, example: str) -> None:
+    """Check an http(s) URL field of a section (unset is fine)."""
+    value = getattr(table, key)
+    if value is not None:
+        try:
+            check_http_url(value, example=example)
+        except ValueError as error:
+            raise SettingsError((key,), str(error)) from None
 
 
-class DiscordSettings(_Section):
-    api_base: AnyHttpUrl | None = None
+@dataclass(frozen=True, init=False)
+class ArxivSettings(StrictTable):
+    api_url: str = "https://export.arxiv.org/api/query"
+    refresh_after_days: Annotated[float, Bounds(gt=0)] = 30.0
+    request_interval_seconds: Annotated[float, Bounds(ge=0)] = 3.0
+    timeout_seconds: Annotated[float, Bounds(gt=0, le=300)] = 15.0
+    max_retries: Annotated[int, Bounds(ge=0, le=10)] = 3
+    batch_size: Annotated[int, Bounds(ge=1, le=100)] = 50
+    batch_window_seconds: Annotated[float, Bounds(ge=0, le=5)] = 0.1
+
+    def _check(self) -> None:
+        _url_field(self, "api_url", "https://export.arxiv.org/api/query")
+
+
+@dataclass(frozen=True, init=False)
+class DiscordSettings(StrictTable):
+    api_base: str | None = None
     """Discord's REST API root (default https://discord.com/api/v10): a proxy or a test server."""
-    guild_id: Annotated[int, Field(ge=0)] = 0
-    moderation_channel_id: Annotated[int, Field(ge=0)] = 0
-    moderator_role_ids: list[Annotated[int, Field(gt=0)]] = []
-    autolookup_channel_ids: list[Annotated[int, Field(gt=0)]] = []
-    autolookup_cooldown_minutes: Annotated[float, Field(ge=0)] = 60.0
-    shard_count: Annotated[int, Field(ge=0)] = 0
+    guild_id: Annotated[int, Bounds(ge=0)] = 0
+    moderation_channel_id: Annotated[int, Bounds(ge=0)] = 0
+    moderator_role_ids: list[Annotated[int, Bounds(gt=0)]] = field(default_factory=list)
+    autolookup_channel_ids: list[Annotated[int, Bounds(gt=0)]] = field(default_factory=list)
+    autolookup_cooldown_minutes: Annotated[float, Bounds(ge=0)] = 60.0
+    shard_count: Annotated[int, Bounds(ge=0)] = 0
     """How many shards the bot's connection is split into; 0: as many as Discord says."""
-    shard_ids: list[Annotated[int, Field(ge=0)]] | None = None
+    shard_ids: list[Annotated[int, Bounds(ge=0)]] | None = None
     """The shards this process runs (the others run in other processes); unset: all."""
 
-    @model_validator(mode="after")
-    def _shards(self) -> Self:
+    def _check(self) -> None:
+        _url_field(self, "api_base", "https://discord.com/api/v10")
         ids = self.shard_ids
         if ids is None:
-            return self
+            return
         if not self.shard_count:
-            raise ValueError("shard_ids: needs shard_count, the number of shards in all")
+            raise SettingsError(("shard_ids",), "needs shard_count, the number of shards in all")
         if not ids:
-            raise ValueError("shard_ids: names no shard; leave it out to run them all")
+            raise SettingsError(("shard_ids",), "names no shard; leave it out to run them all")
         outside = sorted({i for i in ids if i >= self.shard_count})
         if outside:
-            raise ValueError(
-                f"shard_ids: {', '.join(map(str, outside))} not below shard_count "
-                f"{self.shard_count} (shards are numbered from 0)"
+            raise SettingsError(
+                ("shard_ids",),
+                f"{', '.join(map(str, outside))} not below shard_count "
+                f"{self.shard_count} (shards are numbered from 0)",
             )
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
-            raise ValueError(f"shard_ids: {', '.join(map(str, twice))} named twice")
-        return self
+            raise SettingsError(("shard_ids",), f"{', '.join(map(str, twice))} named twice")
 
     def describe_shards(self) -> str:
         """Which shards this process holds, for its start-up line."""
@@ -128,126 +136,131 @@ class DiscordSettings(_Section):
         return "as many shards as Discord recommends"
 
 
-class LimitSettings(_Section):
-    tldr_max_chars: Annotated[int, Field(ge=20, le=280)] = 280
-    body_max_chars: Annotated[int, Field(ge=500, le=100_000)] = 20_000
-    submissions_per_window: Annotated[int, Field(ge=1)] = 5
-    submission_window_minutes: Annotated[float, Field(gt=0)] = 60.0
-    search_results: Annotated[int, Field(ge=1, le=25)] = 10
+@dataclass(frozen=True, init=False)
+class LimitSettings(StrictTable):
+    tldr_max_chars: Annotated[int, Bounds(ge=20, le=280)] = 280
+    body_max_chars: Annotated[int, Bounds(ge=500, le=100_000)] = 20_000
+    submissions_per_window: Annotated[int, Bounds(ge=1)] = 5
+    submission_window_minutes: Annotated[float, Bounds(gt=0)] = 60.0
+    search_results: Annotated[int, Bounds(ge=1, le=25)] = 10
 
 
-class PublishingSettings(_Section):
+@dataclass(frozen=True, init=False)
+class PublishingSettings(StrictTable):
     templates_dir: str | None = None
     """A folder of templates that override the shipped ones, file by file."""
-    x_post_usd: Annotated[float, Field(ge=0)] = 0.015
+    x_post_usd: Annotated[float, Bounds(ge=0)] = 0.015
     """X's price of a created post (pay-per-use since 2026-02-06; LIMITS.md)."""
-    x_post_with_url_usd: Annotated[float, Field(ge=0)] = 0.200
+    x_post_with_url_usd: Annotated[float, Bounds(ge=0)] = 0.200
     """X's price of a created post holding a URL."""
-    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 15.0
+    timeout_seconds: Annotated[float, Bounds(gt=0, le=120)] = 15.0
     """Each request to a network; a claimed part is its worker's for twice this plus 5 s."""
-    catch_up_hours: Annotated[float, Field(gt=0, le=24 * 31)] = 24.0
+    catch_up_hours: Annotated[float, Bounds(gt=0, le=24 * 31)] = 24.0
     """After downtime, a missed digest is built once if its time passed less than this ago."""
-    delivery_poll_seconds: Annotated[float, Field(ge=1, le=600)] = 5.0
+    delivery_poll_seconds: Annotated[float, Bounds(ge=1, le=600)] = 5.0
     """How often `shortscience run` looks for parts due (new digests, retries)."""
     site_url: str | None = None
     """Where the archive built by `shortscience site build` is published (https://...):
     digests then link to each summary's archive page instead of arXiv."""
 
-    @field_validator("site_url")
-    @classmethod
-    def _site_url(cls, value: str | None) -> str | None:
+    def _check(self) -> None:
+        value = self.site_url
         if value is None or not value.strip():
-            return None
+            self._set("site_url", None)
+            return
         value = value.strip().rstrip("/")
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-            raise ValueError("site_url must be an http:// or https:// address without ?query or #")
-        return value
+            raise SettingsError(
+                ("site_url",), "must be an http:// or https:// address without ?query or #"
+            )
+        self._set("site_url", value)
 
 
-class ModerationSettings(_Section):
+@dataclass(frozen=True, init=False)
+class ModerationSettings(StrictTable):
     allow_self_approval: bool = False
     """A moderator's own summary needs a second moderator unless this is switched on."""
 
 
-class SiteSettings(_Section):
+@dataclass(frozen=True, init=False)
+class SiteSettings(StrictTable):
     directory: str | None = None
     """The archive folder `shortscience run` keeps current (relative paths: beside the
     config file); unset, `run` leaves the archive alone and `site build DIR` makes one."""
-    update_seconds: Annotated[float, Field(ge=0.5, le=3600)] = 2.0
+    update_seconds: Annotated[float, Bounds(ge=0.5, le=3600)] = 2.0
     """How often `run` applies approvals, votes and withdrawals to the archive."""
     search: bool = True
     """Build the search index (Pagefind) with the archive. Pagefind holds the whole index
     in memory while it builds: about 135 KB per paper page, 2.7 GB at 20,000 papers."""
-    search_seconds: Annotated[float, Field(ge=0, le=86_400)] = 60.0
+    search_seconds: Annotated[float, Bounds(ge=0, le=86_400)] = 60.0
     """The least time between two search indexes by `run`: Pagefind indexes the whole
     archive each time, which takes seconds at thousands of papers."""
-    title: Annotated[str, Field(min_length=1, max_length=120)] = "ShortScience archive"
+    title: Annotated[str, Length(min=1, max=120)] = "ShortScience archive"
     """The archive's name, in every page's header and title and in its feed."""
 
-    @field_validator("directory")
-    @classmethod
-    def _directory(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        return value.strip()
+    def _check(self) -> None:
+        if self.directory is not None:
+            self._set("directory", self.directory.strip() or None)
 
 
-class ConsoleSettings(_Section):
+@dataclass(frozen=True, init=False)
+class ConsoleSettings(StrictTable):
     user: str = ""
     """Who the terminal of `shortscience run` and `shortscience chat` acts as (empty: the
     login name); --user overrides it."""
     moderator: bool = False
     """That user is a moderator (/queue, /approve, /reject, digests); --moderator sets it too."""
 
-    @field_validator("user")
-    @classmethod
-    def _valid_user(cls, value: str) -> str:
+    def _check(self) -> None:
         from bot.commands.user_text import check_external_id  # the same rule as --user
         from bot.errors import UserError
 
         try:
-            return check_external_id(value.strip())
+            self._set("user", check_external_id(self.user.strip()))
         except UserError as error:
-            raise ValueError(str(error)) from None
+            raise SettingsError(("user",), str(error)) from None
 
 
-class LoggingSettings(_Section):
+@dataclass(frozen=True, init=False)
+class LoggingSettings(StrictTable):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
-class Settings(_Section):
-    database: DatabaseSettings = DatabaseSettings()
-    arxiv: ArxivSettings = ArxivSettings()
-    discord: DiscordSettings = DiscordSettings()
-    limits: LimitSettings = LimitSettings()
-    moderation: ModerationSettings = ModerationSettings()
-    console: ConsoleSettings = ConsoleSettings()
-    publishing: PublishingSettings = PublishingSettings()
-    site: SiteSettings = SiteSettings()
-    logging: LoggingSettings = LoggingSettings()
-    channels: list[ChannelSettings] = []
+@dataclass(frozen=True, init=False)
+class Settings(StrictTable):
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    arxiv: ArxivSettings = field(default_factory=ArxivSettings)
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    moderation: ModerationSettings = field(default_factory=ModerationSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    publishing: PublishingSettings = field(default_factory=PublishingSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    channels: list[ChannelSettings] = field(default_factory=list)
 
-    @field_validator("channels", mode="before")
-    @classmethod
-    def _no_runtime_fields(cls, channels: Any) -> Any:
-        for index, channel in enumerate(channels if isinstance(channels, list) else ()):
-            found = sorted(FROM_THE_ENVIRONMENT & set(channel if isinstance(channel, dict) else ()))
-            if found:
-                raise ValueError(
-                    f"[channels][{index}]: {found[0]} is not set in the config file; a channel's "
-                    "credentials come from environment variables (name others in its env table)"
-                )
-        return channels
-
-    @field_validator("channels")
-    @classmethod
-    def _unique_names(cls, channels: list[ChannelSettings]) -> list[ChannelSettings]:
+    def _check(self) -> None:
         seen: set[str] = set()
-        for channel in channels:
+        for channel in self.channels:
             if channel.name in seen:
-                raise ValueError(f'channel names must be unique; "{channel.name}" appears twice')
+                raise SettingsError(
+                    ("channels",),
+                    f'channel names must be unique; "{channel.name}" appears twice',
+                )
             seen.add(channel.name)
-        return channels
+
+
+def _no_runtime_fields(data: dict[str, Any]) -> None:
+    """A channel's credentials, missing variables and origin are the wiring's to fill in."""
+    channels = data.get("channels")
+    for index, channel in enumerate(channels if isinstance(channels, list) else ()):
+        found = sorted(FROM_THE_ENVIRONMENT & set(channel if isinstance(channel, dict) else ()))
+        if found:
+            raise SettingsError(
+                ("channels", index),
+                f"{found[0]} is not set in the config file; a channel's credentials come "
+                "from environment variables (name others in its env table)",
+            )
 
 
 # --- secrets -------------------------------------------------------------------------------
@@ -274,6 +287,22 @@ SECRET_ENV_VARS: dict[str, str] = {
 
 _VARIABLE = VARIABLE_NAME
 _SECRET_WORDS = ("token", "secret", "password", "passwd", "api_key", "apikey", "credential")
+
+
+class SecretStr:
+    """A secret's value, which no repr or log line shows."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "SecretStr('**********')"
+
+    def get_secret_value(self) -> str:
+        """The value itself, for the one client that sends it."""
+        return self._value
 
 
 @dataclass(frozen=True)
@@ -421,47 +450,14 @@ def _table(loc: tuple[str | int, ...]) -> str:
     return where if where.startswith("[") else f"[{where}]"
 
 
-def _model_at(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
-    model: Any = Settings
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        is_model = isinstance(model, type) and issubclass(model, BaseModel)
-        field = model.model_fields.get(part) if is_model else None
-        if field is None:
-            return None
-        annotation = field.annotation
-        while get_origin(annotation) is not None and not (
-            isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        ):
-            args = [arg for arg in get_args(annotation) if arg is not type(None)]
-            annotation = args[0] if args else None
-        model = annotation
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    """One pydantic error as a line: where in the file, what was expected, what was given."""
-    loc = tuple(error["loc"])
-    if error["type"] == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        fields = model.model_fields if model is not None else {}
-        known = ", ".join(name for name in fields if name not in FROM_THE_ENVIRONMENT)
-        parent = f"in {_table(loc[:-1])}" if loc[:-1] else "at the top level"
-        return f'unknown key "{loc[-1]}" {parent}; expected one of: {known}'
-    message = str(error["msg"]).removeprefix("Value error, ")
-    # A check over several fields names its field first: fold it into the location.
-    field, sep, rest = message.partition(": ")
-    model = _model_at(loc)
-    if sep and model is not None and field in model.model_fields:
-        loc, message = (*loc, field), rest
-    where = format_location(loc)
-    if message.startswith("Input should be "):
-        message = "expected " + message.removeprefix("Input should be ").rstrip(".")
-        message += f", got {error.get('input')!r}"
-    elif error["type"].startswith("url_"):
-        message = f"{message.rstrip('.')}, got {error.get('input')!r}"
-    return f"{where}: {message}" if where else message
+def _describe(error: SettingsError) -> str:
+    """One refused value as a line: where in the file, what was expected, what was given."""
+    if error.unknown is not None:
+        known = ", ".join(name for name in error.known if name not in FROM_THE_ENVIRONMENT)
+        parent = f"in {_table(error.where)}" if error.where else "at the top level"
+        return f'unknown key "{error.unknown}" {parent}; expected one of: {known}'
+    where = format_location(error.where)
+    return f"{where}: {error.message}" if where else error.message
 
 
 def parse_settings(data: dict[str, Any], source: str) -> Settings:
@@ -484,10 +480,10 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
                 "and set DATABASE_URL in the environment instead"
             )
     try:
-        return Settings.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise ConfigError(f"{source}: {_describe(first)}") from None
+        _no_runtime_fields(data)
+        return Settings(**data)
+    except SettingsError as error:
+        raise ConfigError(f"{source}: {_describe(error)}") from None
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path | None, bool]:

@@ -104,7 +104,7 @@ def shaped(channel: ChannelSettings, *, single_posts: bool) -> ChannelSettings:
     """The channel as a digest is rendered for it: one post per summary once its network
     refused a reply in a thread, whatever the channel asks for."""
     if single_posts and channel.threaded:
-        return channel.model_copy(update={"thread": False})
+        return channel.updated(thread=False)
     return channel
 
 
@@ -245,7 +245,7 @@ class DigestBuilder:
                 return None
             return self.renderer.posts_page(channel, digest.id, posts, digest.created_at)
         items = self.of(session, [item.summary_id for item in digest.items])
-        as_page = channel.model_copy(update={"kind": "outbox"})
+        as_page = channel.updated(kind="outbox")
         return self.renderer.render(as_page, items, digest.created_at).html
 
 

@@ -12,22 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
-
-from pydantic import (
-    AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from urllib.parse import urlsplit
 
 from publishers.schedules import cron_trigger, time_zone
+from publishers.strict_tables import Bounds, Length, Pattern, SettingsError, StrictTable
 
 ChannelKind = Literal[
     "x", "facebook", "discord", "mastodon", "bluesky", "slack", "telegram", "matrix", "email",
@@ -70,87 +61,79 @@ VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 EMAIL_ADDRESS = r"^[^@\s<>,;\"]+@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$"
 """An address as a reader types it (``name@example.org``): no display name, no list."""
 EMAIL_LOCAL_PART = 64
-"""The most characters before an address's ``@``; counted by ``_local_parts``, not by
-the pattern, where a counted repetition of a Unicode class held ~1 MB in pydantic's
-regex engine."""
+"""The most characters before an address's ``@``; counted by ``_local_parts``, so that
+the message gives the count (the pattern says only that the shape is wrong)."""
 MATRIX_ROOM_PART = 255
 """A Matrix room id's own part and its server part: at most this many characters each."""
 TELEGRAM_CHAT = r"^(@[A-Za-z][A-Za-z0-9_]{4,31}|-?[0-9]{1,20})$"
-_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 EMAIL_KEYS = frozenset(
     {"email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_username",
      "unsubscribe"}
 )  # fmt: skip
 
 
-class ChannelSettings(BaseModel):
+@dataclass(frozen=True, init=False)
+class ChannelSettings(StrictTable):
     """One publishing target, as configured (config.toml) or subscribed (/digest subscribe).
 
     Strict, as config.toml is read: "5" is not 5 and 1 is not true; a misspelt key is an
-    error. Frozen: a changed shape is a copy (``model_copy(update=...)``).
+    error (``SettingsError``). Frozen: a changed shape is a copy (``updated(...)``).
     """
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     name: str
     kind: ChannelKind
     schedule: str = "0 9 * * *"
     timezone: str = "UTC"
     require_approval: bool = False
-    max_items: Annotated[int, Field(ge=1, le=50)] = 5
-    max_age_days: Annotated[float, Field(gt=0)] | None = None
+    max_items: Annotated[int, Bounds(ge=1, le=50)] = 5
+    max_age_days: Annotated[float, Bounds(gt=0)] | None = None
     min_score: int | None = None
-    categories: Annotated[
-        tuple[Annotated[str, Field(min_length=1, max_length=40)], ...], Field(strict=False)
-    ] = ()
+    categories: tuple[Annotated[str, Length(min=1, max=40)], ...] = ()
     """arXiv categories (``cs.LG``) or whole archives (``cs``); empty means all."""
     thread: bool = False
     """x, bluesky, mastodon: the whole summary as a thread; by default one post per summary
     (title, TL;DR, byline and link), as people follow a research account."""
-    max_parts: Annotated[int, Field(ge=2, le=25)] = 4
+    max_parts: Annotated[int, Bounds(ge=2, le=25)] = 4
     """A thread's most parts: a longer summary ends with a part saying where to read on."""
     link: LinkPlacement = "first"
     equation_cards: bool = True
     """A summary's first display formula goes out as a picture with its post."""
-    monthly_budget_usd: Annotated[float, Field(gt=0, strict=False)] | None = None
+    monthly_budget_usd: Annotated[float, Bounds(gt=0)] | None = None
     """kind x: what this month's posts may cost; a digest that would go over is held."""
     api_base: str | None = None
     """The network's API base URL, without a trailing slash (a proxy, a test server)."""
-    page_id: Annotated[str, Field(pattern=r"^[0-9]{1,30}$")] | None = None
-    graph_version: Annotated[str, Field(pattern=r"^v[0-9]{1,3}\.[0-9]$")] = "v26.0"
-    max_characters: Annotated[int, Field(ge=100, le=100_000)] | None = None
-    discord_channel_id: Annotated[int, Field(gt=0)] | None = None
-    slack_channel: Annotated[str, Field(pattern=r"^[CGD][A-Z0-9]{5,20}$")] | None = None
+    page_id: Annotated[str, Pattern(r"^[0-9]{1,30}$")] | None = None
+    graph_version: Annotated[str, Pattern(r"^v[0-9]{1,3}\.[0-9]$")] = "v26.0"
+    max_characters: Annotated[int, Bounds(ge=100, le=100_000)] | None = None
+    discord_channel_id: Annotated[int, Bounds(gt=0)] | None = None
+    slack_channel: Annotated[str, Pattern(r"^[CGD][A-Z0-9]{5,20}$")] | None = None
     """kind slack with a bot token: the conversation's id (``C0123456789``), which
     ``chat.postMessage`` posts to and ``conversations.history`` looks posts up in."""
-    telegram_chat: Annotated[str, Field(pattern=TELEGRAM_CHAT)] | None = None
+    telegram_chat: Annotated[str, Pattern(TELEGRAM_CHAT)] | None = None
     """kind telegram: the channel's ``@username`` or the chat's numeric id (``-100...``)."""
-    matrix_room: Annotated[str, Field(pattern=r"^![^:\s]+(:[^\s]+)?$")] | None = None
+    matrix_room: Annotated[str, Pattern(r"^![^:\s]+(:[^\s]+)?$")] | None = None
     """kind matrix: the room's id (``!abc123:matrix.org``; from room version 12 without the
     server part, ``!hash``), not an alias; the homeserver is ``api_base``."""
-    email_to: Annotated[
-        tuple[Annotated[str, Field(pattern=EMAIL_ADDRESS)], ...],
-        Field(strict=False, max_length=500),
-    ] = ()
+    email_to: Annotated[tuple[Annotated[str, Pattern(EMAIL_ADDRESS)], ...], Length(max=500)] = ()
     """kind email: the readers' addresses, or one mailing list's. Several get one message
     with each address in the envelope only, so no reader sees another's."""
-    email_from: Annotated[str, Field(pattern=EMAIL_ADDRESS)] | None = None
-    smtp_host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")] | None = None
-    smtp_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    email_from: Annotated[str, Pattern(EMAIL_ADDRESS)] | None = None
+    smtp_host: Annotated[str, Pattern(r"^[A-Za-z0-9.-]{1,253}$")] | None = None
+    smtp_port: Annotated[int, Bounds(ge=1, le=65535)] | None = None
     """Default: 587 with STARTTLS, 465 with TLS, 25 with none."""
     smtp_security: SmtpSecurity = "starttls"
-    smtp_username: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    smtp_username: Annotated[str, Length(min=1, max=200)] | None = None
     """The SMTP login, when the server wants one; its password is ``SMTP_PASSWORD``."""
     unsubscribe: str | None = None
     """kind email: where a reader unsubscribes: an https URL (one-click, RFC 8058) or a
     ``mailto:`` address; the ``List-Unsubscribe`` header every message carries."""
-    directory: Annotated[Path, Field(strict=False)] | None = None
+    directory: Path | None = None
     """kind outbox: the folder (config.toml: relative to the file; the wiring anchors it)."""
-    env: Mapping[str, str] = Field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
     """Other environment variables for this channel's credentials, e.g. a second X account:
     ``env = { api_key = "X2_API_KEY", ... }``."""
     origin: Literal["config", "discord"] = "config"
-    credentials: Mapping[str, str] = Field(default_factory=dict, repr=False)
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
     """What the channel's client needs (keys, tokens), read from the environment."""
     missing: tuple[str, ...] = ()
     """Environment variables the channel needs but that are not set."""
@@ -167,104 +150,100 @@ class ChannelSettings(BaseModel):
         """A summary too long for one post becomes a thread (else one post, TL;DR and link)."""
         return self.kind in THREADED and self.thread
 
-    @field_validator("name")
-    @classmethod
-    def _simple_name(cls, value: str) -> str:
-        if not CHANNEL_NAME.fullmatch(value):
-            raise ValueError(
+    def _check(self) -> None:
+        if not CHANNEL_NAME.fullmatch(self.name):
+            raise SettingsError(
+                ("name",),
                 "expected up to 64 lowercase letters, digits, - or _, starting with a letter "
-                f'or digit (it is typed on the command line), got "{value}"'
+                f'or digit (it is typed on the command line), got "{self.name}"',
             )
-        return value
-
-    @field_validator("email_to", "email_from")
-    @classmethod
-    def _local_parts(cls, value: tuple[str, ...] | str | None) -> tuple[str, ...] | str | None:
-        addresses = (value,) if isinstance(value, str) else value or ()
-        for address in addresses:
-            local = address.partition("@")[0]
-            if len(local) > EMAIL_LOCAL_PART:
-                raise ValueError(
-                    f"at most {EMAIL_LOCAL_PART} characters before the @, not {len(local)}: "
-                    f'"{address[:80]}"'
-                )
-        return value
-
-    @field_validator("matrix_room")
-    @classmethod
-    def _room_parts(cls, value: str | None) -> str | None:
-        # The parts' bounds are counted here, not by the pattern: counted repetitions of a
-        # Unicode class ({1,255}) made pydantic's regex engine hold ~3 MB for this field.
-        if value is None:
-            return None
-        lengths = [len(part) for part in value[1:].split(":", 1)]
-        if max(lengths) > MATRIX_ROOM_PART:
-            counted = " and ".join(str(length) for length in lengths)
-            raise ValueError(
-                f"the room id and its server are at most {MATRIX_ROOM_PART} characters each, "
-                f"not {counted}"
-            )
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        time_zone(value)
-        return value
-
-    @field_validator("api_base")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+        self._local_parts()
+        self._room_parts()
         try:
-            return str(_HTTP_URL.validate_python(value)).rstrip("/")
-        except ValidationError:
-            raise ValueError(
-                f'expected an http or https URL such as "https://mastodon.social", got "{value}"'
-            ) from None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ChannelSettings:
+            time_zone(self.timezone)
+        except ValueError as error:
+            raise SettingsError(("timezone",), str(error)) from None
+        if self.api_base is not None:
+            try:
+                self._set("api_base", check_http_url(self.api_base))
+            except ValueError as error:
+                raise SettingsError(("api_base",), str(error)) from None
         try:
             cron_trigger(self.schedule, self.timezone)
         except ValueError as error:
-            raise ValueError(f"schedule: {error}") from None
+            raise SettingsError(("schedule",), str(error)) from None
         if self.directory is not None and self.kind != "outbox":
-            raise ValueError("directory: only a channel of kind outbox writes to a directory")
+            raise SettingsError(
+                ("directory",), "only a channel of kind outbox writes to a directory"
+            )
         if self.page_id is not None and self.kind != "facebook":
-            raise ValueError("page_id: only a channel of kind facebook posts to a Page")
+            raise SettingsError(("page_id",), "only a channel of kind facebook posts to a Page")
         if self.monthly_budget_usd is not None and self.kind != "x":
-            raise ValueError("monthly_budget_usd: only X bills each post (kind x)")
-        if "max_parts" in self.model_fields_set and self.kind not in THREADED:
-            raise ValueError(
-                "max_parts: only a channel of kind x, bluesky or mastodon makes threads"
+            raise SettingsError(("monthly_budget_usd",), "only X bills each post (kind x)")
+        if "max_parts" in self.keys_given and self.kind not in THREADED:
+            raise SettingsError(
+                ("max_parts",), "only a channel of kind x, bluesky or mastodon makes threads"
             )
         if self.max_characters is not None and self.kind != "mastodon":
-            raise ValueError(
-                "max_characters: only a Mastodon instance may raise its limit (kind mastodon)"
+            raise SettingsError(
+                ("max_characters",),
+                "only a Mastodon instance may raise its limit (kind mastodon)",
             )
+        self._env_names()
+        self._kind_targets()
+        if self.kind == "facebook" and self.page_id is None:
+            raise SettingsError(
+                ("page_id",), "a channel of kind facebook needs its Page's numeric id"
+            )
+        if self.kind == "mastodon" and self.api_base is None:
+            raise SettingsError(
+                ("api_base",),
+                'a channel of kind mastodon needs its instance, e.g. "https://mastodon.social"',
+            )
+
+    def _local_parts(self) -> None:
+        """At most EMAIL_LOCAL_PART characters before each address's @."""
+        for key in ("email_to", "email_from"):
+            value = getattr(self, key)
+            addresses = (value,) if isinstance(value, str) else value or ()
+            for index, address in enumerate(addresses):
+                local = address.partition("@")[0]
+                if len(local) > EMAIL_LOCAL_PART:
+                    where = (key, index) if key == "email_to" else (key,)
+                    raise SettingsError(
+                        where,
+                        f"at most {EMAIL_LOCAL_PART} characters before the @, not "
+                        f'{len(local)}: "{address[:80]}"',
+                    )
+
+    def _room_parts(self) -> None:
+        """A Matrix room id's own part and its server part: each within MATRIX_ROOM_PART."""
+        if self.matrix_room is None:
+            return
+        lengths = [len(part) for part in self.matrix_room[1:].split(":", 1)]
+        if max(lengths) > MATRIX_ROOM_PART:
+            counted = " and ".join(str(length) for length in lengths)
+            raise SettingsError(
+                ("matrix_room",),
+                f"the room id and its server are at most {MATRIX_ROOM_PART} characters "
+                f"each, not {counted}",
+            )
+
+    def _env_names(self) -> None:
+        """Each ``env`` entry names one of the kind's credentials and a variable."""
         for key, variable in self.env.items():
             if key not in CREDENTIAL_VARIABLES[self.kind]:
                 known = ", ".join(CREDENTIAL_VARIABLES[self.kind]) or "none"
-                raise ValueError(
-                    f"env: a channel of kind {self.kind} has no credential {key!r} "
-                    f"(it has: {known})"
+                raise SettingsError(
+                    ("env",),
+                    f"a channel of kind {self.kind} has no credential {key!r} (it has: {known})",
                 )
             if not VARIABLE_NAME.fullmatch(variable):
-                raise ValueError(
-                    f"env.{key}: name an environment variable such as "
-                    f'"{CREDENTIAL_VARIABLES[self.kind][key]}", not the secret itself'
+                usual = CREDENTIAL_VARIABLES[self.kind][key]
+                raise SettingsError(
+                    ("env", key),
+                    f'name an environment variable such as "{usual}", not the secret itself',
                 )
-        self._kind_targets()
-        if self.kind == "facebook" and self.page_id is None:
-            raise ValueError("page_id: a channel of kind facebook needs its Page's numeric id")
-        if self.kind == "mastodon" and self.api_base is None:
-            raise ValueError(
-                "api_base: a channel of kind mastodon needs its instance, "
-                'e.g. "https://mastodon.social"'
-            )
-        return self
 
     def _kind_targets(self) -> None:
         """Each new kind's own fields: set only on its kind, and what it cannot do without."""
@@ -275,30 +254,50 @@ class ChannelSettings(BaseModel):
             **dict.fromkeys(EMAIL_KEYS, "email"),
         }
         for key, kind in owners.items():
-            if key in self.model_fields_set and self.kind != kind:
-                raise ValueError(f"{key}: only a channel of kind {kind} has it")
+            if key in self.keys_given and self.kind != kind:
+                raise SettingsError((key,), f"only a channel of kind {kind} has it")
         if self.kind == "telegram" and self.telegram_chat is None:
-            raise ValueError(
-                'telegram_chat: a channel of kind telegram needs its chat, e.g. "@mychannel" '
-                'or "-1001234567890"'
+            raise SettingsError(
+                ("telegram_chat",),
+                'a channel of kind telegram needs its chat, e.g. "@mychannel" or "-1001234567890"',
             )
         if self.kind == "matrix" and (self.matrix_room is None or self.api_base is None):
-            raise ValueError(
+            raise SettingsError(
+                (),
                 "matrix_room, api_base: a channel of kind matrix needs its room id "
-                '(e.g. "!abc123:matrix.org") and its homeserver (e.g. "https://matrix.org")'
+                '(e.g. "!abc123:matrix.org") and its homeserver (e.g. "https://matrix.org")',
             )
         if self.kind == "email":
             if not self.email_to or self.email_from is None or self.smtp_host is None:
-                raise ValueError(
+                raise SettingsError(
+                    (),
                     "email_to, email_from, smtp_host: a channel of kind email needs its "
-                    'readers (e.g. ["list@example.org"]), its sender and its SMTP server'
+                    'readers (e.g. ["list@example.org"]), its sender and its SMTP server',
                 )
             if self.unsubscribe is not None and not re.match(
                 r"^(https://\S+|mailto:\S+@\S+)$", self.unsubscribe
             ):
-                raise ValueError(
-                    f'unsubscribe: an https URL or a "mailto:" address, got "{self.unsubscribe}"'
+                raise SettingsError(
+                    ("unsubscribe",),
+                    f'an https URL or a "mailto:" address, got "{self.unsubscribe}"',
                 )
+
+
+def check_http_url(value: str, *, example: str = "https://mastodon.social") -> str:
+    """An http(s) URL with a host, without its trailing slash; ValueError otherwise."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - reading it checks the port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(character.isspace() for character in value)
+    ):
+        raise ValueError(f'expected an http or https URL such as "{example}", got "{value}"')
+    return value.rstrip("/")
 
 
 @dataclass(frozen=True)

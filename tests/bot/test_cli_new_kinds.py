@@ -40,7 +40,7 @@ def _toml(value: Any) -> str:
 def _table(channel: ChannelSettings) -> str:
     """The channel as an operator writes it in config.toml: its settings, no secret."""
     lines = ["[[channels]]"]
-    for key in sorted(channel.model_fields_set - NOT_IN_THE_FILE):
+    for key in sorted(channel.keys_given - NOT_IN_THE_FILE):
         lines.append(f"{key} = {_toml(getattr(channel, key))}")
     return "\n".join(lines) + "\n"
 

@@ -66,7 +66,7 @@ BAD_CONFIGS = [
     ("[arxiv]\napi_uri = 'x'\n", 'unknown key "api_uri" in [arxiv]; expected one of: api_url'),
     ("[arxiv]\ntimeout_seconds = 'ten'\n", "[arxiv].timeout_seconds: expected a valid number"),
     ("[arxiv]\ntimeout_seconds = -1.0\n", "[arxiv].timeout_seconds: expected greater than 0"),
-    ("[arxiv]\napi_url = 'ftp://mirror'\n", "[arxiv].api_url: URL scheme should be"),
+    ("[arxiv]\napi_url = 'ftp://mirror'\n", "[arxiv].api_url: expected an http or https URL"),
     ("[discord]\nguild_id = '123'\n", "[discord].guild_id: expected a valid integer, got '123'"),
     ("[discord]\nmoderator_role_ids = [1, '2']\n", "[discord].moderator_role_ids[1]"),
     ("[database]\nauto_upgrade = 'yes'\n", "[database].auto_upgrade: expected a valid boolean"),
@@ -122,17 +122,17 @@ BAD_CONFIGS = [
     ("[[channels]]\nname='t'\nkind='telegram'\n", "telegram_chat: a channel of kind telegram"),
     (
         "[[channels]]\nname='t'\nkind='telegram'\ntelegram_chat='my channel'\n",
-        "[channels][0].telegram_chat: String should match pattern",
+        "[channels][0].telegram_chat: expected text matching",
     ),
     ("[[channels]]\nname='m'\nkind='matrix'\n", "matrix_room, api_base: a channel of kind"),
     (
         "[[channels]]\nname='m'\nkind='matrix'\nmatrix_room='#papers:matrix.org'\n"
         "api_base='https://matrix.org'\n",
-        "[channels][0].matrix_room: String should match pattern",
+        "[channels][0].matrix_room: expected text matching",
     ),
     (
         "[[channels]]\nname='s'\nkind='slack'\nslack_channel='#general'\n",
-        "[channels][0].slack_channel: String should match pattern",
+        "[channels][0].slack_channel: expected text matching",
     ),
     (
         "[[channels]]\nname='s'\nkind='x'\nslack_channel='C0123456789'\n",
@@ -145,7 +145,7 @@ BAD_CONFIGS = [
     (
         "[[channels]]\nname='e'\nkind='email'\nemail_to=['Ada <a@example.org>']\n"
         "email_from='d@example.org'\nsmtp_host='smtp.example.org'\n",
-        "[channels][0].email_to[0]: String should match pattern",
+        "[channels][0].email_to[0]: expected text matching",
     ),
     (
         "[[channels]]\nname='e'\nkind='email'\nemail_to=['a@example.org']\n"

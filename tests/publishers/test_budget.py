@@ -104,7 +104,7 @@ def x_channel(x: XServer, account: XAccount | None = None, **changes: object) ->
             "access_token": account.access_token,
             "access_token_secret": account.access_token_secret,
         },
-    ).model_copy(update=changes)
+    ).updated(**changes)
 
 
 def publisher(
@@ -381,7 +381,7 @@ def test_a_build_while_another_is_being_written_counts_it_against_the_budget(
         main = x_channel(x, max_items=1)
         newest, older = approved(db, 0), approved(db, 1)
         one_digest = next_cost(db, main, clock)
-        main = main.model_copy(update={"monthly_budget_usd": one_digest * 1.5})
+        main = main.updated(monthly_budget_usd=one_digest * 1.5)
         first, second = (publisher(db, [main], clock, tmp_path) for _ in range(2))
         results: list[object] = []
         with db.transaction() as session:  # the channel as its earlier digests left it

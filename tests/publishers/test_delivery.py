@@ -110,7 +110,7 @@ def x_channel(x: XServer, **changes: object) -> ChannelSettings:
             "access_token_secret": account.access_token_secret,
         },
     )
-    return channel.model_copy(update=changes)
+    return channel.updated(**changes)
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def service(
 def digests_of_one_part(publisher: Publisher, channel: ChannelSettings, count: int) -> None:
     """``count`` digests of one single post each, due now."""
     for _ in range(count):
-        built = publisher.build(channel.model_copy(update={"max_items": 1}))
+        built = publisher.build(channel.updated(max_items=1))
         assert built.parts == 1, built
 
 
