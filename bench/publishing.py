@@ -335,9 +335,7 @@ def build_until(publisher: Publisher, channel: ChannelSettings, parts: int) -> t
     summary is one part); (parts, summaries)."""
     built = summaries = 0
     while built < parts:
-        result = publisher.build(
-            channel.updated(max_items=min(channel.max_items, parts - built))
-        )
+        result = publisher.build(channel.updated(max_items=min(channel.max_items, parts - built)))
         if result.digest_id is None:
             raise RuntimeError(f"the scratch database ran out of summaries: {result.note}")
         built += result.parts
