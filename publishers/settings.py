@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -168,10 +169,9 @@ class ChannelSettings(StrictTable):
                 self._set("api_base", check_http_url(self.api_base))
             except ValueError as error:
                 raise SettingsError(("api_base",), str(error)) from None
-        try:
-            cron_trigger(self.schedule, self.timezone)
-        except ValueError as error:
-            raise SettingsError(("schedule",), str(error)) from None
+        problem = _schedule_problem(self.schedule, self.timezone)
+        if problem is not None:
+            raise SettingsError(("schedule",), problem)
         if self.directory is not None and self.kind != "outbox":
             raise SettingsError(
                 ("directory",), "only a channel of kind outbox writes to a directory"
@@ -281,6 +281,17 @@ class ChannelSettings(StrictTable):
                     ("unsubscribe",),
                     f'an https URL or a "mailto:" address, got "{self.unsubscribe}"',
                 )
+
+
+@lru_cache(maxsize=256)
+def _schedule_problem(schedule: str, timezone: str) -> str | None:
+    """Why the schedule cannot be used, or None: asked once per schedule and zone, since
+    every subscribed channel's settings are built again from its row (half of their cost)."""
+    try:
+        cron_trigger(schedule, timezone)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def check_http_url(value: str, *, example: str = "https://mastodon.social") -> str:

@@ -104,10 +104,10 @@ class StrictTable:
                     unknown=key,
                     known=tuple(fields),
                 )
+        values = self.__dict__  # a frozen dataclass refuses setattr, not its own dict
         for name, (hint, default) in fields.items():
-            value = _convert(hint, given[name], (name,)) if name in given else default()
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "_keys_given", frozenset(given))
+            values[name] = _convert(hint, given[name], (name,)) if name in given else default()
+        values["_keys_given"] = frozenset(given)
         self._check()
 
     @classmethod
@@ -196,20 +196,28 @@ def _required(name: str) -> Callable[[], Any]:
 _TYPE_WORDS = {bool: "a valid boolean", int: "a valid integer", float: "a valid number"}
 
 
-def _convert(hint: Any, value: Any, where: Where) -> Any:
-    """The value, checked against its annotation (and made a tuple, a Path, a table)."""
+@cache
+def _shape(hint: Any) -> tuple[Any, Any, tuple[Any, ...], tuple[Any, ...]]:
+    """An annotation taken apart once: the type, its origin, its rules and its arguments
+    (``X | None`` -> ``X`` and ``None`` among the arguments)."""
     rules: tuple[Any, ...] = ()
     if get_origin(hint) is Annotated:
         hint, *extras = get_args(hint)
         rules = tuple(extras)
     origin = get_origin(hint)
     if origin is Union or origin is types.UnionType:
-        if value is None and type(None) in get_args(hint):
-            return None
-        (hint,) = [arg for arg in get_args(hint) if arg is not type(None)]
-        return _convert(hint, value, where)
+        (inner,) = [arg for arg in get_args(hint) if arg is not type(None)]
+        return inner, Union, rules, (None,)
+    return hint, origin, rules, get_args(hint)
+
+
+def _convert(hint: Any, value: Any, where: Where) -> Any:
+    """The value, checked against its annotation (and made a tuple, a Path, a table)."""
+    hint, origin, rules, arguments = _shape(hint)
+    if origin is Union:
+        return None if value is None else _convert(hint, value, where)
     if origin is Literal:
-        choices = get_args(hint)
+        choices = arguments
         if not isinstance(value, str) or value not in choices:
             quoted = [repr(choice) for choice in choices]
             listed = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
@@ -218,7 +226,7 @@ def _convert(hint: Any, value: Any, where: Where) -> Any:
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
             raise SettingsError(where, f"expected a list, got {value!r}")
-        item = get_args(hint)[0]
+        item = arguments[0]
         items = [_convert(item, each, (*where, index)) for index, each in enumerate(value)]
         converted: Any = tuple(items) if origin is tuple else items
     elif origin is not None and issubclass(origin, Mapping):
