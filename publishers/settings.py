@@ -67,6 +67,16 @@ the message gives the count (the pattern says only that the shape is wrong)."""
 MATRIX_ROOM_PART = 255
 """A Matrix room id's own part and its server part: at most this many characters each."""
 TELEGRAM_CHAT = r"^(@[A-Za-z][A-Za-z0-9_]{4,31}|-?[0-9]{1,20})$"
+# What a value of each patterned key looks like, for the message that refuses another.
+PAGE_ID = 'a Page\'s numeric id such as "104812345678901"'
+GRAPH_VERSION = 'a Graph API version such as "v26.0"'
+SLACK_CHANNEL = 'a conversation id such as "C0123456789" (not the "#name")'
+TELEGRAM_CHAT_SHAPE = (
+    'a channel\'s "@username" (5-32 characters) or a chat\'s numeric id such as "-1001234567890"'
+)
+MATRIX_ROOM = 'a room id such as "!abc123:matrix.org" (not an alias such as "#papers:matrix.org")'
+AN_ADDRESS = 'one address such as "name@example.org", without a display name'
+SMTP_HOST = 'a host name such as "smtp.example.org"'
 EMAIL_KEYS = frozenset(
     {"email_to", "email_from", "smtp_host", "smtp_port", "smtp_security", "smtp_username",
      "unsubscribe"}
@@ -103,23 +113,25 @@ class ChannelSettings(StrictTable):
     """kind x: what this month's posts may cost; a digest that would go over is held."""
     api_base: str | None = None
     """The network's API base URL, without a trailing slash (a proxy, a test server)."""
-    page_id: Annotated[str, Pattern(r"^[0-9]{1,30}$")] | None = None
-    graph_version: Annotated[str, Pattern(r"^v[0-9]{1,3}\.[0-9]$")] = "v26.0"
+    page_id: Annotated[str, Pattern(r"^[0-9]{1,30}$", PAGE_ID)] | None = None
+    graph_version: Annotated[str, Pattern(r"^v[0-9]{1,3}\.[0-9]$", GRAPH_VERSION)] = "v26.0"
     max_characters: Annotated[int, Bounds(ge=100, le=100_000)] | None = None
     discord_channel_id: Annotated[int, Bounds(gt=0)] | None = None
-    slack_channel: Annotated[str, Pattern(r"^[CGD][A-Z0-9]{5,20}$")] | None = None
+    slack_channel: Annotated[str, Pattern(r"^[CGD][A-Z0-9]{5,20}$", SLACK_CHANNEL)] | None = None
     """kind slack with a bot token: the conversation's id (``C0123456789``), which
     ``chat.postMessage`` posts to and ``conversations.history`` looks posts up in."""
-    telegram_chat: Annotated[str, Pattern(TELEGRAM_CHAT)] | None = None
+    telegram_chat: Annotated[str, Pattern(TELEGRAM_CHAT, TELEGRAM_CHAT_SHAPE)] | None = None
     """kind telegram: the channel's ``@username`` or the chat's numeric id (``-100...``)."""
-    matrix_room: Annotated[str, Pattern(r"^![^:\s]+(:[^\s]+)?$")] | None = None
+    matrix_room: Annotated[str, Pattern(r"^![^:\s]+(:[^\s]+)?$", MATRIX_ROOM)] | None = None
     """kind matrix: the room's id (``!abc123:matrix.org``; from room version 12 without the
     server part, ``!hash``), not an alias; the homeserver is ``api_base``."""
-    email_to: Annotated[tuple[Annotated[str, Pattern(EMAIL_ADDRESS)], ...], Length(max=500)] = ()
+    email_to: Annotated[
+        tuple[Annotated[str, Pattern(EMAIL_ADDRESS, AN_ADDRESS)], ...], Length(max=500)
+    ] = ()
     """kind email: the readers' addresses, or one mailing list's. Several get one message
     with each address in the envelope only, so no reader sees another's."""
-    email_from: Annotated[str, Pattern(EMAIL_ADDRESS)] | None = None
-    smtp_host: Annotated[str, Pattern(r"^[A-Za-z0-9.-]{1,253}$")] | None = None
+    email_from: Annotated[str, Pattern(EMAIL_ADDRESS, AN_ADDRESS)] | None = None
+    smtp_host: Annotated[str, Pattern(r"^[A-Za-z0-9.-]{1,253}$", SMTP_HOST)] | None = None
     smtp_port: Annotated[int, Bounds(ge=1, le=65535)] | None = None
     """Default: 587 with STARTTLS, 465 with TLS, 25 with none."""
     smtp_security: SmtpSecurity = "starttls"

@@ -74,6 +74,9 @@ class Pattern:
     """The whole text must match (a trailing newline too, unlike ``$`` with ``re.match``)."""
 
     regex: str
+    shape: str | None = None
+    """What a matching text is, for the message (``an address such as "a@example.org"``);
+    without it the message quotes the pattern."""
 
     @property
     def compiled(self) -> re.Pattern[str]:
@@ -286,4 +289,5 @@ def _apply(rule: Any, value: Any, where: Where) -> None:
             most = f"{rule.max} {unit}{'s' if rule.max != 1 else ''}"
             raise SettingsError(where, f"expected at most {most}, got {len(value)}")
     elif isinstance(rule, Pattern) and not rule.compiled.fullmatch(value):
-        raise SettingsError(where, f"expected text matching {rule.regex}, got {value!r}")
+        wanted = rule.shape or f"text matching {rule.regex}"
+        raise SettingsError(where, f"expected {wanted}, got {value!r}")

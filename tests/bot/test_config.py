@@ -122,17 +122,17 @@ BAD_CONFIGS = [
     ("[[channels]]\nname='t'\nkind='telegram'\n", "telegram_chat: a channel of kind telegram"),
     (
         "[[channels]]\nname='t'\nkind='telegram'\ntelegram_chat='my channel'\n",
-        "[channels][0].telegram_chat: expected text matching",
+        '[channels][0].telegram_chat: expected a channel\'s "@username" (5-32 characters) or',
     ),
     ("[[channels]]\nname='m'\nkind='matrix'\n", "matrix_room, api_base: a channel of kind"),
     (
         "[[channels]]\nname='m'\nkind='matrix'\nmatrix_room='#papers:matrix.org'\n"
         "api_base='https://matrix.org'\n",
-        "[channels][0].matrix_room: expected text matching",
+        '[channels][0].matrix_room: expected a room id such as "!abc123:matrix.org"',
     ),
     (
         "[[channels]]\nname='s'\nkind='slack'\nslack_channel='#general'\n",
-        "[channels][0].slack_channel: expected text matching",
+        '[channels][0].slack_channel: expected a conversation id such as "C0123456789"',
     ),
     (
         "[[channels]]\nname='s'\nkind='x'\nslack_channel='C0123456789'\n",
@@ -145,7 +145,7 @@ BAD_CONFIGS = [
     (
         "[[channels]]\nname='e'\nkind='email'\nemail_to=['Ada <a@example.org>']\n"
         "email_from='d@example.org'\nsmtp_host='smtp.example.org'\n",
-        "[channels][0].email_to[0]: expected text matching",
+        '[channels][0].email_to[0]: expected one address such as "name@example.org"',
     ),
     (
         "[[channels]]\nname='e'\nkind='email'\nemail_to=['a@example.org']\n"
