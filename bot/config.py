@@ -21,9 +21,8 @@ from publishers.settings import (
     FROM_THE_ENVIRONMENT,
     VARIABLE_NAME,
     ChannelSettings,
-    check_http_url,
 )
-from publishers.strict_tables import Bounds, Length, SettingsError, StrictTable
+from publishers.strict_tables import Bounds, HttpUrl, Length, SettingsError, StrictTable
 
 CONFIG_ENV = "SHORTSCIENCE_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -68,19 +67,12 @@ def check_database_url(value: str) -> str:
     return value
 
 
-def _url_field(table: StrictTable, key: str, example: str) -> None:
-    """Check an http(s) URL field of a section (unset is fine)."""
-    value = getattr(table, key)
-    if value is not None:
-        try:
-            check_http_url(value, example=example)
-        except ValueError as error:
-            raise SettingsError((key,), str(error)) from None
+ARXIV_API = "https://export.arxiv.org/api/query"
 
 
 @dataclass(frozen=True, init=False)
 class ArxivSettings(StrictTable):
-    api_url: str = "https://export.arxiv.org/api/query"
+    api_url: Annotated[str, HttpUrl(ARXIV_API)] = ARXIV_API
     refresh_after_days: Annotated[float, Bounds(gt=0)] = 30.0
     request_interval_seconds: Annotated[float, Bounds(ge=0)] = 3.0
     timeout_seconds: Annotated[float, Bounds(gt=0, le=300)] = 15.0
@@ -88,13 +80,10 @@ class ArxivSettings(StrictTable):
     batch_size: Annotated[int, Bounds(ge=1, le=100)] = 50
     batch_window_seconds: Annotated[float, Bounds(ge=0, le=5)] = 0.1
 
-    def _check(self) -> None:
-        _url_field(self, "api_url", "https://export.arxiv.org/api/query")
-
 
 @dataclass(frozen=True, init=False)
 class DiscordSettings(StrictTable):
-    api_base: str | None = None
+    api_base: Annotated[str, HttpUrl("https://discord.com/api/v10")] | None = None
     """Discord's REST API root (default https://discord.com/api/v10): a proxy or a test server."""
     guild_id: Annotated[int, Bounds(ge=0)] = 0
     moderation_channel_id: Annotated[int, Bounds(ge=0)] = 0
@@ -107,7 +96,6 @@ class DiscordSettings(StrictTable):
     """The shards this process runs (the others run in other processes); unset: all."""
 
     def _check(self) -> None:
-        _url_field(self, "api_base", "https://discord.com/api/v10")
         ids = self.shard_ids
         if ids is None:
             return

@@ -16,10 +16,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from publishers.schedules import cron_trigger, time_zone
-from publishers.strict_tables import Bounds, Length, Pattern, SettingsError, StrictTable
+from publishers.strict_tables import (
+    Bounds,
+    HttpUrl,
+    Length,
+    Pattern,
+    SettingsError,
+    StrictTable,
+)
 
 ChannelKind = Literal[
     "x", "facebook", "discord", "mastodon", "bluesky", "slack", "telegram", "matrix", "email",
@@ -58,6 +64,10 @@ FROM_THE_ENVIRONMENT = frozenset({"credentials", "missing", "origin"})
 """Fields the wiring fills in; a config file that sets them is refused."""
 
 CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+CHANNEL_NAME_SHAPE = (
+    "up to 64 lowercase letters, digits, - or _, starting with a letter or digit "
+    "(it is typed on the command line)"
+)
 VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 EMAIL_ADDRESS = r"^[^@\s<>,;\"]+@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$"
 """An address as a reader types it (``name@example.org``): no display name, no list."""
@@ -91,7 +101,7 @@ class ChannelSettings(StrictTable):
     error (``SettingsError``). Frozen: a changed shape is a copy (``updated(...)``).
     """
 
-    name: str
+    name: Annotated[str, Pattern(CHANNEL_NAME.pattern, CHANNEL_NAME_SHAPE)]
     kind: ChannelKind
     schedule: str = "0 9 * * *"
     timezone: str = "UTC"
@@ -111,7 +121,7 @@ class ChannelSettings(StrictTable):
     """A summary's first display formula goes out as a picture with its post."""
     monthly_budget_usd: Annotated[float, Bounds(gt=0)] | None = None
     """kind x: what this month's posts may cost; a digest that would go over is held."""
-    api_base: str | None = None
+    api_base: Annotated[str, HttpUrl("https://mastodon.social")] | None = None
     """The network's API base URL, without a trailing slash (a proxy, a test server)."""
     page_id: Annotated[str, Pattern(r"^[0-9]{1,30}$", PAGE_ID)] | None = None
     graph_version: Annotated[str, Pattern(r"^v[0-9]{1,3}\.[0-9]$", GRAPH_VERSION)] = "v26.0"
@@ -164,12 +174,6 @@ class ChannelSettings(StrictTable):
         return self.kind in THREADED and self.thread
 
     def _check(self) -> None:
-        if not CHANNEL_NAME.fullmatch(self.name):
-            raise SettingsError(
-                ("name",),
-                "expected up to 64 lowercase letters, digits, - or _, starting with a letter "
-                f'or digit (it is typed on the command line), got "{self.name}"',
-            )
         self._local_parts()
         self._room_parts()
         try:
@@ -177,10 +181,7 @@ class ChannelSettings(StrictTable):
         except ValueError as error:
             raise SettingsError(("timezone",), str(error)) from None
         if self.api_base is not None:
-            try:
-                self._set("api_base", check_http_url(self.api_base))
-            except ValueError as error:
-                raise SettingsError(("api_base",), str(error)) from None
+            self._set("api_base", self.api_base.rstrip("/"))
         problem = _schedule_problem(self.schedule, self.timezone)
         if problem is not None:
             raise SettingsError(("schedule",), problem)
@@ -304,23 +305,6 @@ def _schedule_problem(schedule: str, timezone: str) -> str | None:
     except ValueError as error:
         return str(error)
     return None
-
-
-def check_http_url(value: str, *, example: str = "https://mastodon.social") -> str:
-    """An http(s) URL with a host, without its trailing slash; ValueError otherwise."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - reading it checks the port
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or any(character.isspace() for character in value)
-    ):
-        raise ValueError(f'expected an http or https URL such as "{example}", got "{value}"')
-    return value.rstrip("/")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 Where = tuple[str | int, ...]
 
@@ -77,16 +78,18 @@ class Pattern:
     shape: str | None = None
     """What a matching text is, for the message (``an address such as "a@example.org"``);
     without it the message quotes the pattern."""
+    compiled: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def compiled(self) -> re.Pattern[str]:
-        """Compiled once per pattern, on first use."""
-        return _compiled(self.regex)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compiled", re.compile(self.regex))
 
 
-@cache
-def _compiled(regex: str) -> re.Pattern[str]:
-    return re.compile(regex)
+@dataclass(frozen=True)
+class HttpUrl:
+    """An http or https URL with a host (and a valid port, and no spaces)."""
+
+    example: str
+    """A good value, for the message."""
 
 
 class StrictTable:
@@ -147,7 +150,7 @@ class StrictTable:
 
     def _set(self, name: str, value: Any) -> None:
         """Store a normalised value (``_check`` of a frozen class)."""
-        object.__setattr__(self, name, value)
+        self.__dict__[name] = value
 
 
 def _plain(value: Any) -> Any:
@@ -210,7 +213,7 @@ def _shape(hint: Any) -> tuple[Any, Any, tuple[Any, ...], tuple[Any, ...]]:
     origin = get_origin(hint)
     if origin is Union or origin is types.UnionType:
         (inner,) = [arg for arg in get_args(hint) if arg is not type(None)]
-        return inner, Union, rules, (None,)
+        return inner, Union, rules, ()
     return hint, origin, rules, get_args(hint)
 
 
@@ -291,3 +294,20 @@ def _apply(rule: Any, value: Any, where: Where) -> None:
     elif isinstance(rule, Pattern) and not rule.compiled.fullmatch(value):
         wanted = rule.shape or f"text matching {rule.regex}"
         raise SettingsError(where, f"expected {wanted}, got {value!r}")
+    elif isinstance(rule, HttpUrl) and not _http_url(value):
+        raise SettingsError(
+            where, f'expected an http or https URL such as "{rule.example}", got "{value}"'
+        )
+
+
+def _http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - reading it checks the port
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not any(character.isspace() for character in value)
+    )
