@@ -57,6 +57,7 @@ def test_the_discord_path_answers_every_interaction_and_reports_its_figures(
         assert set(rate["by_kind"]) == {kind for kind, _ in discord_bench.MIX}
         assert isinstance(rate["past_deadline"], int)
         assert isinstance(rate["meets"], bool)
+        assert (rate["meets"], rate["keeps_up"]) == discord_bench.verdicts(rate)
         assert isinstance(rate["cpu_ms_per_interaction"], float)
         loop_cpu = rate["loop_cpu_ms_per_interaction"]
         assert isinstance(loop_cpu, float)
@@ -70,6 +71,7 @@ def test_the_discord_path_answers_every_interaction_and_reports_its_figures(
         assert rate["bench_loop_lag"]["calls"] > 0
         assert rate["server_cpu_ms_per_interaction"] is None, "SQLite has no server"
         assert results[series]["highest_rate"] in (0, RATE)
+        assert results[series]["highest_rate_kept_up"] in (0, RATE)
         assert results[series]["nice"] == [results["bots_nice"]], "the bots run as usual"
         assert len(results[series]["load_average"]) == 3
     assert "service_2" not in results, "two processes only on PostgreSQL"
@@ -79,6 +81,7 @@ def test_the_discord_path_answers_every_interaction_and_reports_its_figures(
     assert "discord service" in printed and "discord floor" in printed
     assert "event loop" in printed
     assert "bench process cpu" in printed and "bench loop lag" in printed
+    assert "highest rate also kept up with" in printed
 
 
 @pytest.mark.postgres
@@ -109,3 +112,27 @@ def test_two_processes_on_postgresql_share_the_load_and_the_server_s_cpu_is_read
     printed = "\n".join(discord_bench.lines({"discord": results}))
     assert "database server" in printed and "by process" in printed
     assert "one -> two processes" in printed
+    one_kept, two_kept = (results[s]["highest_rate_kept_up"] for s in ("service", "service_2"))
+    assert results["scaling_kept_up"] == (round(two_kept / one_kept, 2) if one_kept else None)
+
+
+def _rate(first_p99: float, complete_p99: float, **counts: int) -> dict[str, object]:
+    figures = {"past_deadline": 0, "unanswered": 0, "incomplete": 0, **counts}
+    return {**figures, "first": {"p99_ms": first_p99}, "complete": {"p99_ms": complete_p99}}
+
+
+@pytest.mark.parametrize(
+    ("rate", "meets", "keeps_up"),
+    [
+        (_rate(40, 300), True, True),
+        (_rate(40, 2_500), True, False),  # deferred at once, answered seconds later
+        (_rate(40, 300, incomplete=1), True, False),  # an answer never came
+        (_rate(300, 400), False, False),  # first responses too slow
+        (_rate(40, 300, past_deadline=1), False, False),
+        (_rate(40, 300, unanswered=1, past_deadline=1), False, False),
+    ],
+)
+def test_a_rate_is_kept_up_with_only_when_its_answers_come_within_a_second_too(
+    rate: dict[str, object], meets: bool, keeps_up: bool
+) -> None:
+    assert discord_bench.verdicts(rate) == (meets, keeps_up)
