@@ -77,7 +77,7 @@ SMALL_RATES = (10, 30)
 FULL_WINDOW_S = 8.0
 """Long enough for a queue to show: a rate just above what the service answers grows its
 backlog slowly (at 300 a second one process's complete p99 was 0.3-0.5 s after 4 s and
-1.1-2.9 s after 8)."""
+1.1-4.5 s after 8)."""
 SMALL_WINDOW_S = 2.0
 DEADLINE_S = 3.0
 """Discord drops an interaction not answered (or deferred) within 3 seconds."""
@@ -85,7 +85,7 @@ FIRST_P99_TARGET_MS = 250.0
 COMPLETE_P99_TARGET_MS = 1000.0
 """A rate the service keeps up with: its complete answers' p99 stays under a second. A
 rate it only defers passes the first-response verdict while its database work queues (one
-process at 400 a second: deferrals p99 under 250 ms, answers 2.5 s later and growing)."""
+process at 300 a second: deferrals p99 under 250 ms, answers 0.5-4 s later and growing)."""
 DRAIN_S = 10.0
 """After a rate's last send, how long its answers may still come before they count as lost."""
 READY_LINE = "running; stop with"
