@@ -69,6 +69,7 @@ def test_the_discord_path_answers_every_interaction_and_reports_its_figures(
         assert share["cpu_ms_per_interaction"] == rate["cpu_ms_per_interaction"]
         assert rate["bench_cpu_ms_per_interaction"] > 0, "the servers and the load cost CPU"
         assert rate["bench_loop_lag"]["calls"] > 0
+        assert rate["bench_collections"] == 0, "no garbage collection paused the harness"
         assert rate["server_cpu_ms_per_interaction"] is None, "SQLite has no server"
         assert results[series]["highest_rate"] in (0, RATE)
         assert results[series]["highest_rate_kept_up"] in (0, RATE)
