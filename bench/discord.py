@@ -549,13 +549,15 @@ async def _load(
     api.by_id.clear()
     api.by_token.clear()
     api.clear()
-    server_before = server() if server is not None else {}
-    bench_before = _own_cpu_s()
-    child_before = [child.cpu_s() for child in children]
-    loop_before = sum(child.loop_cpu_s() for child in children)
     probe = _LagProbe()
     sent: list[_Sent] = []
+    # The collector waits over the whole measured window, its CPU readings included (the
+    # collection before it is not the load's).
     with _CollectorPaused() as collector:
+        server_before = server() if server is not None else {}
+        bench_before = _own_cpu_s()
+        child_before = [child.cpu_s() for child in children]
+        loop_before = sum(child.loop_cpu_s() for child in children)
         probe.start()
         start = time.monotonic()
         for index, (kind, payload) in enumerate(payloads):
@@ -571,15 +573,15 @@ async def _load(
         while any(s.complete is None for s in sent) and time.monotonic() < give_up:
             await asyncio.sleep(0.05)
         bench_lag = await probe.stop()
-    # The main thread's window lies inside the whole process's (read after it at the
-    # start, before it at the end), so its share never exceeds the whole.
-    loop_cpu = sum(child.loop_cpu_s() for child in children) - loop_before
-    child_cpu = [
-        child.cpu_s() - before for child, before in zip(children, child_before, strict=True)
-    ]
+        # The main thread's window lies inside the whole process's (read after it at the
+        # start, before it at the end), so its share never exceeds the whole.
+        loop_cpu = sum(child.loop_cpu_s() for child in children) - loop_before
+        child_cpu = [
+            child.cpu_s() - before for child, before in zip(children, child_before, strict=True)
+        ]
+        bench_cpu = _own_cpu_s() - bench_before
+        server_cpu_s = _server_cpu_since(server_before, server()) if server is not None else None
     cpu = sum(child_cpu)
-    bench_cpu = _own_cpu_s() - bench_before
-    server_cpu_s = _server_cpu_since(server_before, server()) if server is not None else None
     guilds = Counter(int(payload["guild_id"]) for _, payload in payloads)
     first = [s.first - s.sent for s in sent if s.first is not None]
     complete = [s.complete - s.sent for s in sent if s.complete is not None]
